@@ -1,0 +1,96 @@
+"""The routine model: what a routine file means, as frozen values (no I/O, no parsing).
+
+Durations are held in seconds as floats; the compiler turns them into samples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+DEFAULT_REMINDERS = (
+    "If you feel any sharp pain, stop right away.",
+    "Afterward, ice your foot for a few minutes if it feels sore.",
+)
+
+
+@dataclass(frozen=True)
+class Voice:
+    """Voice settings; None means "the engine's default" (rate: words per minute, volume: 0.0-1.0)."""
+
+    voice: str | None = None
+    rate: int | None = None
+    volume: float | None = None
+
+    def overridden(self, other: "Voice") -> "Voice":
+        """Settings of `other` where it sets them, ours elsewhere (command-line overrides)."""
+        return Voice(
+            voice=other.voice if other.voice is not None else self.voice,
+            rate=other.rate if other.rate is not None else self.rate,
+            volume=other.volume if other.volume is not None else self.volume,
+        )
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A timed step: at least `minimum` seconds, at most `maximum` (equal unless a range like 2m-3m)."""
+
+    minimum: float
+    maximum: float
+
+    @property
+    def is_range(self) -> bool:
+        return self.maximum > self.minimum
+
+
+@dataclass(frozen=True)
+class Cues:
+    """Spoken cues during a hold: remaining time every `every` seconds, and/or "halfway"."""
+
+    every: float | None = None
+    halfway: bool = False
+
+
+@dataclass(frozen=True)
+class Say:
+    """A step that speaks `text`, then either stays quiet for `pause` seconds or runs a timed `hold`."""
+
+    text: str
+    pause: float | None = None  # None: the default short gap
+    hold: Hold | None = None
+    cues: Cues = field(default_factory=Cues)
+    line: int = 0  # where the step starts in its file, for messages
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """A block of steps run `times` times ("Round two of three.")."""
+
+    times: int
+    steps: tuple["Step", ...]
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Sides:
+    """A block of steps run once per side, e.g. ("left foot", "right foot")."""
+
+    sides: tuple[str, ...]
+    steps: tuple["Step", ...]
+    line: int = 0
+
+
+Step = Union[Say, Repeat, Sides]
+
+
+@dataclass(frozen=True)
+class Routine:
+    """A whole routine file, validated. `reminders` is empty only when the file opted out."""
+
+    title: str
+    steps: tuple[Step, ...]
+    about: str | None = None
+    voice: Voice = field(default_factory=Voice)
+    chime: bool = True
+    reminders: tuple[str, ...] = DEFAULT_REMINDERS
+    source: str = "<routine>"  # the path it was loaded from, as the user wrote it
