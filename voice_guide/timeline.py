@@ -1,0 +1,97 @@
+"""The compiled timeline: a flat, ordered list of events with exact sample offsets.
+
+Every sample of the routine belongs to exactly one event; events are contiguous
+(each starts where the previous one ends). Player and renderer both walk this list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .routine import Voice
+
+SAMPLE_RATE = 22050  # espeak-ng's native rate: no resampling of speech, ever
+
+SPEECH = "speech"
+CHIME = "chime"
+SILENCE = "silence"
+
+# What a speech event is for: the player and exporter use it (quitting jumps to the closing).
+INTRO = "intro"  # the title and length, at the start
+INSTRUCTION = "instruction"  # a step's own words
+ANNOUNCEMENT = "announcement"  # "Round two of three.", "Now your right foot."
+CUE = "cue"  # during a hold: remaining time, halfway, "you can stop now"
+CLOSING = "closing"  # the end and the safety reminders
+
+
+@dataclass(frozen=True)
+class Event:
+    """One stretch of the timeline: speech, a chime, or silence, `length` samples from `start`."""
+
+    kind: str
+    start: int
+    length: int
+    text: str | None = None
+    step: int | None = None  # 1-based number of the (expanded) step; None for the opening and closing
+    role: str | None = None  # one of the roles above for speech and chimes; None for silence
+
+    @property
+    def end(self) -> int:
+        return self.start + self.length
+
+
+@dataclass(frozen=True)
+class StepSpan:
+    """Where one expanded step lies in the timeline, named by its instruction (for display and chapters)."""
+
+    number: int
+    title: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """A compiled routine. `voice` is the resolved voice every speech event was measured with."""
+
+    title: str
+    events: tuple[Event, ...]
+    voice: Voice
+    sample_rate: int = SAMPLE_RATE
+    about: str | None = None
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def total(self) -> int:
+        """Length in samples."""
+        return self.events[-1].end if self.events else 0
+
+    @property
+    def total_seconds(self) -> float:
+        return self.total / self.sample_rate
+
+    @property
+    def closing_start(self) -> int:
+        """Sample where the closing (end chime and reminders) begins; quitting early jumps here."""
+        for event in self.events:
+            if event.role == CLOSING:
+                return event.start
+        return self.total
+
+    def steps(self) -> tuple[StepSpan, ...]:
+        """Each expanded step with its span, in order."""
+        spans: dict[int, list] = {}
+        for event in self.events:
+            if event.step is None:
+                continue
+            span = spans.get(event.step)
+            if span is None:
+                spans[event.step] = [event.start, event.end, None]
+                span = spans[event.step]
+            span[1] = event.end
+            if span[2] is None and event.role == INSTRUCTION:
+                span[2] = event.text
+        return tuple(
+            StepSpan(number, title or f"Step {number}", start, end)
+            for number, (start, end, title) in sorted(spans.items())
+        )
