@@ -1,0 +1,353 @@
+"""The timeline compiler: Routine -> flat list of events with exact sample offsets. Pure and deterministic.
+
+Compiling has two steps. `script()` expands the routine (repeats, sides, cues, the opening and the closing)
+into a flat list of parts whose words are known but whose spoken lengths are not. `iter_events()` lays the parts
+out on the sample grid, asking `length(text)` for each spoken line as it goes, so a player can start as soon as
+the first lines are synthesized while the rest are still being made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterator, Union
+
+from .chime import CHIME_LENGTH
+from .routine import Hold, Repeat, Routine, Say, Sides, Step, Voice
+from .spoken import about_length_words, capitalized, duration_words, ordinal_count
+from .timeline import (
+    ANNOUNCEMENT,
+    CHIME,
+    CLOSING,
+    CUE,
+    INSTRUCTION,
+    INTRO,
+    SAMPLE_RATE,
+    SILENCE,
+    SPEECH,
+    Event,
+    Timeline,
+)
+
+# Gaps, in seconds. They give the listener time to take in one line before the next.
+AFTER_CHIME = 0.35
+AFTER_INTRO = 1.2
+AFTER_ANNOUNCEMENT = 0.5
+DEFAULT_PAUSE = 1.5  # after a step's words when it has neither pause nor hold
+BETWEEN_REMINDERS = 0.7
+TAIL = 1.5  # after the last word, so the file does not end abruptly
+LEAD_IN = 0.4  # before the first word when there is no chime (Bluetooth headphones wake up on sound)
+
+# Cues during a hold.
+CUE_GAP = 0.4  # at least this much quiet between two spoken lines
+CUE_MAX_SHIFT = 1.5  # a cue may start this much late to avoid overlapping; later than that it is dropped
+CUE_MIN_REMAINING = 5.0  # no "three seconds left"
+CUE_MERGE_WINDOW = 1.0  # cues this close together are said as one line
+
+ENDING = "That's the end of the routine."
+
+Length = Callable[[str], int]
+
+
+@dataclass(frozen=True)
+class Sound:
+    """A chime or a spoken line, followed by `gap_after` seconds of quiet."""
+
+    kind: str
+    role: str
+    step: int | None
+    text: str | None = None
+    gap_after: float = 0.0
+
+
+@dataclass(frozen=True)
+class Cue:
+    """A line said `at` seconds into a hold."""
+
+    at: float
+    text: str
+
+
+@dataclass(frozen=True)
+class HoldWindow:
+    """A timed stretch of `seconds`, silent but for its cues. `where` names the step for warnings."""
+
+    step: int
+    seconds: float
+    cues: tuple[Cue, ...]
+    where: str
+
+
+Part = Union[Sound, HoldWindow]
+
+
+def script(routine: Routine, *, voice: Voice | None = None, chime: bool | None = None) -> tuple[Part, ...]:
+    """The routine expanded into parts, in order; pure.
+
+    >>> from voice_guide.routine import Routine, Say
+    >>> [p.text for p in script(Routine("Demo", (Say("Relax."),)), chime=False) if p.text][-2:]
+    ["That's the end of the routine.", 'If you feel any sharp pain, stop right away.']
+    """
+    use_chime = routine.chime if chime is None else chime
+    body: list[Part] = []
+    counter = _StepCounter()
+    _expand(routine.steps, (), body, counter, use_chime, routine.source)
+    closing = _closing(routine, use_chime)
+    rate = (voice.rate if voice and voice.rate else None) or 150
+    estimate = _estimate_seconds(body + closing, rate)
+    intro_text = f"{_sentence(routine.title)} This routine takes {about_length_words(estimate)}."
+    intro: list[Part] = []
+    if use_chime:
+        intro.append(Sound(CHIME, INTRO, None, gap_after=AFTER_CHIME))
+    intro.append(Sound(SPEECH, INTRO, None, intro_text, AFTER_INTRO))
+    return tuple(intro + body + closing)
+
+
+def texts(routine: Routine, *, voice: Voice | None = None, chime: bool | None = None) -> list[str]:
+    """Every line the routine speaks, each once, in order of first use (what to synthesize first)."""
+    seen: dict[str, None] = {}
+    for part in script(routine, voice=voice, chime=chime):
+        if isinstance(part, Sound) and part.text is not None:
+            seen.setdefault(part.text)
+        elif isinstance(part, HoldWindow):
+            for cue in part.cues:
+                seen.setdefault(cue.text)
+    return list(seen)
+
+
+def iter_events(
+    routine: Routine,
+    length: Length,
+    *,
+    voice: Voice | None = None,
+    chime: bool | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> Iterator[Event]:
+    """The timeline's events, lazily: event k asks `length` only for lines up to k.
+
+    `length(text)` gives a spoken line's length in samples. Silence fills every gap, so events are contiguous.
+    """
+    parts = script(routine, voice=voice, chime=chime)
+    layout = _Layout()
+    if not isinstance(parts[0], Sound) or parts[0].kind != CHIME:
+        yield from layout.quiet(_samples(LEAD_IN), None)
+    for part in parts:
+        if isinstance(part, Sound):
+            n = CHIME_LENGTH if part.kind == CHIME else _spoken_length(length, part.text)
+            yield from layout.sound(part.kind, n, part.text, part.step, part.role)
+            yield from layout.quiet(_samples(part.gap_after), part.step)
+        else:
+            yield from _lay_out_hold(part, layout, length, warn or (lambda message: None))
+    yield from layout.quiet(_samples(TAIL), None)
+    yield from layout.flush()
+
+
+def compile(
+    routine: Routine, length: Length, *, voice: Voice | None = None, chime: bool | None = None
+) -> Timeline:
+    """The whole timeline of a routine, given each line's spoken length in samples.
+
+    >>> from voice_guide.routine import Routine, Say
+    >>> timeline = compile(Routine("Demo", (Say("Relax.", pause=2),)), lambda text: 22050)
+    >>> round(timeline.total_seconds, 2) > 2
+    True
+    """
+    warnings: list[str] = []
+    events = tuple(iter_events(routine, length, voice=voice, chime=chime, warn=warnings.append))
+    return Timeline(
+        title=routine.title,
+        events=events,
+        voice=voice or routine.voice,
+        about=routine.about,
+        warnings=tuple(warnings),
+    )
+
+
+# --- expansion -----------------------------------------------------------------------------------------------
+
+
+class _StepCounter:
+    def __init__(self) -> None:
+        self.value = 0
+
+    def next(self) -> int:
+        self.value += 1
+        return self.value
+
+
+def _expand(
+    steps: tuple[Step, ...],
+    announcements: tuple[str, ...],
+    out: list[Part],
+    counter: _StepCounter,
+    use_chime: bool,
+    source: str,
+) -> None:
+    """Append the parts of `steps`; `announcements` are said before the first of them (after its chime)."""
+    for step in steps:
+        if isinstance(step, Say):
+            number = counter.next()
+            if use_chime:
+                out.append(Sound(CHIME, INSTRUCTION, number, gap_after=AFTER_CHIME))
+            for line in announcements:
+                out.append(Sound(SPEECH, ANNOUNCEMENT, number, line, AFTER_ANNOUNCEMENT))
+            announcements = ()
+            if step.hold is None:
+                pause = DEFAULT_PAUSE if step.pause is None else step.pause
+                out.append(Sound(SPEECH, INSTRUCTION, number, step.text, pause))
+            else:
+                out.append(Sound(SPEECH, INSTRUCTION, number, step.text))
+                where = f"{source}:{step.line}" if step.line else source
+                out.append(HoldWindow(number, step.hold.maximum, _cues(step), where))
+        elif isinstance(step, Repeat):
+            for round_number in range(1, step.times + 1):
+                said = (f"Round {ordinal_count(round_number, step.times)}.",) if step.times > 1 else ()
+                _expand(step.steps, announcements + said, out, counter, use_chime, source)
+                announcements = ()
+        elif isinstance(step, Sides):
+            for index, side in enumerate(step.sides):
+                said = (f"Start with {_possessive(side)}." if index == 0 else f"Now {_possessive(side)}.",)
+                _expand(step.steps, announcements + said, out, counter, use_chime, source)
+                announcements = ()
+        else:  # pragma: no cover - the loader builds only the three kinds
+            raise TypeError(f"unknown step {step!r}")
+
+
+def _closing(routine: Routine, use_chime: bool) -> list[Part]:
+    parts: list[Part] = []
+    if use_chime:
+        parts.append(Sound(CHIME, CLOSING, None, gap_after=AFTER_CHIME))
+    lines = (ENDING,) + tuple(routine.reminders)
+    for index, line in enumerate(lines):
+        last = index == len(lines) - 1
+        parts.append(Sound(SPEECH, CLOSING, None, line, 0.0 if last else BETWEEN_REMINDERS))
+    return parts
+
+
+def _cues(step: Say) -> tuple[Cue, ...]:
+    """The lines said during a hold, merged where they fall together, in time order."""
+    hold: Hold = step.hold  # type: ignore[assignment]
+    wanted: list[tuple[float, int, str]] = []  # (time, priority, text): lower priority is said first
+    if hold.is_range:
+        more = duration_words(hold.maximum - hold.minimum)
+        wanted.append((hold.minimum, 0, f"You can stop here, or keep going for up to {more} more."))
+    if step.cues.halfway:
+        wanted.append((hold.maximum / 2, 1, "Halfway."))
+    if step.cues.every:
+        k = 1
+        while k * step.cues.every < hold.maximum:
+            at = k * step.cues.every
+            remaining = hold.maximum - at
+            if remaining >= CUE_MIN_REMAINING:
+                wanted.append((at, 2, f"{capitalized(duration_words(remaining))} left."))
+            k += 1
+    wanted.sort()
+    merged: list[Cue] = []
+    group: list[tuple[float, int, str]] = []
+    for item in wanted:
+        if group and item[0] - group[0][0] > CUE_MERGE_WINDOW:
+            merged.append(_merge(group))
+            group = []
+        group.append(item)
+    if group:
+        merged.append(_merge(group))
+    return tuple(merged)
+
+
+def _merge(group: list[tuple[float, int, str]]) -> Cue:
+    ordered = sorted(group, key=lambda item: item[1])
+    if ordered[0][1] == 0:  # "you can stop here, or keep going for one minute" already says the time left
+        ordered = [item for item in ordered if item[1] != 2]
+    return Cue(at=group[0][0], text=" ".join(text for _, _, text in ordered))
+
+
+def _possessive(side: str) -> str:
+    first = side.split(maxsplit=1)[0].lower() if side.strip() else ""
+    return side if first in {"the", "your", "my", "a", "an", "each", "both"} else f"your {side}"
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    return text if text[-1:] in ".!?" else f"{text}."
+
+
+def _estimate_seconds(parts: list[Part], words_per_minute: int) -> float:
+    """A rough length for the introduction ("about five minutes"), from words and timings alone.
+
+    The introduction is said before the rest is synthesized, so it cannot use measured lengths.
+    """
+    total = 0.0
+    for part in parts:
+        if isinstance(part, HoldWindow):
+            total += part.seconds
+        elif part.kind == CHIME:
+            total += CHIME_LENGTH / SAMPLE_RATE + part.gap_after
+        else:
+            total += len((part.text or "").split()) * 60 / words_per_minute + 0.4 + part.gap_after
+    return total
+
+
+# --- layout --------------------------------------------------------------------------------------------------
+
+
+def _samples(seconds: float) -> int:
+    return int(round(seconds * SAMPLE_RATE))
+
+
+def _spoken_length(length: Length, text: str | None) -> int:
+    n = length(text or "")
+    if n <= 0:
+        raise ValueError(f"the spoken length of {text!r} is {n} samples; expected more than zero")
+    return n
+
+
+class _Layout:
+    """Places events one after another; runs of quiet become one silence event."""
+
+    def __init__(self) -> None:
+        self.cursor = 0
+        self._quiet_start: int | None = None
+        self._quiet_step: int | None = None
+
+    def sound(self, kind: str, n: int, text: str | None, step: int | None, role: str) -> Iterator[Event]:
+        yield from self.flush()
+        yield Event(kind, self.cursor, n, text, step, role)
+        self.cursor += n
+
+    def quiet(self, n: int, step: int | None) -> Iterator[Event]:
+        if n <= 0:
+            return
+        if self._quiet_start is not None and self._quiet_step != step:
+            yield from self.flush()
+        if self._quiet_start is None:
+            self._quiet_start, self._quiet_step = self.cursor, step
+        self.cursor += n
+
+    def flush(self) -> Iterator[Event]:
+        if self._quiet_start is not None and self.cursor > self._quiet_start:
+            yield Event(SILENCE, self._quiet_start, self.cursor - self._quiet_start, None, self._quiet_step)
+        self._quiet_start = None
+
+
+def _lay_out_hold(hold: HoldWindow, layout: _Layout, length: Length, warn: Callable[[str], None]) -> Iterator[Event]:
+    start = layout.cursor
+    end = start + _samples(hold.seconds)
+    gap = _samples(CUE_GAP)
+    earliest = start + gap  # the hold begins right after the instruction's words
+    for cue in hold.cues:
+        wanted = start + _samples(cue.at)
+        n = _spoken_length(length, cue.text)
+        at = max(wanted, earliest)
+        late = (at - wanted) / SAMPLE_RATE
+        said_at = f"{hold.where}: the cue {cue.text!r} at {duration_words(cue.at)}"
+        if late > CUE_MAX_SHIFT:
+            warn(f"{said_at} would overlap the line before it; it is left out")
+            continue
+        if at + n + gap > end:
+            warn(f"{said_at} does not fit before the end of the hold; it is left out")
+            continue
+        if late > 0:
+            warn(f"{said_at} starts {late:.1f} s late so it does not overlap the line before it")
+        yield from layout.quiet(at - layout.cursor, hold.step)
+        yield from layout.sound(SPEECH, n, cue.text, hold.step, CUE)
+        earliest = layout.cursor + gap
+    yield from layout.quiet(end - layout.cursor, hold.step)
