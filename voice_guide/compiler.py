@@ -102,6 +102,13 @@ def script(routine: Routine, *, voice: Voice | None = None, chime: bool | None =
     return tuple(intro + body + closing)
 
 
+def estimate_seconds(routine: Routine, *, voice: Voice | None = None, chime: bool | None = None) -> float:
+    """A rough length of the routine from its words and timings, without synthesizing anything."""
+    parts = script(routine, voice=voice, chime=chime)
+    rate = (voice.rate if voice and voice.rate else None) or 150
+    return _estimate_seconds(list(parts), rate)
+
+
 def texts(routine: Routine, *, voice: Voice | None = None, chime: bool | None = None) -> list[str]:
     """Every line the routine speaks, each once, in order of first use (what to synthesize first)."""
     seen: dict[str, None] = {}

@@ -1,0 +1,138 @@
+"""The library API, one function per job; the pipeline reads top to bottom:
+
+    load -> compile -> synthesize -> play | render
+
+Each function is a thin layer over the module that does the work, so the CLI stays thin too.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from . import bundled
+from .errors import BadInputError
+from .routine import Routine, Voice
+
+if TYPE_CHECKING:
+    from .env import Environment
+    from .speech import Synthesizer
+    from .timeline import Timeline
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the command line may change for one run; None keeps the routine's own choice."""
+
+    voice: Voice = Voice()
+    chime: bool | None = None
+    loudness: float | None = None  # LUFS; None: the default target
+
+
+def resolve(routine: str | os.PathLike | None) -> Path:
+    """A routine argument as a file: a path, or the name of a bundled routine (None: the default one).
+
+    >>> resolve("arch").name
+    'arch.yaml'
+    """
+    if routine is None:
+        return bundled.path(bundled.DEFAULT)
+    candidate = Path(routine)
+    if candidate.exists() or os.sep in str(routine) or candidate.suffix in {".yaml", ".yml"}:
+        return candidate
+    if str(routine) in bundled.names():
+        return bundled.path(str(routine))
+    raise BadInputError(
+        f"{routine}: no such file, and no bundled routine of that name (bundled: {', '.join(bundled.names())})"
+    )
+
+
+def load(routine: str | os.PathLike | None = None) -> Routine:
+    """Read and validate a routine file (or a bundled routine by name).
+
+    >>> load("arch").title
+    'Arch self-massage'
+    """
+    from .loader import load as load_file
+
+    path = resolve(routine)
+    return load_file(path)
+
+
+def synthesizer(routine: Routine, settings: Settings, env: "Environment") -> "Synthesizer":
+    """The speech engine for this routine, with its voice settings and the user's cache."""
+    from .speech import Synthesizer
+
+    return Synthesizer(routine.voice.overridden(settings.voice), cache_dir=env.speech_cache_dir)
+
+
+def compile(routine: Routine, synth: "Synthesizer", settings: Settings = Settings()) -> "Timeline":
+    """The routine's timeline, measured with `synth`'s real spoken lengths."""
+    from . import compiler
+
+    synth.prefetch(compiler.texts(routine, voice=synth.resolved, chime=settings.chime))
+    return compiler.compile(routine, synth.length, voice=synth.resolved, chime=settings.chime)
+
+
+def check(routine: Routine, settings: Settings = Settings(), env: "Environment | None" = None) -> "Timeline":
+    """Compile a routine to see its timeline (synthesizing, or reading the cache, to know the lengths)."""
+    env = env or _default_env()
+    with synthesizer(routine, settings, env) as synth:
+        timeline = compile(routine, synth, settings)
+        return _with_warnings(timeline, synth.warnings)
+
+
+def export(
+    routine: Routine,
+    output: str | os.PathLike,
+    *,
+    settings: Settings = Settings(),
+    format: str | None = None,
+    force: bool = False,
+    transcript: str | os.PathLike | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    env: "Environment | None" = None,
+) -> "Timeline":
+    """Write a routine to an audio file (format from the extension), atomically; return its timeline.
+
+    >>> export(load("arch"), "arch.wav")  # doctest: +SKIP
+    """
+    from .mixer import Mixer
+    from .render import render_file
+
+    env = env or _default_env()
+    output = Path(output)
+    _refuse_existing(output, force)
+    if transcript is not None:
+        _refuse_existing(Path(transcript), force)
+    with synthesizer(routine, settings, env) as synth:
+        timeline = _with_warnings(compile(routine, synth, settings), synth.warnings)
+        mixer = Mixer(synth, volume=synth.resolved.volume or 1.0, loudness=settings.loudness)
+        render_file(timeline, mixer, output, format=format, force=force, progress=progress)
+    if transcript is not None:
+        from .transcript import write_transcript
+
+        write_transcript(timeline, Path(transcript), force=force)
+    return timeline
+
+
+def _refuse_existing(path: Path, force: bool) -> None:
+    # Checked before any work, so a long synthesis is not wasted; the writers check again when publishing.
+    if path.exists() and not force:
+        from .errors import OutputError
+
+        raise OutputError(f"{path}: already exists; use --force to overwrite it")
+
+
+def _with_warnings(timeline: "Timeline", extra: tuple[str, ...]) -> "Timeline":
+    from dataclasses import replace
+
+    return replace(timeline, warnings=tuple(extra) + timeline.warnings) if extra else timeline
+
+
+def _default_env() -> "Environment":
+    from .env import Environment
+
+    return Environment()

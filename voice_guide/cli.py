@@ -1,0 +1,343 @@
+"""The command line: parses arguments into options, runs one command, turns errors into exit codes.
+
+This is the only place that prints errors and picks exit codes; everything below raises.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+import traceback
+from enum import IntEnum
+from pathlib import Path
+from typing import Sequence
+
+from . import __version__
+from .api import Settings
+from .env import Environment
+from .errors import BadInputError, VoiceGuideError
+from .routine import Voice
+
+
+class ExitStatus(IntEnum):
+    OK = 0
+    ERROR = 1
+    BAD_INPUT = 2
+    CTRL_C = 130
+    TERMINATED = 143
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwind like Ctrl+C so temporary files are removed."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of printing usage and exiting, so misuse is one plain line and exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise BadInputError(f"{message} (see `{self.prog} --help`)")
+
+
+def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> int:
+    """Run voice-guide with `argv`; returns the exit status (the console script passes it to sys.exit)."""
+    env = env or Environment()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    previous = _on_sigterm_raise()
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args.run(args, env) or ExitStatus.OK)
+    except VoiceGuideError as error:
+        _report(env, error, debug)
+        return error.exit_code
+    except KeyboardInterrupt:
+        _report(env, None, debug, "stopped (Ctrl+C)")
+        return ExitStatus.CTRL_C
+    except Terminated:
+        _report(env, None, debug, "stopped (terminated)")
+        return ExitStatus.TERMINATED
+    except BrokenPipeError:
+        return ExitStatus.ERROR
+    except Exception as error:  # a bug: say so plainly, the traceback is one flag away
+        _report(env, error, debug, f"internal error: {type(error).__name__}: {error} (rerun with --debug for details)")
+        return ExitStatus.ERROR
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _report(env: Environment, error: BaseException | None, debug: bool, text: str | None = None) -> None:
+    if debug and error is not None:
+        traceback.print_exception(type(error), error, error.__traceback__, file=env.stderr)
+    message = text if text is not None else str(error)
+    for line in message.splitlines() or [""]:
+        print(f"voice-guide: {line}" if not line.startswith(" ") else line, file=env.stderr)
+    env.stderr.flush()
+
+
+def _on_sigterm_raise():
+    def handler(signum, frame):
+        raise Terminated()
+
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (tests may call main from a thread)
+        return None
+
+
+# --- the parser ----------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="voice-guide",
+        description="Reads a timed routine aloud with offline speech, live or into an audio file.",
+    )
+    parser.add_argument("--version", action="version", version=f"voice-guide {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    play = commands.add_parser("play", help="play a routine live, hands-free")
+    play.add_argument("routine", nargs="?", help="routine file or bundled name (default: arch)")
+    _voice_options(play)
+    play.add_argument("--start-at", type=_positive_int, metavar="STEP", help="start at step number STEP")
+    play.add_argument("--timing-log", type=Path, metavar="FILE", help="write one JSON line per event played")
+    play.add_argument("--no-keys", action="store_true", help="ignore the keyboard even on a terminal")
+    play.set_defaults(run=run_play)
+
+    export = commands.add_parser("export", help="write a routine to an audio file")
+    export.add_argument("routine", nargs="?", help="routine file or bundled name (default: arch)")
+    export.add_argument("-o", "--output", type=Path, required=True, metavar="FILE", help="audio file to write")
+    export.add_argument("--format", choices=["wav", "flac", "ogg", "mp3"], help="format (default: from the extension)")
+    export.add_argument("--force", action="store_true", help="overwrite existing files")
+    export.add_argument("--transcript", type=Path, metavar="FILE", help="also write a transcript (.vtt .srt .lrc)")
+    export.add_argument("--loudness", type=float, metavar="LUFS", help="target loudness (default -16)")
+    export.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _voice_options(export)
+    export.set_defaults(run=run_export)
+
+    check = commands.add_parser("check", help="validate routines and print their timelines")
+    check.add_argument("routines", nargs="*", metavar="ROUTINE", help="routine files or bundled names")
+    check.add_argument("--json", action="store_true", help="print the timeline as JSON")
+    _voice_options(check)
+    check.set_defaults(run=run_check)
+
+    listing = commands.add_parser("list", help="list the bundled routines")
+    listing.set_defaults(run=run_list)
+
+    voices = commands.add_parser("voices", help="list the speech voices available")
+    voices.add_argument("--json", action="store_true", help="print as JSON")
+    voices.set_defaults(run=run_voices)
+    return parser
+
+
+def _voice_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--voice", metavar="VOICE", help="voice id, name or language tag (see `voice-guide voices`)")
+    parser.add_argument("--rate", type=_rate, metavar="WPM", help="words per minute (80-400)")
+    parser.add_argument("--volume", type=_volume, metavar="0-1", help="volume from 0.0 to 1.0")
+    parser.add_argument("--no-chime", action="store_true", help="no chime before each step")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
+    return value
+
+
+def _rate(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of words per minute") from None
+    if not 80 <= value <= 400:
+        raise argparse.ArgumentTypeError(f"{value} is outside 80-400 words per minute")
+    return value
+
+
+def _volume(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number from 0.0 to 1.0") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value} is outside 0.0-1.0")
+    return value
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings(
+        voice=Voice(voice=args.voice, rate=args.rate, volume=args.volume),
+        chime=False if args.no_chime else None,
+        loudness=getattr(args, "loudness", None),
+    )
+
+
+# --- the commands --------------------------------------------------------------------------------------------
+
+
+def run_play(args: argparse.Namespace, env: Environment) -> int:
+    from . import api
+    from .player import PlayOptions, play
+
+    routine = api.load(args.routine)
+    settings = _settings(args)
+    options = PlayOptions(
+        voice=settings.voice,
+        chime=settings.chime,
+        start_at=args.start_at,
+        timing_log=args.timing_log,
+        keys=env.stdin_isatty and not args.no_keys,
+    )
+    play(routine, options, env)
+    return ExitStatus.OK
+
+
+def run_export(args: argparse.Namespace, env: Environment) -> int:
+    from . import api
+
+    routine = api.load(args.routine)
+    progress, finish = _progress_bar(env, quiet=args.quiet, label=f"Exporting {args.output.name}")
+    try:
+        timeline = api.export(
+            routine,
+            args.output,
+            settings=_settings(args),
+            format=args.format,
+            force=args.force,
+            transcript=args.transcript,
+            progress=progress,
+            env=env,
+        )
+    finally:
+        finish()
+    _print_warnings(env, timeline.warnings)
+    if not args.quiet:
+        print(f"wrote {args.output} ({_clock(timeline.total_seconds)})", file=env.stderr)
+    return ExitStatus.OK
+
+
+def run_check(args: argparse.Namespace, env: Environment) -> int:
+    from . import api
+
+    names = args.routines or [None]
+    routines = [api.load(name) for name in names]  # every file validated before any is synthesized
+    for index, routine in enumerate(routines):
+        timeline = api.check(routine, _settings(args), env)
+        if args.json:
+            _print_warnings(env, timeline.warnings)
+            print(json.dumps(timeline_json(timeline)), file=env.stdout)
+        else:
+            if index:
+                print(file=env.stdout)
+            print_timeline(env, routine.source, timeline)
+    return ExitStatus.OK
+
+
+def run_list(args: argparse.Namespace, env: Environment) -> int:
+    from . import bundled, compiler
+    from .loader import load
+    from .spoken import about_length_words
+
+    for name in bundled.names():
+        routine = load(bundled.path(name))
+        seconds = compiler.estimate_seconds(routine)
+        print(f"{name:<8} {routine.title}  ({about_length_words(seconds)})", file=env.stdout)
+    return ExitStatus.OK
+
+
+def run_voices(args: argparse.Namespace, env: Environment) -> int:
+    from .speech import list_voices
+
+    voices = list_voices()
+    if args.json:
+        rows = [{"id": v.id, "name": v.name, "languages": list(v.languages), "gender": v.gender} for v in voices]
+        print(json.dumps(rows, indent=2), file=env.stdout)
+        return ExitStatus.OK
+    for voice in voices:
+        print(f"{voice.id:<28} {voice.name:<32} {', '.join(voice.languages)}", file=env.stdout)
+    return ExitStatus.OK
+
+
+# --- output --------------------------------------------------------------------------------------------------
+
+
+def timeline_json(timeline) -> dict:
+    """The `check --json` shape: times in seconds, every second of the routine covered by an event."""
+    rate = timeline.sample_rate
+    return {
+        "title": timeline.title,
+        "total_seconds": timeline.total / rate,
+        "sample_rate": rate,
+        "events": [
+            {"kind": e.kind, "start": e.start / rate, "end": e.end / rate, "text": e.text, "step": e.step}
+            for e in timeline.events
+        ],
+    }
+
+
+def print_timeline(env: Environment, source: str, timeline) -> None:
+    rate = timeline.sample_rate
+    steps = timeline.steps()
+    out = env.stdout
+    print(f"{source}: {timeline.title} — {_clock(timeline.total_seconds)} in all, {len(steps)} steps", file=out)
+    current = object()
+    for event in timeline.events:
+        if event.step != current and event.step is not None:
+            print(f"  step {event.step}", file=out)
+        current = event.step
+        start = _clock(event.start / rate, fraction=True)
+        if event.kind == "silence":
+            print(f"    {start}  ·  quiet {event.length / rate:.1f} s", file=out)
+        elif event.kind == "chime":
+            print(f"    {start}  ♪  chime", file=out)
+        else:
+            print(f"    {start}  »  {event.text}", file=out)
+    print(f"  end {_clock(timeline.total_seconds, fraction=True)}", file=out)
+    for warning in timeline.warnings:
+        print(f"warning: {warning}", file=out)
+
+
+def _print_warnings(env: Environment, warnings) -> None:
+    for warning in warnings:
+        print(f"voice-guide: warning: {warning}", file=env.stderr)
+
+
+def _clock(seconds: float, fraction: bool = False) -> str:
+    minutes, secs = divmod(seconds, 60)
+    return f"{int(minutes)}:{secs:05.2f}" if fraction else f"{int(minutes)}:{int(secs):02d}"
+
+
+def _progress_bar(env: Environment, *, quiet: bool, label: str):
+    """A rich progress bar on a terminal; nothing otherwise. Returns (update(done, total), finish())."""
+    if quiet or not env.stderr_isatty:
+        return None, lambda: None
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
+
+    bar = Progress(
+        "[progress.description]{task.description}", BarColumn(), TaskProgressColumn(), TimeRemainingColumn(),
+        console=Console(file=env.stderr), transient=True,
+    )
+    task = bar.add_task(label, total=None)
+    bar.start()
+    last = [0.0]
+
+    def update(done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - last[0] > 0.05 or done >= total:
+            last[0] = now
+            bar.update(task, completed=done, total=total)
+
+    return update, bar.stop
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""The renderer: a timeline's samples as a stream of blocks, and that stream into an audio file.
+
+Silence costs almost nothing: it is handed out as views of one shared block of zeros, and the file writer
+streams, so memory does not grow with a routine's length.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Protocol
+
+from .timeline import SILENCE, Event, Timeline
+
+if TYPE_CHECKING:
+    import numpy
+
+SILENCE_BLOCK = 1 << 16  # samples of zeros handed out at a time (about 3 s)
+
+Progress = Callable[[int, int], None]  # (samples done, samples in all)
+
+
+class ClipSource(Protocol):
+    def clip(self, event: Event) -> "numpy.ndarray": ...
+
+
+class BlockWriter(Protocol):
+    def write(self, block: "numpy.ndarray") -> None: ...
+
+
+def iter_blocks(events: Iterable[Event], clips: ClipSource) -> Iterator["numpy.ndarray"]:
+    """Every sample of the events, in order, as float32 blocks (read-only views; do not modify them)."""
+    import numpy as np
+
+    zeros = np.zeros(SILENCE_BLOCK, dtype=np.float32)
+    zeros.setflags(write=False)
+    for event in events:
+        if event.kind == SILENCE:
+            left = event.length
+            while left > 0:
+                n = min(left, SILENCE_BLOCK)
+                yield zeros[:n]
+                left -= n
+        else:
+            yield clips.clip(event)
+
+
+def render(timeline: Timeline, clips: ClipSource, writer: BlockWriter, progress: Progress | None = None) -> None:
+    """Write the whole timeline into `writer`, reporting progress in samples."""
+    done = 0
+    for block in iter_blocks(timeline.events, clips):
+        writer.write(block)
+        done += len(block)
+        if progress is not None:
+            progress(done, timeline.total)
+
+
+def render_file(
+    timeline: Timeline,
+    clips: ClipSource,
+    path: Path,
+    *,
+    format: str | None = None,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> None:
+    """Render into an audio file at `path`, atomically, with the routine's tags and one chapter per step."""
+    from .audiofile import AudioFileWriter, Chapter, Metadata
+
+    rate = timeline.sample_rate
+    chapters = tuple(Chapter(span.start / rate, span.end / rate, span.title) for span in timeline.steps())
+    metadata = Metadata(title=timeline.title, comment=timeline.about, chapters=chapters)
+    with AudioFileWriter(path, sample_rate=rate, format=format, force=force, metadata=metadata) as writer:
+        render(timeline, clips, writer, progress)
