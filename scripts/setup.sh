@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Sets up voice-guide on a Debian/Ubuntu machine: system packages, a virtual environment in .venv, the package.
+# Safe to run again: it only installs what is missing.
+#
+#   bash scripts/setup.sh          # to use voice-guide
+#   bash scripts/setup.sh --test   # also what the tests and benchmarks need (sox, ffmpeg, pytest, ...)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+want_test=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) want_test=1 ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown option $arg (use --test or nothing)" >&2; exit 2 ;;
+  esac
+done
+
+# espeak-ng speaks; libasound2-dev, a C compiler and the Python headers build simpleaudio; python3-venv makes .venv.
+packages=(espeak-ng libespeak-ng1 libasound2-dev gcc python3-dev python3-venv)
+if [ "$want_test" = 1 ]; then
+  packages+=(sox ffmpeg)  # the benchmark's hand-made baseline and the independent loudness/chapter checks
+fi
+
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "setup: installing ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+python=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv with $($python --version)"
+  "$python" -m venv .venv
+fi
+extras=""
+[ "$want_test" = 1 ] && extras="[test]"
+echo "setup: installing voice-guide$extras into .venv"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --editable ".$extras"
+echo "setup: done. Try: .venv/bin/voice-guide play"
