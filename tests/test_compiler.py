@@ -1,0 +1,208 @@
+"""The timeline compiler, with a stand-in for speech lengths (the real engine is tested in test_export)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from voice_guide import compiler
+from voice_guide.routine import Cues, Hold, Repeat, Routine, Say, Sides
+from voice_guide.timeline import ANNOUNCEMENT, CHIME, CLOSING, CUE, INSTRUCTION, INTRO, SAMPLE_RATE, SILENCE, SPEECH
+
+SR = SAMPLE_RATE
+
+
+def spoken_length(text: str) -> int:
+    """A deterministic stand-in: about 14 characters a second, varied a little by the text's hash."""
+    jitter = hashlib.sha256(text.encode()).digest()[0]
+    return int(SR * (0.3 + len(text) / 14)) + jitter
+
+
+def timeline_of(*steps, **kw):
+    return compiler.compile(Routine("Test routine", tuple(steps), **kw), spoken_length)
+
+
+def speech(timeline, role=None):
+    return [e for e in timeline.events if e.kind == SPEECH and (role is None or e.role == role)]
+
+
+# --- properties over generated routines ----------------------------------------------------------------------
+
+durations = st.floats(min_value=1, max_value=400, allow_nan=False).map(lambda s: round(s, 2))
+texts = st.text(alphabet="abcdefghij .,", min_size=1, max_size=60).filter(lambda s: s.strip())
+
+
+@st.composite
+def holds(draw):
+    low = draw(durations)
+    high = draw(st.one_of(st.just(low), durations.map(lambda d: round(low + d, 2))))
+    return Hold(low, high)
+
+
+says = st.builds(
+    Say,
+    text=texts,
+    pause=st.one_of(st.none(), durations),
+    hold=st.none(),
+) | st.builds(
+    Say,
+    text=texts,
+    hold=holds(),
+    cues=st.builds(Cues, every=st.one_of(st.none(), durations), halfway=st.booleans()),
+)
+steps = st.recursive(
+    says,
+    lambda inner: st.builds(Repeat, times=st.integers(1, 3), steps=st.lists(inner, min_size=1, max_size=3).map(tuple))
+    | st.builds(Sides, sides=st.lists(texts, min_size=2, max_size=3).map(tuple),
+                steps=st.lists(inner, min_size=1, max_size=3).map(tuple)),
+    max_leaves=6,
+)
+routines = st.builds(
+    Routine,
+    title=texts,
+    steps=st.lists(steps, min_size=1, max_size=4).map(tuple),
+    chime=st.booleans(),
+    reminders=st.one_of(st.just(()), st.lists(texts, min_size=1, max_size=3).map(tuple)),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(routines)
+def test_events_are_ordered_contiguous_and_sum_to_the_total(routine):
+    timeline = compiler.compile(routine, spoken_length)
+    assert timeline.events[0].start == 0
+    for before, after in zip(timeline.events, timeline.events[1:]):
+        assert after.start == before.end
+        assert not (before.kind == SILENCE and after.kind == SILENCE and before.step == after.step)
+    assert all(e.length > 0 for e in timeline.events)
+    assert timeline.total == sum(e.length for e in timeline.events)
+
+
+@settings(max_examples=100, deadline=None)
+@given(routines)
+def test_compiling_is_deterministic_and_lazy_iteration_gives_the_same_events(routine):
+    first = compiler.compile(routine, spoken_length)
+    assert compiler.compile(routine, spoken_length) == first
+    assert tuple(compiler.iter_events(routine, spoken_length)) == first.events
+
+
+@settings(max_examples=100, deadline=None)
+@given(routines)
+def test_every_spoken_line_is_in_the_synthesis_list_and_reminders_close(routine):
+    timeline = compiler.compile(routine, spoken_length)
+    wanted = set(compiler.texts(routine))
+    assert {e.text for e in speech(timeline)} <= wanted
+    closing = [e.text for e in speech(timeline, CLOSING)]
+    assert closing == [compiler.ENDING, *routine.reminders]
+    assert speech(timeline)[-len(closing):] == speech(timeline, CLOSING)
+
+
+@settings(max_examples=100, deadline=None)
+@given(routines)
+def test_cue_lines_never_contain_digits(routine):
+    timeline = compiler.compile(routine, spoken_length)
+    for event in speech(timeline, CUE):
+        assert not any(ch.isdigit() for ch in event.text)
+
+
+# --- specific behaviour --------------------------------------------------------------------------------------
+
+
+def test_the_introduction_says_the_title_and_the_length_in_words():
+    timeline = timeline_of(Say("Press.", hold=Hold(300, 300)))
+    intro = speech(timeline, INTRO)[0].text
+    assert intro == "Test routine. This routine takes about five minutes."
+
+
+def test_a_hold_lasts_exactly_its_length_after_the_words():
+    timeline = timeline_of(Say("Press.", hold=Hold(90, 90)), Say("Next."))
+    press = next(e for e in speech(timeline) if e.text == "Press.")
+    next_chime = next(e for e in timeline.events if e.kind == CHIME and e.step == 2)
+    assert next_chime.start - press.end == 90 * SR
+
+
+def test_remaining_time_cues_come_every_interval_counting_down_in_words():
+    timeline = timeline_of(Say("Press.", hold=Hold(120, 120), cues=Cues(every=30)))
+    press = next(e for e in speech(timeline) if e.text == "Press.")
+    cues = [(round((e.start - press.end) / SR, 3), e.text) for e in speech(timeline, CUE)]
+    assert cues == [
+        (30, "One minute thirty seconds left."),
+        (60, "One minute left."),
+        (90, "Thirty seconds left."),
+    ]
+
+
+def test_halfway_falling_on_a_remaining_time_cue_is_said_in_one_line():
+    timeline = timeline_of(Say("Press.", hold=Hold(180, 180), cues=Cues(every=30, halfway=True)))
+    texts = [e.text for e in speech(timeline, CUE)]
+    assert "Halfway. One minute thirty seconds left." in texts
+    assert "Halfway." not in texts
+
+
+def test_hold_range_speaks_a_cue_at_the_lower_bound_and_ends_at_the_upper():
+    timeline = timeline_of(Say("Press.", hold=Hold(120, 180)), Say("Next."))
+    press = next(e for e in speech(timeline) if e.text == "Press.")
+    (cue,) = speech(timeline, CUE)
+    assert cue.start - press.end == 120 * SR
+    assert cue.text == "You can stop here, or keep going for up to one minute more."
+    next_chime = next(e for e in timeline.events if e.kind == CHIME and e.step == 2)
+    assert next_chime.start - press.end == 180 * SR
+
+
+def test_repeats_announce_each_round_and_number_each_step():
+    timeline = timeline_of(Repeat(2, (Say("Squeeze.", pause=2), Say("Release.", pause=2))))
+    assert [e.text for e in speech(timeline, ANNOUNCEMENT)] == ["Round one of two.", "Round two of two."]
+    assert [(e.step, e.text) for e in speech(timeline, INSTRUCTION)] == [
+        (1, "Squeeze."), (2, "Release."), (3, "Squeeze."), (4, "Release."),
+    ]
+
+
+def test_sides_announce_each_side_after_its_chime():
+    timeline = timeline_of(Sides(("left foot", "the right side"), (Say("Press.", pause=2),)))
+    announced = [(e.step, e.text) for e in speech(timeline, ANNOUNCEMENT)]
+    assert announced == [(1, "Start with your left foot."), (2, "Now the right side.")]
+    first = [e for e in timeline.events if e.step == 2 and e.kind != SILENCE]
+    assert [e.kind for e in first] == [CHIME, SPEECH, SPEECH]
+
+
+def test_reminders_can_be_reworded_or_left_out():
+    reworded = timeline_of(Say("Press."), reminders=("Stop if it hurts.",))
+    assert [e.text for e in speech(reworded, CLOSING)] == [compiler.ENDING, "Stop if it hurts."]
+    silent = timeline_of(Say("Press."), reminders=())
+    assert [e.text for e in speech(silent, CLOSING)] == [compiler.ENDING]
+
+
+def test_no_chime_means_no_chime_events_and_a_short_lead_in():
+    timeline = timeline_of(Say("Press."), chime=False)
+    assert not [e for e in timeline.events if e.kind == CHIME]
+    assert timeline.events[0].kind == SILENCE
+    assert timeline.events[0].length == round(compiler.LEAD_IN * SR)
+
+
+def test_a_cue_that_would_overlap_the_line_before_moves_a_little_or_is_left_out_with_a_warning():
+    routine = Routine(
+        "T",
+        (Say("Press.", hold=Hold(40, 40), cues=Cues(every=6), line=7),),
+        source="mine.yaml",
+    )
+
+    def lengths(text):  # "Thirty seconds left." lasts ten seconds: the cues after it must give way
+        return 10 * SR if text.startswith("Thirty") else spoken_length(text)
+
+    timeline = compiler.compile(routine, lengths)
+    cues = speech(timeline, CUE)
+    for before, after in zip(cues, cues[1:]):
+        assert after.start >= before.end
+    assert timeline.warnings
+    assert all(w.startswith("mine.yaml:7: the cue") for w in timeline.warnings)
+    assert any("left out" in w for w in timeline.warnings)
+
+
+def test_step_spans_are_named_by_their_instruction_and_cover_the_step():
+    timeline = timeline_of(Say("Sit.", pause=3), Say("Press.", hold=Hold(30, 30)))
+    spans = timeline.steps()
+    assert [(s.number, s.title) for s in spans] == [(1, "Sit."), (2, "Press.")]
+    assert spans[0].end == spans[1].start
+    assert timeline.closing_start == spans[1].end
