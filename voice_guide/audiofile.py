@@ -1,0 +1,213 @@
+"""The audio file writer: float blocks in, a finished WAV, FLAC, OGG Vorbis or MP3 file out, published atomically.
+
+Encoding goes through libsndfile (python-soundfile), so no external ffmpeg is needed. Tags and chapters are
+added after the audio is closed (tags.py), then the file is synced and moved to its destination in one step.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Iterable
+
+from .atomicfile import AtomicDestination, is_no_space, no_space_error
+from .errors import OutputError, VoiceGuideError
+
+if TYPE_CHECKING:
+    import numpy
+
+FORMATS: dict[str, str] = {".wav": "wav", ".flac": "flac", ".ogg": "ogg", ".mp3": "mp3"}
+
+
+@dataclass(frozen=True)
+class _Encoding:
+    """How libsndfile is asked to write one of our formats."""
+
+    container: str
+    subtype: str
+    pcm16: bool  # lossless formats get the exact int16 samples the player sends
+    compression_level: float | None = None
+    bitrate_mode: str | None = None
+
+
+_ENCODINGS = {
+    "wav": _Encoding("WAV", "PCM_16", pcm16=True),
+    "flac": _Encoding("FLAC", "PCM_16", pcm16=True),
+    # libsndfile maps the level to Vorbis quality 1 - level: 0.6 -> q0.4, about 45 kbit/s for mono speech.
+    "ogg": _Encoding("OGG", "VORBIS", pcm16=False, compression_level=0.6),
+    # Constant 64 kbit/s: clear speech at 22050 Hz mono, and every player computes duration and seeks exactly.
+    "mp3": _Encoding("MP3", "MPEG_LAYER_III", pcm16=False, compression_level=0.6, bitrate_mode="CONSTANT"),
+}
+
+
+def format_for(path: str | os.PathLike[str], forced: str | None = None) -> str:
+    """The format name for an output path, from its extension unless `forced`.
+
+    >>> format_for(Path("routine.MP3"))
+    'mp3'
+    >>> format_for(Path("routine.audio"), "ogg")
+    'ogg'
+    >>> format_for(Path("routine.aac"))
+    Traceback (most recent call last):
+    ...
+    voice_guide.errors.OutputError: routine.aac: unknown audio format '.aac'; use one of .wav, .flac, .ogg, .mp3 (or --format)
+    """
+    known = ", ".join(FORMATS)
+    if forced is not None:
+        name = forced.lower().lstrip(".")
+        if name not in _ENCODINGS:
+            raise OutputError(f"unknown format {forced!r}; use one of {', '.join(_ENCODINGS)}")
+        return name
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        shown = repr(suffix) if suffix else "(no extension)"
+        raise OutputError(f"{path}: unknown audio format {shown}; use one of {known} (or --format)")
+    return FORMATS[suffix]
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """A named stretch of the file, in seconds (one per step)."""
+
+    start: float
+    end: float
+    title: str
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """What a phone's player shows: title, artist, album, a comment, and chapters."""
+
+    title: str
+    comment: str | None = None
+    artist: str = "voice-guide"
+    album: str = "voice-guide"
+    chapters: tuple[Chapter, ...] = ()
+
+
+class AudioFileWriter:
+    """Streams float32 mono blocks into an audio file that appears at `path` only when complete.
+
+    >>> import numpy as np, tempfile
+    >>> target = Path(tempfile.mkdtemp()) / "beep.wav"
+    >>> with AudioFileWriter(target, sample_rate=22050) as out:
+    ...     out.write(np.zeros(22050, dtype=np.float32))
+    >>> target.stat().st_size
+    44144
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        sample_rate: int,
+        format: str | None = None,
+        force: bool = False,
+        metadata: Metadata | None = None,
+    ):
+        self.path = Path(path)
+        self.format = format_for(self.path, format)
+        self.sample_rate = sample_rate
+        self.force = force
+        self.metadata = metadata
+        self.frames = 0
+        self._destination = AtomicDestination(self.path, force=force)
+        self._file = None  # the open soundfile.SoundFile while writing
+
+    def __enter__(self) -> "AudioFileWriter":
+        import soundfile
+
+        temporary = self._destination.__enter__()
+        encoding = _ENCODINGS[self.format]
+        try:
+            self._file = soundfile.SoundFile(
+                temporary,
+                "w",
+                samplerate=self.sample_rate,
+                channels=1,
+                format=encoding.container,
+                subtype=encoding.subtype,
+                compression_level=encoding.compression_level,
+                bitrate_mode=encoding.bitrate_mode,
+            )
+        except BaseException as error:
+            self._destination.__exit__(type(error), error, error.__traceback__)
+            raise self._translated(error) from error
+        return self
+
+    def write(self, block: "numpy.ndarray") -> None:
+        """Append samples (float, mono, nominally in [-1, 1]); lossless formats store `mixer.pcm16` of them."""
+        import numpy as np
+
+        from .mixer import pcm16
+
+        if self._file is None:
+            raise RuntimeError("AudioFileWriter.write() called outside its `with` block")
+        samples = np.asarray(block, dtype=np.float32).reshape(-1)
+        data = pcm16(samples) if _ENCODINGS[self.format].pcm16 else np.clip(samples, -1.0, 1.0)
+        try:
+            self._file.write(data)
+        except Exception as error:
+            raise self._translated(error) from error
+        self.frames += len(data)
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is not None:
+            self._close_quietly()
+            self._destination.__exit__(exc_type, exc, tb)
+            return
+        try:
+            self._finish()
+        except BaseException as error:
+            self._close_quietly()
+            self._destination.discard()
+            if isinstance(error, Exception):
+                raise self._translated(error) from error
+            raise
+        self._destination.__exit__(None, None, None)
+
+    def _finish(self) -> None:
+        """Close the encoder, then tag the closed file and make its bytes depend only on its content."""
+        from .tags import make_deterministic, write_tags
+
+        file, self._file = self._file, None
+        file.close()
+        temporary = self._destination.temporary
+        if self.metadata is not None:
+            write_tags(temporary, self.format, self.metadata, frames=self.frames, sample_rate=self.sample_rate)
+        make_deterministic(temporary, self.format)
+
+    def _close_quietly(self) -> None:
+        """Close the encoder after a failure; its own complaints add nothing."""
+        file, self._file = self._file, None
+        if file is not None:
+            try:
+                file.close()
+            except Exception:
+                pass
+
+    def _translated(self, error: BaseException) -> BaseException:
+        """Our error for a backend failure: a full disk gets its own message, anything else names the file."""
+        if isinstance(error, VoiceGuideError):
+            return error
+        if is_no_space(error):
+            return no_space_error(self.path)
+        return VoiceGuideError(f"could not write {self.path}: {error}")
+
+
+def write_all(path: str | os.PathLike[str], blocks: Iterable["numpy.ndarray"], **kw) -> None:
+    """Write every block to `path` in one go (keywords as for AudioFileWriter).
+
+    >>> import numpy as np, tempfile
+    >>> target = Path(tempfile.mkdtemp()) / "quiet.flac"
+    >>> write_all(target, [np.zeros(100, dtype=np.float32)], sample_rate=22050)
+    >>> target.exists()
+    True
+    """
+    with AudioFileWriter(path, **kw) as writer:
+        for block in blocks:
+            writer.write(block)

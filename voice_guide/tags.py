@@ -1,0 +1,198 @@
+"""Tags and chapters in a finished audio file, and the Ogg fix that makes its bytes reproducible.
+
+MP3 gets ID3v2.3 (TIT2/TPE1/TALB/COMM, TLEN, CHAP + CTOC), Ogg Vorbis and FLAC get Vorbis comments
+(TITLE/ARTIST/ALBUM/COMMENT and the CHAPTERnnn/CHAPTERnnnNAME chapter extension), WAV gets an ID3 chunk.
+All of them are what ffprobe, phones and podcast players read.
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .audiofile import Chapter, Metadata
+
+# Ogg stream serial numbers are random in libsndfile (seeded from the clock); any fixed value makes repeat
+# exports byte-identical. "voic" in ASCII.
+OGG_SERIAL = 0x766F6963
+
+
+def write_tags(path: Path, format: str, metadata: "Metadata", *, frames: int, sample_rate: int) -> None:
+    """Add title, artist, album, comment and chapters to a closed audio file of `format`.
+
+    >>> from voice_guide.audiofile import Metadata
+    >>> write_tags(Path("x.wav"), "aiff", Metadata("t"), frames=0, sample_rate=22050)
+    Traceback (most recent call last):
+    ...
+    ValueError: no tag writer for format 'aiff'
+    """
+    writers = {"mp3": _tag_mp3, "ogg": _tag_vorbis_comments, "flac": _tag_vorbis_comments, "wav": _tag_wav}
+    if format not in writers:
+        raise ValueError(f"no tag writer for format {format!r}")
+    writers[format](path, format, metadata, round(frames * 1000 / sample_rate))
+
+
+def chapter_stamp(seconds: float) -> str:
+    """HH:MM:SS.mmm, as the Vorbis chapter extension writes a chapter's start.
+
+    >>> chapter_stamp(3725.0004)
+    '01:02:05.000'
+    """
+    total_ms = round(seconds * 1000)
+    hours, rest = divmod(total_ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    secs, ms = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}.{ms:03d}"
+
+
+def vorbis_comments(metadata: "Metadata") -> list[tuple[str, str]]:
+    """The Vorbis comments for a file, in a fixed order (chapters numbered from 001).
+
+    >>> from voice_guide.audiofile import Chapter, Metadata
+    >>> vorbis_comments(Metadata("Arch", chapters=(Chapter(1.5, 9.0, "Sit down."),)))[-2:]
+    [('CHAPTER001', '00:00:01.500'), ('CHAPTER001NAME', 'Sit down.')]
+    """
+    pairs = [("TITLE", metadata.title), ("ARTIST", metadata.artist), ("ALBUM", metadata.album)]
+    if metadata.comment:
+        pairs.append(("COMMENT", metadata.comment))
+    for number, chapter in enumerate(metadata.chapters, start=1):
+        pairs.append((f"CHAPTER{number:03d}", chapter_stamp(chapter.start)))
+        pairs.append((f"CHAPTER{number:03d}NAME", chapter.title))
+    return pairs
+
+
+def _tag_vorbis_comments(path: Path, format: str, metadata: "Metadata", length_ms: int) -> None:
+    """Ogg Vorbis and FLAC share the Vorbis comment block."""
+    if format == "ogg":
+        from mutagen.oggvorbis import OggVorbis as Opener
+    else:
+        from mutagen.flac import FLAC as Opener
+
+    audio = Opener(path)
+    audio.delete()  # whatever the encoder put there: only ours, in our order
+    for key, value in vorbis_comments(metadata):
+        audio.tags.append((key, value))
+    audio.save()
+
+
+def _id3_frames(metadata: "Metadata", length_ms: int) -> list:
+    """ID3 frames for MP3 and WAV: text tags, the exact length, and chapters with a table of contents."""
+    from mutagen.id3 import CHAP, COMM, CTOC, TALB, TIT2, TLEN, TPE1, CTOCFlags
+
+    frames = [
+        TIT2(encoding=3, text=[metadata.title]),
+        TPE1(encoding=3, text=[metadata.artist]),
+        TALB(encoding=3, text=[metadata.album]),
+        TLEN(encoding=3, text=[str(length_ms)]),
+    ]
+    if metadata.comment:
+        frames.append(COMM(encoding=3, lang="eng", desc="", text=[metadata.comment]))
+    ids = [f"chp{number:03d}" for number in range(len(metadata.chapters))]
+    if ids:
+        frames.append(
+            CTOC(
+                element_id="toc",
+                flags=CTOCFlags.TOP_LEVEL | CTOCFlags.ORDERED,
+                child_element_ids=ids,
+                sub_frames=[TIT2(encoding=3, text=["Steps"])],
+            )
+        )
+    for element_id, chapter in zip(ids, metadata.chapters):
+        frames.append(
+            CHAP(
+                element_id=element_id,
+                start_time=round(chapter.start * 1000),
+                end_time=round(chapter.end * 1000),
+                start_offset=0xFFFFFFFF,  # "use the times", as the ID3 chapter spec says
+                end_offset=0xFFFFFFFF,
+                sub_frames=[TIT2(encoding=3, text=[chapter.title])],
+            )
+        )
+    return frames
+
+
+def _in_added_order(tags):
+    """The same ID3 tag, made to write its frames in the order they were added.
+
+    mutagen sorts frames by size when saving, which puts CHAP frames out of time order; ffprobe (5.x) numbers
+    chapters in file order, so a tag written in mutagen's order lists the steps shuffled.
+    """
+    base = type(tags)
+    tags.__class__ = type(f"Ordered{base.__name__}", (base,), {"_write": _write_in_added_order})
+    return tags
+
+
+def _write_in_added_order(self, config) -> bytes:
+    """ID3Tags._write without the sorting (no unknown frames to carry: we build the tag from scratch)."""
+    from mutagen.id3._tags import save_frame  # the one helper mutagen itself writes frames with
+
+    return b"".join(save_frame(frame, config=config) for frame in self.values())
+
+
+def _tag_mp3(path: Path, format: str, metadata: "Metadata", length_ms: int) -> None:
+    """ID3v2.3: the version every phone and car stereo reads; chapters per the ID3 chapter addendum."""
+    from mutagen.id3 import ID3
+
+    tags = _in_added_order(ID3())
+    for frame in _id3_frames(metadata, length_ms):
+        tags.add(frame)
+    tags.save(path, v2_version=3, v1=0, padding=lambda info: 0)
+
+
+def _tag_wav(path: Path, format: str, metadata: "Metadata", length_ms: int) -> None:
+    """WAV has no standard chapter form players agree on; an ID3 chunk carries the text tags."""
+    from mutagen.wave import WAVE
+
+    audio = WAVE(path)
+    audio.add_tags()
+    _in_added_order(audio.tags)
+    for frame in _id3_frames(metadata, length_ms):
+        audio.tags.add(frame)
+    audio.save(v2_version=3, padding=lambda info: 0)
+
+
+def make_deterministic(path: Path, format: str) -> None:
+    """Remove what would differ between two exports of the same audio (only Ogg's random serial number).
+
+    >>> make_deterministic(Path("no-such.wav"), "wav")
+    """
+    if format == "ogg":
+        rewrite_ogg_serial(path, OGG_SERIAL)
+
+
+def ogg_crc(page: bytes) -> int:
+    """Ogg's CRC-32 (polynomial 0x04C11DB7, not reflected, no inversion) of a page with its CRC field zeroed.
+
+    zlib's CRC-32 is the reflected one; on bit-reversed input it gives the bit-reversed Ogg CRC, once its
+    initial and final inversions are cancelled by the CRC of as many zero bytes.
+
+    >>> hex(ogg_crc(b"OggS"))
+    '0x5fb0a94f'
+    """
+    reflected = zlib.crc32(page.translate(_BIT_REVERSED)) ^ zlib.crc32(bytes(len(page)))
+    return int(f"{reflected:032b}"[::-1], 2)
+
+
+_BIT_REVERSED = bytes(int(f"{byte:08b}"[::-1], 2) for byte in range(256))
+_OGG_HEADER = 27  # fixed part of a page header, before the segment table
+
+
+def rewrite_ogg_serial(path: Path, serial: int) -> None:
+    """Set every page's stream serial number to `serial` and fix its CRC, in place, one page at a time."""
+    serial_bytes = serial.to_bytes(4, "little")
+    with open(path, "r+b") as handle:
+        while True:
+            start = handle.tell()
+            header = handle.read(_OGG_HEADER)
+            if not header:
+                return
+            if len(header) < _OGG_HEADER or header[:4] != b"OggS":
+                raise ValueError(f"{path}: not an Ogg page at byte {start}")
+            table = handle.read(header[26])
+            body = handle.read(sum(table))
+            page = header[:14] + serial_bytes + header[18:22] + bytes(4) + header[26:] + table + body
+            handle.seek(start + 14)
+            handle.write(serial_bytes + header[18:22] + ogg_crc(page).to_bytes(4, "little"))
+            handle.seek(start + len(page))
