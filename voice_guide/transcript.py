@@ -1,0 +1,168 @@
+"""Transcripts of a compiled timeline: every spoken line with its start and end, as WebVTT, SRT or LRC.
+
+Times come straight from the timeline's sample offsets, rounded to the millisecond, so a transcript agrees
+with `check --json`, the chapters and the audio to the millisecond.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import OutputError
+from .timeline import SPEECH, Timeline
+
+TRANSCRIPT_FORMATS: dict[str, str] = {".vtt": "vtt", ".srt": "srt", ".lrc": "lrc"}
+
+
+@dataclass(frozen=True)
+class Line:
+    """One spoken line, in whole milliseconds from the start of the file."""
+
+    start_ms: int
+    end_ms: int
+    text: str
+
+
+def samples_to_ms(samples: int, sample_rate: int) -> int:
+    """A sample offset in milliseconds, rounded to nearest (exact integer maths, no float drift).
+
+    >>> samples_to_ms(22050 * 90 + 11, 22050)
+    90000
+    >>> samples_to_ms(12, 22050)
+    1
+    """
+    return (2 * samples * 1000 + sample_rate) // (2 * sample_rate)
+
+
+def spoken_lines(timeline: Timeline) -> tuple[Line, ...]:
+    """Every speech event of the timeline, in order, with its times in milliseconds.
+
+    >>> from voice_guide.routine import Voice
+    >>> from voice_guide.timeline import Event
+    >>> spoken_lines(Timeline("T", (Event("speech", 0, 22050, "Hello."),), Voice()))
+    (Line(start_ms=0, end_ms=1000, text='Hello.'),)
+    """
+    rate = timeline.sample_rate
+    return tuple(
+        Line(samples_to_ms(event.start, rate), samples_to_ms(event.end, rate), " ".join((event.text or "").split()))
+        for event in timeline.events
+        if event.kind == SPEECH
+    )
+
+
+def transcript_format_for(path: str | os.PathLike[str], forced: str | None = None) -> str:
+    """The transcript format for a path, from its extension unless `forced`.
+
+    >>> transcript_format_for("arch.SRT")
+    'srt'
+    >>> transcript_format_for("arch.txt")
+    Traceback (most recent call last):
+    ...
+    voice_guide.errors.OutputError: arch.txt: unknown transcript format '.txt'; use .vtt, .srt or .lrc
+    """
+    if forced is not None:
+        name = forced.lower().lstrip(".")
+        if name not in TRANSCRIPT_FORMATS.values():
+            raise OutputError(f"unknown transcript format {forced!r}; use vtt, srt or lrc")
+        return name
+    suffix = Path(path).suffix.lower()
+    if suffix not in TRANSCRIPT_FORMATS:
+        shown = repr(suffix) if suffix else "(no extension)"
+        raise OutputError(f"{path}: unknown transcript format {shown}; use .vtt, .srt or .lrc")
+    return TRANSCRIPT_FORMATS[suffix]
+
+
+def clock(ms: int, separator: str = ".") -> str:
+    """HH:MM:SS.mmm (SRT wants a comma before the milliseconds).
+
+    >>> clock(3_725_042)
+    '01:02:05.042'
+    >>> clock(61_500, ",")
+    '00:01:01,500'
+    """
+    hours, rest = divmod(ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds, millis = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{seconds:02d}{separator}{millis:03d}"
+
+
+def lrc_stamp(ms: int) -> str:
+    """[mm:ss.mmm], minutes unbounded: LRC has no hours field.
+
+    >>> lrc_stamp(3_725_042)
+    '[62:05.042]'
+    """
+    minutes, rest = divmod(ms, 60_000)
+    seconds, millis = divmod(rest, 1000)
+    return f"[{minutes:02d}:{seconds:02d}.{millis:03d}]"
+
+
+def _vtt_text(text: str) -> str:
+    """WebVTT cue text treats &, < and > as markup."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _render_vtt(timeline: Timeline, lines: tuple[Line, ...]) -> str:
+    cues = [f"{clock(line.start_ms)} --> {clock(line.end_ms)}\n{_vtt_text(line.text)}\n" for line in lines]
+    return "\n".join(["WEBVTT\n", *cues])
+
+
+def _render_srt(timeline: Timeline, lines: tuple[Line, ...]) -> str:
+    cues = [
+        f"{number}\n{clock(line.start_ms, ',')} --> {clock(line.end_ms, ',')}\n{line.text}\n"
+        for number, line in enumerate(lines, start=1)
+    ]
+    return "\n".join(cues)
+
+
+def _render_lrc(timeline: Timeline, lines: tuple[Line, ...]) -> str:
+    """LRC lines have only a start; an empty timed line marks where speech ends before a silence."""
+    title = " ".join(timeline.title.split())
+    total_ms = samples_to_ms(timeline.total, timeline.sample_rate)
+    out = [f"[ti:{title}]", "[ar:voice-guide]", "[al:voice-guide]", f"[length:{lrc_stamp(total_ms)[1:-1]}]"]
+    for index, line in enumerate(lines):
+        out.append(f"{lrc_stamp(line.start_ms)}{line.text}")
+        following = lines[index + 1].start_ms if index + 1 < len(lines) else None
+        if following != line.end_ms:
+            out.append(lrc_stamp(line.end_ms))
+    return "\n".join(out) + "\n"
+
+
+_RENDERERS = {"vtt": _render_vtt, "srt": _render_srt, "lrc": _render_lrc}
+
+
+def render_transcript(timeline: Timeline, fmt: str) -> str:
+    """The transcript of `timeline` as text in `fmt` ("vtt", "srt" or "lrc").
+
+    >>> from voice_guide.routine import Voice
+    >>> from voice_guide.timeline import Event
+    >>> timeline = Timeline("T", (Event("speech", 0, 33075, "Sit down."), Event("silence", 33075, 22050)), Voice())
+    >>> print(render_transcript(timeline, "srt"))
+    1
+    00:00:00,000 --> 00:00:01,500
+    Sit down.
+    <BLANKLINE>
+    """
+    if fmt not in _RENDERERS:
+        raise OutputError(f"unknown transcript format {fmt!r}; use vtt, srt or lrc")
+    return _RENDERERS[fmt](timeline, spoken_lines(timeline))
+
+
+def write_transcript(
+    path: str | os.PathLike[str], timeline: Timeline, *, fmt: str | None = None, force: bool = False
+) -> None:
+    """Write the transcript atomically; an existing file is kept unless `force` (OutputError says so).
+
+    >>> import tempfile
+    >>> from voice_guide.routine import Voice
+    >>> from voice_guide.timeline import Event
+    >>> target = Path(tempfile.mkdtemp()) / "t.vtt"
+    >>> write_transcript(target, Timeline("T", (Event("speech", 0, 22050, "Hi."),), Voice()))
+    >>> target.read_text().splitlines()[2]
+    '00:00:00.000 --> 00:00:01.000'
+    """
+    from .atomicfile import write_text_atomic
+
+    write_text_atomic(path, render_transcript(timeline, fmt or transcript_format_for(path)), force=force)
