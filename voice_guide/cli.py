@@ -132,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     voices = commands.add_parser("voices", help="list the speech voices available")
     voices.add_argument("--json", action="store_true", help="print as JSON")
     voices.set_defaults(run=run_voices)
+
+    schema = commands.add_parser("schema", help="print the JSON Schema of the routine format")
+    schema.set_defaults(run=run_schema)
     return parser
 
 
@@ -263,6 +266,13 @@ def run_voices(args: argparse.Namespace, env: Environment) -> int:
         return ExitStatus.OK
     for voice in voices:
         print(f"{voice.id:<28} {voice.name:<32} {', '.join(voice.languages)}", file=env.stdout)
+    return ExitStatus.OK
+
+
+def run_schema(args: argparse.Namespace, env: Environment) -> int:
+    from importlib import resources
+
+    env.stdout.write(resources.files("voice_guide").joinpath("routine.schema.json").read_text(encoding="utf-8"))
     return ExitStatus.OK
 
 
