@@ -151,7 +151,7 @@ def render_transcript(timeline: Timeline, fmt: str) -> str:
 
 
 def write_transcript(
-    path: str | os.PathLike[str], timeline: Timeline, *, fmt: str | None = None, force: bool = False
+    timeline: Timeline, path: str | os.PathLike[str], *, fmt: str | None = None, force: bool = False
 ) -> None:
     """Write the transcript atomically; an existing file is kept unless `force` (OutputError says so).
 
@@ -159,7 +159,7 @@ def write_transcript(
     >>> from voice_guide.routine import Voice
     >>> from voice_guide.timeline import Event
     >>> target = Path(tempfile.mkdtemp()) / "t.vtt"
-    >>> write_transcript(target, Timeline("T", (Event("speech", 0, 22050, "Hi."),), Voice()))
+    >>> write_transcript(Timeline("T", (Event("speech", 0, 22050, "Hi."),), Voice()), target)
     >>> target.read_text().splitlines()[2]
     '00:00:00.000 --> 00:00:01.000'
     """
