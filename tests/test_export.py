@@ -1,0 +1,112 @@
+"""End to end on the real engine: routine file -> check --json -> exported WAV."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+import soundfile
+
+from voice_guide import bundled
+
+from .conftest import DATA
+
+SHORT = DATA / "routines" / "short.yaml"
+
+
+def sha256(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_export_length_equals_check_json_to_the_sample(cli, tmp_path):
+    checked = cli("check", "--json", SHORT)
+    assert checked.status == 0, checked.stderr
+    timeline = json.loads(checked.stdout)
+    out = tmp_path / "short.wav"
+    exported = cli("export", SHORT, "-o", out, "--quiet")
+    assert exported.status == 0, exported.stderr
+    info = soundfile.info(out)
+    assert info.samplerate == timeline["sample_rate"] == 22050
+    assert info.channels == 1
+    assert info.frames == round(timeline["total_seconds"] * timeline["sample_rate"])
+
+
+def test_check_json_has_the_promised_shape_and_covers_every_second(cli):
+    result = cli("check", "--json", SHORT)
+    timeline = json.loads(result.stdout)
+    assert set(timeline) == {"title", "total_seconds", "sample_rate", "events"}
+    assert timeline["title"] == "Short test routine"
+    events = timeline["events"]
+    assert events[0]["start"] == 0
+    for before, after in zip(events, events[1:]):
+        assert after["start"] == before["end"]
+    assert events[-1]["end"] == timeline["total_seconds"]
+    for event in events:
+        assert set(event) == {"kind", "start", "end", "text", "step"}
+        assert event["kind"] in {"speech", "chime", "silence"}
+        assert (event["text"] is not None) == (event["kind"] == "speech")
+
+
+def test_check_json_speaks_sides_rounds_cues_and_reminders_in_order(cli):
+    events = json.loads(cli("check", "--json", SHORT).stdout)["events"]
+    said = [e["text"] for e in events if e["kind"] == "speech"]
+    assert said[0].startswith("Short test routine. This routine takes")
+    assert said.index("Start with your left foot.") < said.index("Now your right foot.")
+    assert said.count("Round one of two.") == 2 and said.count("Round two of two.") == 2
+    assert said.count("Press gently.") == 4
+    assert "You can stop here, or keep going for up to six seconds more." in said
+    assert said[-2:] == ["That's the end of the routine.", "Stop if it hurts."]
+    assert max(e["step"] or 0 for e in events) == 5
+
+
+def test_the_same_routine_exports_to_the_same_bytes(cli, tmp_path):
+    first, second = tmp_path / "a.wav", tmp_path / "b.wav"
+    assert cli("export", SHORT, "-o", first, "-q").status == 0
+    assert cli("export", SHORT, "-o", second, "-q").status == 0
+    assert sha256(first) == sha256(second)
+
+
+def test_speech_in_the_export_is_where_the_timeline_says(cli, tmp_path):
+    timeline = json.loads(cli("check", "--json", SHORT).stdout)
+    out = tmp_path / "short.wav"
+    assert cli("export", SHORT, "-o", out, "-q").status == 0
+    samples, rate = soundfile.read(out, dtype="float32")
+    for event in timeline["events"]:
+        part = samples[round(event["start"] * rate): round(event["end"] * rate)]
+        if event["kind"] == "silence":
+            assert not part.any(), f"sound inside the quiet at {event['start']:.2f} s"
+        else:
+            assert abs(part).max() > 0.05, f"{event['kind']} at {event['start']:.2f} s is silent"
+
+
+def test_export_refuses_to_overwrite_without_force(cli, tmp_path):
+    out = tmp_path / "kept.wav"
+    out.write_bytes(b"precious")
+    refused = cli("export", SHORT, "-o", out, "-q")
+    assert refused.status == 2
+    assert "already exists; use --force" in refused.stderr
+    assert out.read_bytes() == b"precious"
+    assert cli("export", SHORT, "-o", out, "-q", "--force").status == 0
+    assert soundfile.info(out).frames > 0
+
+
+@pytest.mark.parametrize("name", bundled.names())
+def test_every_bundled_routine_checks_cleanly_and_ends_with_reminders(cli, name):
+    result = cli("check", "--json", name)
+    assert result.status == 0, result.stderr
+    timeline = json.loads(result.stdout)
+    said = [e["text"] for e in timeline["events"] if e["kind"] == "speech"]
+    assert "pain" in said[-2] and "ice" in said[-1]
+    assert 5 * 60 < timeline["total_seconds"] < 20 * 60
+    assert "warning" not in result.stderr
+
+
+def test_check_prints_a_readable_timeline_with_steps_and_total(cli):
+    result = cli("check", SHORT)
+    assert result.status == 0
+    first = result.stdout.splitlines()[0]
+    assert first.startswith(f"{SHORT}: Short test routine — 1:")
+    assert "  step 1" in result.stdout
+    assert "»  Press gently." in result.stdout
+    assert "♪  chime" in result.stdout
