@@ -1,0 +1,655 @@
+"""Reads a routine file (YAML) into a validated `Routine`, or explains everything wrong with it.
+
+The file is composed into PyYAML's node graph rather than Python objects, so every value keeps its line and
+column, `1:30` stays the text the person wrote (YAML 1.1 would make it the integer 90), and no tag can build
+an object. All problems of a file are collected and raised together as one `RoutineError`; reading problems
+(missing file, directory) are a `BadInputError`. No other exception escapes, and every input is bounded in
+size, nesting and work.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Callable, TypeVar
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from .durations import format_duration, parse_duration, parse_span
+from .errors import BadInputError, Problem, RoutineError
+from .routine import DEFAULT_REMINDERS, Cues, Hold, Repeat, Routine, Say, Sides, Step, Voice
+
+MAX_BYTES = 1_000_000  # a routine is a few kilobytes; refuse anything near a megabyte before parsing it
+MAX_NODES = 20_000  # values composed or visited: bounds alias bombs ("billion laughs") and huge flat files
+MAX_YAML_DEPTH = 64  # nesting of YAML values; PyYAML's composer recurses once per level
+MAX_BLOCK_DEPTH = 8  # nesting of repeat/sides blocks
+MAX_TEXT = 600  # characters in one spoken line
+MAX_TOTAL = 4 * 3600.0  # seconds; longer is a typo (5h for 5s), not a massage
+MAX_PROBLEMS = 200  # enough to fix a file; more is noise (RoutineError shows the first 20)
+RATE_RANGE = (80, 400)
+REPEAT_RANGE = (1, 100)
+
+TOP_KEYS = ("title", "about", "voice", "chime", "steps", "reminders")
+VOICE_KEYS = ("voice", "rate", "volume")
+CUE_KEYS = ("every", "halfway")
+SAY_KEYS = ("say", "pause", "hold", "cues")
+REPEAT_KEYS = ("repeat", "steps")
+SIDES_KEYS = ("sides", "steps")
+STEP_KEYS = ("say", "pause", "hold", "cues", "repeat", "sides", "steps")
+
+_CORE = "tag:yaml.org,2002:"
+# Implicit resolution only ever yields these; an explicit tag outside them (!!python/object, !custom) is refused.
+_ALLOWED_TAGS = {
+    _CORE + name for name in ("str", "int", "float", "bool", "null", "seq", "map", "timestamp", "merge", "value")
+}
+_INTEGER = re.compile(r"[-+]?[0-9]+", re.ASCII)
+_DECIMAL = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)", re.ASCII)
+_LINE_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")  # what PyYAML counts as a new line
+_EMPTY_HINT = "the file is empty; a routine needs at least `title` and `steps`"
+
+
+def load(path: str | os.PathLike) -> Routine:
+    """Reads and validates the routine file at `path`.
+
+    Raises BadInputError when the file cannot be read, RoutineError (listing every problem) when it is wrong.
+
+    >>> load("voice_guide/routines/arch.yaml").title  # doctest: +SKIP
+    'Arch self-massage'
+    """
+    name = os.fsdecode(os.fspath(path))
+    try:
+        with open(path, "rb") as file:
+            data = file.read(MAX_BYTES + 1)
+    except ValueError as error:  # an embedded NUL byte in the name
+        raise BadInputError(f"{name!r}: not a usable file name ({error})") from None
+    except FileNotFoundError:
+        raise BadInputError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise BadInputError(f"{name}: is a directory, not a routine file") from None
+    except PermissionError:
+        raise BadInputError(f"{name}: permission denied; cannot read it") from None
+    except OSError as error:
+        raise BadInputError(f"{name}: cannot read it ({error.strerror or error})") from None
+    return loads(data, path=name)
+
+
+def loads(text: str | bytes, path: str = "<string>") -> Routine:
+    """Validates a routine given as text (or UTF-8 bytes); `path` names it in messages.
+
+    >>> loads("title: Quick\\nsteps:\\n  - say: Breathe.\\n    hold: 30s\\n").steps[0].hold
+    Hold(minimum=30.0, maximum=30.0)
+    >>> loads("title: Quick\\nsteps: []\\n", path="quick.yaml")
+    Traceback (most recent call last):
+    voice_guide.errors.RoutineError: quick.yaml:2:8: 'steps' is empty; add at least one step, like '- say: ...'
+    """
+    text = _decoded(text, path)
+    root = _compose(text, path)
+    checker = _Checker()
+    try:
+        routine = checker.routine(root, path)
+    except _Stop:
+        routine = None
+    if checker.problems or routine is None:
+        raise RoutineError(path, list(dict.fromkeys(checker.problems)))
+    return routine
+
+
+# ---- bytes to text -------------------------------------------------------------------------------------------
+
+
+def _decoded(text: str | bytes, path: str) -> str:
+    """The file's text without a BOM, or RoutineError for oversized or non-UTF-8 input."""
+    if isinstance(text, (bytes, bytearray, memoryview)):
+        data = bytes(text)
+        _check_size(len(data), path)
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            raise RoutineError(path, [Problem(1, 1, "the file is UTF-16 text; save it as UTF-8")])
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as error:
+            # The bytes before the first bad one are valid, so the position can be counted in characters.
+            line, column = _position(data[: error.start].decode("utf-8"), error.start)
+            bad = data[error.start]
+            message = f"the file is not UTF-8 text (byte 0x{bad:02x} here); save it as UTF-8"
+            raise RoutineError(path, [Problem(line, column, message)]) from None
+    elif not isinstance(text, str):
+        raise TypeError(f"loads() takes str or bytes, not {type(text).__name__}")
+    _check_size(len(text), path)
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def _check_size(size: int, path: str) -> None:
+    if size > MAX_BYTES:
+        message = f"the file is over {MAX_BYTES // 1_000_000} MB; a routine file must be smaller (a few KB is usual)"
+        raise RoutineError(path, [Problem(0, 0, message)])
+
+
+def _position(text: str, index: int) -> tuple[int, int]:
+    """1-based (line, column) of `index` in `text`, counting line breaks the way PyYAML does."""
+    line_start, line = 0, 1
+    for match in _LINE_BREAK.finditer(text, 0, index):
+        line += 1
+        line_start = match.end()
+    return line, index - line_start + 1
+
+
+# ---- text to YAML nodes --------------------------------------------------------------------------------------
+
+
+class _Limit(Exception):
+    """The YAML is too big or too deep to compose; carries the position where the limit was hit."""
+
+    def __init__(self, mark: yaml.Mark, message: str):
+        super().__init__(message)
+        self.problem = Problem(mark.line + 1, mark.column + 1, message)
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that counts composed values and refuses deep nesting (the composer is recursive)."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self._nodes = 0
+        self._depth = 0
+
+    def compose_node(self, parent: Node | None, index: object) -> Node:
+        mark = self.peek_event().start_mark
+        self._nodes += 1
+        if self._nodes > MAX_NODES:
+            raise _Limit(mark, f"the file holds over {MAX_NODES:,} values; a routine is far smaller")
+        if self._depth >= MAX_YAML_DEPTH:
+            raise _Limit(mark, f"values are nested over {MAX_YAML_DEPTH} levels deep here; flatten the file")
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _compose(text: str, path: str) -> Node | None:
+    """The document's root node (None when empty), or RoutineError for YAML syntax errors and limits."""
+    loader = _BoundedLoader(text)
+    try:
+        return loader.get_single_node()
+    except _Limit as limit:
+        problem = limit.problem
+    except yaml.MarkedYAMLError as error:
+        problem = _syntax_problem(error, text)
+    except yaml.reader.ReaderError as error:
+        line, column = _position(text, error.position)
+        problem = Problem(line, column, f"character U+{error.character:04X} is not allowed in a YAML file; remove it")
+    except yaml.YAMLError as error:  # any other PyYAML error has no position
+        problem = Problem(0, 0, f"YAML syntax error: {error}")
+    except RecursionError:
+        problem = Problem(0, 0, "values are nested too deeply; flatten the file")
+    finally:
+        loader.dispose()
+    raise RoutineError(path, [problem])
+
+
+def _syntax_problem(error: yaml.MarkedYAMLError, text: str) -> Problem:
+    """A PyYAML syntax error as a Problem with a plain message (and a hint for the usual mistakes)."""
+    mark = error.problem_mark or error.context_mark
+    line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+    problem, context = error.problem or "", error.context or ""
+    context_line = error.context_mark.line + 1 if error.context_mark else 0
+    if "'\\t'" in problem:
+        source = _LINE_BREAK.split(text)[line - 1] if line else ""
+        if source[: column - 1].strip(" \t") == "":
+            return Problem(line, column, "a tab is used to indent; use spaces, not tabs")
+        return Problem(line, column, "a tab separates values here; use spaces, not tabs")
+    if "expected a single document" in context:
+        return Problem(line, column, "a second YAML document starts here ('---'); a routine file holds one")
+    if "found duplicate anchor" in context:
+        return Problem(line, column, f"anchor '&{_quoted_name(context)}' is defined twice (first at line {context_line})")
+    if "found undefined alias" in problem:
+        name = _quoted_name(problem)
+        return Problem(line, column, f"alias '*{name}' is used, but no '&{name}' before it defines it")
+    if problem.startswith("could not find expected ':'") and error.context_mark:
+        start = error.context_mark
+        key = _shortened(_LINE_BREAK.split(text)[start.line][start.column :])
+        return Problem(start.line + 1, start.column + 1, f"{key!r} needs a ':' after it, like 'pause: 5s'")
+    if "but got '<stream end>'" in problem and "flow" in context and error.context_mark:
+        start = error.context_mark
+        bracket = "[" if "sequence" in context else "{"
+        return Problem(start.line + 1, start.column + 1, f"this '{bracket}' is never closed")
+    if problem == "mapping values are not allowed here":
+        return Problem(line, column, "unexpected ':' here; put text containing ': ' in quotes, or fix the indentation")
+    if "while scanning a quoted scalar" in context and "end of stream" in problem:
+        return Problem(error.context_mark.line + 1, error.context_mark.column + 1, "this quote is never closed")
+    if problem.startswith("expected <block end>"):
+        return Problem(line, column, "this line's indentation does not match the lines above it")
+    where = f" ({context} from line {context_line})" if context and context_line else ""
+    return Problem(line, column, f"YAML syntax error: {problem}{where}")
+
+
+def _quoted_name(message: str) -> str:
+    """The name PyYAML quoted in its message (an anchor's)."""
+    found = re.search(r"'([^']*)'", message)
+    return found.group(1) if found else "?"
+
+
+# ---- YAML nodes to a Routine ---------------------------------------------------------------------------------
+
+
+class _Stop(Exception):
+    """Too many problems or too much work: stop checking and report what was found."""
+
+
+T = TypeVar("T")
+
+
+@dataclass
+class _Checker:
+    """Walks the node graph, building the routine and collecting every problem on the way."""
+
+    problems: list[Problem] = field(default_factory=list)
+    visits: int = 0
+    places: dict[int, tuple[int, int]] = field(default_factory=dict)  # id(step) -> (line, column)
+    open_lists: set[int] = field(default_factory=set)  # ids of the step lists being walked, to catch recursion
+
+    # -- reporting --
+
+    def report(self, node: Node, message: str) -> None:
+        self.problems.append(Problem(node.start_mark.line + 1, node.start_mark.column + 1, message))
+        if len(self.problems) >= MAX_PROBLEMS:
+            raise _Stop
+
+    def visit(self, node: Node) -> bool:
+        """Counts work (aliases can make a small file a huge tree) and refuses foreign tags; False if refused."""
+        self.visits += 1
+        if self.visits > MAX_NODES:
+            self.report(node, f"the routine expands to over {MAX_NODES:,} values (through aliases); simplify it")
+            raise _Stop
+        if node.tag not in _ALLOWED_TAGS:
+            tag = "!!" + node.tag[len(_CORE):] if node.tag.startswith(_CORE) else node.tag
+            self.report(node, f"tag {tag!r} is not allowed; a routine holds plain text, numbers, lists and keys")
+            return False
+        return True
+
+    # -- mappings --
+
+    def fields(self, node: MappingNode, allowed: tuple[str, ...]) -> dict[str, tuple[Node, Node]]:
+        """Keys of a mapping -> (key node, value node); reports duplicate, unknown and non-text keys."""
+        found: dict[str, tuple[Node, Node]] = {}
+        for key, value in node.value:
+            if not self.visit(key):
+                continue
+            if not isinstance(key, ScalarNode):
+                self.report(key, "a key must be a plain name like 'say', not a list or mapping")
+                continue
+            name = key.value
+            if name in found:
+                first = found[name][0].start_mark.line + 1
+                self.report(key, f"duplicate key {name!r} (first at line {first}); keep one")
+            elif name in allowed:
+                found[name] = (key, value)
+            elif name == "<<":
+                self.report(key, "merge keys ('<<') are not supported; write the keys out")
+            else:
+                self.report(key, _unknown_key(name, allowed))
+        return found
+
+    def mapping(self, node: Node, what: str, example: str) -> MappingNode | None:
+        """`node` if it is a mapping, else None after reporting it."""
+        if isinstance(node, MappingNode):
+            return node
+        self.report(node, f"{what} must be a mapping of keys, like {example}; found {_kind(node)}")
+        return None
+
+    # -- scalars --
+
+    def scalar(self, node: Node, name: str, expected: str) -> ScalarNode | None:
+        """`node` if it is a non-null scalar, else None after reporting that it is empty or of the wrong kind."""
+        if not self.visit(node):
+            return None
+        if not isinstance(node, ScalarNode):
+            self.report(node, f"{name!r} must be {expected}, not {_kind(node)}")
+            return None
+        if _is_null(node):
+            self.report(node, f"{name!r} is empty; it must be {expected}")
+            return None
+        return node
+
+    def text(self, node: Node, name: str) -> str | None:
+        """Spoken or shown text: any scalar, taken literally (`say: yes` says "yes")."""
+        scalar = self.scalar(node, name, "text")
+        if scalar is None:
+            return None
+        value = scalar.value.strip()
+        if not value:
+            self.report(node, f"{name!r} is empty; it must be text")
+            return None
+        if len(value) > MAX_TEXT:
+            self.report(node, f"{name!r} is {len(value)} characters long; keep it under {MAX_TEXT} by splitting it into steps")
+            return None
+        return value
+
+    def whole(self, node: Node, name: str, expected: str, bounds: tuple[int, int]) -> int | None:
+        """A whole number within `bounds`; `expected` describes it for messages."""
+        scalar = self.scalar(node, name, expected)
+        if scalar is None:
+            return None
+        if scalar.tag != _CORE + "int" or not _INTEGER.fullmatch(scalar.value):
+            self.report(node, f"{name!r} must be {expected}; found {scalar.value!r}")
+            return None
+        number = int(scalar.value)
+        if not bounds[0] <= number <= bounds[1]:
+            self.report(node, f"{name!r} is {number}; it must be from {bounds[0]} to {bounds[1]}")
+            return None
+        return number
+
+    def flag(self, node: Node, name: str) -> bool | None:
+        scalar = self.scalar(node, name, "true or false")
+        if scalar is None:
+            return None
+        if scalar.tag != _CORE + "bool":
+            self.report(node, f"{name!r} must be true or false; found {scalar.value!r}")
+            return None
+        return scalar.value.lower() in ("true", "yes", "on", "y")
+
+    def duration(self, node: Node, name: str, parse: Callable[[str], T]) -> T | None:
+        scalar = self.scalar(node, name, "a duration like 30s or 1m30s")
+        if scalar is None:
+            return None
+        try:
+            return parse(scalar.value)
+        except ValueError as error:
+            self.report(node, f"{name!r}: {error}")
+            return None
+
+    # -- the routine --
+
+    def routine(self, root: Node | None, path: str) -> Routine | None:
+        if root is None or (isinstance(root, ScalarNode) and _is_null(root)):
+            self.problems.append(Problem(0, 0, _EMPTY_HINT))
+            return None
+        if not self.visit(root):
+            return None
+        top = self.mapping(root, "the top level", "'title: ...' and 'steps: ...'")
+        if top is None:
+            return None
+        keys = self.fields(top, TOP_KEYS)
+        title = self.text(keys["title"][1], "title") if "title" in keys else None
+        if "title" not in keys:
+            self.report(top, "missing 'title': every routine needs one, like 'title: Arch self-massage'")
+        steps = self.steps(keys["steps"][1], depth=0) if "steps" in keys else None
+        if "steps" not in keys:
+            self.report(top, "missing 'steps': a routine needs at least one step, like '- say: ...'")
+        about = self.optional_text(keys, "about")
+        voice = self.voice(keys["voice"][1]) if "voice" in keys else Voice()
+        chime = self.flag(keys["chime"][1], "chime") if "chime" in keys else True
+        reminders = self.reminders(keys["reminders"][1]) if "reminders" in keys else DEFAULT_REMINDERS
+        if steps:
+            self.check_length(steps)
+        if self.problems or title is None or not steps or voice is None or chime is None or reminders is None:
+            return None
+        return Routine(title=title, steps=steps, about=about, voice=voice, chime=chime, reminders=reminders, source=path)
+
+    def optional_text(self, keys: dict[str, tuple[Node, Node]], name: str) -> str | None:
+        if name not in keys:
+            return None
+        node = keys[name][1]
+        if isinstance(node, ScalarNode) and (_is_null(node) or not node.value.strip()):
+            return None
+        return self.text(node, name)
+
+    def voice(self, node: Node) -> Voice | None:
+        if not self.visit(node):
+            return None
+        if isinstance(node, ScalarNode) and _is_null(node):
+            return Voice()
+        mapping = self.mapping(node, "'voice'", "'voice: {voice: en-us, rate: 150}'")
+        if mapping is None:
+            return None
+        keys = self.fields(mapping, VOICE_KEYS)
+        name = self.text(keys["voice"][1], "voice") if "voice" in keys else None
+        rate = volume = None
+        if "rate" in keys:
+            rate = self.whole(keys["rate"][1], "rate", "a whole number of words per minute, like 150", RATE_RANGE)
+        if "volume" in keys:
+            volume = self.volume(keys["volume"][1])
+        if any(key in keys and value is None for key, value in zip(VOICE_KEYS, (name, rate, volume))):
+            return None
+        return Voice(voice=name, rate=rate, volume=volume)
+
+    def volume(self, node: Node) -> float | None:
+        expected = "a number from 0.0 to 1.0, like 0.8"
+        scalar = self.scalar(node, "volume", expected)
+        if scalar is None:
+            return None
+        if scalar.tag not in (_CORE + "int", _CORE + "float") or not _DECIMAL.fullmatch(scalar.value):
+            self.report(node, f"'volume' must be {expected}; found {scalar.value!r}")
+            return None
+        volume = float(scalar.value)
+        if not 0.0 <= volume <= 1.0:
+            self.report(node, f"'volume' is {scalar.value}; it must be {expected}")
+            return None
+        return volume
+
+    def reminders(self, node: Node) -> tuple[str, ...] | None:
+        if not self.visit(node):
+            return None
+        if isinstance(node, ScalarNode) and node.value.strip().lower() == "none" and node.tag == _CORE + "str":
+            return ()
+        opt_out = "to drop the closing reminders write 'reminders: none'"
+        if isinstance(node, ScalarNode) and _is_null(node):
+            self.report(node, f"'reminders' is empty; list them, or {opt_out}")
+            return None
+        if not isinstance(node, SequenceNode):
+            self.report(node, f"'reminders' must be a list of sentences ('- ...' lines), or 'none'; found {_kind(node)}")
+            return None
+        if not node.value:
+            self.report(node, f"'reminders' is an empty list; {opt_out}")
+            return None
+        texts = [self.text(item, "reminder") for item in node.value]
+        return None if None in texts else tuple(texts)  # type: ignore[arg-type]
+
+    # -- steps --
+
+    def steps(self, node: Node, depth: int) -> tuple[Step, ...] | None:
+        if not self.visit(node):
+            return None
+        if isinstance(node, ScalarNode) and _is_null(node):
+            self.report(node, "'steps' is empty; add at least one step, like '- say: ...'")
+            return None
+        if not isinstance(node, SequenceNode):
+            self.report(node, f"'steps' must be a list of steps, each starting with '- '; found {_kind(node)}")
+            return None
+        if not node.value:
+            self.report(node, "'steps' is empty; add at least one step, like '- say: ...'")
+            return None
+        if id(node) in self.open_lists:
+            self.report(node, "these steps contain themselves (through an alias); a routine must end")
+            return None
+        self.open_lists.add(id(node))
+        try:
+            steps = [self.step(item, depth) for item in node.value]
+        finally:
+            self.open_lists.discard(id(node))
+        return None if None in steps else tuple(steps)  # type: ignore[arg-type]
+
+    def step(self, node: Node, depth: int) -> Step | None:
+        if not self.visit(node):
+            return None
+        if isinstance(node, ScalarNode) and not _is_null(node):
+            self.report(node, f"a step must be a mapping; to speak this text write '- say: {_shortened(node.value)}'")
+            return None
+        mapping = self.mapping(node, "a step", "'- say: ...'")
+        if mapping is None:
+            return None
+        before = len(self.problems)
+        keys = self.fields(mapping, STEP_KEYS)
+        kinds = [kind for kind in ("say", "repeat", "sides") if kind in keys]
+        if len(kinds) > 1:
+            second = keys[kinds[1]][0]
+            self.report(second, f"a step has both {kinds[0]!r} and {kinds[1]!r}; split it into two steps")
+            return None
+        if not kinds:
+            if "steps" in keys:
+                self.report(mapping, "a block of 'steps' needs 'repeat: N' or 'sides: [...]' beside it")
+            elif len(self.problems) == before:
+                self.report(mapping, "a step needs 'say', 'repeat' or 'sides'")
+            return None
+        kind = kinds[0]
+        allowed = SAY_KEYS if kind == "say" else REPEAT_KEYS if kind == "repeat" else SIDES_KEYS
+        for name, (key, _) in keys.items():
+            if name not in allowed:
+                where = "a 'say' step" if kind == "say" else f"a {kind!r} block"
+                self.report(key, f"{name!r} does not belong in {where}; it takes {_listed(allowed)}")
+        if len(self.problems) > before:
+            return None
+        place = (mapping.start_mark.line + 1, mapping.start_mark.column + 1)
+        step = self.say(keys, place[0]) if kind == "say" else self.block(mapping, keys, kind, depth, place[0])
+        if step is not None:
+            self.places[id(step)] = place
+        return step
+
+    def say(self, keys: dict[str, tuple[Node, Node]], line: int) -> Say | None:
+        text = self.text(keys["say"][1], "say")
+        if "pause" in keys and "hold" in keys:
+            self.report(keys["hold"][0], "a step takes 'pause' or 'hold', not both")
+            return None
+        pause = self.duration(keys["pause"][1], "pause", parse_duration) if "pause" in keys else None
+        span = self.duration(keys["hold"][1], "hold", parse_span) if "hold" in keys else None
+        cues = Cues()
+        if "cues" in keys:
+            if "hold" not in keys:
+                self.report(keys["cues"][0], "'cues' need a 'hold' to time them; add 'hold: 2m' or remove 'cues'")
+                return None
+            cues = self.cues(keys["cues"][1])
+        if text is None or cues is None or ("pause" in keys and pause is None) or ("hold" in keys and span is None):
+            return None
+        hold = Hold(*span) if span else None
+        return Say(text=text, pause=pause, hold=hold, cues=cues, line=line)
+
+    def cues(self, node: Node) -> Cues | None:
+        if not self.visit(node):
+            return None
+        if isinstance(node, ScalarNode) and _is_null(node):
+            return Cues()
+        mapping = self.mapping(node, "'cues'", "'cues: {every: 30s, halfway: true}'")
+        if mapping is None:
+            return None
+        keys = self.fields(mapping, CUE_KEYS)
+        every = self.duration(keys["every"][1], "every", parse_duration) if "every" in keys else None
+        halfway = self.flag(keys["halfway"][1], "halfway") if "halfway" in keys else False
+        if ("every" in keys and every is None) or halfway is None:
+            return None
+        return Cues(every=every, halfway=halfway)
+
+    def block(self, mapping: MappingNode, keys: dict[str, tuple[Node, Node]], kind: str, depth: int, line: int) -> Step | None:
+        if depth >= MAX_BLOCK_DEPTH:
+            self.report(mapping, f"blocks are nested over {MAX_BLOCK_DEPTH} deep here; flatten the routine")
+            return None
+        if kind == "repeat":
+            head = self.whole(keys["repeat"][1], "repeat", "a whole number of rounds, like 2", REPEAT_RANGE)
+        else:
+            head = self.sides(keys["sides"][1])
+        if "steps" not in keys:
+            self.report(keys[kind][0], f"a {kind!r} block needs 'steps' under it")
+            return None
+        steps = self.steps(keys["steps"][1], depth + 1)
+        if head is None or steps is None:
+            return None
+        if kind == "repeat":
+            return Repeat(times=head, steps=steps, line=line)  # type: ignore[arg-type]
+        return Sides(sides=head, steps=steps, line=line)  # type: ignore[arg-type]
+
+    def sides(self, node: Node) -> tuple[str, ...] | None:
+        if not self.visit(node):
+            return None
+        if not isinstance(node, SequenceNode) or len(node.value) < 2:
+            self.report(node, "'sides' must list two or more sides, like '[left foot, right foot]'")
+            return None
+        names = [self.text(item, "side") for item in node.value]
+        if None in names:
+            return None
+        for index, name in enumerate(names):
+            if name in names[:index]:
+                self.report(node.value[index], f"side {name!r} is listed twice")
+                return None
+        return tuple(names)  # type: ignore[arg-type]
+
+    # -- the whole routine's length --
+
+    def check_length(self, steps: tuple[Step, ...]) -> None:
+        """Reports a routine over MAX_TOTAL, at the innermost step or block that makes it so."""
+        total = sum(_least_length(step) for step in steps)
+        if total <= MAX_TOTAL:
+            return
+        alone = [step for step in steps if _least_length(step) > MAX_TOTAL]
+        for step in alone:
+            self.report_at(*_longest_part(step, self.places))
+        if alone:
+            return
+        running = 0.0
+        for step in steps:
+            running += _least_length(step)
+            if running > MAX_TOTAL:
+                limit = format_duration(MAX_TOTAL)
+                message = f"the routine runs at least {format_duration(total)}, over {limit} by this step; shorten it"
+                self.report_at(self.places[id(step)], message)
+                return
+
+    def report_at(self, place: tuple[int, int], message: str) -> None:
+        self.problems.append(Problem(place[0], place[1], message))
+
+
+def _least_length(step: Step) -> float:
+    """A lower bound of a step's length in seconds: holds at their longest plus pauses, times rounds and sides."""
+    if isinstance(step, Say):
+        return (step.hold.maximum if step.hold else 0.0) + (step.pause or 0.0)
+    inner = math.fsum(_least_length(child) for child in step.steps)
+    return inner * (step.times if isinstance(step, Repeat) else len(step.sides))
+
+
+def _longest_part(step: Step, places: dict[int, tuple[int, int]]) -> tuple[tuple[int, int], str]:
+    """The innermost part of an over-long step that is over the limit on its own, with a message about it."""
+    if not isinstance(step, Say):
+        for child in step.steps:
+            if _least_length(child) > MAX_TOTAL:
+                return _longest_part(child, places)
+    limit = format_duration(MAX_TOTAL)
+    length = format_duration(_least_length(step))
+    if isinstance(step, Say):
+        return places[id(step)], f"this step runs {length}; a routine must be at most {limit}"
+    count = f"{step.times} rounds" if isinstance(step, Repeat) else f"{len(step.sides)} sides"
+    each = format_duration(_least_length(step) / (step.times if isinstance(step, Repeat) else len(step.sides)))
+    return places[id(step)], f"this block runs at least {length} ({count} of {each}); a routine must be at most {limit}"
+
+
+# ---- small helpers -------------------------------------------------------------------------------------------
+
+
+def _is_null(node: ScalarNode) -> bool:
+    return node.tag == _CORE + "null"
+
+
+def _kind(node: Node) -> str:
+    if isinstance(node, SequenceNode):
+        return "a list"
+    if isinstance(node, MappingNode):
+        return "a mapping"
+    return "nothing" if _is_null(node) else f"{_shortened(node.value)!r}"
+
+
+def _unknown_key(name: str, allowed: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
+    if close:
+        return f"unknown key {_shortened(name)!r} (did you mean {close[0]!r}?)"
+    return f"unknown key {_shortened(name)!r}; expected {_listed(allowed)}"
+
+
+def _listed(names: tuple[str, ...]) -> str:
+    quoted = [repr(name) for name in names]
+    return ", ".join(quoted[:-1]) + f" or {quoted[-1]}" if len(quoted) > 1 else quoted[0]
+
+
+def _shortened(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= 40 else text[:37] + "..."
