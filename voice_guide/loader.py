@@ -23,8 +23,11 @@ from .durations import format_duration, parse_duration, parse_span
 from .errors import BadInputError, Problem, RoutineError
 from .routine import DEFAULT_REMINDERS, Cues, Hold, Repeat, Routine, Say, Sides, Step, Voice
 
-MAX_BYTES = 1_000_000  # a routine is a few kilobytes; refuse anything near a megabyte before parsing it
-MAX_NODES = 20_000  # values composed or visited: bounds alias bombs ("billion laughs") and huge flat files
+# Pure-Python PyYAML needs about 2 microseconds per character and 50 per value here; these bounds keep every
+# input under a second with room to spare. The bundled routines are about 3 KB and 300 values.
+MAX_BYTES = 128 * 1024
+MAX_NODES = 5_000  # values composed
+MAX_VISITS = 20_000  # values walked: aliases can make a small file a huge tree ("billion laughs")
 MAX_YAML_DEPTH = 64  # nesting of YAML values; PyYAML's composer recurses once per level
 MAX_BLOCK_DEPTH = 8  # nesting of repeat/sides blocks
 MAX_TEXT = 600  # characters in one spoken line
@@ -124,7 +127,7 @@ def _decoded(text: str | bytes, path: str) -> str:
 
 def _check_size(size: int, path: str) -> None:
     if size > MAX_BYTES:
-        message = f"the file is over {MAX_BYTES // 1_000_000} MB; a routine file must be smaller (a few KB is usual)"
+        message = f"the file is over {MAX_BYTES // 1024} KB; a routine file must be smaller (a few KB is usual)"
         raise RoutineError(path, [Problem(0, 0, message)])
 
 
@@ -172,8 +175,9 @@ class _BoundedLoader(yaml.SafeLoader):
 
 def _compose(text: str, path: str) -> Node | None:
     """The document's root node (None when empty), or RoutineError for YAML syntax errors and limits."""
-    loader = _BoundedLoader(text)
+    loader = None
     try:
+        loader = _BoundedLoader(text)  # its reader already refuses control characters
         return loader.get_single_node()
     except _Limit as limit:
         problem = limit.problem
@@ -187,7 +191,8 @@ def _compose(text: str, path: str) -> Node | None:
     except RecursionError:
         problem = Problem(0, 0, "values are nested too deeply; flatten the file")
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     raise RoutineError(path, [problem])
 
 
@@ -248,6 +253,7 @@ class _Checker:
     """Walks the node graph, building the routine and collecting every problem on the way."""
 
     problems: list[Problem] = field(default_factory=list)
+    suggested: set[str] = field(default_factory=set)  # keys offered as "did you mean", not reported missing too
     visits: int = 0
     places: dict[int, tuple[int, int]] = field(default_factory=dict)  # id(step) -> (line, column)
     open_lists: set[int] = field(default_factory=set)  # ids of the step lists being walked, to catch recursion
@@ -262,8 +268,8 @@ class _Checker:
     def visit(self, node: Node) -> bool:
         """Counts work (aliases can make a small file a huge tree) and refuses foreign tags; False if refused."""
         self.visits += 1
-        if self.visits > MAX_NODES:
-            self.report(node, f"the routine expands to over {MAX_NODES:,} values (through aliases); simplify it")
+        if self.visits > MAX_VISITS:
+            self.report(node, f"the routine expands to over {MAX_VISITS:,} values (through aliases); simplify it")
             raise _Stop
         if node.tag not in _ALLOWED_TAGS:
             tag = "!!" + node.tag[len(_CORE):] if node.tag.startswith(_CORE) else node.tag
@@ -291,6 +297,7 @@ class _Checker:
             elif name == "<<":
                 self.report(key, "merge keys ('<<') are not supported; write the keys out")
             else:
+                self.suggested.add(_suggestion(name, allowed) or "")
                 self.report(key, _unknown_key(name, allowed))
         return found
 
@@ -315,7 +322,7 @@ class _Checker:
             return None
         return node
 
-    def text(self, node: Node, name: str) -> str | None:
+    def text(self, node: Node, name: str, split: str = "steps") -> str | None:
         """Spoken or shown text: any scalar, taken literally (`say: yes` says "yes")."""
         scalar = self.scalar(node, name, "text")
         if scalar is None:
@@ -325,21 +332,21 @@ class _Checker:
             self.report(node, f"{name!r} is empty; it must be text")
             return None
         if len(value) > MAX_TEXT:
-            self.report(node, f"{name!r} is {len(value)} characters long; keep it under {MAX_TEXT} by splitting it into steps")
+            self.report(node, f"{name!r} is {len(value)} characters long; keep it under {MAX_TEXT} by splitting it into {split}")
             return None
         return value
 
-    def whole(self, node: Node, name: str, expected: str, bounds: tuple[int, int]) -> int | None:
-        """A whole number within `bounds`; `expected` describes it for messages."""
+    def whole(self, node: Node, name: str, expected: str, bounds: tuple[int, int], unit: str) -> int | None:
+        """A whole number within `bounds`; `expected` and `unit` describe it for messages."""
         scalar = self.scalar(node, name, expected)
         if scalar is None:
             return None
         if scalar.tag != _CORE + "int" or not _INTEGER.fullmatch(scalar.value):
-            self.report(node, f"{name!r} must be {expected}; found {scalar.value!r}")
+            self.report(node, f"{name!r} must be {expected}; found {_found(scalar)}")
             return None
         number = int(scalar.value)
         if not bounds[0] <= number <= bounds[1]:
-            self.report(node, f"{name!r} is {number}; it must be from {bounds[0]} to {bounds[1]}")
+            self.report(node, f"{name!r} is {number}{unit}; use {bounds[0]} to {bounds[1]}")
             return None
         return number
 
@@ -348,7 +355,7 @@ class _Checker:
         if scalar is None:
             return None
         if scalar.tag != _CORE + "bool":
-            self.report(node, f"{name!r} must be true or false; found {scalar.value!r}")
+            self.report(node, f"{name!r} must be true or false; found {_found(scalar)}")
             return None
         return scalar.value.lower() in ("true", "yes", "on", "y")
 
@@ -375,10 +382,10 @@ class _Checker:
             return None
         keys = self.fields(top, TOP_KEYS)
         title = self.text(keys["title"][1], "title") if "title" in keys else None
-        if "title" not in keys:
+        if "title" not in keys and "title" not in self.suggested:
             self.report(top, "missing 'title': every routine needs one, like 'title: Arch self-massage'")
         steps = self.steps(keys["steps"][1], depth=0) if "steps" in keys else None
-        if "steps" not in keys:
+        if "steps" not in keys and "steps" not in self.suggested:
             self.report(top, "missing 'steps': a routine needs at least one step, like '- say: ...'")
         about = self.optional_text(keys, "about")
         voice = self.voice(keys["voice"][1]) if "voice" in keys else Voice()
@@ -410,7 +417,8 @@ class _Checker:
         name = self.text(keys["voice"][1], "voice") if "voice" in keys else None
         rate = volume = None
         if "rate" in keys:
-            rate = self.whole(keys["rate"][1], "rate", "a whole number of words per minute, like 150", RATE_RANGE)
+            expected = "a whole number of words per minute, like 150"
+            rate = self.whole(keys["rate"][1], "rate", expected, RATE_RANGE, " words per minute")
         if "volume" in keys:
             volume = self.volume(keys["volume"][1])
         if any(key in keys and value is None for key, value in zip(VOICE_KEYS, (name, rate, volume))):
@@ -423,7 +431,7 @@ class _Checker:
         if scalar is None:
             return None
         if scalar.tag not in (_CORE + "int", _CORE + "float") or not _DECIMAL.fullmatch(scalar.value):
-            self.report(node, f"'volume' must be {expected}; found {scalar.value!r}")
+            self.report(node, f"'volume' must be {expected}; found {_found(scalar)}")
             return None
         volume = float(scalar.value)
         if not 0.0 <= volume <= 1.0:
@@ -446,7 +454,7 @@ class _Checker:
         if not node.value:
             self.report(node, f"'reminders' is an empty list; {opt_out}")
             return None
-        texts = [self.text(item, "reminder") for item in node.value]
+        texts = [self.text(item, "reminder", split="several reminders") for item in node.value]
         return None if None in texts else tuple(texts)  # type: ignore[arg-type]
 
     # -- steps --
@@ -547,7 +555,7 @@ class _Checker:
             self.report(mapping, f"blocks are nested over {MAX_BLOCK_DEPTH} deep here; flatten the routine")
             return None
         if kind == "repeat":
-            head = self.whole(keys["repeat"][1], "repeat", "a whole number of rounds, like 2", REPEAT_RANGE)
+            head = self.whole(keys["repeat"][1], "repeat", "a whole number of rounds, like 2", REPEAT_RANGE, " rounds")
         else:
             head = self.sides(keys["sides"][1])
         if "steps" not in keys:
@@ -630,6 +638,13 @@ def _is_null(node: ScalarNode) -> bool:
     return node.tag == _CORE + "null"
 
 
+def _found(scalar: ScalarNode) -> str:
+    """What a scalar of the wrong kind holds, pointing at quotes that made a number text."""
+    if scalar.style in ("'", '"'):
+        return f"the quoted text {_shortened(scalar.value)!r} (remove the quotes)"
+    return repr(_shortened(scalar.value))
+
+
 def _kind(node: Node) -> str:
     if isinstance(node, SequenceNode):
         return "a list"
@@ -639,10 +654,15 @@ def _kind(node: Node) -> str:
 
 
 def _unknown_key(name: str, allowed: tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
+    close = _suggestion(name, allowed)
     if close:
-        return f"unknown key {_shortened(name)!r} (did you mean {close[0]!r}?)"
+        return f"unknown key {_shortened(name)!r} (did you mean {close!r}?)"
     return f"unknown key {_shortened(name)!r}; expected {_listed(allowed)}"
+
+
+def _suggestion(name: str, allowed: tuple[str, ...]) -> str | None:
+    close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
+    return close[0] if close else None
 
 
 def _listed(names: tuple[str, ...]) -> str:
