@@ -156,8 +156,6 @@ def _single_unit(part: str) -> str | None:
 def _positive(seconds: float, whole: str, forms: str) -> float:
     if seconds <= 0:
         raise ValueError(f"{whole!r} is not a duration: it must be longer than zero; {forms}")
-    if not math.isfinite(seconds):
-        raise ValueError(f"{_shortened(whole)!r} is far too long to be a duration; {forms}")
     return seconds
 
 
