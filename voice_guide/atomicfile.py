@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 from pathlib import Path
 from types import TracebackType
 from typing import Callable
@@ -85,11 +86,25 @@ def no_space_error(destination: Path) -> VoiceGuideError:
     )
 
 
-def is_no_space(error: BaseException) -> bool:
-    """Whether an exception means the disk is full (an OSError, or libsndfile's text for it)."""
+_NEARLY_FULL = 1 << 20  # bytes: a write that fails with this little room left failed for want of room
+
+
+def is_no_space(error: BaseException, folder: Path | None = None) -> bool:
+    """Whether an exception means the disk is full.
+
+    An OSError says so by its errno; libsndfile only says "System error.", so for anything else the folder's
+    free space decides.
+    """
     if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
         return True
-    return "no space left" in str(error).lower()
+    if "no space left" in str(error).lower():
+        return True
+    if folder is None:
+        return False
+    try:
+        return shutil.disk_usage(folder).free < _NEARLY_FULL
+    except OSError:
+        return False
 
 
 def _fsync_folder(folder: Path) -> None:

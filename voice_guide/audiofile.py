@@ -20,9 +20,10 @@ if TYPE_CHECKING:
 
 FORMATS: dict[str, str] = {".wav": "wav", ".flac": "flac", ".ogg": "ogg", ".mp3": "mp3"}
 
-# libsndfile's Vorbis encoder crashes the process (SIGSEGV) on one very large write (millions of frames);
-# handing it blocks of this size is safe for every format and costs nothing.
-_MAX_WRITE = 1 << 16
+# The encoder always gets blocks of exactly this many frames (the last one shorter), whatever the caller's
+# block sizes: Vorbis packs pages differently for different write sizes, so this keeps the bytes a function of
+# the samples alone. It also stays clear of a crash (SIGSEGV) in libsndfile's Vorbis encoder on huge writes.
+_CHUNK = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -120,12 +121,18 @@ class AudioFileWriter:
         self.frames = 0
         self._destination = AtomicDestination(self.path, force=force)
         self._file = None  # the open soundfile.SoundFile while writing
+        self._chunk = None  # frames collected for the encoder, _filled of them valid
+        self._filled = 0
 
     def __enter__(self) -> "AudioFileWriter":
         import soundfile
 
         temporary = self._destination.__enter__()
+        import numpy as np
+
         encoding = _ENCODINGS[self.format]
+        self._chunk = np.zeros(_CHUNK, dtype="<i2" if encoding.pcm16 else np.float32)
+        self._filled = 0
         try:
             self._file = soundfile.SoundFile(
                 temporary,
@@ -152,12 +159,24 @@ class AudioFileWriter:
             raise RuntimeError("AudioFileWriter.write() called outside its `with` block")
         samples = np.asarray(block, dtype=np.float32).reshape(-1)
         data = pcm16(samples) if _ENCODINGS[self.format].pcm16 else np.clip(samples, -1.0, 1.0)
+        taken = 0
+        while taken < len(data):
+            room = _CHUNK - self._filled
+            piece = data[taken : taken + room]
+            self._chunk[self._filled : self._filled + len(piece)] = piece
+            self._filled += len(piece)
+            taken += len(piece)
+            if self._filled == _CHUNK:
+                self._flush()
+        self.frames += len(data)
+
+    def _flush(self) -> None:
+        """Hand the collected chunk to the encoder."""
         try:
-            for start in range(0, len(data), _MAX_WRITE):
-                self._file.write(data[start : start + _MAX_WRITE])
+            self._file.write(self._chunk[: self._filled])
         except Exception as error:
             raise self._translated(error) from error
-        self.frames += len(data)
+        self._filled = 0
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -180,6 +199,7 @@ class AudioFileWriter:
         """Close the encoder, then tag the closed file and make its bytes depend only on its content."""
         from .tags import make_deterministic, write_tags
 
+        self._flush()
         file, self._file = self._file, None
         file.close()
         temporary = self._destination.temporary
@@ -200,7 +220,7 @@ class AudioFileWriter:
         """Our error for a backend failure: a full disk gets its own message, anything else names the file."""
         if isinstance(error, VoiceGuideError):
             return error
-        if is_no_space(error):
+        if is_no_space(error, self.path.parent):
             return no_space_error(self.path)
         return VoiceGuideError(f"could not write {self.path}: {error}")
 
