@@ -85,7 +85,7 @@ def limiter_gain(samples: np.ndarray, ceiling: float, sample_rate: int) -> np.nd
     needed = np.minimum(1.0, ceiling / np.maximum(peaks, 1e-12))
     half = max(1, int(_LIMITER_SECONDS * sample_rate))
     spread = minimum_filter1d(needed, size=4 * half + 1, mode="nearest")
-    return uniform_filter1d(spread, size=2 * half + 1, mode="nearest")
+    return np.minimum(1.0, uniform_filter1d(spread, size=2 * half + 1, mode="nearest"))  # 1 + 1e-16 is noise
 
 
 def _level(samples: np.ndarray, sample_rate: int, target_lufs: float) -> np.ndarray:
