@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
 from typing import Callable
@@ -188,12 +189,20 @@ class AtomicDestination:
         self.destination = Path(destination)
         self.force = force
         self.temporary = partial_path(self.destination)
+        self._later: ExitStack | None = None
 
     def __enter__(self) -> Path:
         check_destination(self.destination, force=self.force)
         clean_stale_partials(self.destination.parent)
         self.temporary.unlink(missing_ok=True)  # our own leftover from an earlier failed attempt
         return self.temporary
+
+    def publish_later(self, stack: ExitStack) -> None:
+        """Finish into the temporary file only; publish when `stack` closes without an error (else discard).
+
+        Several files can so appear together, or none of them: `split.export_split` uses it.
+        """
+        self._later = stack
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -205,6 +214,23 @@ class AtomicDestination:
             return
         try:
             fsync_file(self.temporary)
+        except BaseException:
+            self.discard()
+            raise
+        if self._later is not None:
+            self._later.push(self._exit_later)
+            return
+        self._publish()
+
+    def _exit_later(self, exc_type, exc, tb) -> bool:
+        if exc_type is None:
+            self._publish()
+        else:
+            self.discard()
+        return False  # never swallow the error that stopped the group
+
+    def _publish(self) -> None:
+        try:
             publish(self.temporary, self.destination, force=self.force)
         except BaseException as error:
             self.discard()

@@ -16,6 +16,8 @@ from .atomicfile import AtomicDestination, is_no_space, no_space_error
 from .errors import OutputError, VoiceGuideError
 
 if TYPE_CHECKING:
+    from contextlib import ExitStack
+
     import numpy
 
 FORMATS: dict[str, str] = {".wav": "wav", ".flac": "flac", ".ogg": "ogg", ".mp3": "mp3"}
@@ -148,6 +150,10 @@ class AudioFileWriter:
             self._destination.__exit__(type(error), error, error.__traceback__)
             raise self._translated(error) from error
         return self
+
+    def publish_later(self, stack: "ExitStack") -> None:
+        """Publish only when `stack` closes without an error (several files appear together, or none)."""
+        self._destination.publish_later(stack)
 
     def write(self, block: "numpy.ndarray") -> None:
         """Append samples (float, mono, nominally in [-1, 1]); lossless formats store `mixer.pcm16` of them."""

@@ -1,0 +1,186 @@
+"""Phone-ready export end to end: every format through the real CLI and engine, read back by ffprobe and
+ffmpeg (length, tags, chapters, loudness, true peak), byte-identical repeats; and the split export."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile
+
+from voice_guide import compiler
+from voice_guide.audiofile import Metadata
+from voice_guide.errors import OutputError
+from voice_guide.loader import load
+from voice_guide.render import iter_blocks
+from voice_guide.split import export_split, plan_parts
+from voice_guide.timeline import SPEECH
+
+from .conftest import DATA
+from .probes import decoded_samples, ebur128, ffprobe, needs_ffmpeg, tags_of
+
+SHORT = DATA / "routines" / "short.yaml"
+RATE = 22050
+FORMATS = ["wav", "flac", "ogg", "mp3"]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, cache_root):
+    """The short routine exported once per format (plus its check --json), shared by the tests below."""
+    import io
+
+    from voice_guide.cli import main
+    from voice_guide.env import Environment
+
+    folder = tmp_path_factory.mktemp("exports")
+
+    def run(*args):
+        out, err = io.StringIO(), io.StringIO()
+        env = Environment(stdin=io.StringIO(), stdout=out, stderr=err, cache_dir=cache_root / "voice-guide")
+        status = main([str(a) for a in args], env)
+        assert status == 0, err.getvalue()
+        return out.getvalue()
+
+    timeline = json.loads(run("check", "--json", SHORT))
+    for fmt in FORMATS:
+        run("export", SHORT, "-o", folder / f"short.{fmt}", "--quiet")
+    return folder, timeline, run
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_format_holds_exactly_the_timelines_samples(exported, fmt):
+    folder, timeline, _ = exported
+    assert soundfile.info(folder / f"short.{fmt}").frames == round(timeline["total_seconds"] * RATE)
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_ffmpeg_decodes_every_format_to_the_timelines_length(exported, fmt):
+    folder, timeline, _ = exported
+    assert len(decoded_samples(folder / f"short.{fmt}")) == round(timeline["total_seconds"] * RATE)
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_ffprobe_duration_is_the_timelines_within_the_codecs_frame(exported, fmt):
+    # MP3's container duration counts whole frames, encoder delay and padding included (576 samples each at
+    # 22050 Hz; LAME adds about three): the decoded length above is exact.
+    folder, timeline, _ = exported
+    duration = float(ffprobe(folder / f"short.{fmt}")["format"]["duration"])
+    slack = 4 * 576 / RATE if fmt == "mp3" else 1 / RATE
+    assert timeline["total_seconds"] <= duration + 1 / RATE <= timeline["total_seconds"] + slack + 1 / RATE
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_ffprobe_shows_the_routines_tags(exported, fmt):
+    folder, _, _ = exported
+    tags = tags_of(ffprobe(folder / f"short.{fmt}"))
+    assert (tags["title"], tags["artist"], tags["album"], tags["comment"]) == (
+        "Short test routine", "voice-guide", "voice-guide", "A quick routine for the tests.",
+    )
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_ffprobe_shows_one_chapter_per_step_named_by_its_words_at_its_start(exported, fmt):
+    folder, timeline, _ = exported
+    chapters = ffprobe(folder / f"short.{fmt}")["chapters"]
+    steps: dict[int, dict] = {}
+    for event in timeline["events"]:
+        if event["step"] is not None:
+            steps.setdefault(event["step"], {"start": event["start"], "title": None})
+            if event["kind"] == SPEECH and steps[event["step"]]["title"] is None:
+                steps[event["step"]]["title"] = event["text"]
+    assert [c["tags"]["title"] for c in chapters] == [s["title"] for s in steps.values()]
+    assert [round(float(c["start_time"]), 3) for c in chapters] == [round(s["start"], 3) for s in steps.values()]
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_the_export_measures_minus_16_lufs_and_true_peak_under_minus_1_in_ffmpeg(exported, fmt):
+    folder, _, _ = exported
+    measured = ebur128(folder / f"short.{fmt}")
+    assert measured.integrated == pytest.approx(-16.0, abs=1.0)
+    assert measured.true_peak <= -1.0
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_exporting_again_gives_the_same_bytes(exported, fmt):
+    folder, _, run = exported
+    again = folder / f"again.{fmt}"
+    run("export", SHORT, "-o", again, "--quiet")
+    assert again.read_bytes() == (folder / f"short.{fmt}").read_bytes()
+
+
+# --- split export ------------------------------------------------------------------------------------------
+
+
+class Beeps:
+    """A stand-in for the mixer: each sounding event is a tone, so parts can be told apart and compared."""
+
+    def clip(self, event):
+        t = np.arange(event.length) / RATE
+        return (0.2 * np.sin(2 * np.pi * (300 + 10 * (event.step or 0)) * t)).astype(np.float32)
+
+
+def words_length(text: str) -> int:
+    return int(len(text.split()) * 0.3 * RATE) + 7
+
+
+@pytest.fixture
+def timeline():
+    return compiler.compile(load(SHORT), words_length)
+
+
+def blocks(events):
+    return iter_blocks(events, Beeps())
+
+
+def test_split_parts_cover_the_timeline_without_gaps_in_order(timeline):
+    parts = plan_parts(timeline, ".mp3")
+    assert parts[0].start == 0 and parts[-1].end == timeline.total
+    assert all(a.end == b.start for a, b in zip(parts, parts[1:]))
+    assert [p.title for p in parts][:2] == ["Introduction", "Sit down."]
+    assert parts[-1].title == "Closing"
+    assert [p.filename for p in parts][:2] == ["00 Introduction.mp3", "01 Sit down.mp3"]
+
+
+def test_split_export_writes_one_file_per_part_and_a_playlist_that_plays_the_whole(tmp_path, timeline):
+    written = export_split(timeline, blocks, tmp_path / "parts", format="wav", metadata=Metadata("Short"))
+    parts = plan_parts(timeline, ".wav")
+    assert [p.name for p in written] == [p.filename for p in parts] + ["Short test routine.m3u"]
+    playlist = (tmp_path / "parts" / "Short test routine.m3u").read_text().splitlines()
+    assert playlist[:2] == ["#EXTM3U", "#PLAYLIST:Short test routine"]
+    files = [line for line in playlist if not line.startswith("#")]
+    joined = np.concatenate([soundfile.read(tmp_path / "parts" / name, dtype="int16")[0] for name in files])
+    whole = np.concatenate(list(blocks(timeline.events)))
+    assert np.array_equal(joined, np.clip(np.round(whole * 32767), -32768, 32767).astype(np.int16))
+
+
+def test_split_export_refuses_before_writing_anything_when_one_part_exists(tmp_path, timeline):
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    taken = folder / plan_parts(timeline, ".mp3")[2].filename
+    taken.write_bytes(b"mine")
+    with pytest.raises(OutputError, match="exists; use --force to overwrite"):
+        export_split(timeline, blocks, folder, format="mp3")
+    assert sorted(p.name for p in folder.iterdir()) == [taken.name]
+
+
+def test_an_error_during_a_split_export_publishes_none_of_the_parts(tmp_path, timeline):
+    def failing(events):
+        events = list(events)
+        if events[0].start > timeline.total // 2:
+            raise RuntimeError("engine died")
+        return blocks(events)
+
+    with pytest.raises(RuntimeError, match="engine died"):
+        export_split(timeline, failing, tmp_path / "parts", format="ogg")
+    assert list((tmp_path / "parts").iterdir()) == []
+
+
+def test_split_into_a_folder_whose_parent_is_missing_is_refused(tmp_path, timeline):
+    with pytest.raises(OutputError, match="does not exist; create it or choose another --split folder"):
+        export_split(timeline, blocks, tmp_path / "a" / "b", format="wav")
