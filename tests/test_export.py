@@ -85,7 +85,7 @@ def test_export_refuses_to_overwrite_without_force(cli, tmp_path):
     out.write_bytes(b"precious")
     refused = cli("export", SHORT, "-o", out, "-q")
     assert refused.status == 2
-    assert "already exists; use --force" in refused.stderr
+    assert f"{out} exists; use --force to overwrite" in refused.stderr
     assert out.read_bytes() == b"precious"
     assert cli("export", SHORT, "-o", out, "-q", "--force").status == 0
     assert soundfile.info(out).frames > 0

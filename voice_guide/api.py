@@ -102,11 +102,20 @@ def export(
     from .mixer import Mixer
     from .render import render_file
 
+    from .atomicfile import check_destination
+    from .audiofile import format_for
+
     env = env or _default_env()
     output = Path(output)
-    _refuse_existing(output, force)
+    # Every destination is checked before any work, so a long synthesis is never wasted on a bad path;
+    # the writers check again when they publish.
+    format = format_for(output, format)
+    check_destination(output, force=force)
     if transcript is not None:
-        _refuse_existing(Path(transcript), force)
+        from .transcript import transcript_format_for
+
+        transcript_format_for(transcript)
+        check_destination(Path(transcript), force=force)
     with synthesizer(routine, settings, env) as synth:
         timeline = _with_warnings(compile(routine, synth, settings), synth.warnings)
         mixer = Mixer(synth, volume=synth.resolved.volume or 1.0, loudness=settings.loudness)
@@ -116,14 +125,6 @@ def export(
 
         write_transcript(timeline, Path(transcript), force=force)
     return timeline
-
-
-def _refuse_existing(path: Path, force: bool) -> None:
-    # Checked before any work, so a long synthesis is not wasted; the writers check again when publishing.
-    if path.exists() and not force:
-        from .errors import OutputError
-
-        raise OutputError(f"{path}: already exists; use --force to overwrite it")
 
 
 def _with_warnings(timeline: "Timeline", extra: tuple[str, ...]) -> "Timeline":
