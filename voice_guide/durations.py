@@ -22,7 +22,7 @@ _UNIT_SECONDS = {
 }
 _NUMBER = r"\d+(?:\.\d+)?"
 _PLAIN = re.compile(_NUMBER, re.ASCII)
-_CLOCK = re.compile(r"\d+(?::\d+){1,2}", re.ASCII)
+_CLOCK = re.compile(r"\d+(?::\d{1,2}){1,2}", re.ASCII)
 _UNIT_FORM = re.compile(rf"(?:{_NUMBER}\s*[a-z]+\s*)+", re.ASCII)
 _UNIT_PART = re.compile(rf"({_NUMBER})\s*([a-z]+)", re.ASCII)
 _RANGE = re.compile(r"([^-]+?)\s*-\s*([^-]+)", re.ASCII)
