@@ -128,14 +128,13 @@ class AudioFileWriter:
         self._filled = 0
 
     def __enter__(self) -> "AudioFileWriter":
-        import soundfile
-
-        temporary = self._destination.__enter__()
         import numpy as np
+        import soundfile
 
         encoding = _ENCODINGS[self.format]
         self._chunk = np.zeros(_CHUNK, dtype="<i2" if encoding.pcm16 else np.float32)
         self._filled = 0
+        temporary = self._destination.__enter__()
         try:
             self._file = soundfile.SoundFile(
                 temporary,
@@ -149,6 +148,8 @@ class AudioFileWriter:
             )
         except BaseException as error:
             self._destination.__exit__(type(error), error, error.__traceback__)
+            if not isinstance(error, Exception):
+                raise  # KeyboardInterrupt and friends pass through untouched
             raise self._translated(error) from error
         return self
 
