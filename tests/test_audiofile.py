@@ -168,6 +168,15 @@ def test_ffprobe_lists_one_chapter_per_step_in_order_with_its_name_and_start(tmp
     ]
 
 
+@needs_ffmpeg
+def test_titles_beyond_ascii_survive_in_every_format(tmp_path, fmt):
+    target = tmp_path / f"r.{fmt}"
+    metadata = Metadata("Fußmassage — Zehen & Ferse", chapters=(Chapter(0.0, 1.0, "Drücke sanft… 足"),))
+    write_all(target, [tone()], sample_rate=RATE, metadata=metadata)
+    probe = ffprobe(target)
+    assert (tags_of(probe)["title"], probe["chapters"][0]["tags"]["title"]) == (metadata.title, "Drücke sanft… 足")
+
+
 def test_mp3_chapters_have_a_table_of_contents_in_step_order(tmp_path):
     from mutagen.id3 import ID3
 
