@@ -21,6 +21,9 @@ CHIME_BELOW_VOICE_LU = 8.0  # the chime marks a step; it must not be louder than
 OVERSAMPLING = 4  # BS.1770-4 true peak: at least 4x at 48 kHz and below
 _MIN_MEASURE_SECONDS = 1.2  # three gating blocks: enough for BS.1770's gates to mean something
 _LIMITER_SECONDS = 0.005  # gain changes are spread over 2 x 5 ms: no clicks, no audible pumping
+# A very peaky clip (a single short word) barely gets louder once the limiter works hard; past this much
+# extra gain into the limiter it would only get squashed, so it stays a little under the target instead.
+MAX_PUSH_DB = 6.0
 _ROUNDS = 8  # limiting lowers the loudness; a few secant steps settle within 0.05 LU
 _TOLERANCE_LU = 0.05
 
@@ -106,7 +109,7 @@ def _level(samples: np.ndarray, sample_rate: int, target_lufs: float) -> np.ndar
     if not np.isfinite(loudness):
         return x.astype(np.float32)  # too quiet to measure: nothing sensible to aim for
     ceiling = 10 ** (LIMITER_CEILING_DB / 20)
-    gain_db = target_lufs - loudness
+    gain_db = first_gain_db = target_lufs - loudness
     tried: list[tuple[float, float]] = []  # (gain, loudness) pairs, for the secant step
     envelope = peak_envelope(x)  # computed once: a gain only scales it
     out = x
@@ -117,7 +120,10 @@ def _level(samples: np.ndarray, sample_rate: int, target_lufs: float) -> np.ndar
         if abs(target_lufs - measured) < _TOLERANCE_LU:
             break
         tried.append((gain_db, measured))
-        gain_db += (target_lufs - measured) / _slope(tried)
+        pushed = min(gain_db + (target_lufs - measured) / _slope(tried), first_gain_db + MAX_PUSH_DB)
+        if pushed == gain_db:
+            break  # as loud as it gets without squashing the word
+        gain_db = pushed
     peak = true_peak(out)
     if peak > ceiling:  # the smoothed gain is computed on the input; a last trim makes the ceiling certain
         out = out * (ceiling / peak)
