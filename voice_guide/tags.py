@@ -40,11 +40,9 @@ def chapter_stamp(seconds: float) -> str:
     >>> chapter_stamp(3725.0004)
     '01:02:05.000'
     """
-    total_ms = round(seconds * 1000)
-    hours, rest = divmod(total_ms, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    secs, ms = divmod(rest, 1000)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d}.{ms:03d}"
+    from .transcript import clock
+
+    return clock(round(seconds * 1000))
 
 
 def vorbis_comments(metadata: "Metadata") -> list[tuple[str, str]]:
