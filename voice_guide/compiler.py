@@ -236,9 +236,9 @@ def _cues(step: Say) -> tuple[Cue, ...]:
     wanted: list[tuple[float, int, str]] = []  # (time, priority, text): lower priority is said first
     if hold.is_range:
         more = duration_words(hold.maximum - hold.minimum)
-        wanted.append((hold.minimum, 0, f"You can stop here, or keep going for up to {more} more."))
+        wanted.append((hold.minimum, 1, f"You can stop here, or keep going for up to {more} more."))
     if step.cues.halfway:
-        wanted.append((hold.maximum / 2, 1, "Halfway."))
+        wanted.append((hold.maximum / 2, 0, "Halfway."))
     if step.cues.every:
         k = 1
         while k * step.cues.every < hold.maximum:
@@ -262,7 +262,7 @@ def _cues(step: Say) -> tuple[Cue, ...]:
 
 def _merge(group: list[tuple[float, int, str]]) -> Cue:
     ordered = sorted(group, key=lambda item: item[1])
-    if ordered[0][1] == 0:  # "you can stop here, or keep going for one minute" already says the time left
+    if any(item[1] == 1 for item in ordered):  # "or keep going for up to one minute more" says the time left
         ordered = [item for item in ordered if item[1] != 2]
     return Cue(at=group[0][0], text=" ".join(text for _, _, text in ordered))
 
