@@ -42,9 +42,9 @@ class _Encoding:
 _ENCODINGS = {
     "wav": _Encoding("WAV", "PCM_16", pcm16=True),
     "flac": _Encoding("FLAC", "PCM_16", pcm16=True),
-    # libsndfile maps the level to Vorbis quality 1 - level: 0.4 -> q0.6. Lower qualities overshoot the
-    # true-peak ceiling by up to 1 dB after decoding; q0.6 stays within 0.5 dB, at about 25 kbit/s for a routine.
-    "ogg": _Encoding("OGG", "VORBIS", pcm16=False, compression_level=0.4),
+    # libsndfile maps the level to Vorbis quality 1 - level: 0.3 -> q0.7, about 15 kbit/s over a whole routine
+    # (pauses cost nearly nothing). Lower qualities raise the decoded true peak by up to 1 dB over the input.
+    "ogg": _Encoding("OGG", "VORBIS", pcm16=False, compression_level=0.3),
     # LAME VBR -V3 (level 0.3): about 60 kbit/s while speaking, almost nothing in the pauses. Not CBR: LAME's
     # CBR presets at these rates scale the input by 0.95, which would leave MP3s 0.45 LU under the target.
     "mp3": _Encoding("MP3", "MPEG_LAYER_III", pcm16=False, compression_level=0.3, bitrate_mode="VARIABLE"),

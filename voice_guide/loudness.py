@@ -15,8 +15,9 @@ import numpy as np
 
 DEFAULT_TARGET_LUFS = -16.0  # the podcast norm: comfortable on a phone
 PEAK_CEILING_DB = -1.0  # true peak the exported file must stay under
-# The limiter aims a little lower: MP3 and Vorbis encoding can raise inter-sample peaks by a few tenths of a dB.
-LIMITER_CEILING_DB = -2.0
+# The limiter aims lower: decoded MP3 and Vorbis files peak up to 1.2 dB above their input (measured with
+# ffmpeg's ebur128 on the bundled routines), and the exported file must stay under PEAK_CEILING_DB.
+LIMITER_CEILING_DB = -2.5
 CHIME_BELOW_VOICE_LU = 8.0  # the chime marks a step; it must not be louder than the words
 OVERSAMPLING = 4  # BS.1770-4 true peak: at least 4x at 48 kHz and below
 _MIN_MEASURE_SECONDS = 1.2  # three gating blocks: enough for BS.1770's gates to mean something
@@ -141,11 +142,11 @@ def _slope(tried: list[tuple[float, float]]) -> float:
 
 
 def level_speech(samples: np.ndarray, sample_rate: int, target_lufs: float = DEFAULT_TARGET_LUFS) -> np.ndarray:
-    """One speech clip at `target_lufs`, its true peak at most -2 dBTP.
+    """One speech clip at `target_lufs`, its true peak at most LIMITER_CEILING_DB (-2.5 dBTP).
 
     >>> t = np.arange(44100) / 22050
     >>> clip = level_speech(0.01 * np.sin(2 * np.pi * 300 * t), 22050)
-    >>> round(integrated_loudness(clip, 22050), 1), true_peak(clip) <= 10 ** (-2 / 20)
+    >>> round(integrated_loudness(clip, 22050), 1), true_peak(clip) <= 10 ** (LIMITER_CEILING_DB / 20)
     (-16.0, True)
     """
     return _level(samples, sample_rate, target_lufs)
