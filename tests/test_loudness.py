@@ -47,8 +47,11 @@ def clips() -> dict[str, np.ndarray]:
 @pytest.mark.parametrize("text", LINES)
 def test_each_spoken_line_is_brought_to_the_target_with_peaks_under_the_ceiling(clips, text):
     levelled = level_speech(clips[text], RATE)
-    # A one-word clip is so peaky that it stays a little under rather than being squashed by the limiter.
-    assert integrated_loudness(levelled, RATE) == pytest.approx(-16.0, abs=0.1 if " " in text else 1.0)
+    loudness = integrated_loudness(levelled, RATE)
+    if " " in text:
+        assert loudness == pytest.approx(-16.0, abs=0.1)
+    else:  # a one-word clip is so peaky that it stays a little under rather than being squashed by the limiter
+        assert -17.5 <= loudness <= -15.9
     assert db(true_peak(levelled)) <= LIMITER_CEILING_DB + 0.01
     assert len(levelled) == len(clips[text]) and levelled.dtype == np.float32
 
