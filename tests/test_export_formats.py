@@ -185,3 +185,38 @@ def test_an_error_during_a_split_export_publishes_none_of_the_parts(tmp_path, ti
 def test_split_into_a_folder_whose_parent_is_missing_is_refused(tmp_path, timeline):
     with pytest.raises(OutputError, match="does not exist; create it or choose another --split folder"):
         export_split(timeline, blocks, tmp_path / "a" / "b", format="wav")
+
+
+# --- interrupting a real export ----------------------------------------------------------------------------
+
+LONG_ROUTINE = """\
+title: One long hold
+steps:
+  - say: Press gently.
+    hold: 59m
+"""
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_an_export_stopped_midway_leaves_no_file_and_no_partial(tmp_path, cache_root, signal_name):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    routine = tmp_path / "long.yaml"
+    routine.write_text(LONG_ROUTINE)
+    target = tmp_path / "long.mp3"  # an hour of MP3 takes seconds to encode: time to interrupt it
+    process = subprocess.Popen(
+        [sys.executable, "-m", "voice_guide", "export", str(routine), "-o", str(target), "--quiet"],
+        env={**os.environ, "XDG_CACHE_HOME": str(cache_root)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while not any(".voice-guide-partial-" in p.name for p in tmp_path.iterdir()):
+        assert process.poll() is None and time.monotonic() < deadline, "the export ended before it was stopped"
+        time.sleep(0.05)
+    process.send_signal(getattr(signal, signal_name))
+    process.communicate(timeout=60)
+    assert process.returncode != 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["long.yaml"]
