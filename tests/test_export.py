@@ -103,6 +103,15 @@ def test_every_bundled_routine_checks_cleanly_and_ends_with_reminders(cli, name)
     assert "warning" not in result.stderr
 
 
+@pytest.mark.parametrize("name", bundled.names())
+def test_the_length_said_in_the_introduction_is_the_real_length_rounded(cli, name):
+    from voice_guide.spoken import about_length_words
+
+    timeline = json.loads(cli("check", "--json", name).stdout)
+    intro = timeline["events"][2]["text"]
+    assert intro.endswith(f"This routine takes {about_length_words(timeline['total_seconds'])}.")
+
+
 def test_check_prints_a_readable_timeline_with_steps_and_total(cli):
     result = cli("check", SHORT)
     assert result.status == 0
