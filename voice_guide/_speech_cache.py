@@ -1,0 +1,149 @@
+"""The speech cache on disk: one 16-bit mono WAV per clip, named by a hash of what made it.
+
+Several processes may share the folder (a `check` and a `play` at once): every file is written to a
+temporary name in the same folder and moved into place with os.replace, so a reader sees either the
+whole file or none. A damaged entry (undecodable, wrong format, empty, header disagreeing with the
+file size) counts as missing and is made again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .timeline import SAMPLE_RATE
+
+if TYPE_CHECKING:
+    import numpy
+
+# Bump when the stored audio changes meaning (trimming, sample format): old entries are then ignored.
+FORMAT_VERSION = 1
+_SAMPLE_WIDTH = 2
+
+
+@dataclass(frozen=True)
+class ClipKey:
+    """What makes a clip: the engine, the resolved voice id, the rate and the text.
+
+    Not the volume: the engine always speaks at full scale and the mixer applies the volume as a
+    gain, so one clip serves every volume.
+    """
+
+    engine: str
+    voice: str
+    rate: int
+    text: str
+
+    def digest(self) -> str:
+        """A stable file name for this key.
+
+        >>> len(ClipKey("espeak", "gmw/en-us", 150, "Hello.").digest())
+        64
+        """
+        return _digest([FORMAT_VERSION, self.engine, self.voice, self.rate, self.text])
+
+
+def _digest(parts: list[Any]) -> str:
+    blob = json.dumps(parts, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return hashlib.sha256(blob).hexdigest()
+
+
+def wav_length(path: Path) -> int | None:
+    """Frames in a cached clip, reading only its header; None when it is missing or not sound.
+
+    >>> wav_length(Path("/nonexistent.wav")) is None
+    True
+    """
+    try:
+        with open(path, "rb") as raw:
+            with wave.open(raw, "rb") as clip:
+                frames = clip.getnframes()
+                shape = (clip.getnchannels(), clip.getsampwidth(), clip.getframerate())
+                data_start = raw.tell()  # wave stops right after the data chunk's header
+            size = os.fstat(raw.fileno()).st_size
+    except (OSError, EOFError, wave.Error):
+        return None
+    if shape != (1, _SAMPLE_WIDTH, SAMPLE_RATE) or frames <= 0:
+        return None
+    if size != data_start + frames * _SAMPLE_WIDTH:  # truncated, or garbage appended
+        return None
+    return frames
+
+
+class ClipCache:
+    """Clips and voice resolutions under one folder."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def path(self, key: ClipKey) -> Path:
+        return self.root / f"{key.digest()}.wav"
+
+    def length(self, key: ClipKey) -> int | None:
+        """The clip's length in samples if a sound entry exists; a damaged one is removed."""
+        path = self.path(key)
+        frames = wav_length(path)
+        if frames is None and path.exists():
+            self.discard(path)
+        return frames
+
+    def samples(self, key: ClipKey) -> "numpy.ndarray | None":
+        """The clip as float32 in [-1, 1], or None when it is missing or cannot be decoded."""
+        import soundfile
+
+        path = self.path(key)
+        try:
+            data, rate = soundfile.read(path, dtype="float32", always_2d=False)
+        except (OSError, RuntimeError, soundfile.LibsndfileError):
+            self.discard(path)
+            return None
+        if rate != SAMPLE_RATE or data.ndim != 1 or len(data) == 0:
+            self.discard(path)
+            return None
+        data.setflags(write=False)  # shared between callers; nobody may scale it in place
+        return data
+
+    def temporary(self, key: ClipKey) -> Path:
+        """A fresh name next to the entry, for a worker to write into before commit()."""
+        fd, name = tempfile.mkstemp(prefix=f".{key.digest()[:16]}.", suffix=".tmp", dir=self.root)
+        os.close(fd)
+        return Path(name)
+
+    def commit(self, temporary: Path, key: ClipKey) -> int | None:
+        """Move a written clip into place; its length, or None (and it is removed) if it is not sound."""
+        frames = wav_length(temporary)
+        if frames is None:
+            self.discard(temporary)
+            return None
+        os.replace(temporary, self.path(key))
+        return frames
+
+    def discard(self, path: Path) -> None:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+
+    def load_record(self, name: list[Any]) -> dict[str, Any] | None:
+        """A small JSON record stored under `name` (voice resolutions), or None."""
+        try:
+            record = json.loads(self._record_path(name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return record if isinstance(record, dict) else None
+
+    def store_record(self, name: list[Any], record: dict[str, Any]) -> None:
+        target = self._record_path(name)
+        fd, temporary = tempfile.mkstemp(prefix=".record.", suffix=".tmp", dir=self.root)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(record, out, ensure_ascii=False)
+        os.replace(temporary, target)
+
+    def _record_path(self, name: list[Any]) -> Path:
+        return self.root / f"voice-{_digest([FORMAT_VERSION, *name])[:32]}.json"

@@ -1,0 +1,133 @@
+"""One speech worker subprocess seen from the main process: start it, ask it things with a deadline, kill it.
+
+The worker speaks line-based JSON on its stdin/stdout pipes (see _speech_worker). A reader thread
+turns its replies into a queue, so waiting with a timeout works the same on every platform.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any, Sequence
+
+_STDERR_TAIL = 400  # characters of the worker's stderr quoted in an error
+
+
+def default_command() -> tuple[str, ...]:
+    """How to start a worker: this Python, running the worker file directly (not the package).
+
+    >>> default_command()[-1].endswith("_speech_worker.py")
+    True
+    """
+    return (sys.executable, str(Path(__file__).with_name("_speech_worker.py")))
+
+
+class WorkerStalled(Exception):
+    """The worker did not answer in time (it has been killed)."""
+
+
+class WorkerDied(Exception):
+    """The worker exited or closed its pipe without answering."""
+
+
+class WorkerRefused(Exception):
+    """The worker started but its engine cannot load; the message says what to install."""
+
+
+class WorkerProcess:
+    """A running worker; `engine` is the pyttsx3 driver it loaded (e.g. 'espeak')."""
+
+    def __init__(self, command: Sequence[str], *, timeout: float):
+        self._stderr = tempfile.TemporaryFile()
+        self._replies: queue.Queue[str | None] = queue.Queue()
+        self._process = subprocess.Popen(
+            list(command),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            # Its own process group, so a kill also takes the engine child it may have forked.
+            start_new_session=os.name == "posix",
+        )
+        threading.Thread(target=self._read, name="speech-worker-reader", daemon=True).start()
+        hello = self._receive(timeout, "starting up")
+        if not hello.get("ok"):
+            self.kill()
+            raise WorkerRefused(hello.get("error", "the speech worker could not start"))
+        self.engine: str = hello["engine"]
+
+    def ask(self, request: dict[str, Any], timeout: float, doing: str) -> dict[str, Any]:
+        """Send one request and wait up to `timeout` seconds for its reply; `doing` names it in errors."""
+        try:
+            assert self._process.stdin is not None
+            self._process.stdin.write((json.dumps(request) + "\n").encode("utf-8"))
+            self._process.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError) as error:
+            self.kill()
+            raise WorkerDied(self._why_it_died(f"could not be sent a request ({error})")) from None
+        return self._receive(timeout, doing)
+
+    def close(self) -> None:
+        """Let the worker finish (closing its stdin ends its loop); kill it if it lingers."""
+        try:
+            if self._process.stdin is not None:
+                self._process.stdin.close()
+            self._process.wait(timeout=1.0)
+        except (OSError, subprocess.TimeoutExpired):
+            self.kill()
+        finally:
+            self._stderr.close()
+
+    def kill(self) -> None:
+        """Stop the worker and anything it started, at once."""
+        if self._process.poll() is None:
+            try:
+                if os.name == "posix":
+                    os.killpg(self._process.pid, signal.SIGKILL)
+                else:
+                    self._process.kill()
+            except (ProcessLookupError, PermissionError):
+                pass
+        try:
+            self._process.wait(timeout=5.0)
+        except subprocess.TimeoutExpired:
+            pass
+
+    def _read(self) -> None:
+        assert self._process.stdout is not None
+        for line in self._process.stdout:
+            self._replies.put(line.decode("utf-8"))
+        self._replies.put(None)
+
+    def _receive(self, timeout: float, doing: str) -> dict[str, Any]:
+        try:
+            line = self._replies.get(timeout=timeout)
+        except queue.Empty:
+            self.kill()
+            raise WorkerStalled(f"did not finish {doing} within {timeout:g} s") from None
+        if line is None:
+            self._process.wait()
+            raise WorkerDied(self._why_it_died(f"stopped while {doing}"))
+        return json.loads(line)
+
+    def _why_it_died(self, what: str) -> str:
+        code = self._process.poll()
+        if code is not None:
+            what += f" (exit status {code})"
+        tail = self._stderr_tail()
+        return f"{what}: {tail}" if tail else what
+
+    def _stderr_tail(self) -> str:
+        try:
+            self._stderr.seek(0)
+            text = self._stderr.read().decode("utf-8", "replace").strip()
+        except (OSError, ValueError):
+            return ""
+        lines = [line for line in text.splitlines() if line.strip()]
+        return " / ".join(lines)[-_STDERR_TAIL:]

@@ -1,0 +1,346 @@
+"""The speech worker: a subprocess that owns pyttsx3, so the main process never loads an engine.
+
+Run as a script (`python path/to/_speech_worker.py`), not as `-m voice_guide...`, so that starting it does
+not import the voice_guide package: start-up time is the player's first-word latency. Stdlib only here;
+numpy/soundfile are imported only for engines that write something other than 16-bit WAV at 22050 Hz.
+
+Protocol: one JSON object per line. The worker first answers {"ok": true, "engine": ...} (or
+{"ok": false, "error": ...} when the engine cannot load), then one reply per request line:
+    {"op": "voices"}  -> {"ok": true, "default": id, "voices": [{"id", "name", "languages", "gender"}]}
+    {"op": "synth", "text", "voice", "voice_name", "rate", "out"}  -> {"ok": true, "frames": n}
+Replies go to a private copy of the original stdout; fd 1 itself points at /dev/null, because the espeak
+driver prints "Audio saved to ..." and the CLI's stdout must stay clean.
+
+With espeak, every request runs in a child forked from this (engine-free) process: espeak keeps state
+between utterances (the same text comes out a few samples different the second time), so a fresh engine
+per utterance is what makes synthesis deterministic. Forking costs about 5 ms; the engine is never
+initialised in this process because it starts a thread, and forking a threaded process can deadlock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import array
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+import wave
+from typing import IO, Any, Callable
+
+SAMPLE_RATE = 22050  # timeline.SAMPLE_RATE; not imported, see the module docstring
+SILENCE_THRESHOLD = 104  # -50 dBFS of a 16-bit full scale (32768 * 10 ** (-50 / 20))
+KEEP_LEADING = SAMPLE_RATE // 100  # 10 ms before the first sound, so cues start on time
+KEEP_TRAILING = SAMPLE_RATE * 80 // 1000  # 80 ms after the last sound, a natural release
+FINISH_WAIT_SECONDS = 60.0  # longer than any sane per-utterance timeout: the parent decides when to give up
+INSTALL_HINT = {
+    "espeak": "speech engine espeak-ng is not installed: run `sudo apt-get install espeak-ng libespeak-ng1`",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Serve requests from stdin until it closes."""
+    options = _parse(argv)
+    replies = _private_stdout()
+    try:
+        driver = _load_driver()
+    except Exception as error:  # noqa: BLE001 - any import failure means "no engine"; say which
+        _send(replies, {"ok": False, "error": startup_failure_message(_driver_name(), error)})
+        return 1
+    run = _forked if options.fork == "yes" or (options.fork == "auto" and driver == "espeak") else _inline
+    _send(replies, {"ok": True, "engine": driver, "pid": os.getpid()})
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        request = json.loads(line)
+        if options.stall_on and options.stall_on in request.get("text", ""):
+            time.sleep(3600)  # test seam: behave like an engine that hangs
+        _send(replies, run(lambda: _handle(request, driver)))
+    return 0
+
+
+def startup_failure_message(driver: str, error: BaseException) -> str:
+    """What to tell the user when the engine cannot even be loaded.
+
+    >>> startup_failure_message("espeak", RuntimeError("no eSpeak"))[:36]
+    'speech engine espeak-ng is not insta'
+    """
+    hint = INSTALL_HINT.get(driver)
+    if hint is not None:
+        return f"{hint} ({type(error).__name__}: {error})"
+    return f"speech engine {driver} could not start: {type(error).__name__}: {error}"
+
+
+def trim(pcm: array.array) -> array.array:
+    """The samples with leading silence cut to 10 ms and trailing silence to 80 ms (-50 dBFS).
+
+    >>> len(trim(array.array("h", [0] * 1000 + [5000] + [0] * 5000)))
+    1985
+    """
+    first = _first_loud(pcm, range(len(pcm)))
+    if first is None:
+        return array.array("h")
+    last = _first_loud(pcm, range(len(pcm) - 1, first - 1, -1))
+    assert last is not None  # `first` itself is loud
+    return pcm[max(0, first - KEEP_LEADING) : min(len(pcm), last + 1 + KEEP_TRAILING)]
+
+
+def _first_loud(pcm: array.array, indices: range) -> int | None:
+    """The first index in `indices` whose sample reaches the silence threshold."""
+    return next((i for i in indices if abs(pcm[i]) >= SILENCE_THRESHOLD), None)
+
+
+def write_wav(path: str, pcm: array.array) -> None:
+    """16-bit mono WAV at SAMPLE_RATE; the parent checks its header, then moves it into the cache."""
+    with wave.open(path, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLE_RATE)
+        out.writeframes(_little_endian(pcm).tobytes())
+
+
+def decode(path: str) -> array.array:
+    """The engine's output as 16-bit mono samples at SAMPLE_RATE, whatever container it wrote.
+
+    The macOS driver writes AIFF whatever the file is called, so the fast path checks the content
+    (RIFF/WAVE, 16-bit, mono, 22050 Hz) and anything else goes through soundfile.
+    """
+    try:
+        with wave.open(path, "rb") as clip:
+            if (clip.getsampwidth(), clip.getnchannels(), clip.getframerate()) == (2, 1, SAMPLE_RATE):
+                pcm = array.array("h", clip.readframes(clip.getnframes()))
+                return _little_endian(pcm)
+    except (wave.Error, EOFError):
+        pass
+    return _decode_other(path)
+
+
+def _decode_other(path: str) -> array.array:
+    import numpy as np
+    import soundfile
+
+    data, rate = soundfile.read(path, dtype="float32", always_2d=True)
+    mono = data.mean(axis=1)
+    if rate != SAMPLE_RATE:
+        mono = resample(mono, rate)
+    pcm = np.clip(np.round(mono * 32767.0), -32768, 32767).astype("<i2")
+    return array.array("h", pcm.tobytes())
+
+
+def resample(samples: Any, rate: int) -> Any:
+    """`samples` (numpy float array at `rate`) at SAMPLE_RATE: polyphase with scipy, else linear."""
+    import numpy as np
+
+    try:
+        from math import gcd
+
+        from scipy.signal import resample_poly
+    except ImportError:
+        times = np.arange(round(len(samples) * SAMPLE_RATE / rate)) * (rate / SAMPLE_RATE)
+        return np.interp(times, np.arange(len(samples)), samples).astype(np.float32)
+    common = gcd(rate, SAMPLE_RATE)
+    return resample_poly(samples, SAMPLE_RATE // common, rate // common).astype(np.float32)
+
+
+def _little_endian(pcm: array.array) -> array.array:
+    if sys.byteorder == "big":
+        pcm = array.array("h", pcm)
+        pcm.byteswap()
+    return pcm
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--fork", choices=("auto", "yes", "no"), default="auto",
+                        help="run each request in a fresh child process (auto: with espeak)")
+    parser.add_argument("--stall-on", metavar="TEXT", help="test seam: hang on requests whose text contains TEXT")
+    return parser.parse_args(argv)
+
+
+def _private_stdout() -> IO[str]:
+    """A copy of fd 1 for replies; fd 1 and sys.stdout then go to /dev/null."""
+    replies = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+    return replies
+
+
+def _send(replies: IO[str], message: dict[str, Any]) -> None:
+    replies.write(json.dumps(message) + "\n")
+    replies.flush()
+
+
+def _driver_name() -> str:
+    try:
+        from pyttsx3.engine import default_engine_by_sys_platform
+    except Exception:  # noqa: BLE001 - pyttsx3 itself is missing or broken
+        return "pyttsx3"
+    return default_engine_by_sys_platform()
+
+
+def _load_driver() -> str:
+    """Import pyttsx3 and its platform driver (this is where a missing libespeak-ng shows), not the engine."""
+    import importlib
+
+    import pyttsx3  # noqa: F401
+
+    driver = _driver_name()
+    importlib.import_module(f"pyttsx3.drivers.{driver}")
+    return driver
+
+
+def _inline(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    try:
+        return work()
+    except Exception as error:  # noqa: BLE001 - reported to the parent, which raises EngineError
+        return _failure(error)
+
+
+def _forked(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run `work` in a child process and return its reply; a child that dies is reported, not fatal."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: do the work, hand back the reply, never return into the loop
+        code = 0
+        try:
+            os.close(read_end)
+            payload = json.dumps(_inline(work)).encode()
+            with os.fdopen(write_end, "wb") as out:
+                out.write(payload)
+        except BaseException:  # noqa: BLE001 - a child must always reach _exit
+            code = 70
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as reply:
+        payload = reply.read()
+    _, status = os.waitpid(pid, 0)
+    if payload:
+        return json.loads(payload)
+    return {"ok": False, "error": f"the engine process {_how_it_ended(status)}", "crashed": True}
+
+
+def _how_it_ended(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"was killed by signal {os.WTERMSIG(status)}"
+    return f"exited with status {os.waitstatus_to_exitcode(status)}"
+
+
+def _failure(error: BaseException) -> dict[str, Any]:
+    detail = "".join(traceback.format_exception_only(type(error), error)).strip()
+    return {"ok": False, "error": detail}
+
+
+def _handle(request: dict[str, Any], driver: str) -> dict[str, Any]:
+    import pyttsx3
+
+    engine = pyttsx3.init()
+    if request["op"] == "voices":
+        return {"ok": True, "default": engine.getProperty("voice"), "voices": _voices(engine)}
+    if request["op"] == "synth":
+        return _synthesize(engine, driver, request)
+    raise ValueError(f"unknown request {request['op']!r}")
+
+
+def _voices(engine: Any) -> list[dict[str, Any]]:
+    voices = []
+    for voice in engine.getProperty("voices"):
+        languages = [_language(lang) for lang in (getattr(voice, "languages", None) or [])]
+        gender = getattr(voice, "gender", None)
+        voices.append({
+            "id": voice.id,
+            "name": voice.name or voice.id,
+            "languages": [lang for lang in languages if lang],
+            "gender": gender.lower() if isinstance(gender, str) and gender else None,
+        })
+    return voices
+
+
+def _language(value: Any) -> str:
+    """Drivers give tags as str, bytes, or (NSSS) locale strings like 'en_US'."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "ignore")
+    return str(value).strip()
+
+
+def _synthesize(engine: Any, driver: str, request: dict[str, Any]) -> dict[str, Any]:
+    # Select by id, else by name; whether the engine took it is checked after speaking (see _settle).
+    voice_id = request["voice"]
+    _keep_settings(engine, driver)
+    for handle in (voice_id, request["voice_name"]):
+        _settle(driver)
+        engine.setProperty("voice", handle)
+        engine.setProperty("rate", int(request["rate"]))
+        engine.setProperty("volume", 1.0)  # always full scale: the mixer applies the routine's volume
+        _settle(driver)
+        pcm = _record(engine, request["text"], request["out"] + ".raw")
+        if str(engine.getProperty("voice") or "").lower() == voice_id.lower():
+            break
+    else:
+        raise RuntimeError(f"the engine did not accept voice {voice_id!r} ({request['voice_name']!r})")
+    if not pcm:
+        raise RuntimeError("the engine produced only silence")
+    write_wav(request["out"], pcm)
+    return {"ok": True, "frames": len(pcm)}
+
+
+def _keep_settings(engine: Any, driver: str) -> None:
+    """Stop the espeak driver from cancelling, which would silently undo the rate we just set.
+
+    Its runAndWait ends with stop(), which calls espeak_Cancel when espeak still looks busy, and
+    espeak_Cancel resets every parameter to what it was at the previous utterance: about one
+    utterance in twenty came out at 200 wpm instead of the rate asked for. Nothing is ever playing
+    in a worker, so there is nothing to stop.
+    """
+    if driver == "espeak":
+        engine.proxy._driver.stop = lambda: None
+
+
+def _settle(driver: str) -> None:
+    """Wait until espeak has applied the settings made so far.
+
+    espeak (asynchronous mode) applies rate and volume on its own thread but voice changes on the
+    caller's; waiting between them keeps the two from interleaving, so every utterance starts
+    from the same state. (espeak_Synchronize would do, but it polls every 20 ms.)
+    """
+    if driver == "espeak":
+        from pyttsx3.drivers import _espeak
+
+        while _espeak.IsPlaying():
+            time.sleep(0.0005)
+
+
+def _record(engine: Any, text: str, raw: str) -> array.array:
+    """One utterance, trimmed. One save_to_file per runAndWait: several before it keep only the last."""
+    finished = threading.Event()
+    outcome: list[bool] = []
+
+    def on_finished(name: Any, completed: bool) -> None:
+        outcome.append(bool(completed))
+        finished.set()
+
+    token = engine.connect("finished-utterance", on_finished)
+    try:
+        engine.save_to_file(text, raw)
+        engine.runAndWait()
+        # The espeak driver's runAndWait returns as soon as synthesis is queued; its own thread writes
+        # the file later. Reading it now gives a missing or truncated file about one time in ten, so
+        # wait for the driver to say it is done (the parent's timeout covers an engine that never is).
+        finished.wait(FINISH_WAIT_SECONDS)
+        if outcome and not outcome[0]:
+            raise RuntimeError("the engine stopped before the end of the text")
+        if not os.path.exists(raw) or os.path.getsize(raw) == 0:
+            raise RuntimeError("the engine wrote no audio")
+        return trim(decode(raw))
+    finally:
+        engine.disconnect(token)
+        if os.path.exists(raw):
+            os.remove(raw)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,409 @@
+"""Speech: text to PCM (float32 mono at SAMPLE_RATE) through pyttsx3, cached on disk, made in parallel.
+
+The engine only ever runs in worker subprocesses (see _speech_worker): this process never imports
+pyttsx3, so a hung or crashing engine can be killed, and its stdout noise never reaches ours. Clips
+are cached by (engine, voice id, rate, text); a warm cache answers length() from a WAV header alone.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import threading
+from collections import OrderedDict, deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+from . import routine
+from ._speech_cache import ClipCache, ClipKey
+from ._speech_process import WorkerDied, WorkerProcess, WorkerRefused, WorkerStalled, default_command
+from .errors import EngineError
+from .voices import VoiceInfo, resolve_voice
+
+if TYPE_CHECKING:
+    import numpy
+
+__all__ = ["DEFAULT_RATE", "DEFAULT_VOLUME", "Synthesizer", "VoiceInfo", "list_voices"]
+
+DEFAULT_RATE = 150  # words per minute: a calm instruction pace
+DEFAULT_VOLUME = 1.0
+MAX_WORKERS = 4  # espeak is fast; more processes mostly cost start-up time and memory
+_CLIPS_IN_MEMORY = 32  # decoded clips kept for samples(); cues repeat ("thirty seconds left")
+_SHOWN_TEXT = 60
+
+
+def list_voices(*, timeout: float = 20.0, worker_command: Sequence[str] | None = None) -> list[VoiceInfo]:
+    """Every voice the speech engine offers, as the engine lists them (starts one worker).
+
+    >>> any(v.id == "gmw/en-us" for v in list_voices())  # doctest: +SKIP
+    True
+    """
+    worker = _start_worker(worker_command or default_command(), timeout)
+    try:
+        reply = _ask(worker, {"op": "voices"}, timeout, "listing voices")
+    finally:
+        worker.close()
+    return [_voice_info(v) for v in reply["voices"]]
+
+
+@dataclass(frozen=True)
+class _ResolvedVoice:
+    engine: str
+    id: str
+    name: str
+    warnings: tuple[str, ...]
+
+
+class Synthesizer:
+    """Speaks texts with one voice setting; each clip is made once, then served from the disk cache.
+
+    `workers` caps the worker processes (default: min(cpu count, 4)); `timeout` is per utterance
+    (a worker that does not answer in time is killed and the utterance retried once).
+    `worker_command` starts a worker differently (tests use it to start one that hangs).
+
+    >>> with Synthesizer(routine.Voice(rate=170)) as speech:  # doctest: +SKIP
+    ...     speech.prefetch(["Sit down.", "Relax your foot."])
+    ...     seconds = speech.length("Sit down.") / 22050
+    """
+
+    def __init__(
+        self,
+        voice: routine.Voice,
+        *,
+        cache_dir: Path | None = None,
+        workers: int | None = None,
+        timeout: float = 20.0,
+        worker_command: Sequence[str] | None = None,
+    ):
+        self._requested = voice
+        self._rate = voice.rate if voice.rate is not None else DEFAULT_RATE
+        self._volume = voice.volume if voice.volume is not None else DEFAULT_VOLUME
+        self._cache, self._cache_warnings = _open_cache(cache_dir)
+        self._max_workers = max(1, workers if workers is not None else min(os.cpu_count() or 1, MAX_WORKERS))
+        self._timeout = timeout
+        self._command = tuple(worker_command) if worker_command else default_command()
+
+        self._cond = threading.Condition()
+        self._pending: deque[str] = deque()  # texts waiting for a driver thread, most urgent first
+        self._busy = 0  # driver threads working on a text
+        self._lengths: dict[str, int] = {}
+        self._failures: dict[str, Exception] = {}
+        self._threads: list[threading.Thread] = []
+        self._idle: list[WorkerProcess] = []  # started, not yet owned by a driver thread
+        self._live: list[WorkerProcess] = []  # every worker alive, so close() can stop them all
+        self._fatal: EngineError | None = None  # the engine cannot start at all: fail fast after once
+        self._closed = False
+        self._started = 0
+
+        self._resolve_lock = threading.Lock()
+        self._voice: _ResolvedVoice | None = None
+        self._clips: OrderedDict[str, "numpy.ndarray"] = OrderedDict()
+
+    # -- what the caller sees ------------------------------------------------------------------
+
+    @property
+    def resolved(self) -> routine.Voice:
+        """The voice as used: engine voice id (after any fallback), rate and volume filled in."""
+        return routine.Voice(voice=self._resolution().id, rate=self._rate, volume=self._volume)
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Things the user should know, e.g. that the voice asked for was not found."""
+        return self._cache_warnings + self._resolution().warnings
+
+    @property
+    def workers_started(self) -> int:
+        """How many worker processes this synthesizer has started (0 when the cache had everything)."""
+        return self._started
+
+    def prefetch(self, texts: Sequence[str]) -> None:
+        """Start making the clips not made yet, in this order, in the background; returns at once.
+
+        >>> speech.prefetch(["Sit down.", "Relax your foot."])  # doctest: +SKIP
+        """
+        for text in texts:
+            _check_text(text)
+        with self._cond:
+            self._ensure_open()
+            for text in texts:
+                if text not in self._lengths and text not in self._failures and text not in self._pending:
+                    self._pending.append(text)
+            self._add_threads()
+
+    def length(self, text: str) -> int:
+        """The clip's length in samples at SAMPLE_RATE; blocks until it is known.
+
+        >>> speech.length("Sit down.")  # doctest: +SKIP
+        17311
+        """
+        _check_text(text)
+        with self._cond:
+            self._ensure_open()
+            known = self._known(text)
+            if known is not None:
+                return known
+        frames = self._cache.length(self._key(text))
+        if frames is not None:
+            with self._cond:
+                self._lengths[text] = frames
+            return frames
+        return self._make(text)
+
+    def lengths(self, texts: Sequence[str]) -> list[int]:
+        """length() of each text, made in parallel: what a compiler wants for a whole routine."""
+        self.prefetch(texts)
+        return [self.length(text) for text in texts]
+
+    def samples(self, text: str) -> "numpy.ndarray":
+        """The clip: float32 mono in [-1, 1] at SAMPLE_RATE, read-only, len == length(text); blocks.
+
+        >>> speech.samples("Sit down.").dtype  # doctest: +SKIP
+        dtype('float32')
+        """
+        frames = self.length(text)
+        with self._cond:
+            if text in self._clips:
+                self._clips.move_to_end(text)
+                return self._clips[text]
+        data = self._cache.samples(self._key(text))
+        if data is None or len(data) != frames:
+            # Damaged (or replaced) since its header was read: make it again, once.
+            with self._cond:
+                self._lengths.pop(text, None)
+            frames = self._make(text)
+            data = self._cache.samples(self._key(text))
+            if data is None or len(data) != frames:
+                raise EngineError(f"the speech cache entry for {_shown(text)} cannot be read: {self._cache.path(self._key(text))}")
+        with self._cond:
+            self._clips[text] = data
+            if len(self._clips) > _CLIPS_IN_MEMORY:
+                self._clips.popitem(last=False)
+        return data
+
+    def close(self) -> None:
+        """Stop the workers. Clips already made stay in the cache."""
+        with self._cond:
+            self._closed = True
+            workers = list(self._live)
+            self._cond.notify_all()
+        for worker in workers:
+            worker.kill()
+        for thread in self._threads:
+            thread.join(timeout=2.0)
+
+    def __enter__(self) -> "Synthesizer":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- scheduling ----------------------------------------------------------------------------
+
+    def _known(self, text: str) -> int | None:
+        """Length already known (caller holds the lock); raises the failure if making it failed."""
+        if text in self._failures:
+            raise self._failures[text]
+        return self._lengths.get(text)
+
+    def _make(self, text: str) -> int:
+        """Have a driver thread make `text` before anything else queued, and wait for it."""
+        with self._cond:
+            if text in self._pending:
+                self._pending.remove(text)
+            self._pending.appendleft(text)
+            self._add_threads()
+            while True:
+                self._ensure_open()
+                known = self._known(text)
+                if known is not None:
+                    return known
+                self._cond.wait()
+
+    def _add_threads(self) -> None:
+        """Wake idle driver threads, and start more while there is more work than threads (lock held)."""
+        self._cond.notify_all()
+        wanted = min(self._max_workers, self._busy + len(self._pending))
+        while len(self._threads) < wanted:
+            thread = threading.Thread(target=self._drive, name=f"speech-{len(self._threads)}", daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _drive(self) -> None:
+        """A driver thread: take texts off the queue; answer from the cache, else from its own worker."""
+        worker: WorkerProcess | None = None
+        while True:
+            with self._cond:
+                while not self._pending and not self._closed:
+                    self._cond.wait()
+                if self._closed:
+                    return
+                text = self._pending.popleft()
+                self._busy += 1
+            frames: int | None = None
+            failure: Exception | None = None
+            try:
+                key = self._key(text)
+                frames = self._cache.length(key)
+                if frames is None:
+                    frames, worker = self._synthesize(worker, text, key)
+            except EngineError as error:
+                failure = error
+            except Exception as error:  # noqa: BLE001 - never leave a waiter hanging on a bug
+                failure = EngineError(f"speech failed for {_shown(text)}: {type(error).__name__}: {error}")
+            with self._cond:
+                self._busy -= 1
+                if frames is not None:
+                    self._lengths[text] = frames
+                elif failure is not None and not self._closed:
+                    self._failures[text] = failure
+                self._cond.notify_all()
+
+    def _synthesize(self, worker: WorkerProcess | None, text: str, key: ClipKey) -> tuple[int, WorkerProcess]:
+        """Make one clip; a worker that hangs or dies is replaced and the text tried once more."""
+        voice = self._resolution()
+        request = {"op": "synth", "text": text, "voice": voice.id, "voice_name": voice.name, "rate": self._rate}
+        problem = ""
+        for _attempt in range(2):
+            if worker is None:
+                worker = self._take_worker()
+            out = self._cache.temporary(key)
+            try:
+                reply = worker.ask({**request, "out": str(out)}, self._timeout, f"saying {_shown(text)}")
+                if reply.get("crashed"):
+                    raise WorkerDied(reply.get("error", "crashed"))
+            except (WorkerStalled, WorkerDied) as error:
+                self._cache.discard(out)
+                self._retire(worker)
+                worker, problem = None, str(error)
+                continue
+            if not reply.get("ok"):
+                self._cache.discard(out)
+                raise EngineError(f"speech engine {voice.engine} failed on {_shown(text)}: {reply.get('error')}")
+            frames = self._cache.commit(out, key)
+            if frames is None:
+                raise EngineError(f"speech engine {voice.engine} wrote an unreadable clip for {_shown(text)}")
+            return frames, worker
+        raise EngineError(f"speech engine {voice.engine} {problem} (tried twice)")
+
+    def _take_worker(self) -> WorkerProcess:
+        with self._cond:
+            if self._fatal is not None:
+                raise self._fatal
+            if self._idle:
+                return self._idle.pop()
+            self._ensure_open()
+            self._started += 1
+        try:
+            worker = _start_worker(self._command, self._timeout)
+        except EngineError as error:
+            with self._cond:
+                self._fatal = error
+            raise
+        with self._cond:
+            self._live.append(worker)
+            if self._closed:  # close() ran while it started: it missed this one
+                worker.kill()
+                self._ensure_open()
+        return worker
+
+    def _retire(self, worker: WorkerProcess) -> None:
+        worker.kill()
+        with self._cond:
+            if worker in self._live:
+                self._live.remove(worker)
+
+    def _ensure_open(self) -> None:
+        if self._closed:
+            raise EngineError("the speech synthesizer is closed")
+
+    # -- voice and cache keys ------------------------------------------------------------------
+
+    def _key(self, text: str) -> ClipKey:
+        voice = self._resolution()
+        return ClipKey(voice.engine, voice.id, self._rate, text)
+
+    def _resolution(self) -> _ResolvedVoice:
+        """The voice, resolved once per synthesizer: from the cache if it was resolved before, else in a worker."""
+        with self._resolve_lock:
+            if self._voice is None:
+                self._voice = self._resolve()
+            return self._voice
+
+    def _resolve(self) -> _ResolvedVoice:
+        name = [sys.platform, self._requested.voice]
+        record = self._cache.load_record(name)
+        try:
+            if record is not None:
+                return _ResolvedVoice(record["engine"], record["id"], record["name"], tuple(record["warnings"]))
+        except (KeyError, TypeError):
+            pass  # an old or damaged record: resolve again
+        worker = self._take_worker()
+        try:
+            reply = _ask(worker, {"op": "voices"}, self._timeout, "listing voices")
+        except EngineError:
+            self._retire(worker)
+            raise
+        with self._cond:
+            self._idle.append(worker)  # it has started; the first driver thread may as well use it
+        voices = [_voice_info(v) for v in reply["voices"]]
+        found = resolve_voice(self._requested.voice, voices, reply["default"])
+        voice = _ResolvedVoice(worker.engine, found.voice.id, found.voice.name, found.warnings)
+        self._cache.store_record(name, {"engine": voice.engine, "id": voice.id, "name": voice.name,
+                                        "warnings": list(voice.warnings)})
+        return voice
+
+
+def _check_text(text: str) -> None:
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"cannot speak empty text: {text!r}")
+
+
+def _shown(text: str) -> str:
+    """A text as quoted in messages: in full when short, else its start."""
+    return repr(text if len(text) <= _SHOWN_TEXT else text[: _SHOWN_TEXT - 1] + "…")
+
+
+def _voice_info(raw: dict[str, Any]) -> VoiceInfo:
+    return VoiceInfo(raw["id"], raw["name"], tuple(raw.get("languages") or ()), raw.get("gender"))
+
+
+def _start_worker(command: Sequence[str], timeout: float) -> WorkerProcess:
+    """A started worker, or EngineError saying why not (engine missing, hung, crashed)."""
+    try:
+        return WorkerProcess(command, timeout=timeout)
+    except WorkerRefused as error:
+        raise EngineError(str(error)) from None
+    except (WorkerStalled, WorkerDied) as error:
+        raise EngineError(f"the speech worker {error}") from None
+    except OSError as error:
+        raise EngineError(f"cannot start the speech worker {command[0]!r}: {error}") from None
+
+
+def _ask(worker: WorkerProcess, request: dict[str, Any], timeout: float, doing: str) -> dict[str, Any]:
+    """One request whose failure is final: the engine's error, or the worker's, as EngineError."""
+    try:
+        reply = worker.ask(request, timeout, doing)
+    except (WorkerStalled, WorkerDied) as error:
+        raise EngineError(f"speech engine {worker.engine} {error}") from None
+    if not reply.get("ok"):
+        raise EngineError(f"speech engine {worker.engine} failed {doing}: {reply.get('error')}")
+    return reply
+
+
+def _open_cache(cache_dir: Path | None) -> tuple[ClipCache, tuple[str, ...]]:
+    """The cache folder, created; a private temporary one (with a warning) when it cannot be."""
+    if cache_dir is None:
+        from .env import Environment
+
+        cache_dir = Environment().speech_cache_dir
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=cache_dir, prefix=".probe.")
+        probe.close()
+        return ClipCache(cache_dir), ()
+    except OSError as error:
+        fallback = Path(tempfile.mkdtemp(prefix="voice-guide-speech-"))
+        warning = f"speech cache folder {str(cache_dir)!r} is not usable ({error.strerror}); using {str(fallback)!r}"
+        return ClipCache(fallback), (warning,)
