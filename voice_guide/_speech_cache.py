@@ -125,10 +125,12 @@ class ClipCache:
         return frames
 
     def discard(self, path: Path) -> None:
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            pass
+        """Remove an entry or a temporary, with the raw engine output a killed worker may have left."""
+        for leftover in (path, path.with_name(path.name + ".raw")):
+            try:
+                leftover.unlink()
+            except FileNotFoundError:
+                pass
 
     def load_record(self, name: list[Any]) -> dict[str, Any] | None:
         """A small JSON record stored under `name` (voice resolutions), or None."""

@@ -87,7 +87,7 @@ class Synthesizer:
 
         self._cond = threading.Condition()
         self._pending: deque[str] = deque()  # texts waiting for a driver thread, most urgent first
-        self._busy = 0  # driver threads working on a text
+        self._making: set[str] = set()  # texts a driver thread is working on
         self._lengths: dict[str, int] = {}
         self._failures: dict[str, Exception] = {}
         self._threads: list[threading.Thread] = []
@@ -128,7 +128,7 @@ class Synthesizer:
         with self._cond:
             self._ensure_open()
             for text in texts:
-                if text not in self._lengths and text not in self._failures and text not in self._pending:
+                if not self._planned(text):
                     self._pending.append(text)
             self._add_threads()
 
@@ -207,13 +207,18 @@ class Synthesizer:
             raise self._failures[text]
         return self._lengths.get(text)
 
+    def _planned(self, text: str) -> bool:
+        """Made, failed, queued or being made (caller holds the lock)."""
+        return text in self._lengths or text in self._failures or text in self._making or text in self._pending
+
     def _make(self, text: str) -> int:
         """Have a driver thread make `text` before anything else queued, and wait for it."""
         with self._cond:
             if text in self._pending:
                 self._pending.remove(text)
-            self._pending.appendleft(text)
-            self._add_threads()
+            if text not in self._making:
+                self._pending.appendleft(text)
+                self._add_threads()
             while True:
                 self._ensure_open()
                 known = self._known(text)
@@ -224,7 +229,7 @@ class Synthesizer:
     def _add_threads(self) -> None:
         """Wake idle driver threads, and start more while there is more work than threads (lock held)."""
         self._cond.notify_all()
-        wanted = min(self._max_workers, self._busy + len(self._pending))
+        wanted = min(self._max_workers, len(self._making) + len(self._pending))
         while len(self._threads) < wanted:
             thread = threading.Thread(target=self._drive, name=f"speech-{len(self._threads)}", daemon=True)
             self._threads.append(thread)
@@ -240,7 +245,7 @@ class Synthesizer:
                 if self._closed:
                     return
                 text = self._pending.popleft()
-                self._busy += 1
+                self._making.add(text)
             frames: int | None = None
             failure: Exception | None = None
             try:
@@ -253,7 +258,7 @@ class Synthesizer:
             except Exception as error:  # noqa: BLE001 - never leave a waiter hanging on a bug
                 failure = EngineError(f"speech failed for {_shown(text)}: {type(error).__name__}: {error}")
             with self._cond:
-                self._busy -= 1
+                self._making.discard(text)
                 if frames is not None:
                     self._lengths[text] = frames
                 elif failure is not None and not self._closed:

@@ -1,0 +1,347 @@
+"""Speech: the real espeak-ng through pyttsx3 in worker processes, the disk cache, voices, failures."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from voice_guide import _speech_worker
+from voice_guide._speech_process import default_command
+from voice_guide.errors import EngineError
+from voice_guide.routine import Voice
+from voice_guide.speech import DEFAULT_RATE, Synthesizer, list_voices
+from voice_guide.timeline import SAMPLE_RATE
+from voice_guide.voices import VoiceInfo, resolve_voice
+
+ARCH = "Press gently along your arch."
+ROOT = Path(__file__).resolve().parent.parent
+THRESHOLD = 104 / 32768  # -50 dBFS, as the worker trims
+
+
+@pytest.fixture
+def cold(tmp_path):
+    """A synthesizer with an empty cache of its own."""
+    with Synthesizer(Voice(voice="en-us"), cache_dir=tmp_path / "speech") as speech:
+        yield speech
+
+
+def synthesizer(cache: Path, **kwargs) -> Synthesizer:
+    return Synthesizer(Voice(voice="en-us", rate=kwargs.pop("rate", None)), cache_dir=cache, **kwargs)
+
+
+# --- what comes out ------------------------------------------------------------------------------------
+
+
+def test_an_instruction_at_the_default_rate_lasts_between_one_and_a_half_and_three_seconds(cold):
+    seconds = cold.length(ARCH) / SAMPLE_RATE
+    assert 1.5 < seconds < 3.0
+    assert cold.resolved == Voice(voice="gmw/en-us", rate=DEFAULT_RATE, volume=1.0)
+
+
+def test_samples_are_float32_mono_within_full_scale_and_as_long_as_length_says(cold):
+    samples = cold.samples(ARCH)
+    assert samples.dtype == np.float32 and samples.ndim == 1
+    assert len(samples) == cold.length(ARCH)
+    assert 0.1 < np.max(np.abs(samples)) <= 1.0
+
+
+def test_leading_silence_is_cut_to_ten_ms_and_trailing_silence_to_eighty(cold):
+    loud = np.flatnonzero(np.abs(cold.samples(ARCH)) >= THRESHOLD)
+    lead, tail = loud[0], len(cold.samples(ARCH)) - 1 - loud[-1]
+    assert lead <= SAMPLE_RATE * 0.010
+    assert tail <= SAMPLE_RATE * 0.080
+    assert tail >= SAMPLE_RATE * 0.070  # the release is kept, not clipped
+
+
+def test_a_faster_rate_gives_a_shorter_clip(tmp_path):
+    with synthesizer(tmp_path / "a", rate=120) as slow, synthesizer(tmp_path / "b", rate=240) as fast:
+        assert fast.length(ARCH) < 0.7 * slow.length(ARCH)
+
+
+def test_the_same_text_gives_identical_samples_from_separate_cold_caches(tmp_path):
+    with synthesizer(tmp_path / "a") as first, synthesizer(tmp_path / "b") as second:
+        first.length("Something else first, to change the engine's state.")
+        assert np.array_equal(first.samples(ARCH), second.samples(ARCH))
+
+
+def test_volume_is_not_part_of_the_clip(tmp_path):
+    with Synthesizer(Voice(voice="en-us", volume=0.3), cache_dir=tmp_path) as quiet:
+        quiet_samples = quiet.samples(ARCH)
+    with Synthesizer(Voice(voice="en-us", volume=1.0), cache_dir=tmp_path) as loud:
+        assert np.array_equal(loud.samples(ARCH), quiet_samples)
+        assert loud.workers_started == 0
+    assert quiet.resolved.volume == 0.3
+
+
+def test_parallel_synthesis_of_twenty_texts_gives_the_same_samples_as_serial(tmp_path):
+    texts = [f"Step {n}: breathe in slowly, then press for {n + 2} seconds." for n in range(20)]
+    with synthesizer(tmp_path / "serial", workers=1) as serial:
+        expected = [serial.samples(text) for text in texts]
+    with synthesizer(tmp_path / "parallel", workers=4) as parallel:
+        parallel.prefetch(texts)
+        got = [parallel.samples(text) for text in texts]
+        assert parallel.workers_started > 1  # really in parallel
+    for text, a, b in zip(texts, expected, got):
+        assert np.array_equal(a, b), text
+
+
+def test_lengths_of_many_texts_come_back_in_order(cold):
+    texts = ["One.", "Two, a little longer.", "Three is the longest line of all of them."]
+    lengths = cold.lengths(texts)
+    assert lengths == [cold.length(text) for text in texts]
+    assert lengths[0] < lengths[1] < lengths[2]
+
+
+# --- the cache ------------------------------------------------------------------------------------------
+
+
+def test_a_warm_cache_answers_without_starting_a_worker(tmp_path):
+    with synthesizer(tmp_path) as first:
+        made = first.samples(ARCH)
+        assert first.workers_started >= 1
+    with synthesizer(tmp_path) as second:
+        assert second.length(ARCH) == len(made)
+        assert np.array_equal(second.samples(ARCH), made)
+        assert second.resolved.voice == "gmw/en-us"
+        assert second.workers_started == 0
+
+
+def _damage(path: Path, how: str) -> None:
+    data = path.read_bytes()
+    if how == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif how == "garbage":
+        path.write_bytes(b"not a wav file at all" * 10)
+    elif how == "empty":
+        path.write_bytes(b"")
+    elif how == "wrong-rate":
+        with wave.open(str(path), "wb") as out:
+            out.setnchannels(1)
+            out.setsampwidth(2)
+            out.setframerate(16000)
+            out.writeframes(b"\x00\x10" * 1000)
+    elif how == "extra-bytes":
+        path.write_bytes(data + b"\x00" * 100)
+
+
+@pytest.mark.parametrize("how", ["truncated", "garbage", "empty", "wrong-rate", "extra-bytes"])
+def test_a_damaged_cache_entry_is_made_again_identically(tmp_path, how):
+    with synthesizer(tmp_path) as first:
+        made = first.samples(ARCH)
+    [entry] = tmp_path.glob("*.wav")
+    _damage(entry, how)
+    with synthesizer(tmp_path) as second:
+        assert second.length(ARCH) == len(made)
+        assert np.array_equal(second.samples(ARCH), made)
+        assert second.workers_started == 1
+
+
+def test_an_entry_damaged_after_its_header_was_read_is_made_again_by_samples(tmp_path):
+    with synthesizer(tmp_path) as speech:
+        length = speech.length(ARCH)
+        [entry] = tmp_path.glob("*.wav")
+        raw = bytearray(entry.read_bytes())
+        raw[8:12] = b"JUNK"  # no longer RIFF/WAVE: undecodable
+        entry.write_bytes(bytes(raw))
+        assert len(speech.samples(ARCH)) == length
+
+
+def test_the_cache_leaves_no_temporary_files_behind(tmp_path):
+    with synthesizer(tmp_path) as speech:
+        speech.lengths(["One.", "Two.", "Three."])
+    assert sorted(p.suffix for p in tmp_path.iterdir()) == [".json", ".wav", ".wav", ".wav"]
+
+
+def test_an_unwritable_cache_folder_falls_back_to_a_temporary_one_with_a_warning(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache folder should be")
+    with Synthesizer(Voice(voice="en-us"), cache_dir=blocker / "speech") as speech:
+        assert speech.length("Still works.") > 0
+        assert any(f"speech cache folder '{blocker / 'speech'}' is not usable" in w for w in speech.warnings)
+
+
+# --- input ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\t"])
+def test_empty_text_is_rejected_before_any_synthesis(cold, text):
+    with pytest.raises(ValueError, match="cannot speak empty text"):
+        cold.length(text)
+    with pytest.raises(ValueError, match="cannot speak empty text"):
+        cold.prefetch(["Fine.", text])
+    assert cold.workers_started == 0
+
+
+def test_text_that_makes_no_sound_is_reported_by_name(cold):
+    with pytest.raises(EngineError, match=r"speech engine espeak failed on '\.\.\.': .*produced only silence"):
+        cold.length("...")
+
+
+# --- voices ---------------------------------------------------------------------------------------------
+
+
+def test_an_unknown_voice_falls_back_to_the_default_with_a_warning_naming_close_matches(tmp_path):
+    with Synthesizer(Voice(voice="English (Amerika)"), cache_dir=tmp_path) as speech:
+        assert speech.resolved.voice == "gmw/en"
+        assert speech.warnings == (
+            "voice 'English (Amerika)' not found; using 'English (Great Britain)'. "
+            "Close matches: 'English (America)', 'English (Caribbean)', 'English (Lancaster)'.",
+        )
+        assert speech.length(ARCH) > 0
+    with Synthesizer(Voice(voice="English (Amerika)"), cache_dir=tmp_path) as again:
+        assert again.warnings == speech.warnings  # the resolution is cached with its warning
+        assert again.workers_started == 0
+
+
+@pytest.mark.parametrize("spelling", ["gmw/en-us", "GMW/EN-US", "English (America)", "english (america)", "en-us", "en_US"])
+def test_a_voice_can_be_named_by_id_name_or_language_in_any_case(tmp_path, spelling):
+    with Synthesizer(Voice(voice=spelling), cache_dir=tmp_path) as speech:
+        assert speech.resolved.voice == "gmw/en-us"
+        assert speech.warnings == ()
+
+
+def test_the_engine_lists_its_voices_with_languages():
+    voices = list_voices()
+    by_id = {v.id: v for v in voices}
+    assert by_id["gmw/en-us"] == VoiceInfo("gmw/en-us", "English (America)", ("en-us",), "male")
+    assert len(voices) > 50
+
+
+VOICES = [
+    VoiceInfo("gmw/en", "English (Great Britain)", ("en-gb",), "male"),
+    VoiceInfo("gmw/en-gb-scotland", "English (Scotland)", ("en-gb-scotland",), "male"),
+    VoiceInfo("gmw/en-us", "English (America)", ("en-us",), "male"),
+    VoiceInfo("gmw/de", "German", ("de",), "male"),
+    VoiceInfo("roa/fr", "French (France)", ("fr-fr",), None),
+]
+
+
+def test_a_bare_language_picks_the_default_voice_when_it_speaks_it():
+    assert resolve_voice("en", VOICES, "gmw/en").voice.id == "gmw/en"
+    assert resolve_voice("en", VOICES, "gmw/de").voice.id == "gmw/en"  # plainest tag, not scotland
+    assert resolve_voice("fr", VOICES, "gmw/en").voice.id == "roa/fr"
+
+
+def test_no_voice_asked_for_means_the_engine_default_without_warnings():
+    assert resolve_voice(None, VOICES, "gmw/de") == resolve_voice("  ", VOICES, "gmw/de")
+    assert resolve_voice(None, VOICES, "gmw/de").voice.id == "gmw/de"
+    assert resolve_voice(None, VOICES, "gmw/de").warnings == ()
+
+
+def test_a_language_with_unknown_subtags_falls_back_to_the_shorter_tag_with_a_warning():
+    found = resolve_voice("de-AT", VOICES, "gmw/en")
+    assert found.voice.id == "gmw/de"
+    assert found.warnings == ("voice 'de-AT' not found; using 'German' (language 'de').",)
+
+
+def test_a_voice_nothing_resembles_suggests_listing_the_voices():
+    found = resolve_voice("zzzz", VOICES, "gmw/en")
+    assert found.voice.id == "gmw/en"
+    assert found.warnings == ("voice 'zzzz' not found; using 'English (Great Britain)'. "
+                              "Run `voice-guide voices` to list them.",)
+
+
+# --- robustness -----------------------------------------------------------------------------------------
+
+
+def test_a_hanging_worker_is_killed_retried_once_and_reported(tmp_path):
+    stalling = [*default_command(), "--stall-on", "arch"]
+    with synthesizer(tmp_path, timeout=1.0, worker_command=stalling) as speech:
+        started = time.monotonic()
+        with pytest.raises(EngineError) as caught:
+            speech.length(ARCH)
+        elapsed = time.monotonic() - started
+        assert str(caught.value) == (
+            f"speech engine espeak did not finish saying {ARCH!r} within 1 s (tried twice)"
+        )
+        assert 2.0 <= elapsed < 6.0
+        assert speech.length("Other words still work.") > 0
+        with pytest.raises(EngineError, match="tried twice"):  # the failure is remembered, not retried
+            speech.length(ARCH)
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_closing_stops_every_worker_process(tmp_path):
+    with synthesizer(tmp_path, workers=2) as speech:
+        speech.lengths([f"Line number {n}." for n in range(6)])
+        pids = [w._process.pid for w in speech._live]
+        assert pids
+    time.sleep(0.1)
+    for pid in pids:
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
+
+
+def test_a_closed_synthesizer_says_so(tmp_path):
+    speech = synthesizer(tmp_path)
+    speech.close()
+    with pytest.raises(EngineError, match="the speech synthesizer is closed"):
+        speech.length(ARCH)
+
+
+def _run_python(code: str, *, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120,
+        cwd=ROOT, env={**os.environ, **(env or {})},
+    )
+
+
+def test_synthesis_keeps_stdout_clean(tmp_path):
+    done = _run_python(f"""
+        from pathlib import Path
+        from voice_guide.routine import Voice
+        from voice_guide.speech import Synthesizer
+        with Synthesizer(Voice(), cache_dir=Path({str(tmp_path)!r})) as speech:
+            speech.lengths(["One.", "Two.", "Three."])
+            speech.samples("One.")
+    """)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    assert "Audio saved" not in done.stderr
+
+
+def test_the_main_process_loads_neither_pyttsx3_nor_numpy_to_measure_lengths(tmp_path):
+    code = f"""
+        import sys
+        from pathlib import Path
+        from voice_guide.routine import Voice
+        from voice_guide.speech import Synthesizer
+        with Synthesizer(Voice(), cache_dir=Path({str(tmp_path)!r})) as speech:
+            speech.length("{ARCH}")
+        print(sorted(m for m in ("pyttsx3", "numpy", "soundfile", "simpleaudio") if m in sys.modules))
+    """
+    cold_run, warm_run = _run_python(code), _run_python(code)
+    assert (cold_run.stdout, warm_run.stdout) == ("[]\n", "[]\n"), cold_run.stderr + warm_run.stderr
+
+
+def test_a_missing_engine_library_names_the_packages_to_install(tmp_path):
+    library = Path("/usr/lib/x86_64-linux-gnu/libespeak-ng.so.1")
+    if not library.exists() or shutil.which("unshare") is None:
+        pytest.skip("needs libespeak-ng at its Debian path and unshare")
+    hide = f"mount --bind /dev/null {library.resolve()}"
+    code = (
+        "from pathlib import Path; from voice_guide.routine import Voice; from voice_guide.speech import Synthesizer\n"
+        f"Synthesizer(Voice(), cache_dir=Path({str(tmp_path)!r})).length('Hello.')"
+    )
+    done = subprocess.run(["unshare", "-m", "sh", "-c", f"{hide} && exec {sys.executable} -c \"{code}\""],
+                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+    if "mount" in done.stderr and "EngineError" not in done.stderr:
+        pytest.skip(f"cannot hide the library here: {done.stderr.strip()}")
+    assert "voice_guide.errors.EngineError: speech engine espeak-ng is not installed: " \
+           "run `sudo apt-get install espeak-ng libespeak-ng1`" in done.stderr
+
+
+def test_the_startup_failure_message_names_the_engine_and_the_cause():
+    message = _speech_worker.startup_failure_message("espeak", RuntimeError("no eSpeak here"))
+    assert message == ("speech engine espeak-ng is not installed: run `sudo apt-get install espeak-ng "
+                       "libespeak-ng1` (RuntimeError: no eSpeak here)")
+    other = _speech_worker.startup_failure_message("sapi5", ImportError("no comtypes"))
+    assert other == "speech engine sapi5 could not start: ImportError: no comtypes"
