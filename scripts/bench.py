@@ -1,0 +1,419 @@
+"""Benchmark voice-guide against the hand-made baseline; print one Markdown table (see README, "Benchmarks").
+
+    .venv/bin/python scripts/bench.py            # default: 5 alternating pairs per figure, live timing cold and warm
+    .venv/bin/python scripts/bench.py --quick    # 2 pairs, live timing warm only
+    .venv/bin/python scripts/bench.py --routine my.yaml --minutes 10 --only export,live
+
+It measures, side by side in one run: export (WAV and MP3, cold and warm speech cache) against one
+`espeak-ng -w` per line padded and joined with `sox` (and `ffmpeg` for MP3); a 60-minute routine against a
+5-minute one with the same words (time and peak memory); live timing of `play` under ALSA's `file` plugin;
+the time to the first sound; start-up of `--help` and `check`. Figures are medians of alternating runs and
+ratios; the machine is assumed shared and noisy. Progress goes to stderr, the table to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_baseline import script as baseline_script  # noqa: E402
+from bench_measure import BenchError, Run, alternate, lateness, median_ratio, medians, run  # noqa: E402
+from bench_routines import live_routine, scaling_routine  # noqa: E402
+
+SECTIONS = ("export", "scaling", "live", "first", "startup")
+# What `check` must not import: validating a file never needs the audio stack.
+AUDIO_STACK = ("numpy", "scipy", "pyloudnorm", "soundfile", "simpleaudio", "pyttsx3", "mutagen")
+ALSA_FILE_DEVICE = """\
+</usr/share/alsa/alsa.conf>
+pcm.!default {{
+    type file
+    slave.pcm "null"
+    file "{path}"
+    format "raw"
+    truncate false
+}}
+"""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the table."""
+
+    measure: str
+    ours: str
+    baseline: str
+    ratio: str
+    target: str
+    met: str
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = _parse(argv)
+    bench = Bench(options)
+    try:
+        rows = bench.run_all()
+    except BenchError as error:
+        print(f"bench: {error}", file=sys.stderr)
+        return 1
+    finally:
+        bench.cleanup()
+    print(machine_description())
+    print()
+    print(markdown(rows))
+    return 0
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="2 pairs per figure, live timing warm only")
+    parser.add_argument("--pairs", type=int, help="alternating pairs per figure (default 5, --quick 2)")
+    parser.add_argument("--routine", default="arch", help="routine file or bundled name to export (default arch)")
+    parser.add_argument("--minutes", type=float, default=2.0, help="length of the live-timing routine (>= 2)")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {','.join(SECTIONS)}")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (printed on stderr)")
+    options = parser.parse_args(argv)
+    options.pairs = options.pairs or (2 if options.quick else 5)
+    options.only = [s for s in options.only.split(",") if s]
+    unknown = set(options.only) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(sorted(unknown))}; choose from {', '.join(SECTIONS)}")
+    return options
+
+
+def voice_guide_command() -> list[str]:
+    """The installed console script next to this Python (what a user runs), else `python -m voice_guide`."""
+    script = Path(sys.executable).with_name("voice-guide")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "voice_guide"]
+
+
+def progress(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+class Bench:
+    """All measurements of one run, sharing a temporary folder and a warm speech cache."""
+
+    def __init__(self, options: argparse.Namespace):
+        self.options = options
+        self.pairs = options.pairs
+        self.root = Path(tempfile.mkdtemp(prefix="vg-bench-"))
+        self.vg = voice_guide_command()
+        self.warm = self.root / "warm-cache"
+        self.routine = self._routine_path(options.routine)
+        self._counter = 0
+
+    def cleanup(self) -> None:
+        if self.options.keep:
+            progress(f"kept {self.root}")
+        else:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def run_all(self) -> list[Row]:
+        missing = [tool for tool in ("espeak-ng", "sox") if shutil.which(tool) is None]
+        if missing and "export" in self.options.only:
+            raise BenchError(f"the baseline needs {' and '.join(missing)} (bash scripts/setup.sh --test installs them)")
+        rows: list[Row] = []
+        for section in SECTIONS:
+            if section in self.options.only:
+                rows += getattr(self, f"bench_{section}")()
+        return rows
+
+    # --- helpers ---------------------------------------------------------------------------------------------
+
+    def _routine_path(self, routine: str) -> str:
+        from voice_guide import api
+
+        return str(api.resolve(routine).resolve())
+
+    def fresh(self, name: str) -> Path:
+        """A new empty folder under the temporary root."""
+        self._counter += 1
+        folder = self.root / f"{name}-{self._counter}"
+        folder.mkdir()
+        return folder
+
+    def env(self, cache: Path, **extra: str) -> dict[str, str]:
+        return {**os.environ, "XDG_CACHE_HOME": str(cache), **extra}
+
+    def warm_up(self, routine: str) -> None:
+        """Make every clip of `routine` in the warm cache (and the voice record), so warm runs synthesize nothing."""
+        run([*self.vg, "check", routine], env=self.env(self.warm))
+
+    def export(self, routine: str, suffix: str, *, cold: bool) -> Run:
+        folder = self.fresh("export")
+        cache = folder / "cache" if cold else self.warm
+        try:
+            return run([*self.vg, "export", routine, "-o", str(folder / f"out{suffix}"), "--quiet"], env=self.env(cache))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def timeline(self, routine: str) -> dict:
+        done = subprocess.run(
+            [*self.vg, "check", "--json", routine], env=self.env(self.warm), capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            raise BenchError(f"check --json {routine} failed: {done.stderr.strip()}")
+        return json.loads(done.stdout)
+
+    def resolved_voice(self, routine: str) -> tuple[str, int]:
+        """The espeak-ng voice and rate (words per minute) voice-guide speaks this routine with."""
+        from voice_guide import api
+        from voice_guide.env import Environment
+
+        env = Environment(cache_dir=self.warm / "voice-guide")
+        with api.synthesizer(api.load(routine), api.Settings(), env) as synth:
+            voice = synth.resolved
+        return str(voice.voice), int(voice.rate or 150)
+
+    # --- 1. export against the baseline ----------------------------------------------------------------------
+
+    def bench_export(self) -> list[Row]:
+        progress(f"export: warming the cache and writing the baseline for {self.routine}")
+        self.warm_up(self.routine)
+        timeline = self.timeline(self.routine)
+        voice, rate = self.resolved_voice(self.routine)
+        rows = []
+        cases = [("WAV", ".wav", True), ("WAV", ".wav", False)]
+        if shutil.which("ffmpeg"):
+            cases += [("MP3", ".mp3", True), ("MP3", ".mp3", False)]
+        else:
+            progress("export: ffmpeg not found, MP3 skipped")
+        peaks = []
+        for label, suffix, cold in cases:
+            cache = "cold" if cold else "warm"
+            progress(f"export: {label}, {cache} cache, {self.pairs} pairs")
+            runs: list[Run] = []
+
+            def ours() -> float:
+                runs.append(self.export(self.routine, suffix, cold=cold))
+                return runs[-1].seconds
+
+            pairs = alternate(ours, lambda: self.baseline(timeline, voice, rate, mp3=suffix == ".mp3"), self.pairs)
+            peaks += [r.peak_mb for r in runs]
+            target, limit = (("≤ 1.0×", 1.0) if cold else ("≤ 0.5×", 0.5)) if label == "WAV" else ("", None)
+            rows.append(ratio_row(f"export {Path(self.routine).stem} → {label}, {cache} cache", pairs, target, limit,
+                                  baseline_name="espeak-ng + sox" + (" + ffmpeg" if label == "MP3" else "")))
+        rows.append(Row("export peak memory (max RSS)", f"{max(peaks):.0f} MB", "", "", "", ""))
+        return rows
+
+    def baseline(self, timeline: dict, voice: str, rate: int, *, mp3: bool) -> float:
+        folder = self.fresh("baseline")
+        try:
+            text = baseline_script(timeline, voice=voice, rate_wpm=rate, output="out.wav", mp3="out.mp3" if mp3 else None)
+            (folder / "baseline.sh").write_text(text + "\n", encoding="utf-8")
+            return run(["bash", "baseline.sh"], cwd=str(folder)).seconds
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    # --- 2. scaling: silence should cost nothing -------------------------------------------------------------
+
+    def bench_scaling(self) -> list[Row]:
+        short, long = self.root / "hold-5m.yaml", self.root / "hold-60m.yaml"
+        short.write_text(scaling_routine(5), encoding="utf-8")
+        long.write_text(scaling_routine(60), encoding="utf-8")
+        progress(f"scaling: 60-minute against 5-minute routine, warm cache, {self.pairs} pairs")
+        for routine in (short, long):
+            self.warm_up(str(routine))
+        memory: dict[str, list[float]] = {"5": [], "60": []}
+
+        def measure(routine: Path, key: str) -> Callable[[], float]:
+            def once() -> float:
+                done = self.export(str(routine), ".wav", cold=False)
+                memory[key].append(done.peak_mb)
+                return done.seconds
+
+            return once
+
+        pairs = alternate(measure(long, "60"), measure(short, "5"), self.pairs)
+        peak_long, peak_short = max(memory["60"]), max(memory["5"])
+        return [
+            ratio_row("export 60-min hold vs 5-min hold (warm)", pairs, "< 2×", 2.0, baseline_name="5-min"),
+            Row("peak memory, 60-min vs 5-min export", f"{peak_long:.0f} MB", f"{peak_short:.0f} MB",
+                f"{peak_long / peak_short:.2f}×", "flat, < 100 MB", yes(peak_long < 100 and peak_long / peak_short < 1.2)),
+        ]
+
+    # --- 3. live timing --------------------------------------------------------------------------------------
+
+    def bench_live(self) -> list[Row]:
+        routine = self.root / "live.yaml"
+        routine.write_text(live_routine(self.options.minutes), encoding="utf-8")
+        length = self.timeline(str(routine))["total_seconds"]
+        caches = ["warm"] if self.options.quick else ["cold", "warm"]
+        rows = []
+        for cache in caches:
+            progress(f"live: playing {length / 60:.1f} min under the ALSA file plugin, {cache} cache")
+            if cache == "warm":
+                self.warm_up(str(routine))
+            log = self.play_through(routine, cold=cache == "cold")
+            late = lateness(log, 22050)
+            label = f"play {length / 60:.1f} min ({late.sounds} sounds), {cache} cache"
+            rows.append(Row(f"{label}: mean / worst lateness", f"{late.mean_ms:.1f} / {late.worst_ms:.1f} ms", "", "",
+                            "worst < 15 ms", yes(late.worst_ms < 15)))
+            rows.append(Row(f"{label}: drift at the end", f"{late.drift_ms:.1f} ms", "", "", "< 20 ms",
+                            yes(abs(late.drift_ms) < 20)))
+        return rows
+
+    def alsa_env(self, folder: Path, cache: Path) -> dict[str, str]:
+        config = folder / "asound.conf"
+        config.write_text(ALSA_FILE_DEVICE.format(path=folder / "out.raw"), encoding="utf-8")
+        return self.env(cache, ALSA_CONFIG_PATH=str(config))
+
+    def play_through(self, routine: Path, *, cold: bool) -> list[dict]:
+        folder = self.fresh("play")
+        log = folder / "timing.jsonl"
+        env = self.alsa_env(folder, folder / "cache" if cold else self.warm)
+        run([*self.vg, "play", str(routine), "--no-keys", "--timing-log", str(log)], env=env)
+        lines = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+        shutil.rmtree(folder, ignore_errors=True)
+        return lines
+
+    # --- 4. first sound --------------------------------------------------------------------------------------
+
+    def bench_first(self) -> list[Row]:
+        routine = self.root / "first.yaml"
+        routine.write_text(live_routine(2), encoding="utf-8")
+        self.warm_up(str(routine))
+        rows = []
+        progress(f"first sound: {self.pairs} pairs of cold and warm starts")
+        results = {"cold": [], "warm": []}
+
+        def start(cache: str) -> Callable[[], float]:
+            def once() -> float:
+                results[cache].append(self.first_sound(routine, cold=cache == "cold"))
+                return results[cache][-1][0]
+
+            return once
+
+        alternate(start("cold"), start("warm"), self.pairs)
+        for cache in ("cold", "warm"):
+            logged = statistics.median(r[0] for r in results[cache])
+            seen = statistics.median(r[1] for r in results[cache])
+            word = statistics.median(r[2] for r in results[cache])
+            target, met = ("< 400 ms", yes(logged < 0.4)) if cache == "cold" else ("", "")
+            rows.append(Row(f"first sound after the command starts, {cache} cache",
+                            f"{logged * 1000:.0f} ms (device file: {seen * 1000:.0f} ms)", "", "", target, met))
+            rows.append(Row(f"first word (after the opening chime), {cache} cache", f"{word * 1000:.0f} ms",
+                            "", "", "", ""))
+        return rows
+
+    def first_sound(self, routine: Path, *, cold: bool) -> tuple[float, float, float]:
+        """(first sound as the player logs it, first bytes seen in the device's file, first speech), seconds.
+
+        The player logs times from its own process start (from /proc); the device file is watched from here,
+        timed from just before the process is started, as an independent check.
+        """
+        folder = self.fresh("first")
+        log, raw = folder / "timing.jsonl", folder / "out.raw"
+        env = self.alsa_env(folder, folder / "cache" if cold else self.warm)
+        started = time.perf_counter()
+        child = subprocess.Popen([*self.vg, "play", str(routine), "--no-keys", "--timing-log", str(log)], env=env,
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            seen = None
+            deadline = started + 60
+            while time.perf_counter() < deadline and child.poll() is None:
+                if seen is None and raw.exists() and raw.stat().st_size > 0:
+                    seen = time.perf_counter() - started
+                lines = log.read_text(encoding="utf-8").splitlines() if log.exists() else []
+                speech = [json.loads(line) for line in lines if '"speech"' in line]
+                if seen is not None and speech:
+                    first = json.loads(lines[0])
+                    return first["actual"], seen, speech[0]["actual"]
+                time.sleep(0.001)
+            raise BenchError(f"play gave no sound within 60 s: {child.stderr.read().decode() if child.stderr else ''}")
+        finally:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+            child.wait(timeout=30)
+            if child.stderr:
+                child.stderr.close()
+            shutil.rmtree(folder, ignore_errors=True)
+
+    # --- 5. start-up -----------------------------------------------------------------------------------------
+
+    def bench_startup(self) -> list[Row]:
+        progress(f"start-up: --help and check, {self.pairs} pairs each")
+        self.warm_up(self.routine)
+        python = [sys.executable, "-c", "pass"]
+        rows = []
+        for label, command in (("voice-guide --help", [*self.vg, "--help"]),
+                               ("voice-guide check (warm cache)", [*self.vg, "check", self.routine])):
+            pairs = alternate(lambda: run(command, env=self.env(self.warm)).seconds, lambda: run(python).seconds,
+                              self.pairs)
+            ours, bare = medians(pairs)
+            rows.append(Row(label, f"{ours * 1000:.0f} ms", f"{bare * 1000:.0f} ms (python -c pass)",
+                            f"{median_ratio(pairs):.1f}×", "", ""))
+        imported = self.heavy_imports([sys.executable, "-X", "importtime", "-m", "voice_guide", "check", self.routine])
+        rows.append(Row("audio stack imported by `check`", ", ".join(imported) or "none", "", "", "none",
+                        yes(not imported)))
+        return rows
+
+    def heavy_imports(self, command: list[str]) -> list[str]:
+        """Which of AUDIO_STACK a command imports, from `python -X importtime`."""
+        done = run(command, env=self.env(self.warm))
+        names = {m.group(1).split(".")[0] for m in re.finditer(r"^import time:.*\|\s*(\S+)\s*$", done.stderr, re.M)}
+        return [name for name in AUDIO_STACK if name in names]
+
+
+# --- the table ---------------------------------------------------------------------------------------------------
+
+
+def ratio_row(measure: str, pairs: list[tuple[float, float]], target: str, limit: float | None, *,
+              baseline_name: str) -> Row:
+    """A row for an A/B comparison: median seconds of each side and the median of the per-pair ratios."""
+    ours, theirs = medians(pairs)
+    ratio = median_ratio(pairs)
+    met = yes(ratio <= limit) if limit is not None else ""
+    return Row(measure, f"{ours:.2f} s", f"{theirs:.2f} s ({baseline_name})", f"{ratio:.2f}×", target, met)
+
+
+def yes(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def markdown(rows: list[Row]) -> str:
+    """The rows as a Markdown table.
+
+    >>> print(markdown([Row("a", "1 s", "2 s", "0.50×", "≤ 1×", "yes")]))
+    | measure | voice-guide | baseline | ratio | target | met |
+    | --- | --- | --- | --- | --- | --- |
+    | a | 1 s | 2 s | 0.50× | ≤ 1× | yes |
+    """
+    lines = ["| measure | voice-guide | baseline | ratio | target | met |", "| --- | --- | --- | --- | --- | --- |"]
+    lines += [f"| {r.measure} | {r.ours} | {r.baseline} | {r.ratio} | {r.target} | {r.met} |" for r in rows]
+    return "\n".join(lines)
+
+
+def machine_description() -> str:
+    """One line: CPUs, CPU model, Python, espeak-ng, and the load when the run ended."""
+    model = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    espeak = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True).stdout.split("  ")[0]
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return (f"Machine: {os.cpu_count()} CPUs, {model}, Python {platform.python_version()}, {espeak.strip()}, "
+            f"{platform.system()} {platform.release()}; load average at the end {load}.")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
