@@ -206,7 +206,7 @@ class LiveDisplay(LogDisplay):
         position, paused = self._playhead.position(), self._playhead.paused()
         return describe(events, complete, position, self._titles, paused=paused, sample_rate=self._rate)
 
-    def __rich__(self):
+    def __rich_console__(self, console, options):
         from rich.panel import Panel
         from rich.table import Table
         from rich.text import Text
@@ -225,7 +225,8 @@ class LiveDisplay(LogDisplay):
         if view.next_text:
             grid.add_row("next", Text(view.next_text, style="italic"))
         subtitle = KEY_HELP if self._keys else "hands-free"
-        return Panel(grid, title=Text(self._title, style="bold"), subtitle=subtitle, expand=False)
+        # A steady width: the panel must not jump about as the words in it change.
+        yield Panel(grid, title=Text(self._title, style="bold"), subtitle=subtitle, width=min(options.max_width, 76))
 
     def _start(self) -> None:
         if self._live is not None:

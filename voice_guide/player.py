@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -338,6 +339,7 @@ class Scheduler:
 
 # --- the real clock ------------------------------------------------------------------------------------------
 
+SWITCH_INTERVAL = 0.0005  # seconds; see play()
 SPIN = 0.002  # the last stretch before a deadline is spun, not slept: sleeps overshoot by up to a millisecond
 
 
@@ -548,11 +550,10 @@ def play(routine: Routine, options: PlayOptions, env: "Environment", *, sink: Si
     import queue
     from contextlib import ExitStack
 
-    from . import compiler
+    from . import api, compiler
     from .display import Playhead, make_display
     from .keys import KeyReader
     from .mixer import Mixer, to_pcm16
-    from .speech import Synthesizer
 
     origin = options.started_at if options.started_at is not None else process_started_at()
     use_chime = routine.chime if options.chime is None else options.chime
@@ -561,10 +562,11 @@ def play(routine: Routine, options: PlayOptions, env: "Environment", *, sink: Si
         plural = "s" if len(titles) != 1 else ""
         raise BadInputError(f"--start-at {options.start_at}: {routine.title!r} has {len(titles)} step{plural}")
     with ExitStack() as stack:
-        synth = stack.enter_context(Synthesizer(routine.voice.overridden(options.voice), cache_dir=env.speech_cache_dir))
+        # Made as `export` makes them (api.synthesizer, Mixer, to_pcm16), so the samples heard are the ones exported.
+        synth = stack.enter_context(api.synthesizer(routine, api.Settings(voice=options.voice), env))
         # In order of first use: the opening lines are made first, the rest while they play.
         synth.prefetch(compiler.texts(routine, voice=synth.resolved, chime=options.chime))
-        mixer = Mixer(synth, volume=synth.resolved.volume or 1.0)  # as api.export makes it: the same samples
+        mixer = Mixer(synth, volume=synth.resolved.volume or 1.0)
         events = compiler.iter_events(routine, synth.length, voice=synth.resolved, chime=options.chime)
         prefetcher = Prefetcher(events, lambda event: to_pcm16(mixer.clip(event)))
         stack.callback(prefetcher.stop)
@@ -586,6 +588,10 @@ def play(routine: Routine, options: PlayOptions, env: "Environment", *, sink: Si
             )
         )
         scheduler.listener = Listeners(display, timing)
+        # Other threads (preparing audio, drawing the screen) hold the interpreter lock for up to the switch
+        # interval (5 ms by default) at a time: a shorter one hands it back to the thread keeping time sooner.
+        stack.callback(sys.setswitchinterval, sys.getswitchinterval())
+        sys.setswitchinterval(SWITCH_INTERVAL)
         stack.callback(sink.stop_all)  # first out: on Ctrl+C or any error the sound stops at once
         try:
             result = scheduler.run(options.start_at)

@@ -1,0 +1,350 @@
+"""`voice-guide play` through the real simpleaudio and ALSA, with no sound card: ALSA's `file` plugin.
+
+A test-only ALSA configuration (selected with ALSA_CONFIG_PATH) makes the default device a `file` PCM in front
+of the `null` one, so every buffer simpleaudio plays lands in a file: `out.raw`, then `out.raw.0001`, ... (one per
+opening of the device, that is one per sound). Those are compared, sample for sample, with what `export` writes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from .conftest import DATA, ROOT
+
+QUICK = DATA / "play" / "quick.yaml"
+RATE = 22050
+NO_DEVICE = (
+    "voice-guide: no audio output device found; export the routine instead: "
+    "voice-guide export {routine} -o routine.mp3\n"
+)
+
+FILE_DEVICE = """\
+# Test only: the default PCM writes what is played to a file, through the null device (no sound card needed).
+</usr/share/alsa/alsa.conf>
+pcm.!default {{
+    type file
+    slave.pcm "null"
+    file "{path}"
+    format "raw"
+    truncate false
+}}
+"""
+
+NO_DEVICE_CONFIG = """\
+# Test only: a configuration that defines no PCM at all, like a server without a sound card.
+"""
+
+
+@pytest.fixture
+def alsa_file(tmp_path) -> tuple[dict, Path]:
+    """(environment for the child process, folder where the played buffers appear)."""
+    played = tmp_path / "played"
+    played.mkdir()
+    config = tmp_path / "asound-file.conf"
+    config.write_text(FILE_DEVICE.format(path=played / "out.raw"))
+    return {"ALSA_CONFIG_PATH": str(config)}, played
+
+
+@pytest.fixture
+def no_device(tmp_path) -> dict:
+    config = tmp_path / "asound-none.conf"
+    config.write_text(NO_DEVICE_CONFIG)
+    return {"ALSA_CONFIG_PATH": str(config)}
+
+
+def played_buffers(folder: Path) -> list[np.ndarray]:
+    """What the device got, one array per sound, in the order the device was opened."""
+    def order(path: Path) -> int:
+        suffix = path.name[len("out.raw"):]
+        return int(suffix[1:]) if suffix else 0
+
+    return [np.fromfile(path, dtype="<i2") for path in sorted(folder.glob("out.raw*"), key=order)]
+
+
+def timing_lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.fixture
+def exported(cli, tmp_path):
+    """The routine exported to WAV by `voice-guide export`, as int16 samples."""
+    def export(routine: Path, *options: str) -> np.ndarray:
+        out = tmp_path / f"export-{len(list(tmp_path.glob('export-*')))}.wav"
+        result = cli("export", routine, "-o", out, "--quiet", *options)
+        assert result.status == 0, result.stderr
+        samples, rate = soundfile.read(out, dtype="int16")
+        assert rate == RATE
+        return samples
+
+    return export
+
+
+def test_what_is_played_equals_the_export_sample_for_sample(run_process, alsa_file, exported, tmp_path):
+    env, folder = alsa_file
+    log = tmp_path / "timing.jsonl"
+    result = run_process("play", QUICK, "--timing-log", log, env=env)
+    assert result.status == 0, result.stderr
+    wav = exported(QUICK)
+    sounds = timing_lines(log)
+    buffers = played_buffers(folder)
+    assert len(buffers) == len(sounds) > 5
+    for sound, buffer in zip(sounds, buffers):
+        expected = wav[sound["sample"]: sound["sample"] + sound["samples"]]
+        assert np.array_equal(buffer, expected), f"{sound['kind']} {sound['text']!r} differs from the export"
+    # Nothing sounding in the export was left out: outside the played sounds it is all silence.
+    covered = np.zeros(len(wav), dtype=bool)
+    for sound in sounds:
+        covered[sound["sample"]: sound["sample"] + sound["samples"]] = True
+    assert not wav[~covered].any()
+    assert [s["text"] for s in sounds if s["kind"] == "speech"][-2:] == ["That's the end of the routine.",
+                                                                         "Stop if it hurts."]
+
+
+def test_options_change_what_is_played_exactly_as_they_change_the_export(run_process, alsa_file, exported, tmp_path):
+    env, folder = alsa_file
+    log = tmp_path / "timing.jsonl"
+    options = ("--no-chime", "--rate", "260", "--volume", "0.5")
+    result = run_process("play", QUICK, "--timing-log", log, *options, env=env)
+    assert result.status == 0, result.stderr
+    wav = exported(QUICK, *options)
+    sounds = timing_lines(log)
+    assert all(s["kind"] == "speech" for s in sounds)
+    for sound, buffer in zip(sounds, played_buffers(folder), strict=True):
+        assert np.array_equal(buffer, wav[sound["sample"]: sound["sample"] + sound["samples"]])
+
+
+def test_every_sound_starts_on_time_and_the_run_lasts_as_long_as_the_timeline(run_process, alsa_file, tmp_path, cli):
+    env, _ = alsa_file
+    log = tmp_path / "timing.jsonl"
+    total = json.loads(cli("check", "--json", QUICK).stdout)["total_seconds"]
+    began = time.monotonic()
+    result = run_process("play", QUICK, "--timing-log", log, env=env)
+    wall = time.monotonic() - began
+    assert result.status == 0, result.stderr
+    sounds = timing_lines(log)
+    first = sounds[0]
+    for sound in sounds:
+        # Relative to the first sound, every start is where the timeline puts it (generous bound: a busy CI box).
+        expected = first["actual"] + (sound["sample"] - first["sample"]) / RATE
+        assert abs(sound["actual"] - expected) < 0.05, sound
+        assert sound["lateness_ms"] < 50, sound
+    assert total <= wall < total + 10
+
+
+def test_it_runs_under_python_dev_mode_without_warnings(run_process, alsa_file):
+    env, folder = alsa_file
+    result = run_process("play", QUICK, "--no-chime", env=env, python_flags=("-X", "dev"))
+    assert result.status == 0, result.stderr
+    assert "Warning" not in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert len(played_buffers(folder)) > 5
+
+
+def test_without_a_terminal_it_logs_plain_lines(run_process, alsa_file):
+    env, _ = alsa_file
+    result = run_process("play", QUICK, "--no-chime", env=env)
+    assert result.status == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Playing: Quick play test (3 steps)"
+    assert any(line.endswith("step 2/3    Press the arch.") for line in lines)
+    assert lines[-1] == "Done."
+    assert "\x1b[" not in result.stdout  # no terminal codes in a log
+
+
+def test_with_no_sound_device_it_says_so_in_one_line_and_suggests_export(run_process, no_device):
+    result = run_process("play", QUICK, env=no_device)
+    assert result.status == 1
+    assert result.stderr == NO_DEVICE.format(routine=QUICK)
+    assert result.stdout == ""
+
+
+def test_with_no_sound_device_the_bundled_routine_is_named_as_the_user_would_type_it(run_process, no_device):
+    result = run_process("play", env=no_device)
+    assert result.status == 1
+    assert result.stderr == NO_DEVICE.format(routine="arch")
+
+
+def test_start_at_plays_from_that_step(run_process, alsa_file, exported, tmp_path):
+    env, folder = alsa_file
+    log = tmp_path / "timing.jsonl"
+    result = run_process("play", QUICK, "--start-at", "3", "--timing-log", log, env=env)
+    assert result.status == 0, result.stderr
+    sounds = timing_lines(log)
+    assert sounds[0]["kind"] == "chime" and sounds[0]["step"] == 3
+    assert [s["text"] for s in sounds if s["kind"] == "speech"][0] == "Rub the heel."
+    wav = exported(QUICK)
+    for sound, buffer in zip(sounds, played_buffers(folder), strict=True):
+        assert np.array_equal(buffer, wav[sound["sample"]: sound["sample"] + sound["samples"]])
+
+
+def test_start_at_past_the_last_step_is_bad_input(run_process, alsa_file):
+    env, folder = alsa_file
+    result = run_process("play", QUICK, "--start-at", "7", env=env)
+    assert result.status == 2
+    assert result.stderr == "voice-guide: --start-at 7: 'Quick play test' has 3 steps\n"
+    assert played_buffers(folder) == []
+
+
+def start_player(cache_root, env: dict, *args, **popen) -> subprocess.Popen:
+    full_env = {**os.environ, "XDG_CACHE_HOME": str(cache_root), **env}
+    return subprocess.Popen(
+        [sys.executable, "-m", "voice_guide", "play", *map(str, args)], env=full_env, cwd=ROOT, **popen
+    )
+
+
+def wait_for(condition, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.02)
+
+
+def logged(log: Path, field: str) -> list:
+    return [json.loads(line)[field] for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def logged_steps(log: Path) -> list:
+    return logged(log, "step")
+
+
+def logged_texts(log: Path) -> list:
+    return logged(log, "text")
+
+
+def test_a_device_that_fails_mid_routine_stops_cleanly_and_says_where_to_resume(cache_root, alsa_file, tmp_path):
+    env, folder = alsa_file
+    log = tmp_path / "timing.jsonl"
+    player = start_player(cache_root, env, QUICK, "--timing-log", log, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: 2 in logged_steps(log))
+        for path in folder.iterdir():  # the device's output folder vanishes, as an unplugged headset would
+            path.unlink()
+        folder.rmdir()
+        out, err = player.communicate(timeout=60)
+    finally:
+        player.kill()
+    assert player.returncode == 1
+    assert err.startswith("voice-guide: the audio device stopped working at step 2 ("), err
+    assert err.rstrip().endswith("resume with --start-at 2"), err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_ctrl_c_stops_the_sound_at_once_and_exits_130(cache_root, alsa_file, tmp_path):
+    env, folder = alsa_file
+    log = tmp_path / "timing.jsonl"
+    player = start_player(cache_root, env, QUICK, "--timing-log", log, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: 1 in logged_steps(log))
+        player.send_signal(signal.SIGINT)
+        began = time.monotonic()
+        out, err = player.communicate(timeout=30)
+        stopped_in = time.monotonic() - began
+    finally:
+        player.kill()
+    assert player.returncode == 130
+    assert err.endswith("voice-guide: stopped (Ctrl+C)\n"), err
+    assert "Traceback" not in err
+    assert stopped_in < 2.0
+    assert 2 not in logged_steps(log)
+
+
+# --- keys, through a real terminal (a pseudo-terminal) ---------------------------------------------------------
+
+
+@pytest.fixture
+def terminal():
+    """A pseudo-terminal pair: (the side the test types into, the side the player gets as its terminal)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    typer, player_side = pty.openpty()
+    fcntl.ioctl(player_side, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))  # 30 rows, 100 columns
+    yield typer, player_side
+    for fd in (typer, player_side):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+def drain(fd: int, into: bytearray) -> None:
+    """Read what the player wrote to its terminal so far (it must not block on a full buffer)."""
+    import select
+
+    while select.select([fd], [], [], 0)[0]:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            return
+        if not chunk:
+            return
+        into.extend(chunk)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX terminals only")
+def test_q_on_a_terminal_skips_to_the_reminders_and_the_terminal_is_restored(cache_root, alsa_file, tmp_path,
+                                                                               terminal):
+    import termios
+
+    typer, player_side = terminal
+    env, folder = alsa_file
+    log = tmp_path / "timing.jsonl"
+    before = termios.tcgetattr(player_side)
+    player = start_player(cache_root, env, QUICK, "--timing-log", log,
+                          stdin=player_side, stdout=player_side, stderr=player_side)
+    screen = bytearray()
+    try:
+        wait_for(lambda: drain(typer, screen) or "Sit down." in logged_texts(log))
+        time.sleep(0.6)  # the screen refreshes four times a second
+        drain(typer, screen)
+        os.write(typer, b"q")
+        wait_for(lambda: drain(typer, screen) or player.poll() is not None)
+    finally:
+        player.kill()
+        player.wait()
+    drain(typer, screen)
+    assert player.returncode == 0, screen.decode(errors="replace")
+    said = logged_texts(log)
+    assert "Press the arch." not in said and "Rub the heel." not in said
+    assert said[-2:] == ["That's the end of the routine.", "Stop if it hurts."]
+    assert termios.tcgetattr(player_side) == before  # echo and line editing are back
+    text = screen.decode(errors="replace")
+    assert "Step 1 of 3" in text and "Quick play test" in text
+    assert "Stopped early; the reminders were said." in text
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX terminals only")
+def test_space_pauses_on_a_terminal_and_resume_says_the_line_again(cache_root, alsa_file, tmp_path, terminal):
+    typer, player_side = terminal
+    env, folder = alsa_file
+    log = tmp_path / "timing.jsonl"
+    player = start_player(cache_root, env, QUICK, "--no-chime", "--timing-log", log,
+                          stdin=player_side, stdout=player_side, stderr=player_side)
+    screen = bytearray()
+    try:
+        wait_for(lambda: drain(typer, screen) or "Sit down." in logged_texts(log))
+        os.write(typer, b" ")
+        time.sleep(1.0)
+        os.write(typer, b" ")
+        wait_for(lambda: drain(typer, screen) or player.poll() is not None)
+    finally:
+        player.kill()
+        player.wait()
+    assert player.returncode == 0, screen.decode(errors="replace")
+    said = logged_texts(log)
+    assert said.count("Sit down.") == 2
+    assert said[-1] == "Stop if it hurts."
