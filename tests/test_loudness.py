@@ -12,6 +12,7 @@ from voice_guide.audiofile import write_all
 from voice_guide.chime import chime_samples
 from voice_guide.loudness import (
     CHIME_BELOW_VOICE_LU,
+    FILE_ALLOWANCE_LU,
     LIMITER_CEILING_DB,
     integrated_loudness,
     level_chime,
@@ -48,10 +49,11 @@ def clips() -> dict[str, np.ndarray]:
 def test_each_spoken_line_is_brought_to_the_target_with_peaks_under_the_ceiling(clips, text):
     levelled = level_speech(clips[text], RATE)
     loudness = integrated_loudness(levelled, RATE)
+    clip_target = -16.0 + FILE_ALLOWANCE_LU
     if " " in text:
-        assert loudness == pytest.approx(-16.0, abs=0.1)
+        assert loudness == pytest.approx(clip_target, abs=0.1)
     else:  # a one-word clip is so peaky that it stays a little under rather than being squashed by the limiter
-        assert -17.5 <= loudness <= -15.9
+        assert clip_target - 2.5 <= loudness <= clip_target + 0.1
     assert db(true_peak(levelled)) <= LIMITER_CEILING_DB + 0.01
     assert len(levelled) == len(clips[text]) and levelled.dtype == np.float32
 
@@ -59,14 +61,14 @@ def test_each_spoken_line_is_brought_to_the_target_with_peaks_under_the_ceiling(
 @needs_espeak
 def test_a_different_target_is_honoured(clips):
     levelled = level_speech(clips[LINES[1]], RATE, target_lufs=-20.0)
-    assert integrated_loudness(levelled, RATE) == pytest.approx(-20.0, abs=0.1)
+    assert integrated_loudness(levelled, RATE) == pytest.approx(-20.0 + FILE_ALLOWANCE_LU, abs=0.1)
 
 
 def test_a_clip_shorter_than_a_gating_block_is_still_measured_and_levelled():
     t = np.arange(int(0.15 * RATE)) / RATE
     blip = (0.01 * np.sin(2 * np.pi * 500 * t)).astype(np.float32)
     levelled = level_speech(blip, RATE)
-    assert integrated_loudness(levelled, RATE) == pytest.approx(-16.0, abs=0.1)
+    assert integrated_loudness(levelled, RATE) == pytest.approx(-16.0 + FILE_ALLOWANCE_LU, abs=0.1)
 
 
 def test_silence_and_empty_clips_come_back_unchanged():
@@ -80,9 +82,13 @@ def test_the_same_clip_is_levelled_to_the_same_samples_every_time():
     assert level_speech(clip, RATE).tobytes() == level_speech(clip.copy(), RATE).tobytes()
 
 
+@needs_espeak
 def test_the_chime_sits_below_the_voice():
     chime = level_chime(chime_samples(), RATE)
-    assert integrated_loudness(chime, RATE) == pytest.approx(-16.0 - CHIME_BELOW_VOICE_LU, abs=0.2)
+    speech = level_speech(espeak_clip(LINES[1]), RATE)
+    assert integrated_loudness(chime, RATE) == pytest.approx(
+        integrated_loudness(speech, RATE) - CHIME_BELOW_VOICE_LU, abs=0.2
+    )
     assert db(true_peak(chime)) < -1.0
 
 
@@ -131,7 +137,7 @@ def test_a_whole_routine_measures_minus_16_lufs_and_peaks_under_minus_1_dbfs_in_
     target = tmp_path / f"routine.{fmt}"
     write_all(target, routine_like(clips), sample_rate=RATE)
     measured = ebur128(target)
-    assert measured.integrated == pytest.approx(-16.0, abs=1.0), f"{fmt}: {measured}"
+    assert measured.integrated == pytest.approx(-16.0, abs=0.6), f"{fmt}: {measured}"
     assert measured.true_peak <= -1.0, f"{fmt}: {measured}"
 
 
@@ -140,4 +146,4 @@ def test_pyloudnorm_on_the_whole_routine_agrees(clips):
     import pyloudnorm
 
     whole = np.concatenate(routine_like(clips)).astype(np.float64)
-    assert pyloudnorm.Meter(RATE).integrated_loudness(whole) == pytest.approx(-16.0, abs=0.6)
+    assert pyloudnorm.Meter(RATE).integrated_loudness(whole) == pytest.approx(-16.0, abs=0.5)
