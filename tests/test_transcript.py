@@ -165,3 +165,26 @@ def test_exported_transcript_matches_check_json_to_the_millisecond(cli, tmp_path
 def _stamp(seconds: float, separator: str) -> str:
     ms = round(seconds * 1000)
     return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}{separator}{ms % 1000:03d}"
+
+
+def test_a_transcript_in_a_group_appears_with_the_audio_or_not_at_all(tmp_path):
+    from contextlib import ExitStack
+
+    import numpy as np
+
+    from voice_guide.audiofile import AudioFileWriter
+
+    for fail in (True, False):
+        folder = tmp_path / ("failed" if fail else "done")
+        folder.mkdir()
+        with pytest.raises(RuntimeError) if fail else ExitStack():
+            with ExitStack() as group:
+                with AudioFileWriter(folder / "r.wav", sample_rate=RATE) as writer:
+                    writer.publish_later(group)
+                    writer.write(np.zeros(RATE, dtype=np.float32))
+                write_transcript(handmade(), folder / "r.vtt", group=group)
+                assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) == []
+                if fail:
+                    raise RuntimeError("the last step failed")
+        names = sorted(p.name for p in folder.iterdir())
+        assert names == ([] if fail else ["r.vtt", "r.wav"])

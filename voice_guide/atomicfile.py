@@ -246,8 +246,12 @@ class AtomicDestination:
             pass
 
 
-def write_text_atomic(path: str | os.PathLike[str], text: str, *, force: bool = False) -> None:
+def write_text_atomic(
+    path: str | os.PathLike[str], text: str, *, force: bool = False, group: ExitStack | None = None
+) -> None:
     """Write a text file (UTF-8, "\\n" line ends) atomically, refusing to overwrite without `force`.
+
+    With `group`, the file is only published when the group closes without an error (see publish_later).
 
     >>> import tempfile
     >>> target = Path(tempfile.mkdtemp()) / "a.vtt"
@@ -255,6 +259,9 @@ def write_text_atomic(path: str | os.PathLike[str], text: str, *, force: bool = 
     >>> target.read_text()
     'WEBVTT\\n'
     """
-    with AtomicDestination(path, force=force) as temporary:
+    destination = AtomicDestination(path, force=force)
+    if group is not None:
+        destination.publish_later(group)
+    with destination as temporary:
         with open(temporary, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)

@@ -9,9 +9,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import OutputError
 from .timeline import SPEECH, Timeline
+
+if TYPE_CHECKING:
+    from contextlib import ExitStack
 
 TRANSCRIPT_FORMATS: dict[str, str] = {".vtt": "vtt", ".srt": "srt", ".lrc": "lrc"}
 
@@ -151,9 +155,17 @@ def render_transcript(timeline: Timeline, fmt: str) -> str:
 
 
 def write_transcript(
-    timeline: Timeline, path: str | os.PathLike[str], *, fmt: str | None = None, force: bool = False
+    timeline: Timeline,
+    path: str | os.PathLike[str],
+    *,
+    fmt: str | None = None,
+    force: bool = False,
+    group: "ExitStack | None" = None,
 ) -> None:
     """Write the transcript atomically; an existing file is kept unless `force` (OutputError says so).
+
+    With `group` (a contextlib.ExitStack) it is published together with the audio file, when the group closes
+    without an error, or not at all.
 
     >>> import tempfile
     >>> from voice_guide.routine import Voice
@@ -165,4 +177,5 @@ def write_transcript(
     """
     from .atomicfile import write_text_atomic
 
-    write_text_atomic(path, render_transcript(timeline, fmt or transcript_format_for(path)), force=force)
+    text = render_transcript(timeline, fmt or transcript_format_for(path))
+    write_text_atomic(path, text, force=force, group=group)
