@@ -141,11 +141,19 @@ class ClipCache:
         return record if isinstance(record, dict) else None
 
     def store_record(self, name: list[Any], record: dict[str, Any]) -> None:
+        """Keep a record for load_record(); best effort: a record that cannot be written (a full disk) is
+        simply not kept, and leaves no temporary file behind."""
         target = self._record_path(name)
-        fd, temporary = tempfile.mkstemp(prefix=".record.", suffix=".tmp", dir=self.root)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(record, out, ensure_ascii=False)
-        os.replace(temporary, target)
+        try:
+            fd, temporary = tempfile.mkstemp(prefix=".record.", suffix=".tmp", dir=self.root)
+        except OSError:
+            return
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump(record, out, ensure_ascii=False)
+            os.replace(temporary, target)
+        except OSError:
+            self.discard(Path(temporary))
 
     def _record_path(self, name: list[Any]) -> Path:
         return self.root / f"voice-{_digest([FORMAT_VERSION, *name])[:32]}.json"

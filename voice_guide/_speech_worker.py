@@ -314,6 +314,31 @@ def _settle(driver: str) -> None:
             time.sleep(0.0005)
 
 
+def _report_callback_failures(engine: Any, finished: threading.Event) -> list[BaseException]:
+    """Errors raised inside the espeak driver's synthesis callback, which ctypes would only print.
+
+    That callback writes the file (e.g. into a full disk); an error there never sends 'finished-utterance',
+    so without this the utterance would wait for the parent's timeout and be reported as a hang.
+    """
+    failures: list[BaseException] = []
+    driver = getattr(engine.proxy, "_driver", None)
+    on_synth = getattr(driver, "_onSynth", None)
+    if on_synth is None or type(driver).__module__ != "pyttsx3.drivers.espeak":
+        return failures
+    from pyttsx3.drivers import _espeak
+
+    def guarded(wav: Any, numsamples: int, events: Any) -> int:
+        try:
+            return on_synth(wav, numsamples, events)
+        except Exception as error:  # noqa: BLE001 - handed to _record, which raises it
+            failures.append(error)
+            finished.set()
+            return 1  # tells espeak to stop synthesizing
+
+    _espeak.SetSynthCallback(guarded)
+    return failures
+
+
 def _record(engine: Any, text: str, raw: str) -> array.array:
     """One utterance, trimmed. One save_to_file per runAndWait: several before it keep only the last."""
     finished = threading.Event()
@@ -324,6 +349,7 @@ def _record(engine: Any, text: str, raw: str) -> array.array:
         finished.set()
 
     token = engine.connect("finished-utterance", on_finished)
+    failures = _report_callback_failures(engine, finished)
     try:
         engine.save_to_file(text, raw)
         engine.runAndWait()
@@ -331,6 +357,8 @@ def _record(engine: Any, text: str, raw: str) -> array.array:
         # the file later. Reading it now gives a missing or truncated file about one time in ten, so
         # wait for the driver to say it is done (the parent's timeout covers an engine that never is).
         finished.wait(FINISH_WAIT_SECONDS)
+        if failures:
+            raise failures[0]
         if outcome and not outcome[0]:
             raise RuntimeError("the engine stopped before the end of the text")
         if not os.path.exists(raw) or os.path.getsize(raw) == 0:

@@ -285,6 +285,9 @@ class Synthesizer:
                 continue
             if not reply.get("ok"):
                 self._cache.discard(out)
+                if "No space left on device" in str(reply.get("error")):
+                    raise EngineError(f"no space left on the device holding the speech cache {self._cache.root}; "
+                                      "free some space, or set XDG_CACHE_HOME to a folder with room")
                 raise EngineError(f"speech engine {voice.engine} failed on {_shown(text)}: {reply.get('error')}")
             frames = self._cache.commit(out, key)
             if frames is None:
