@@ -277,7 +277,7 @@ class Synthesizer:
             try:
                 reply = worker.ask({**request, "out": str(out)}, self._timeout, f"saying {_shown(text)}")
                 if reply.get("crashed"):
-                    raise WorkerDied(reply.get("error", "crashed"))
+                    raise WorkerDied(f"crashed while saying {_shown(text)}: {reply.get('error')}")
             except (WorkerStalled, WorkerDied) as error:
                 self._cache.discard(out)
                 self._retire(worker)
