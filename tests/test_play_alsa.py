@@ -28,21 +28,7 @@ NO_DEVICE = (
     "voice-guide export {routine} -o routine.mp3\n"
 )
 
-FILE_DEVICE = """\
-# Test only: the default PCM writes what is played to a file, through the null device (no sound card needed).
-</usr/share/alsa/alsa.conf>
-pcm.!default {{
-    type file
-    slave.pcm "null"
-    file "{path}"
-    format "raw"
-    truncate false
-}}
-"""
-
-NO_DEVICE_CONFIG = """\
-# Test only: a configuration that defines no PCM at all, like a server without a sound card.
-"""
+ALSA = Path(__file__).resolve().parent / "alsa"  # the test-only ALSA configurations
 
 
 @pytest.fixture
@@ -51,15 +37,13 @@ def alsa_file(tmp_path) -> tuple[dict, Path]:
     played = tmp_path / "played"
     played.mkdir()
     config = tmp_path / "asound-file.conf"
-    config.write_text(FILE_DEVICE.format(path=played / "out.raw"))
+    config.write_text((ALSA / "file-device.conf.in").read_text().replace("{path}", str(played / "out.raw")))
     return {"ALSA_CONFIG_PATH": str(config)}, played
 
 
 @pytest.fixture
-def no_device(tmp_path) -> dict:
-    config = tmp_path / "asound-none.conf"
-    config.write_text(NO_DEVICE_CONFIG)
-    return {"ALSA_CONFIG_PATH": str(config)}
+def no_device() -> dict:
+    return {"ALSA_CONFIG_PATH": str(ALSA / "no-device.conf")}
 
 
 def played_buffers(folder: Path) -> list[np.ndarray]:
@@ -221,42 +205,47 @@ def logged_texts(log: Path) -> list:
     return logged(log, "text")
 
 
-def test_a_device_that_fails_mid_routine_stops_cleanly_and_says_where_to_resume(cache_root, alsa_file, tmp_path):
-    env, folder = alsa_file
-    log = tmp_path / "timing.jsonl"
+def interrupt(cache_root, env: dict, log: Path, when, action) -> tuple[int, str, float]:
+    """Play QUICK, do `action()` once `when()` holds; (exit status, stderr, seconds from the action to the exit)."""
     player = start_player(cache_root, env, QUICK, "--timing-log", log, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True)
     try:
-        wait_for(lambda: 2 in logged_steps(log))
-        for path in folder.iterdir():  # the device's output folder vanishes, as an unplugged headset would
-            path.unlink()
-        folder.rmdir()
-        out, err = player.communicate(timeout=60)
+        wait_for(when)
+        action(player)
+        began = time.monotonic()
+        _, err = player.communicate(timeout=60)
+        return player.returncode, err, time.monotonic() - began
     finally:
         player.kill()
-    assert player.returncode == 1
+        player.wait()
+
+
+def test_a_device_that_fails_mid_routine_stops_cleanly_and_says_where_to_resume(cache_root, alsa_file, tmp_path):
+    env, folder = alsa_file
+    log = tmp_path / "timing.jsonl"
+
+    def unplug(player) -> None:  # the device's output folder vanishes, as an unplugged headset would
+        for path in folder.iterdir():
+            path.unlink()
+        folder.rmdir()
+
+    status, err, _ = interrupt(cache_root, env, log, lambda: 2 in logged_steps(log), unplug)
+    assert status == 1
     assert err.startswith("voice-guide: the audio device stopped working at step 2 ("), err
     assert err.rstrip().endswith("resume with --start-at 2"), err
     assert len(err.strip().splitlines()) == 1
 
 
 def test_ctrl_c_stops_the_sound_at_once_and_exits_130(cache_root, alsa_file, tmp_path):
-    env, folder = alsa_file
+    env, _ = alsa_file
     log = tmp_path / "timing.jsonl"
-    player = start_player(cache_root, env, QUICK, "--timing-log", log, stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
-    try:
-        wait_for(lambda: 1 in logged_steps(log))
-        player.send_signal(signal.SIGINT)
-        began = time.monotonic()
-        out, err = player.communicate(timeout=30)
-        stopped_in = time.monotonic() - began
-    finally:
-        player.kill()
-    assert player.returncode == 130
+    status, err, seconds = interrupt(
+        cache_root, env, log, lambda: 1 in logged_steps(log), lambda player: player.send_signal(signal.SIGINT)
+    )
+    assert status == 130
     assert err.endswith("voice-guide: stopped (Ctrl+C)\n"), err
     assert "Traceback" not in err
-    assert stopped_in < 2.0
+    assert seconds < 2.0
     assert 2 not in logged_steps(log)
 
 
