@@ -117,9 +117,20 @@ def export(
         transcript_format_for(transcript)
         check_destination(Path(transcript), force=force)
     with synthesizer(routine, settings, env) as synth:
-        timeline = _with_warnings(compile(routine, synth, settings), synth.warnings)
-        mixer = Mixer(synth, volume=synth.resolved.volume or 1.0, loudness=settings.loudness)
-        render_file(timeline, mixer, output, format=format, force=force, progress=progress)
+        from . import compiler
+
+        # Levelling starts while the engine is still speaking: each clip is levelled as soon as it exists
+        # (from the disk cache when an earlier run made it), not after the last one is made.
+        texts = compiler.texts(routine, voice=synth.resolved, chime=settings.chime)
+        synth.prefetch(texts)
+        mixer = Mixer(synth, volume=synth.resolved.volume or 1.0, loudness=settings.loudness,
+                      cache_dir=env.cache_dir / "mixed")
+        mixer.prefetch(texts, chime=routine.chime if settings.chime is None else settings.chime)
+        try:
+            timeline = _with_warnings(compile(routine, synth, settings), synth.warnings)
+            render_file(timeline, mixer, output, format=format, force=force, progress=progress)
+        finally:
+            mixer.close()
     if transcript is not None:
         from .transcript import write_transcript
 

@@ -6,12 +6,16 @@ bit-for-bit what is written to a WAV file.
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Callable, Iterable, Protocol
 
+from ._mix_cache import MixCache
 from .timeline import CHIME, SAMPLE_RATE, SPEECH, Event
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import numpy
 
 
@@ -20,22 +24,39 @@ class SpeechSource(Protocol):
 
 
 class Mixer:
-    """Levels speech and chimes for one routine; `volume` (0.0-1.0) scales the final level."""
+    """Levels speech and chimes for one routine; `volume` (0.0-1.0) scales the final level.
 
-    def __init__(self, speech: SpeechSource, *, volume: float = 1.0, loudness: float | None = None):
+    With `cache_dir`, final clips are also kept on disk (see _mix_cache), so the next run with the same clips
+    and settings does no levelling at all. `prefetch()` levels clips in the background while the caller does
+    something else (in `export`: waiting for the speech engine).
+    """
+
+    def __init__(
+        self,
+        speech: SpeechSource,
+        *,
+        volume: float = 1.0,
+        loudness: float | None = None,
+        cache_dir: "Path | None" = None,
+    ):
         from .loudness import DEFAULT_TARGET_LUFS
 
         self._speech = speech
         self.volume = volume
         self.loudness = DEFAULT_TARGET_LUFS if loudness is None else loudness
-        self._speech_clip = lru_cache(maxsize=256)(self._level_speech)
+        self._store = MixCache(cache_dir) if cache_dir is not None else None
+        self._cached_speech = lru_cache(maxsize=256)(self._level_speech)
+        self._lock = threading.Lock()
+        self._making: dict[str | None, threading.Lock] = {}  # per clip: two threads never level the same one
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def clip(self, event: Event) -> "numpy.ndarray":
         """The float32 samples of a speech or chime event, exactly `event.length` long."""
         if event.kind == SPEECH:
             samples = self._speech_clip(event.text)
         elif event.kind == CHIME:
-            samples = self._chime()
+            samples = self._once(None, self._chime)
         else:
             raise ValueError(f"a {event.kind} event has no clip")
         if len(samples) != event.length:
@@ -44,17 +65,73 @@ class Mixer:
             )
         return samples
 
+    def prefetch(self, texts: Iterable[str], *, chime: bool = True) -> None:
+        """Level the chime and these texts' clips in a background thread, in order; returns at once.
+
+        Failures are left for clip() to raise when the clip is really asked for.
+
+        >>> mixer.prefetch(["Sit down.", "Relax your foot."])  # doctest: +SKIP
+        """
+        wanted = list(dict.fromkeys(texts))
+
+        def work() -> None:
+            if chime and not self._stopped.is_set():
+                self._quietly(lambda: self._once(None, self._chime))
+            for text in wanted:
+                if self._stopped.is_set():
+                    return
+                self._quietly(lambda: self._speech_clip(text))
+
+        self._thread = threading.Thread(target=work, name="mixer-prefetch", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop prefetching (the clip being levelled is finished first)."""
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _speech_clip(self, text: str) -> "numpy.ndarray":
+        return self._once(text, lambda: self._cached_speech(text))
+
+    def _once(self, name: str | None, make: Callable[[], "numpy.ndarray"]) -> "numpy.ndarray":
+        with self._lock:
+            lock = self._making.setdefault(name, threading.Lock())
+        with lock:
+            return make()
+
+    @staticmethod
+    def _quietly(make: Callable[[], object]) -> None:
+        try:
+            make()
+        except Exception:  # noqa: BLE001 - clip() makes it again and raises it where it matters
+            pass
+
     def _level_speech(self, text: str) -> "numpy.ndarray":
         from .loudness import level_speech
 
-        return self._finish(level_speech(self._speech.samples(text), SAMPLE_RATE, self.loudness))
+        raw = self._speech.samples(text)
+        return self._final("speech", raw, lambda: level_speech(raw, SAMPLE_RATE, self.loudness))
 
     @lru_cache(maxsize=1)
     def _chime(self) -> "numpy.ndarray":
         from .chime import chime_samples
         from .loudness import level_chime
 
-        return self._finish(level_chime(chime_samples(), SAMPLE_RATE, self.loudness))
+        raw = chime_samples()
+        return self._final("chime", raw, lambda: level_chime(raw, SAMPLE_RATE, self.loudness))
+
+    def _final(self, kind: str, raw: "numpy.ndarray", level: Callable[[], "numpy.ndarray"]) -> "numpy.ndarray":
+        """The clip levelled and scaled: from the disk cache when it has it, else made (and stored)."""
+        if self._store is None:
+            return self._finish(level())
+        key = self._store.key(kind, raw, loudness=self.loudness, volume=self.volume)
+        stored = self._store.get(key)
+        if stored is not None:
+            return stored
+        out = self._finish(level())
+        self._store.put(key, out)
+        return out
 
     def _finish(self, samples: "numpy.ndarray") -> "numpy.ndarray":
         import numpy as np

@@ -1,0 +1,108 @@
+"""The mixer's disk cache of final clips and its background levelling: same samples, less work."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from voice_guide._mix_cache import MixCache
+from voice_guide.chime import CHIME_LENGTH
+from voice_guide.mixer import Mixer
+from voice_guide.timeline import CHIME, SPEECH, Event
+
+
+class CountingSpeech:
+    """A speech source of fixed tones that counts how often each clip is asked for."""
+
+    def __init__(self, delay: threading.Event | None = None):
+        self.asked: dict[str, int] = {}
+        self.delay = delay
+
+    def samples(self, text: str) -> np.ndarray:
+        if self.delay is not None:
+            self.delay.wait(5)
+        self.asked[text] = self.asked.get(text, 0) + 1
+        t = np.arange(22050 + 100 * len(text)) / 22050
+        return (0.05 * np.sin(2 * np.pi * (200 + 10 * len(text)) * t)).astype(np.float32)
+
+
+def speech_event(text: str) -> Event:
+    return Event(SPEECH, 0, 22050 + 100 * len(text), text)
+
+
+def test_a_clip_from_the_disk_cache_is_identical_to_one_levelled_afresh(tmp_path):
+    fresh = Mixer(CountingSpeech(), volume=0.7)
+    first = Mixer(CountingSpeech(), volume=0.7, cache_dir=tmp_path)
+    second = Mixer(CountingSpeech(), volume=0.7, cache_dir=tmp_path)
+    event = speech_event("Press.")
+    expected = fresh.clip(event)
+    assert np.array_equal(first.clip(event), expected)
+    assert len(list(tmp_path.glob("*.npy"))) == 1
+    assert np.array_equal(second.clip(event), expected)
+    chime = Event(CHIME, 0, CHIME_LENGTH)
+    assert np.array_equal(second.clip(chime), fresh.clip(chime))
+
+
+def test_a_second_run_does_not_level_again(tmp_path, monkeypatch):
+    event = speech_event("Press.")
+    Mixer(CountingSpeech(), cache_dir=tmp_path).clip(event)
+    import voice_guide.loudness as loudness
+
+    def fail(*args, **kwargs):
+        raise AssertionError("levelled again although the cache had the clip")
+
+    monkeypatch.setattr(loudness, "level_speech", fail)
+    assert len(Mixer(CountingSpeech(), cache_dir=tmp_path).clip(event)) == event.length
+
+
+def test_a_different_volume_or_target_is_a_different_cache_entry(tmp_path):
+    event = speech_event("Press.")
+    loud = Mixer(CountingSpeech(), volume=1.0, cache_dir=tmp_path).clip(event)
+    soft = Mixer(CountingSpeech(), volume=0.5, cache_dir=tmp_path).clip(event)
+    quieter = Mixer(CountingSpeech(), loudness=-20.0, cache_dir=tmp_path).clip(event)
+    assert len(list(tmp_path.glob("*.npy"))) == 3
+    assert np.allclose(soft, loud * np.float32(0.5))
+    assert not np.array_equal(quieter, loud)
+
+
+def test_a_damaged_cache_entry_is_made_again(tmp_path):
+    event = speech_event("Press.")
+    expected = Mixer(CountingSpeech(), cache_dir=tmp_path).clip(event)
+    (entry,) = tmp_path.glob("*.npy")
+    entry.write_bytes(b"not a numpy file")
+    assert np.array_equal(Mixer(CountingSpeech(), cache_dir=tmp_path).clip(event), expected)
+    assert np.array_equal(MixCache(tmp_path).get(entry.stem), expected)
+
+
+def test_an_unwritable_cache_folder_only_costs_time(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the folder should be")
+    event = speech_event("Press.")
+    assert len(Mixer(CountingSpeech(), cache_dir=blocker / "mixed").clip(event)) == event.length
+
+
+def test_prefetch_levels_each_text_once_even_when_clip_asks_at_the_same_time(tmp_path):
+    release = threading.Event()
+    source = CountingSpeech(delay=release)
+    mixer = Mixer(source, cache_dir=tmp_path)
+    texts = ["Sit.", "Press.", "Sit.", "Release."]
+    mixer.prefetch(texts)
+    release.set()
+    for text in texts:
+        assert len(mixer.clip(speech_event(text))) == speech_event(text).length
+    mixer.close()
+    assert source.asked == {"Sit.": 1, "Press.": 1, "Release.": 1}
+
+
+def test_a_failure_while_prefetching_is_raised_by_clip_not_lost():
+    class Broken:
+        def samples(self, text):
+            raise RuntimeError(f"engine failed on {text!r}")
+
+    mixer = Mixer(Broken())
+    mixer.prefetch(["Sit."], chime=False)
+    mixer.close()
+    with pytest.raises(RuntimeError, match="engine failed on 'Sit.'"):
+        mixer.clip(Event(SPEECH, 0, 10, "Sit."))

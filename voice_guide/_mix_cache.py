@@ -1,0 +1,101 @@
+"""The mixer's disk cache: final (levelled, volume-scaled) samples of each clip, so a warm export skips levelling.
+
+Levelling a clip to the loudness target is the costliest step of an export with a warm speech cache, and it
+needs scipy, whose import alone takes about a second. Its result depends only on the raw samples, the target,
+the volume and the code that levels them, so it is stored under a hash of exactly those: a new espeak-ng, a
+changed loudness.py or another scipy gives new keys, never stale samples. Entries are written to a temporary
+name and moved into place, so concurrent processes see a whole file or none; an unreadable entry is a miss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy
+
+FORMAT_VERSION = 1
+# Whatever can change the final samples: these modules' source and these packages' versions.
+_CODE = ("loudness.py", "chime.py", "mixer.py")
+_PACKAGES = ("numpy", "scipy", "pyloudnorm")
+
+
+class MixCache:
+    """Final clips under one folder, as .npy float32 files named by a hash of what made them.
+
+    >>> import numpy as np, tempfile
+    >>> cache = MixCache(Path(tempfile.mkdtemp()))
+    >>> raw = np.ones(4, dtype=np.float32)
+    >>> key = cache.key("speech", raw, loudness=-16.0, volume=1.0)
+    >>> cache.get(key) is None
+    True
+    >>> cache.put(key, raw * 0.5)
+    >>> cache.get(key).tolist()
+    [0.5, 0.5, 0.5, 0.5]
+    """
+
+    def __init__(self, root: Path):
+        self.root = root
+        self._code: str | None = None
+
+    def key(self, kind: str, raw: "numpy.ndarray", *, loudness: float, volume: float) -> str:
+        """The name of the final clip made from `raw` with these settings by this version of the code."""
+        import numpy as np
+
+        content = hashlib.sha256(np.ascontiguousarray(raw, dtype="<f4").tobytes()).hexdigest()
+        parts = [FORMAT_VERSION, self._code_version(), kind, float(loudness), float(volume), content]
+        return hashlib.sha256(json.dumps(parts).encode("utf-8")).hexdigest()
+
+    def get(self, key: str) -> "numpy.ndarray | None":
+        """The stored clip (read-only float32), or None when missing or damaged."""
+        import numpy as np
+
+        try:
+            data = np.load(self._path(key), allow_pickle=False)
+        except (OSError, ValueError, EOFError):
+            return None
+        if data.dtype != np.float32 or data.ndim != 1:
+            return None
+        data.setflags(write=False)
+        return data
+
+    def put(self, key: str, samples: "numpy.ndarray") -> None:
+        """Store a clip; a cache that cannot be written is only slower, never an error."""
+        import numpy as np
+
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd, temporary = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=".tmp", dir=self.root)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    np.save(out, np.asarray(samples, dtype=np.float32), allow_pickle=False)
+                os.replace(temporary, self._path(key))
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise
+        except OSError:
+            pass
+
+    def _path(self, key: str) -> Path:
+        return self.root / f"{key}.npy"
+
+    def _code_version(self) -> str:
+        if self._code is None:
+            from importlib import metadata
+
+            here = Path(__file__).parent
+            digest = hashlib.sha256()
+            for name in _CODE:
+                digest.update((here / name).read_bytes())
+            for package in _PACKAGES:
+                try:
+                    digest.update(f"{package}={metadata.version(package)};".encode())
+                except metadata.PackageNotFoundError:
+                    digest.update(f"{package}=none;".encode())
+            self._code = digest.hexdigest()
+        return self._code
