@@ -398,3 +398,18 @@ def test_write_outside_the_with_block_is_a_programming_error(tmp_path):
     writer = AudioFileWriter(tmp_path / "r.wav", sample_rate=RATE)
     with pytest.raises(RuntimeError, match="outside its `with` block"):
         writer.write(tone())
+
+
+def test_a_folder_that_cannot_be_written_gives_the_reason(tmp_path):
+    # Root may write anywhere; a read-only mount refuses everyone.
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a read-only tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        with pytest.raises(OutputError) as caught:
+            write_all(folder / "r.mp3", [tone()], sample_rate=RATE)
+        assert str(caught.value) == f"cannot write r.mp3 in {folder}: Read-only file system"
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)

@@ -194,7 +194,17 @@ class AtomicDestination:
     def __enter__(self) -> Path:
         check_destination(self.destination, force=self.force)
         clean_stale_partials(self.destination.parent)
-        self.temporary.unlink(missing_ok=True)  # our own leftover from an earlier failed attempt
+        try:
+            self.temporary.unlink(missing_ok=True)  # our own leftover from an earlier failed attempt
+            # Created here, not by the encoder, so a folder we may not write to gets a real reason, not
+            # libsndfile's bare "System error".
+            os.close(os.open(self.temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except OSError as error:
+            if is_no_space(error):
+                raise no_space_error(self.destination) from error
+            raise OutputError(
+                f"cannot write {self.destination.name} in {self.destination.parent}: {error.strerror}"
+            ) from error
         return self.temporary
 
     def publish_later(self, stack: ExitStack) -> None:
