@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -366,16 +367,24 @@ def test_a_killed_writer_leaves_only_a_hidden_partial_file_that_the_next_run_rem
     assert target.exists() and leftovers(tmp_path) == []
 
 
+@contextmanager
+def tmpfs(mount_point: Path, options: str):
+    """A tmpfs mounted at `mount_point` for the block (skips the test where mounting is not allowed)."""
+    mount_point.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount_point)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.decode().strip()}")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", str(mount_point)], check=True)
+
+
 @pytest.fixture
 def tiny_disk(tmp_path):
     """A 64 KiB tmpfs: room for a small file, not for three seconds of WAV."""
-    mount_point = tmp_path / "tiny"
-    mount_point.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount_point)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.decode().strip()}")
-    yield mount_point
-    subprocess.run(["umount", str(mount_point)], check=True)
+    with tmpfs(tmp_path / "tiny", "size=64k") as mount_point:
+        yield mount_point
 
 
 def test_a_full_disk_gives_a_clear_error_and_leaves_nothing(tiny_disk, fmt):
@@ -402,14 +411,7 @@ def test_write_outside_the_with_block_is_a_programming_error(tmp_path):
 
 def test_a_folder_that_cannot_be_written_gives_the_reason(tmp_path):
     # Root may write anywhere; a read-only mount refuses everyone.
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(folder)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a read-only tmpfs here: {done.stderr.decode().strip()}")
-    try:
+    with tmpfs(tmp_path / "ro", "ro,size=64k") as folder:
         with pytest.raises(OutputError) as caught:
             write_all(folder / "r.mp3", [tone()], sample_rate=RATE)
         assert str(caught.value) == f"cannot write r.mp3 in {folder}: Read-only file system"
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)
