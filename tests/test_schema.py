@@ -37,14 +37,14 @@ STRUCTURAL = """
 # Faults a schema cannot see: values in range of the pattern but not of the loader, and whole-routine limits.
 BEYOND_THE_SCHEMA = """
     pause-zero hold-reversed-range hold-seconds-over-59 hold-absurd total-over-four-hours total-crosses-four-hours
-    deep-blocks duplicate-top-key duplicate-step-key crlf-with-error
+    deep-blocks duplicate-top-key duplicate-step-key crlf-with-error escape-lone-surrogate
 """.split()
 # Faults in the YAML or the bytes, tags PyYAML cannot build, and expansions too big to validate.
 NOT_VALIDATED = """
     syntax-unclosed-quote syntax-colon-in-text syntax-bad-indent syntax-missing-colon syntax-unclosed-bracket
     tab-indent tab-after-colon two-documents alias-undefined anchor-defined-twice empty-file only-comments
     not-utf8 utf16 control-character tag-python-object key-is-a-list recursive-alias deep-nesting-yaml
-    tag-unknown tag-binary alias-bomb
+    tag-unknown tag-binary alias-bomb escape-beyond-unicode
 """.split()
 
 

@@ -51,6 +51,7 @@ _ALLOWED_TAGS = {
 }
 _INTEGER = re.compile(r"[-+]?[0-9]+", re.ASCII)
 _DECIMAL = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)", re.ASCII)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _LINE_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")  # what PyYAML counts as a new line
 _EMPTY_HINT = "the file is empty; a routine needs at least `title` and `steps`"
 
@@ -188,6 +189,10 @@ def _compose(text: str, path: str) -> Node | None:
         problem = Problem(line, column, f"character U+{error.character:04X} is not allowed in a YAML file; remove it")
     except yaml.YAMLError as error:  # any other PyYAML error has no position
         problem = Problem(0, 0, f"YAML syntax error: {error}")
+    except ValueError:  # PyYAML's scanner calls chr() on an escape like "\U00110000" without checking it
+        mark = loader.get_mark() if loader is not None else None
+        message = "an escape in quoted text here names no character (the largest is \\U0010FFFF)"
+        problem = Problem(mark.line + 1, mark.column + 1, message) if mark else Problem(0, 0, message)
     except RecursionError:
         problem = Problem(0, 0, "values are nested too deeply; flatten the file")
     finally:
@@ -330,6 +335,9 @@ class _Checker:
         value = scalar.value.strip()
         if not value:
             self.report(node, f"{name!r} is empty; it must be text")
+            return None
+        if _SURROGATE.search(value):  # only a quoted escape like "\ud800" can make one; no engine can say it
+            self.report(node, f"{name!r} holds an escape for half a character (a lone surrogate); remove it")
             return None
         if len(value) > MAX_TEXT:
             self.report(node, f"{name!r} is {len(value)} characters long; keep it under {MAX_TEXT} by splitting it into {split}")
