@@ -294,6 +294,15 @@ def test_a_missing_speech_engine_names_what_to_install_and_writes_nothing(withou
     assert_no_stray_processes(warm_cache)
 
 
+@pytest.mark.parametrize("command", [("check", SHORT), ("voices",), ("play", SHORT, "--no-keys")])
+def test_every_command_that_needs_the_engine_says_what_to_install_when_it_is_missing(without_espeak, tmp_path,
+                                                                                      command):
+    prefix, faults = without_espeak
+    result = voice_guide(*command, cache=tmp_path / "cold-cache", prefix=prefix, timeout=60, **faults)
+    assert_plain_failure(result, 1, "run `sudo apt-get install espeak-ng libespeak-ng1`")
+    assert result.stdout == ""
+
+
 def test_debug_shows_the_traceback_of_a_missing_speech_engine(without_espeak, warm_cache, out_dir):
     prefix, faults = without_espeak
     routine = out_dir.parent / "new.yaml"
@@ -381,12 +390,23 @@ def test_damaged_cache_entries_are_made_again_and_the_export_is_identical_to_a_c
 
 def test_several_exports_at_once_sharing_a_cold_cache_all_match_a_clean_one(clean, tmp_path, out_dir):
     cache = tmp_path / "cold-cache"
-    processes = [start_voice_guide("export", SHORT, "-o", out_dir / f"{n}.wav", "-q", cache=cache) for n in range(4)]
+    processes = [start_voice_guide("export", SHORT, "-o", out_dir / f"{n}.wav", "-q", cache=cache) for n in range(3)]
     results = [finish(process, timeout=120) for process in processes]
-    assert [r.status for r in results] == [0] * 4, [r.stderr for r in results]
-    for n in range(4):
+    assert [r.status for r in results] == [0] * 3, [r.stderr for r in results]
+    for n in range(3):
         assert (out_dir / f"{n}.wav").read_bytes() == clean[2], f"export {n} differs from a clean one"
     assert cache_files(cache) == clean[1]
+
+
+def test_several_exports_racing_to_one_file_leave_one_whole_file_and_no_partial(clean, warm_cache, out_dir):
+    target = out_dir / "short.wav"
+    processes = [start_voice_guide("export", SHORT, "-o", target, "-q", cache=warm_cache) for _ in range(3)]
+    results = [finish(process, timeout=120) for process in processes]
+    assert sorted(r.status for r in results) == [0, 2, 2], [r.stderr for r in results]
+    for lost in (r for r in results if r.status == 2):
+        assert_plain_failure(lost, 2, f"voice-guide: {target} exists; use --force to overwrite")
+    assert [p.name for p in out_dir.iterdir()] == ["short.wav"]
+    assert target.read_bytes() == clean[2]
 
 
 # --- a full disk ----------------------------------------------------------------------------------------------
