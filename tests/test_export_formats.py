@@ -220,3 +220,14 @@ def test_an_export_stopped_midway_leaves_no_file_and_no_partial(tmp_path, cache_
     process.communicate(timeout=60)
     assert process.returncode != 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["long.yaml"]
+
+
+@needs_ffmpeg
+def test_split_parts_are_numbered_tracks_of_an_album_named_after_the_routine(tmp_path, timeline):
+    metadata = Metadata("Short test routine", comment="A quick routine.")
+    written = export_split(timeline, blocks, tmp_path / "parts", format="mp3", metadata=metadata)
+    tags = [tags_of(ffprobe(path)) for path in written[:-1]]
+    assert [(t["album"], t["track"]) for t in tags] == [("Short test routine", f"{n}/{len(tags)}")
+                                                        for n in range(1, len(tags) + 1)]
+    assert [t["title"] for t in tags][:2] == ["Introduction", "Sit down."]
+    assert all("comment" in t and ffprobe(p)["chapters"] == [] for t, p in zip(tags, written))

@@ -87,13 +87,14 @@ class Chapter:
 
 @dataclass(frozen=True)
 class Metadata:
-    """What a phone's player shows: title, artist, album, a comment, and chapters."""
+    """What a phone's player shows: title, artist, album, a comment, chapters, and (split parts) a track number."""
 
     title: str
     comment: str | None = None
     artist: str = "voice-guide"
     album: str = "voice-guide"
     chapters: tuple[Chapter, ...] = ()
+    track: tuple[int, int] | None = None  # (number, of how many): orders the files of a split export
 
 
 class AudioFileWriter:

@@ -162,10 +162,13 @@ def export_split(
         listing.publish_later(group)
         with listing as temporary:
             temporary.write_text(m3u(timeline, parts), encoding="utf-8")
-        for part in parts:
+        for index, part in enumerate(parts, start=1):
             part_metadata = None
             if metadata is not None:
-                part_metadata = replace(metadata, title=f"{metadata.title}: {part.title}", chapters=())
+                # The routine becomes the album, each part a numbered track: how players group and order files.
+                part_metadata = replace(
+                    metadata, title=part.title, album=metadata.title, chapters=(), track=(index, len(parts))
+                )
             writer = AudioFileWriter(
                 folder / part.filename, sample_rate=rate, format=format, force=force, metadata=part_metadata
             )

@@ -1,7 +1,7 @@
 """Tags and chapters in a finished audio file, and the Ogg fix that makes its bytes reproducible.
 
-MP3 gets ID3v2.3 (TIT2/TPE1/TALB/COMM, TLEN, CHAP + CTOC), Ogg Vorbis and FLAC get Vorbis comments
-(TITLE/ARTIST/ALBUM/COMMENT and the CHAPTERnnn/CHAPTERnnnNAME chapter extension), WAV gets an ID3 chunk.
+MP3 gets ID3v2.3 (TIT2/TPE1/TALB/COMM/TRCK, TLEN, CHAP + CTOC), Ogg Vorbis and FLAC get Vorbis comments
+(TITLE/ARTIST/ALBUM/COMMENT/TRACKNUMBER and the CHAPTERnnn/CHAPTERnnnNAME chapter extension), WAV gets an ID3 chunk.
 All of them are what ffprobe, phones and podcast players read.
 """
 
@@ -55,6 +55,8 @@ def vorbis_comments(metadata: "Metadata") -> list[tuple[str, str]]:
     pairs = [("TITLE", metadata.title), ("ARTIST", metadata.artist), ("ALBUM", metadata.album)]
     if metadata.comment:
         pairs.append(("COMMENT", metadata.comment))
+    if metadata.track is not None:
+        pairs += [("TRACKNUMBER", str(metadata.track[0])), ("TRACKTOTAL", str(metadata.track[1]))]
     for number, chapter in enumerate(metadata.chapters, start=1):
         pairs.append((f"CHAPTER{number:03d}", chapter_stamp(chapter.start)))
         pairs.append((f"CHAPTER{number:03d}NAME", chapter.title))
@@ -77,7 +79,7 @@ def _tag_vorbis_comments(path: Path, format: str, metadata: "Metadata", length_m
 
 def _id3_frames(metadata: "Metadata", length_ms: int) -> list:
     """ID3 frames for MP3 and WAV: text tags, the exact length, and chapters with a table of contents."""
-    from mutagen.id3 import CHAP, COMM, CTOC, TALB, TIT2, TLEN, TPE1, CTOCFlags
+    from mutagen.id3 import CHAP, COMM, CTOC, TALB, TIT2, TLEN, TPE1, TRCK, CTOCFlags
 
     frames = [
         TIT2(encoding=3, text=[metadata.title]),
@@ -87,6 +89,8 @@ def _id3_frames(metadata: "Metadata", length_ms: int) -> list:
     ]
     if metadata.comment:
         frames.append(COMM(encoding=3, lang="eng", desc="", text=[metadata.comment]))
+    if metadata.track is not None:
+        frames.append(TRCK(encoding=3, text=[f"{metadata.track[0]}/{metadata.track[1]}"]))
     ids = [f"chp{number:03d}" for number in range(len(metadata.chapters))]
     if ids:
         frames.append(
