@@ -11,8 +11,10 @@ import pytest
 from voice_guide import compiler
 from voice_guide.chime import CHIME_LENGTH
 from voice_guide.display import LogDisplay, View, clock_text, describe
+from voice_guide.env import Environment
 from voice_guide.errors import AudioDeviceError, BadInputError, EngineError
 from voice_guide.keys import command_for
+from voice_guide.loader import load
 from voice_guide.player import (
     BACK,
     JUMP_GAP,
@@ -23,16 +25,21 @@ from voice_guide.player import (
     QUIT,
     Listener,
     Played,
+    PlayOptions,
     Prefetcher,
     Scheduler,
     TimingLog,
+    play,
     process_started_at,
     step_titles,
 )
 from voice_guide.routine import Cues, Hold, Routine, Say
 from voice_guide.timeline import CHIME, CLOSING, SAMPLE_RATE, SILENCE, SPEECH, Event
 
+from .conftest import DATA
+
 RATE = SAMPLE_RATE
+QUICK = DATA / "play" / "quick.yaml"
 START = 100.0  # the fake clock's reading when a run begins
 
 
@@ -407,12 +414,13 @@ def test_the_timing_log_writes_one_json_line_per_sound_in_seconds_since_the_comm
     stream = io.StringIO()
     log = TimingLog(stream, origin=10.0)
     event = Event(SPEECH, 22050, 11025, "Sit down.", 1, "instruction")
-    log.playing(Played(3, event, scheduled=11.0, actual=11.0042))
+    log.playing(Played(3, event, scheduled=11.0, actual=11.0042, returned=11.0052))
     line = json.loads(stream.getvalue())
     assert line["index"] == 3 and line["kind"] == "speech" and line["step"] == 1
     assert line["scheduled"] == 1.0 and line["actual"] == pytest.approx(1.0042)
     assert line["lateness_ms"] == pytest.approx(4.2)
     assert line["sample"] == 22050 and line["samples"] == 11025
+    assert line["open_ms"] == pytest.approx(1.0)
 
 
 def test_the_process_start_is_a_moment_in_the_recent_past():
@@ -474,3 +482,38 @@ def test_the_plain_log_says_each_line_with_its_time_and_step():
 @pytest.mark.parametrize(("key", "command"), [(" ", PAUSE), ("n", NEXT), ("B", BACK), ("q", QUIT), ("x", None)])
 def test_each_key_means_its_command(key, command):
     assert command_for(key) == command
+
+
+# --- play(): the wiring, with the real speech engine and a sink that cannot play ---------------------------
+
+
+class NoDevice:
+    def play(self, pcm):
+        raise AudioDeviceError("the audio device failed: Error opening PCM device. -- CODE: -2")
+
+    def stop_all(self):
+        pass
+
+    def wait_done(self):
+        pass
+
+
+def quiet_env(cache_root) -> Environment:
+    return Environment(stdin=io.StringIO(), stdout=io.StringIO(), stderr=io.StringIO(),
+                       cache_dir=cache_root / "voice-guide")
+
+
+def test_play_with_no_device_says_so_and_suggests_exporting_that_routine(cache_root):
+    routine = load(str(QUICK))
+    with pytest.raises(AudioDeviceError) as caught:
+        play(routine, PlayOptions(), quiet_env(cache_root), sink=NoDevice())
+    assert str(caught.value) == (
+        f"no audio output device found; export the routine instead: voice-guide export {QUICK} -o routine.mp3"
+    )
+    assert "CODE: -2" in str(caught.value.__cause__)
+
+
+def test_play_rejects_a_start_step_past_the_end_before_making_any_sound(cache_root):
+    with pytest.raises(BadInputError, match=r"^--start-at 4: 'Quick play test' has 3 steps$"):
+        play(load(str(QUICK)), PlayOptions(start_at=4), quiet_env(cache_root), sink=NoDevice())
+

@@ -61,12 +61,13 @@ class Sink(Protocol):
 
 @dataclass(frozen=True)
 class Played:
-    """One sound handed to the sink: `scheduled` and `actual` are clock readings."""
+    """One sound handed to the sink: clock readings of its deadline, of the hand-over, and of its return."""
 
     index: int
     event: Event
     scheduled: float
     actual: float
+    returned: float | None = None  # opening a device can take a while (tens of ms on some sound servers)
 
     @property
     def lateness(self) -> float:
@@ -208,7 +209,7 @@ class Scheduler:
             self._sink.play(pcm)
         except AudioDeviceError as error:
             raise self._device_failed(event, error) from error
-        played = Played(self._index, event, deadline, actual)
+        played = Played(self._index, event, deadline, actual, self._clock.now())
         self._played.append(played)
         self.listener.playing(played)
 
@@ -481,6 +482,7 @@ class TimingLog(Listener):
             "scheduled": round(played.scheduled - self._origin, 6),
             "actual": round(played.actual - self._origin, 6),
             "lateness_ms": round(played.lateness * 1000, 3),
+            "open_ms": round((played.returned - played.actual) * 1000, 3) if played.returned is not None else None,
         }
         self._stream.write(json.dumps(line) + "\n")
         self._stream.flush()
