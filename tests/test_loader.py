@@ -32,7 +32,7 @@ def read_good(request):
     return read
 
 
-def problems_of(text: str) -> list[str]:
+def problems_of(text: str | bytes) -> list[str]:
     """Each problem of a routine text as 'line:col: message'."""
     with pytest.raises(RoutineError) as caught:
         loads(text, path="r.yaml")
@@ -236,6 +236,15 @@ def test_volume_takes_a_number_from_zero_to_one(value, volume):
 )
 def test_a_bad_volume_says_the_valid_range(value, message):
     assert problems_of(f"title: t\nvoice: {{volume: {value}}}\nsteps: [{{say: a}}]\n") == [message]
+
+
+def test_a_bad_byte_is_located_in_characters_after_earlier_multibyte_ones():
+    data = "title: Café\nsteps:\n  - say: Crème brûlée \u2014 ".encode("utf-8") + b"\xff\n"
+    assert problems_of(data) == ["3:25: the file is not UTF-8 text (byte 0xff here); save it as UTF-8"]
+
+
+def test_a_bad_byte_after_a_lone_carriage_return_is_on_the_next_line_as_yaml_counts_lines():
+    assert problems_of(b"title: t\rsteps: \xc3") == ["2:8: the file is not UTF-8 text (byte 0xc3 here); save it as UTF-8"]
 
 
 # ---- reading files ----

@@ -116,7 +116,8 @@ def _decoded(text: str | bytes, path: str) -> str:
             text = data.decode("utf-8")
         except UnicodeDecodeError as error:
             # The bytes before the first bad one are valid, so the position can be counted in characters.
-            line, column = _position(data[: error.start].decode("utf-8"), error.start)
+            before = data[: error.start].decode("utf-8")
+            line, column = _position(before, len(before))
             bad = data[error.start]
             message = f"the file is not UTF-8 text (byte 0x{bad:02x} here); save it as UTF-8"
             raise RoutineError(path, [Problem(line, column, message)]) from None
