@@ -345,3 +345,10 @@ def test_the_startup_failure_message_names_the_engine_and_the_cause():
                        "libespeak-ng1` (RuntimeError: no eSpeak here)")
     other = _speech_worker.startup_failure_message("sapi5", ImportError("no comtypes"))
     assert other == "speech engine sapi5 could not start: ImportError: no comtypes"
+
+
+def test_a_worker_that_does_not_fork_as_on_windows_and_macos_speaks_the_same_words(tmp_path):
+    inline = [*default_command(), "--fork", "no"]
+    with synthesizer(tmp_path / "forked") as forked, synthesizer(tmp_path / "inline", worker_command=inline) as same:
+        for text in (ARCH, "Now your right foot.", "Round two of three."):  # three utterances, one process
+            assert same.length(text) == pytest.approx(forked.length(text), rel=0.02)
