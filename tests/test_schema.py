@@ -13,7 +13,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from voice_guide import bundled
+from voice_guide import bundled, loader
 from voice_guide.durations import parse_duration, parse_span
 from voice_guide.errors import RoutineError
 from voice_guide.loader import load
@@ -75,6 +75,21 @@ def document(path: Path):
 def test_the_schema_is_a_valid_draft_2020_12_schema_shipped_in_the_package(schema):
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     jsonschema.Draft202012Validator.check_schema(schema)
+
+
+def test_the_schema_names_exactly_the_keys_the_loader_knows(schema):
+    defs = schema["$defs"]
+    assert tuple(schema["properties"]) == loader.TOP_KEYS
+    assert tuple(defs["voice"]["properties"]) == loader.VOICE_KEYS
+    assert tuple(defs["cues"]["anyOf"][1]["properties"]) == loader.CUE_KEYS
+    assert tuple(defs["say"]["properties"]) == loader.SAY_KEYS
+    assert tuple(defs["repeat"]["properties"]) == loader.REPEAT_KEYS
+    assert tuple(defs["sides"]["properties"]) == loader.SIDES_KEYS
+    assert defs["text"]["maxLength"] == loader.MAX_TEXT
+    rate = defs["voice"]["properties"]["rate"]
+    assert (rate["minimum"], rate["maximum"]) == loader.RATE_RANGE
+    repeat = defs["repeat"]["properties"]["repeat"]
+    assert (repeat["minimum"], repeat["maximum"]) == loader.REPEAT_RANGE
 
 
 @pytest.mark.parametrize(
