@@ -247,6 +247,13 @@ def test_a_bad_byte_after_a_lone_carriage_return_is_on_the_next_line_as_yaml_cou
     assert problems_of(b"title: t\rsteps: \xc3") == ["2:8: the file is not UTF-8 text (byte 0xc3 here); save it as UTF-8"]
 
 
+@pytest.mark.parametrize("escape", ["\\U00110000", "\\UFFFFFFFF"])
+def test_an_escape_beyond_unicode_is_a_positioned_problem_not_a_crash(escape):
+    assert problems_of(f'title: "a {escape}"\nsteps: [{{say: b}}]\n') == [
+        "1:13: an escape in quoted text here names no character (the largest is \\U0010FFFF)"
+    ]
+
+
 # ---- reading files ----
 
 

@@ -190,7 +190,7 @@ def _compose(text: str, path: str) -> Node | None:
         problem = Problem(line, column, f"character U+{error.character:04X} is not allowed in a YAML file; remove it")
     except yaml.YAMLError as error:  # any other PyYAML error has no position
         problem = Problem(0, 0, f"YAML syntax error: {error}")
-    except ValueError:  # PyYAML's scanner calls chr() on an escape like "\U00110000" without checking it
+    except (ValueError, OverflowError):  # PyYAML's scanner calls chr() on any escape, "\U00110000" or "\UFFFFFFFF"
         mark = loader.get_mark() if loader is not None else None
         message = "an escape in quoted text here names no character (the largest is \\U0010FFFF)"
         problem = Problem(mark.line + 1, mark.column + 1, message) if mark else Problem(0, 0, message)
