@@ -202,7 +202,9 @@ def test_an_unknown_voice_falls_back_to_the_default_with_a_warning_naming_close_
         assert again.workers_started == 0
 
 
-@pytest.mark.parametrize("spelling", ["gmw/en-us", "GMW/EN-US", "English (America)", "english (america)", "en-us", "en_US"])
+@pytest.mark.parametrize(
+    "spelling", ["gmw/en-us", "GMW/EN-US", "English (America)", "english (america)", "en-us", "en_US"]
+)
 def test_a_voice_can_be_named_by_id_name_or_language_in_any_case(tmp_path, spelling):
     with Synthesizer(Voice(voice=spelling), cache_dir=tmp_path) as speech:
         assert speech.resolved.voice == "gmw/en-us"
@@ -352,3 +354,21 @@ def test_a_worker_that_does_not_fork_as_on_windows_and_macos_speaks_the_same_wor
     with synthesizer(tmp_path / "forked") as forked, synthesizer(tmp_path / "inline", worker_command=inline) as same:
         for text in (ARCH, "Now your right foot.", "Round two of three."):  # three utterances, one process
             assert same.length(text) == pytest.approx(forked.length(text), rel=0.02)
+
+
+def test_the_worker_and_the_timeline_agree_on_the_sample_rate():
+    assert _speech_worker.SAMPLE_RATE == SAMPLE_RATE
+
+
+def test_engine_output_in_another_container_rate_and_layout_is_decoded_by_content(tmp_path):
+    import soundfile
+
+    seconds = np.arange(44100) / 44100  # one second of a 440 Hz tone, stereo AIFF, named .wav as on macOS
+    tone = 0.5 * np.sin(2 * np.pi * 440 * seconds)
+    path = tmp_path / "from-nsss.wav"
+    soundfile.write(path, np.stack([tone, tone], axis=1), 44100, format="AIFF", subtype="PCM_16")
+    pcm = np.frombuffer(_speech_worker.decode(str(path)).tobytes(), dtype="<i2")
+    assert len(pcm) == SAMPLE_RATE
+    assert np.max(np.abs(pcm)) == pytest.approx(0.5 * 32767, rel=0.02)
+    spectrum = np.abs(np.fft.rfft(pcm))
+    assert np.argmax(spectrum) == 440  # one-second window: bin n is n Hz

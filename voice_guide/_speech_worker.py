@@ -98,7 +98,7 @@ def write_wav(path: str, pcm: array.array) -> None:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(SAMPLE_RATE)
-        out.writeframes(_little_endian(pcm).tobytes())
+        out.writeframes(_swap_if_big_endian(pcm).tobytes())
 
 
 def decode(path: str) -> array.array:
@@ -111,7 +111,7 @@ def decode(path: str) -> array.array:
         with wave.open(path, "rb") as clip:
             if (clip.getsampwidth(), clip.getnchannels(), clip.getframerate()) == (2, 1, SAMPLE_RATE):
                 pcm = array.array("h", clip.readframes(clip.getnframes()))
-                return _little_endian(pcm)
+                return _swap_if_big_endian(pcm)
     except (wave.Error, EOFError):
         pass
     return _decode_other(path)
@@ -144,7 +144,7 @@ def resample(samples: Any, rate: int) -> Any:
     return resample_poly(samples, SAMPLE_RATE // common, rate // common).astype(np.float32)
 
 
-def _little_endian(pcm: array.array) -> array.array:
+def _swap_if_big_endian(pcm: array.array) -> array.array:
     if sys.byteorder == "big":
         pcm = array.array("h", pcm)
         pcm.byteswap()

@@ -167,15 +167,17 @@ class Synthesizer:
             if text in self._clips:
                 self._clips.move_to_end(text)
                 return self._clips[text]
-        data = self._cache.samples(self._key(text))
+        key = self._key(text)
+        data = self._cache.samples(key)
         if data is None or len(data) != frames:
             # Damaged (or replaced) since its header was read: make it again, once.
+            self._cache.discard(self._cache.path(key))
             with self._cond:
                 self._lengths.pop(text, None)
             frames = self._make(text)
-            data = self._cache.samples(self._key(text))
+            data = self._cache.samples(key)
             if data is None or len(data) != frames:
-                raise EngineError(f"the speech cache entry for {_shown(text)} cannot be read: {self._cache.path(self._key(text))}")
+                raise EngineError(f"the speech cache entry for {_shown(text)} cannot be read: {self._cache.path(key)}")
         with self._cond:
             self._clips[text] = data
             if len(self._clips) > _CLIPS_IN_MEMORY:
