@@ -196,7 +196,11 @@ def long_routine(tmp_path_factory):
 
 @pytest.mark.parametrize(
     "signal_name, status, said",
-    [("SIGINT", 130, "voice-guide: stopped (Ctrl+C)"), ("SIGTERM", 143, "voice-guide: stopped (terminated)")],
+    [
+        ("SIGINT", 130, "voice-guide: stopped (Ctrl+C)"),
+        ("SIGTERM", 143, "voice-guide: stopped (terminated)"),
+        ("SIGHUP", 129, "voice-guide: stopped (terminal closed)"),
+    ],
 )
 def test_an_export_interrupted_midway_exits_with_the_signals_status_and_leaves_nothing(
     long_routine, out_dir, signal_name, status, said
@@ -212,6 +216,22 @@ def test_an_export_interrupted_midway_exits_with_the_signals_status_and_leaves_n
     assert list(out_dir.iterdir()) == []
     assert cache_files(cache) == before
     assert_no_stray_processes(cache)
+
+
+def test_an_export_started_under_nohup_survives_the_terminal_closing(clean, warm_cache, out_dir):
+    def ignore_hangups() -> None:
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "voice_guide", "export", SHORT, "-o", out_dir / "short.wav", "-q"],
+        env=process_env(warm_cache), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=ignore_hangups,
+    )
+    time.sleep(0.5)
+    process.send_signal(signal.SIGHUP)
+    result = finish(process)
+    assert result.status == 0, result.stderr
+    assert (out_dir / "short.wav").read_bytes() == clean[2]
 
 
 def test_a_killed_export_leaves_nothing_at_the_destination_and_the_next_export_cleans_up(

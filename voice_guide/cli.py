@@ -26,12 +26,17 @@ class ExitStatus(IntEnum):
     OK = 0
     ERROR = 1
     BAD_INPUT = 2
+    HANGUP = 129
     CTRL_C = 130
     TERMINATED = 143
 
 
 class Terminated(BaseException):
-    """SIGTERM arrived: unwind like Ctrl+C so temporary files are removed."""
+    """SIGTERM (or SIGHUP: the terminal was closed) arrived: unwind like Ctrl+C so temporary files are removed."""
+
+    def __init__(self, signum: int = signal.SIGTERM):
+        super().__init__(signum)
+        self.signum = signum
 
 
 class _Parser(argparse.ArgumentParser):
@@ -46,7 +51,7 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
     env = env or Environment()
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
-    previous = _on_sigterm_raise()
+    previous = _on_signals_raise()
     try:
         args = build_parser().parse_args(argv)
         return int(args.run(args, env) or ExitStatus.OK)
@@ -56,7 +61,10 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
     except KeyboardInterrupt:
         _report(env, None, debug, "stopped (Ctrl+C)")
         return ExitStatus.CTRL_C
-    except Terminated:
+    except Terminated as stop:
+        if stop.signum == signal.SIGHUP:
+            _report(env, None, debug, "stopped (terminal closed)")
+            return ExitStatus.HANGUP
         _report(env, None, debug, "stopped (terminated)")
         return ExitStatus.TERMINATED
     except BrokenPipeError:
@@ -65,27 +73,37 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
         _report(env, error, debug, f"internal error: {type(error).__name__}: {error} (rerun with --debug for details)")
         return ExitStatus.ERROR
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _report(env: Environment, error: BaseException | None, debug: bool, text: str | None = None) -> None:
-    if debug and error is not None:
-        traceback.print_exception(type(error), error, error.__traceback__, file=env.stderr)
-    message = text if text is not None else str(error)
-    for line in message.splitlines() or [""]:
-        print(f"voice-guide: {line}" if not line.startswith(" ") else line, file=env.stderr)
-    env.stderr.flush()
-
-
-def _on_sigterm_raise():
-    def handler(signum, frame):
-        raise Terminated()
-
     try:
-        return signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread (tests may call main from a thread)
-        return None
+        if debug and error is not None:
+            traceback.print_exception(type(error), error, error.__traceback__, file=env.stderr)
+        message = text if text is not None else str(error)
+        for line in message.splitlines() or [""]:
+            print(f"voice-guide: {line}" if not line.startswith(" ") else line, file=env.stderr)
+        env.stderr.flush()
+    except (OSError, ValueError):
+        pass  # stderr is gone (the terminal closed): the exit status still tells
+
+
+def _on_signals_raise() -> dict:
+    """SIGTERM and SIGHUP raise Terminated, so an export removes its temporary file; returns the old handlers."""
+
+    def handler(signum, frame):
+        raise Terminated(signum)
+
+    previous = {}
+    for signum in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if signum is None or signal.getsignal(signum) == signal.SIG_IGN:  # no SIGHUP (Windows); or under nohup
+            continue
+        try:
+            previous[signum] = signal.signal(signum, handler)
+        except ValueError:  # not the main thread (tests may call main from a thread)
+            break
+    return previous
 
 
 # --- the parser ----------------------------------------------------------------------------------------------
