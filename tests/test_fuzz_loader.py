@@ -94,7 +94,13 @@ def mostly(good: st.SearchStrategy, bad: st.SearchStrategy) -> st.SearchStrategy
 
 _odd_text = st.sampled_from(["yes", "no", "~", "null", "1:30", "", " ", "a: b", "- x", "#", "&a", "*a", "!x", "é"])
 wild_texts = st.one_of(
-    st.text(max_size=20), _odd_text, st.integers(), st.booleans(), st.none(), st.just("a" * (MAX_TEXT + 1))
+    st.text(max_size=20),
+    _odd_text,
+    st.integers(),
+    st.booleans(),
+    st.none(),
+    st.just("a" * (MAX_TEXT + 1)),
+    st.just(10**400),
 )
 _words = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABC", min_size=1, max_size=10)
 texts = mostly(st.lists(_words, min_size=1, max_size=4).map(" ".join), wild_texts)

@@ -254,6 +254,12 @@ def test_an_escape_beyond_unicode_is_a_positioned_problem_not_a_crash(escape):
     ]
 
 
+def test_a_number_too_long_for_int_is_out_of_range_not_a_crash():
+    assert problems_of("title: t\nvoice: {rate: " + "9" * 5000 + "}\nsteps: [{say: a}]\n") == [
+        "2:15: 'rate' is 9999999999999999999999999999999999999... words per minute; use 80 to 400"
+    ]
+
+
 # ---- reading files ----
 
 

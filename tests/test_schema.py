@@ -44,7 +44,7 @@ NOT_VALIDATED = """
     syntax-unclosed-quote syntax-colon-in-text syntax-bad-indent syntax-missing-colon syntax-unclosed-bracket
     tab-indent tab-after-colon two-documents alias-undefined anchor-defined-twice empty-file only-comments
     not-utf8 utf16 control-character tag-python-object key-is-a-list recursive-alias deep-nesting-yaml
-    tag-unknown tag-binary alias-bomb escape-beyond-unicode
+    tag-unknown tag-binary alias-bomb escape-beyond-unicode repeat-huge-number
 """.split()
 
 

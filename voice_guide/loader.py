@@ -353,9 +353,10 @@ class _Checker:
         if scalar.tag != _CORE + "int" or not _INTEGER.fullmatch(scalar.value):
             self.report(node, f"{name!r} must be {expected}; found {_found(scalar)}")
             return None
-        number = int(scalar.value)
-        if not bounds[0] <= number <= bounds[1]:
-            self.report(node, f"{name!r} is {number}{unit}; use {bounds[0]} to {bounds[1]}")
+        # int() refuses over 4,300 digits (a guard against slow conversions); nothing that long is in range anyway.
+        number = int(scalar.value) if len(scalar.value) <= 12 else None
+        if number is None or not bounds[0] <= number <= bounds[1]:
+            self.report(node, f"{name!r} is {_shortened(scalar.value)}{unit}; use {bounds[0]} to {bounds[1]}")
             return None
         return number
 
