@@ -241,6 +241,24 @@ def test_resume_without_chimes_is_a_short_quiet_instead_of_a_chime():
     assert replay[-1] == pytest.approx(pause_at + 5 + LEAD_IN)
 
 
+def test_pause_in_the_last_quiet_seconds_resumes_and_ends_there():
+    events = timeline_events()
+    at = START + events[-1].start / RATE + 0.5  # in the tail after the last reminder
+    result, sink, clock = run(events, [(at, PAUSE), (at + 10, PAUSE)])
+    assert said(sink)[-1] == CHIME  # the re-orientation, then only quiet is left
+    assert clock.t == pytest.approx(at + 10 + CHIME_LENGTH / RATE + compiler.AFTER_CHIME + events[-1].end / RATE
+                                    - (at - START))
+
+
+def test_next_while_paused_in_a_hold_goes_to_the_step_after_the_hold():
+    events = timeline_events()
+    step3 = first(events, lambda e: e.kind == CHIME and e.step == 3)
+    at = START + step3.start / RATE - 0.5  # the last half second of step 2's hold
+    result, sink, _ = run(events, [(at, PAUSE), (at + 2, NEXT)])
+    assert "Rub the heel." in said(sink)
+    assert said(sink).count(CHIME) == sum(e.kind == CHIME for e in events)  # nothing skipped, nothing doubled
+
+
 def test_next_cuts_the_step_short_and_starts_the_next_one_with_its_chime():
     events = timeline_events()
     hold_line = first(events, lambda e: e.text == "Press the arch.")

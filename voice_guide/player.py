@@ -208,15 +208,15 @@ class Scheduler:
         try:
             self._sink.play(pcm)
         except AudioDeviceError as error:
-            raise self._device_failed(event, error) from error
+            raise self._device_failed(self._index, error) from error
         played = Played(self._index, event, deadline, actual, self._clock.now())
         self._played.append(played)
         self.listener.playing(played)
 
-    def _device_failed(self, event: Event, error: AudioDeviceError) -> AudioDeviceError:
+    def _device_failed(self, index: int, error: AudioDeviceError) -> AudioDeviceError:
         if not self._played:
             return error  # nothing ever played: there is no device (play() words that for the user)
-        step = self._steps[self._index]
+        step = self._step_at(index)
         if step == 0:
             where, resume = "during the introduction", "run the command again"
         elif step == CLOSING_STEP:
@@ -227,8 +227,12 @@ class Scheduler:
 
     def _start_at(self, index: int, when: float) -> None:
         """Make event `index` start at clock time `when`."""
+        self._place(index, self._known[index].start, when)
+
+    def _place(self, index: int, sample: int, when: float) -> None:
+        """Make `sample` of the timeline sound at clock time `when`; event `index` is the next to play."""
         self._index = index
-        self._t0 = when - self._known[index].start / self._rate
+        self._t0 = when - sample / self._rate
 
     # --- commands --------------------------------------------------------------------------------------------
 
@@ -243,7 +247,7 @@ class Scheduler:
 
     def _jump(self, command: str) -> bool:
         current = self._current_index()
-        step = self._steps[current]
+        step = self._step_at(current)
         if step == CLOSING_STEP:
             return False  # the closing is always spoken to the end
         if command == NEXT:
@@ -280,7 +284,7 @@ class Scheduler:
                 break
             if command in (NEXT, BACK, QUIT):
                 self._paused_at = None
-                self._start_at(resume_index, self._clock.now())
+                self._place(resume_index, resume_at, self._clock.now())  # so the jump starts from here
                 if self._jump(command):
                     return
                 self._paused_at = resume_at
@@ -291,14 +295,12 @@ class Scheduler:
         """Re-orient the listener (a chime, or a short quiet), then continue from `at_sample`."""
         lead = LEAD_IN
         if self._chime:
-            chime = Event(CHIME, 0, CHIME_LENGTH, role=CLOSING if self._steps[index] == CLOSING_STEP else None)
             try:
-                self._sink.play(self._clip(chime))
+                self._sink.play(self._clip(Event(CHIME, 0, CHIME_LENGTH)))
             except AudioDeviceError as error:
-                raise self._device_failed(self._known[index], error) from error
+                raise self._device_failed(index, error) from error
             lead = CHIME_LENGTH / self._rate + AFTER_CHIME
-        self._index = index
-        self._t0 = self._clock.now() + lead - at_sample / self._rate
+        self._place(index, at_sample, self._clock.now() + lead)
         self.listener.resumed()
 
     # --- the events, as far as they are known ----------------------------------------------------------------
@@ -320,6 +322,10 @@ class Scheduler:
         if event.role == CLOSING or (self._steps and self._steps[-1] > 0):
             return CLOSING_STEP  # unnumbered events after the steps: the closing and the tail
         return 0
+
+    def _step_at(self, index: int) -> int:
+        """The step of event `index` (or of the last event, past the end)."""
+        return self._steps[min(index, len(self._steps) - 1)] if self._steps else 0
 
     def _first_index(self, wanted: Callable[[int], bool], after: int = -1) -> int | None:
         index = after + 1
