@@ -167,6 +167,9 @@ def test_an_unwritable_cache_folder_falls_back_to_a_temporary_one_with_a_warning
     with Synthesizer(Voice(voice="en-us"), cache_dir=blocker / "speech") as speech:
         assert speech.length("Still works.") > 0
         assert any(f"speech cache folder '{blocker / 'speech'}' is not usable" in w for w in speech.warnings)
+        private = speech._cache.root
+        assert private.is_dir()
+    assert not private.exists()  # removed at close: nobody else would ever read it
 
 
 # --- input ----------------------------------------------------------------------------------------------

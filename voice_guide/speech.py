@@ -8,6 +8,7 @@ are cached by (engine, voice id, rate, text); a warm cache answers length() from
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -81,6 +82,7 @@ class Synthesizer:
         self._rate = voice.rate if voice.rate is not None else DEFAULT_RATE
         self._volume = voice.volume if voice.volume is not None else DEFAULT_VOLUME
         self._cache, self._cache_warnings = _open_cache(cache_dir)
+        self._cache_is_private = bool(self._cache_warnings)  # the fallback: a temporary folder of our own
         self._max_workers = max(1, workers if workers is not None else min(os.cpu_count() or 1, MAX_WORKERS))
         self._timeout = timeout
         self._command = tuple(worker_command) if worker_command else default_command()
@@ -194,6 +196,8 @@ class Synthesizer:
             worker.kill()
         for thread in self._threads:
             thread.join(timeout=2.0)
+        if self._cache_is_private:  # nobody else will ever read it
+            shutil.rmtree(self._cache.root, ignore_errors=True)
 
     def __enter__(self) -> "Synthesizer":
         return self
