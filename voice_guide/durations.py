@@ -37,8 +37,7 @@ def parse_duration(text: str) -> float:
     clean = _normalized(text, FORMS)
     if _RANGE.fullmatch(clean):
         raise ValueError(f"{text!r} is a range; a single duration is needed here, like 2m")
-    seconds, _ = _parse_one(clean, text, FORMS)
-    return seconds
+    return _parse_one(clean, text, FORMS)
 
 
 def parse_span(text: str) -> tuple[float, float]:
@@ -52,7 +51,7 @@ def parse_span(text: str) -> tuple[float, float]:
     clean = _normalized(text, SPAN_FORMS)
     match = _RANGE.fullmatch(clean)
     if not match:
-        seconds, _ = _parse_one(clean, text, SPAN_FORMS)
+        seconds = _parse_one(clean, text, SPAN_FORMS)
         return seconds, seconds
     left, right = match.group(1), match.group(2)
     left_unit, right_unit = _single_unit(left), _single_unit(right)
@@ -60,8 +59,8 @@ def parse_span(text: str) -> tuple[float, float]:
         left += right_unit
     elif _PLAIN.fullmatch(right) and left_unit:
         right += left_unit
-    low, _ = _parse_one(left, text, SPAN_FORMS)
-    high, _ = _parse_one(right, text, SPAN_FORMS)
+    low = _parse_one(left, text, SPAN_FORMS)
+    high = _parse_one(right, text, SPAN_FORMS)
     if low > high:
         raise ValueError(
             f"{text!r} is not a range: the shorter end comes first, like "
@@ -104,14 +103,14 @@ def _normalized(text: str, forms: str) -> str:
     return clean
 
 
-def _parse_one(part: str, whole: str, forms: str) -> tuple[float, str | None]:
-    """Seconds in one end of a duration (already normalized), with the unit it used if it used exactly one."""
+def _parse_one(part: str, whole: str, forms: str) -> float:
+    """Seconds in one duration or one end of a range (already normalized); `whole` is quoted in errors."""
     if _PLAIN.fullmatch(part):
-        return _positive(float(part), whole, forms), None
+        return _positive(float(part), whole, forms)
     if _CLOCK.fullmatch(part):
-        return _positive(_clock_seconds(part, whole, forms), whole, forms), None
+        return _positive(_clock_seconds(part, whole, forms), whole, forms)
     if _UNIT_FORM.fullmatch(part):
-        return _positive(_unit_seconds(part, whole, forms), whole, forms), _single_unit(part)
+        return _positive(_unit_seconds(part, whole, forms), whole, forms)
     raise ValueError(f"{whole!r} is not a duration; {forms}")
 
 
