@@ -116,7 +116,11 @@ def export(
 
         transcript_format_for(transcript)
         check_destination(Path(transcript), force=force)
-    with synthesizer(routine, settings, env) as synth:
+    from contextlib import ExitStack
+
+    # The transcript is finished before the audio and published with it, when `published` closes without an
+    # error: a transcript that cannot be written leaves no audio behind, and a failed export no transcript.
+    with ExitStack() as published, synthesizer(routine, settings, env) as synth:
         from . import compiler
 
         # Levelling starts while the engine is still speaking: each clip is levelled as soon as it exists
@@ -128,13 +132,13 @@ def export(
         mixer.prefetch(texts, chime=routine.chime if settings.chime is None else settings.chime)
         try:
             timeline = _with_warnings(compile(routine, synth, settings), synth.warnings)
+            if transcript is not None:
+                from .transcript import write_transcript
+
+                write_transcript(timeline, Path(transcript), force=force, group=published)
             render_file(timeline, mixer, output, format=format, force=force, progress=progress)
         finally:
             mixer.close()
-    if transcript is not None:
-        from .transcript import write_transcript
-
-        write_transcript(timeline, Path(transcript), force=force)
     return timeline
 
 
