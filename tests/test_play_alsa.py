@@ -270,6 +270,17 @@ def terminal():
             pass
 
 
+def on_terminal(fd: int) -> dict:
+    """Popen arguments that run the player on terminal `fd`, in its own session, as a shell would."""
+    import fcntl
+    import termios
+
+    def take_terminal() -> None:  # in the child: the pty becomes its controlling terminal (Ctrl+C -> SIGINT)
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    return {"stdin": fd, "stdout": fd, "stderr": fd, "start_new_session": True, "preexec_fn": take_terminal}
+
+
 def drain(fd: int, into: bytearray) -> None:
     """Read what the player wrote to its terminal so far (it must not block on a full buffer)."""
     import select
@@ -293,8 +304,7 @@ def test_q_on_a_terminal_skips_to_the_reminders_and_the_terminal_is_restored(cac
     env, folder = alsa_file
     log = tmp_path / "timing.jsonl"
     before = termios.tcgetattr(player_side)
-    player = start_player(cache_root, env, QUICK, "--timing-log", log,
-                          stdin=player_side, stdout=player_side, stderr=player_side)
+    player = start_player(cache_root, env, QUICK, "--timing-log", log, **on_terminal(player_side))
     screen = bytearray()
     try:
         wait_for(lambda: drain(typer, screen) or "Sit down." in logged_texts(log))
@@ -321,8 +331,7 @@ def test_space_pauses_on_a_terminal_and_resume_says_the_line_again(cache_root, a
     typer, player_side = terminal
     env, folder = alsa_file
     log = tmp_path / "timing.jsonl"
-    player = start_player(cache_root, env, QUICK, "--no-chime", "--timing-log", log,
-                          stdin=player_side, stdout=player_side, stderr=player_side)
+    player = start_player(cache_root, env, QUICK, "--no-chime", "--timing-log", log, **on_terminal(player_side))
     screen = bytearray()
     try:
         wait_for(lambda: drain(typer, screen) or "Sit down." in logged_texts(log))
@@ -337,3 +346,29 @@ def test_space_pauses_on_a_terminal_and_resume_says_the_line_again(cache_root, a
     said = logged_texts(log)
     assert said.count("Sit down.") == 2
     assert said[-1] == "Stop if it hurts."
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX terminals only")
+def test_ctrl_c_on_a_terminal_stops_at_once_restores_the_terminal_and_exits_130(cache_root, alsa_file, tmp_path,
+                                                                                 terminal):
+    import termios
+
+    typer, player_side = terminal
+    env, _ = alsa_file
+    log = tmp_path / "timing.jsonl"
+    before = termios.tcgetattr(player_side)
+    player = start_player(cache_root, env, QUICK, "--timing-log", log, **on_terminal(player_side))
+    screen = bytearray()
+    try:
+        wait_for(lambda: drain(typer, screen) or "Sit down." in logged_texts(log))
+        os.write(typer, b"\x03")  # Ctrl+C as typed: the terminal turns it into SIGINT
+        wait_for(lambda: drain(typer, screen) or player.poll() is not None, timeout=5)
+    finally:
+        player.kill()
+        player.wait()
+    drain(typer, screen)
+    assert player.returncode == 130, screen.decode(errors="replace")
+    assert "voice-guide: stopped (Ctrl+C)" in screen.decode(errors="replace")
+    assert "Press the arch." not in logged_texts(log)
+    assert termios.tcgetattr(player_side) == before
+

@@ -259,8 +259,7 @@ class LiveDisplay(LogDisplay):
 
     def finished(self, result: PlayResult) -> None:
         self._stop()
-        if result.quit_early:
-            print("Stopped early; the reminders were said.", file=self._out, flush=True)
+        super().finished(result)
 
     def _stop(self) -> None:
         if self._live is not None:

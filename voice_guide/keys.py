@@ -49,6 +49,8 @@ class KeyReader:
             import tty
 
             fd = self._stream.fileno()
+            if _in_background(fd):
+                return self  # `voice-guide play &`: changing the terminal would stop the job (SIGTTOU)
             self._saved = termios.tcgetattr(fd)
             tty.setcbreak(fd, termios.TCSANOW)
         except (ImportError, OSError, ValueError, AttributeError):
@@ -98,3 +100,11 @@ class KeyReader:
                 command = command_for(key)
                 if command is not None:
                     self._commands.put(command)
+
+
+def _in_background(fd: int) -> bool:
+    """Whether we run in the background of the terminal `fd` controls."""
+    try:
+        return os.tcgetpgrp(fd) != os.getpgrp()
+    except OSError:
+        return False  # not our controlling terminal: no job control to fear
