@@ -375,3 +375,13 @@ def test_engine_output_in_another_container_rate_and_layout_is_decoded_by_conten
     assert np.max(np.abs(pcm)) == pytest.approx(0.5 * 32767, rel=0.02)
     spectrum = np.abs(np.fft.rfft(pcm))
     assert np.argmax(spectrum) == 440  # one-second window: bin n is n Hz
+
+
+def test_cached_clips_decode_exactly_as_libsndfile_decodes_them(cold):
+    import soundfile
+
+    samples = cold.samples(ARCH)
+    [entry] = cold._cache.root.glob("*.wav")
+    reference, rate = soundfile.read(entry, dtype="float32")
+    assert rate == SAMPLE_RATE
+    assert np.array_equal(samples, reference)

@@ -235,7 +235,14 @@ class Synthesizer:
     def _add_threads(self) -> None:
         """Wake idle driver threads, and start more while there is more work than threads (lock held)."""
         self._cond.notify_all()
+        if self._closed:
+            return
         wanted = min(self._max_workers, len(self._making) + len(self._pending))
+        if not self._lengths and not self._failures:
+            # Until the first clip is out, one thread: a second worker starting up would compete with
+            # the first utterance for the CPU, and the player is waiting for that one (about 40% later
+            # on two cores). The others start as soon as it is done.
+            wanted = min(wanted, 1)
         while len(self._threads) < wanted:
             thread = threading.Thread(target=self._drive, name=f"speech-{len(self._threads)}", daemon=True)
             self._threads.append(thread)
@@ -269,7 +276,7 @@ class Synthesizer:
                     self._lengths[text] = frames
                 elif failure is not None and not self._closed:
                     self._failures[text] = failure
-                self._cond.notify_all()
+                self._add_threads()  # wakes the waiters; more threads if the queue has grown
 
     def _synthesize(self, worker: WorkerProcess | None, text: str, key: ClipKey) -> tuple[int, WorkerProcess]:
         """Make one clip; a worker that hangs or dies is replaced and the text tried once more."""
