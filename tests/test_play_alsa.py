@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -295,80 +296,69 @@ def drain(fd: int, into: bytearray) -> None:
         into.extend(chunk)
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="POSIX terminals only")
-def test_q_on_a_terminal_skips_to_the_reminders_and_the_terminal_is_restored(cache_root, alsa_file, tmp_path,
-                                                                               terminal):
+@dataclass
+class TerminalRun:
+    """A run of the player on a pseudo-terminal: exit status, what it drew, what it said, terminal restored?"""
+
+    status: int
+    screen: str
+    said: list
+    restored: bool
+
+
+def play_on_terminal(cache_root, env: dict, log: Path, terminal, keys: list[tuple[float, bytes]], *options: str,
+                     exit_within: float = 60.0) -> TerminalRun:
+    """Play QUICK on a pty; once "Sit down." is said, type each key after its delay (seconds)."""
     import termios
 
     typer, player_side = terminal
-    env, folder = alsa_file
-    log = tmp_path / "timing.jsonl"
     before = termios.tcgetattr(player_side)
-    player = start_player(cache_root, env, QUICK, "--timing-log", log, **on_terminal(player_side))
+    player = start_player(cache_root, env, QUICK, "--timing-log", log, *options, **on_terminal(player_side))
     screen = bytearray()
     try:
         wait_for(lambda: drain(typer, screen) or "Sit down." in logged_texts(log))
-        time.sleep(0.6)  # the screen refreshes four times a second
-        drain(typer, screen)
-        os.write(typer, b"q")
-        wait_for(lambda: drain(typer, screen) or player.poll() is not None)
+        for delay, key in keys:
+            wait_for(lambda began=time.monotonic(): drain(typer, screen) or time.monotonic() - began >= delay)
+            os.write(typer, key)
+        wait_for(lambda: drain(typer, screen) or player.poll() is not None, timeout=exit_within)
     finally:
         player.kill()
         player.wait()
     drain(typer, screen)
-    assert player.returncode == 0, screen.decode(errors="replace")
-    said = logged_texts(log)
-    assert "Press the arch." not in said and "Rub the heel." not in said
-    assert said[-2:] == ["That's the end of the routine.", "Stop if it hurts."]
-    assert termios.tcgetattr(player_side) == before  # echo and line editing are back
-    text = screen.decode(errors="replace")
-    assert "Step 1 of 3" in text and "Quick play test" in text
-    assert "Stopped early; the reminders were said." in text
+    restored = termios.tcgetattr(player_side) == before  # echo and line editing are back
+    return TerminalRun(player.returncode, screen.decode(errors="replace"), logged_texts(log), restored)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX terminals only")
+def test_q_on_a_terminal_skips_to_the_reminders_and_the_terminal_is_restored(cache_root, alsa_file, tmp_path,
+                                                                               terminal):
+    # Typed 0.6 s after "Sit down." starts: the screen (four refreshes a second) shows step 1 by then.
+    run = play_on_terminal(cache_root, alsa_file[0], tmp_path / "timing.jsonl", terminal, [(0.6, b"q")])
+    assert run.status == 0, run.screen
+    assert "Press the arch." not in run.said and "Rub the heel." not in run.said
+    assert run.said[-2:] == ["That's the end of the routine.", "Stop if it hurts."]
+    assert run.restored
+    assert "Step 1 of 3" in run.screen and "Quick play test" in run.screen
+    assert "Stopped early; the reminders were said." in run.screen
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX terminals only")
 def test_space_pauses_on_a_terminal_and_resume_says_the_line_again(cache_root, alsa_file, tmp_path, terminal):
-    typer, player_side = terminal
-    env, folder = alsa_file
-    log = tmp_path / "timing.jsonl"
-    player = start_player(cache_root, env, QUICK, "--no-chime", "--timing-log", log, **on_terminal(player_side))
-    screen = bytearray()
-    try:
-        wait_for(lambda: drain(typer, screen) or "Sit down." in logged_texts(log))
-        os.write(typer, b" ")
-        time.sleep(1.0)
-        os.write(typer, b" ")
-        wait_for(lambda: drain(typer, screen) or player.poll() is not None)
-    finally:
-        player.kill()
-        player.wait()
-    assert player.returncode == 0, screen.decode(errors="replace")
-    said = logged_texts(log)
-    assert said.count("Sit down.") == 2
-    assert said[-1] == "Stop if it hurts."
+    run = play_on_terminal(cache_root, alsa_file[0], tmp_path / "timing.jsonl", terminal,
+                           [(0.0, b" "), (1.0, b" ")], "--no-chime")
+    assert run.status == 0, run.screen
+    assert run.said.count("Sit down.") == 2
+    assert run.said[-1] == "Stop if it hurts."
+    assert run.restored
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX terminals only")
 def test_ctrl_c_on_a_terminal_stops_at_once_restores_the_terminal_and_exits_130(cache_root, alsa_file, tmp_path,
                                                                                  terminal):
-    import termios
-
-    typer, player_side = terminal
-    env, _ = alsa_file
-    log = tmp_path / "timing.jsonl"
-    before = termios.tcgetattr(player_side)
-    player = start_player(cache_root, env, QUICK, "--timing-log", log, **on_terminal(player_side))
-    screen = bytearray()
-    try:
-        wait_for(lambda: drain(typer, screen) or "Sit down." in logged_texts(log))
-        os.write(typer, b"\x03")  # Ctrl+C as typed: the terminal turns it into SIGINT
-        wait_for(lambda: drain(typer, screen) or player.poll() is not None, timeout=5)
-    finally:
-        player.kill()
-        player.wait()
-    drain(typer, screen)
-    assert player.returncode == 130, screen.decode(errors="replace")
-    assert "voice-guide: stopped (Ctrl+C)" in screen.decode(errors="replace")
-    assert "Press the arch." not in logged_texts(log)
-    assert termios.tcgetattr(player_side) == before
-
+    # Ctrl+C as typed: the terminal turns it into SIGINT for the player's process group.
+    run = play_on_terminal(cache_root, alsa_file[0], tmp_path / "timing.jsonl", terminal, [(0.0, b"\x03")],
+                           exit_within=5.0)
+    assert run.status == 130, run.screen
+    assert "voice-guide: stopped (Ctrl+C)" in run.screen
+    assert "Press the arch." not in run.said
+    assert run.restored
