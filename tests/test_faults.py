@@ -104,23 +104,40 @@ def speech_dir(cache: Path) -> Path:
 
 
 def cache_files(cache: Path) -> dict[str, str]:
-    """Every file in the speech cache (hidden temporary ones too) with the hash of its bytes."""
-    folder = speech_dir(cache)
-    if not folder.exists():
+    """Every file under voice-guide's cache folder (speech clips, mixed clips, records, temporary files), by
+    path inside it, with the hash of its bytes."""
+    root = cache / "voice-guide"
+    if not root.exists():
         return {}
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def entry_is_sound(path: Path) -> bool:
+    """A speech clip readable to its last sample; a mixed clip numpy loads in full."""
+    if path.suffix == ".wav":
+        return wav_length(path) is not None
+    if path.suffix == ".npy":
+        import numpy as np
+
+        try:
+            np.load(path, allow_pickle=False)
+        except (OSError, ValueError, EOFError):
+            return False
+    return True
 
 
 def assert_cache_sound(cache: Path, reference: dict[str, str] | None = None) -> None:
-    """No temporary files left, every clip readable to its last sample, and (given a clean cache of the same
-    routine) every entry byte-identical to the clean one: nothing half-made was ever moved into place."""
+    """No temporary files left, every entry sound, and (given a clean cache of the same routine) every entry
+    byte-identical to the clean one: nothing half-made was ever moved into place."""
     files = cache_files(cache)
-    assert not [name for name in files if name.startswith(".")], f"temporary files left in the cache: {files}"
-    for name in files:
-        if name.endswith(".wav"):
-            assert wav_length(speech_dir(cache) / name) is not None, f"damaged cache entry {name}"
-            if reference is not None:
-                assert files[name] == reference.get(name), f"cache entry {name} differs from a clean one"
+    assert not [name for name in files if Path(name).name.startswith(".")], f"temporary files left: {files}"
+    for name, digest in files.items():
+        assert entry_is_sound(cache / "voice-guide" / name), f"damaged cache entry {name}"
+        if reference is not None:
+            assert digest == reference.get(name), f"cache entry {name} differs from a clean one"
 
 
 def stray_processes(cache: Path) -> list[int]:
@@ -217,7 +234,9 @@ def test_an_export_interrupted_midway_exits_with_the_signals_status_and_leaves_n
     assert_plain_failure(result, status)
     assert result.stderr.strip() == said
     assert list(out_dir.iterdir()) == []
-    assert cache_files(cache) == before
+    after = cache_files(cache)  # the export may have added mixed clips; it changed nothing that was there
+    assert {name: after.get(name) for name in before} == before
+    assert_cache_sound(cache)
     assert_no_stray_processes(cache)
 
 
@@ -398,12 +417,12 @@ DAMAGES = {
 
 
 def test_damaged_cache_entries_are_made_again_and_the_export_is_identical_to_a_clean_one(clean, warm_cache, out_dir):
-    clips = sorted(p for p in speech_dir(warm_cache).iterdir() if p.suffix == ".wav")
-    assert len(clips) >= len(DAMAGES)
-    for clip, damage in zip(clips, list(DAMAGES.values()) * len(clips)):
-        clip.write_bytes(damage(clip.read_bytes()))
-    for record in speech_dir(warm_cache).glob("voice-*.json"):
-        record.write_text("{not json")
+    entries = sorted(p for p in (warm_cache / "voice-guide").rglob("*") if p.is_file())
+    assert {p.suffix for p in entries} >= {".wav", ".json"} and len(entries) >= 2 * len(DAMAGES)
+    for n, entry in enumerate(entries):
+        # numpy reads exactly the array a .npy header announces: bytes after it are harmless there, not damage
+        damages = [d for name, d in DAMAGES.items() if not (entry.suffix == ".npy" and name == "garbage appended")]
+        entry.write_bytes(damages[n % len(damages)](entry.read_bytes()))
 
     result = voice_guide("export", SHORT, "-o", out_dir / "short.wav", "-q", cache=warm_cache)
     assert result.status == 0, result.stderr
