@@ -385,3 +385,28 @@ def test_cached_clips_decode_exactly_as_libsndfile_decodes_them(cold):
     reference, rate = soundfile.read(entry, dtype="float32")
     assert rate == SAMPLE_RATE
     assert np.array_equal(samples, reference)
+
+
+def test_missing_voice_data_names_the_package_to_reinstall(tmp_path):
+    data = Path("/usr/lib/x86_64-linux-gnu/espeak-ng-data")
+    if not data.is_dir() or shutil.which("unshare") is None:
+        pytest.skip("needs espeak-ng-data at its Debian path and unshare")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code = (
+        "from pathlib import Path; from voice_guide.routine import Voice; from voice_guide.speech import Synthesizer\n"
+        f"Synthesizer(Voice(), cache_dir=Path({str(tmp_path / 'cache')!r})).length('Hello.')"
+    )
+    hide = f"mount --bind {empty} {data}"
+    done = subprocess.run(["unshare", "-m", "sh", "-c", f"{hide} && exec {sys.executable} -c \"{code}\""],
+                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+    if "mount" in done.stderr and "EngineError" not in done.stderr:
+        pytest.skip(f"cannot hide the data here: {done.stderr.strip()}")
+    assert ("EngineError: speech engine espeak-ng is not installed completely (its voice data is missing): "
+            "run `sudo apt-get install --reinstall espeak-ng-data` (the engine process exited with status 1: "
+            f"Error processing file '{data}/phontab': No such file or directory.)") in done.stderr
+
+
+def test_a_crash_is_explained_with_what_the_engine_said():
+    reply = {"ok": False, "crashed": True, "error": "the engine process was killed by signal 11", "stderr": "boom"}
+    assert _speech_worker.explain_crash("espeak", reply) == {**reply, "error": f"{reply['error']}: boom"}

@@ -24,6 +24,7 @@ import array
 import json
 import os
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -34,6 +35,7 @@ SAMPLE_RATE = 22050  # timeline.SAMPLE_RATE; not imported, see the module docstr
 SILENCE_THRESHOLD = 104  # -50 dBFS of a 16-bit full scale (32768 * 10 ** (-50 / 20))
 KEEP_LEADING = SAMPLE_RATE // 100  # 10 ms before the first sound, so cues start on time
 KEEP_TRAILING = SAMPLE_RATE * 80 // 1000  # 80 ms after the last sound, a natural release
+_STDERR_SHOWN = 300  # characters of a crashed engine's stderr passed on
 FINISH_WAIT_SECONDS = 60.0  # longer than any sane per-utterance timeout: the parent decides when to give up
 INSTALL_HINT = {
     "espeak": "speech engine espeak-ng is not installed: run `sudo apt-get install espeak-ng libespeak-ng1`",
@@ -57,7 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         request = json.loads(line)
         if options.stall_on and options.stall_on in request.get("text", ""):
             time.sleep(3600)  # test seam: behave like an engine that hangs
-        _send(replies, run(lambda: _handle(request, driver)))
+        reply = run(lambda: _handle(request, driver))
+        if reply.get("crashed"):
+            reply = explain_crash(driver, reply)
+        _send(replies, reply)
     return 0
 
 
@@ -203,11 +208,13 @@ def _inline(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 def _forked(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """Run `work` in a child process and return its reply; a child that dies is reported, not fatal."""
     read_end, write_end = os.pipe()
+    errors = tempfile.TemporaryFile()  # the child's stderr: what a dying engine says is the useful part
     pid = os.fork()
     if pid == 0:  # the child: do the work, hand back the reply, never return into the loop
         code = 0
         try:
             os.close(read_end)
+            os.dup2(errors.fileno(), 2)
             payload = json.dumps(_inline(work)).encode()
             with os.fdopen(write_end, "wb") as out:
                 out.write(payload)
@@ -219,9 +226,32 @@ def _forked(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     with os.fdopen(read_end, "rb") as reply:
         payload = reply.read()
     _, status = os.waitpid(pid, 0)
+    with errors:
+        errors.seek(0)
+        said = errors.read().decode("utf-8", "replace")
     if payload:
         return json.loads(payload)
-    return {"ok": False, "error": f"the engine process {_how_it_ended(status)}", "crashed": True}
+    lines = [line.strip() for line in said.splitlines() if line.strip()]
+    return {"ok": False, "error": f"the engine process {_how_it_ended(status)}", "crashed": True,
+            "stderr": " / ".join(lines)[-_STDERR_SHOWN:]}
+
+
+def explain_crash(driver: str, reply: dict[str, Any]) -> dict[str, Any]:
+    """A crashed engine's reply with its error explained: what it said on stderr, and, when its data is
+    missing, what to install (then marked "missing": retrying cannot help).
+
+    >>> explain_crash("espeak", {"error": "the engine process exited with status 1",
+    ...                          "stderr": "Error processing file '/x/espeak-ng-data/phontab'"})["missing"]
+    True
+    """
+    detail = reply.get("error", "the engine process died")
+    if reply.get("stderr"):
+        detail += f": {reply['stderr']}"
+    if driver == "espeak" and "espeak-ng-data" in reply.get("stderr", ""):
+        message = ("speech engine espeak-ng is not installed completely (its voice data is missing): "
+                   f"run `sudo apt-get install --reinstall espeak-ng-data` ({detail})")
+        return {**reply, "error": message, "missing": True}
+    return {**reply, "error": detail}
 
 
 def _how_it_ended(status: int) -> str:

@@ -289,6 +289,9 @@ class Synthesizer:
             out = self._cache.temporary(key)
             try:
                 reply = worker.ask({**request, "out": str(out)}, self._timeout, f"saying {_shown(text)}")
+                if reply.get("missing"):  # part of the engine is not installed: retrying cannot help
+                    self._cache.discard(out)
+                    raise EngineError(reply["error"])
                 if reply.get("crashed"):
                     raise WorkerDied(f"crashed while saying {_shown(text)}: {reply.get('error')}")
             except (WorkerStalled, WorkerDied) as error:
@@ -408,6 +411,8 @@ def _ask(worker: WorkerProcess, request: dict[str, Any], timeout: float, doing: 
         reply = worker.ask(request, timeout, doing)
     except (WorkerStalled, WorkerDied) as error:
         raise EngineError(f"speech engine {worker.engine} {error}") from None
+    if reply.get("missing"):
+        raise EngineError(reply["error"])
     if not reply.get("ok"):
         raise EngineError(f"speech engine {worker.engine} failed {doing}: {reply.get('error')}")
     return reply
