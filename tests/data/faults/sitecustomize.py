@@ -56,8 +56,8 @@ _armed = [False]
 
 
 def _install_worker_faults() -> None:
-    mode = os.environ["VG_FAULT_MODE"]
-    sys.stdin = _FaultyStdin(sys.stdin, mode, int(os.environ["VG_FAULT_AT"]), int(os.environ.get("VG_FAULT_TIMES", "1")))
+    first, times = int(os.environ["VG_FAULT_AT"]), int(os.environ.get("VG_FAULT_TIMES", "1"))
+    sys.stdin = _FaultyStdin(sys.stdin, os.environ["VG_FAULT_MODE"], first, times)
     real_fork = os.fork
 
     def fork() -> int:
