@@ -35,6 +35,10 @@ steps:
   - say: Press gently.
     hold: 2h
 """
+CRASHED = re.compile(
+    r"voice-guide: speech engine espeak crashed while saying '[^']+': "
+    r"the engine process was killed by signal 11 \(tried twice\)\n"
+)
 NEW_LINE_ROUTINE = """\
 title: Short test routine
 voice:
@@ -400,12 +404,30 @@ def test_an_engine_that_keeps_crashing_fails_the_export_with_a_clear_error(clean
     result = voice_guide("export", SHORT, "-o", out_dir / "short.wav", "-q", cache=cache,
                          mode="crash", at=3, times=1000, counter=tmp_path / "requests")
     assert_plain_failure(result, 1)
-    assert re.fullmatch(
-        r"voice-guide: speech engine espeak crashed while saying '[^']+': "
-        r"the engine process was killed by signal 11 \(tried twice\)\n", result.stderr
-    ), result.stderr
+    assert CRASHED.fullmatch(result.stderr), result.stderr
     assert list(out_dir.iterdir()) == []
     assert_cache_sound(cache, clean[1])
+    assert_no_stray_processes(cache)
+
+
+def test_an_engine_that_crashes_while_playing_stops_the_player_with_a_clear_error(tmp_path):
+    played = tmp_path / "played"
+    played.mkdir()
+    # The test-only ALSA configuration of tests/test_play_alsa.py: the default device writes to files.
+    config = tmp_path / "asound.conf"
+    template = (ROOT / "tests" / "alsa" / "file-device.conf.in").read_text()
+    config.write_text(template.replace("{path}", str(played / "out.raw")))
+    cache = tmp_path / "cold-cache"
+    done = subprocess.run(
+        [sys.executable, "-m", "voice_guide", "play", DATA / "play" / "quick.yaml", "--no-keys"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+        env={**process_env(cache, mode="crash", at=4, times=1000, counter=tmp_path / "requests"),
+             "ALSA_CONFIG_PATH": str(config)},
+    )
+    result = Result(done.returncode, done.stdout, done.stderr)
+    assert_plain_failure(result, 1)
+    assert CRASHED.fullmatch(result.stderr), result.stderr
+    assert list(played.iterdir()), "nothing was played before the crash"
     assert_no_stray_processes(cache)
 
 
