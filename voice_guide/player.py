@@ -574,7 +574,10 @@ def play(routine: Routine, options: PlayOptions, env: "Environment", *, sink: Si
         synth = stack.enter_context(api.synthesizer(routine, api.Settings(voice=options.voice), env))
         # In order of first use: the opening lines are made first, the rest while they play.
         synth.prefetch(compiler.texts(routine, voice=synth.resolved, chime=options.chime))
-        mixer = Mixer(synth, volume=synth.resolved.volume or 1.0)
+        # The same mixer as `export` makes (same settings, same cache of final clips): a warm run takes its
+        # clips from that cache, so the first sound does not wait for the levelling code to load.
+        mixer = Mixer(synth, volume=synth.resolved.volume or 1.0, cache_dir=env.cache_dir / "mixed")
+        stack.callback(mixer.close)
         events = compiler.iter_events(routine, synth.length, voice=synth.resolved, chime=options.chime)
         prefetcher = Prefetcher(events, lambda event: to_pcm16(mixer.clip(event)))
         stack.callback(prefetcher.stop)
