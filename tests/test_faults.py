@@ -216,15 +216,16 @@ def long_routine(tmp_path_factory):
 
 
 @pytest.mark.parametrize(
-    "signal_name, status, said",
+    "signals, status, said",
     [
         ("SIGINT", 130, "voice-guide: stopped (Ctrl+C)"),
+        ("SIGINT SIGINT", 130, "voice-guide: stopped (Ctrl+C)"),  # an impatient second Ctrl+C while cleaning up
         ("SIGTERM", 143, "voice-guide: stopped (terminated)"),
         ("SIGHUP", 129, "voice-guide: stopped (terminal closed)"),
     ],
 )
 def test_an_export_interrupted_midway_exits_with_the_signals_status_and_leaves_nothing(
-    long_routine, out_dir, signal_name, status, said
+    long_routine, out_dir, signals, status, said
 ):
     routine, cache = long_routine
     before = cache_files(cache)
@@ -233,7 +234,9 @@ def test_an_export_interrupted_midway_exits_with_the_signals_status_and_leaves_n
     # The transcript is finished first and waits to be published with the audio: both must go.
     wait_for(lambda: [name for name in partials(out_dir) if name.startswith(".long.mp3")], process,
              what="the audio's partial file appeared")
-    process.send_signal(getattr(signal, signal_name))
+    for name in signals.split():
+        process.send_signal(getattr(signal, name))
+        time.sleep(0.002)
     result = finish(process)
     assert_plain_failure(result, status)
     assert result.stderr.strip() == said
@@ -472,12 +475,14 @@ def test_damaged_cache_entries_are_made_again_and_the_export_is_identical_to_a_c
     assert cache_files(warm_cache) == clean[1]  # every entry repaired to the very bytes of a clean one
 
 
-@pytest.mark.xfail(
+MIXED_HAS_NO_CHECKSUM = pytest.mark.xfail(
     strict=True,
-    reason="cache entries carry no checksum: samples changed inside a whole entry (a bad sector, a stray write) "
-    "are used as they are (reported: _speech_cache.ClipCache and _mix_cache.MixCache)",
+    reason="mixed-clip entries carry no checksum: samples changed inside a whole .npy (a bad sector, a stray "
+    "write) are used as they are (reported: _mix_cache.MixCache)",
 )
-@pytest.mark.parametrize("kind", ["speech", "mixed"])
+
+
+@pytest.mark.parametrize("kind", ["speech", pytest.param("mixed", marks=MIXED_HAS_NO_CHECKSUM)])
 def test_cache_entries_whose_samples_were_changed_are_detected_and_made_again(clean, warm_cache, out_dir, kind):
     if kind == "speech":
         shutil.rmtree(warm_cache / "voice-guide" / "mixed", ignore_errors=True)  # so the speech clips are used
