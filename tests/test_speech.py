@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voice_guide import _speech_worker
+from voice_guide import _speech_cache, _speech_worker
 from voice_guide._speech_process import default_command
 from voice_guide.errors import EngineError
 from voice_guide.routine import Voice
@@ -270,6 +270,7 @@ def test_a_hanging_worker_is_killed_retried_once_and_reported(tmp_path):
         )
         assert 2.0 <= elapsed < 6.0
         assert speech.length("Other words still work.") > 0
+        assert speech.workers_started == 3  # the hung one, its replacement, and a fresh one for the next text
         with pytest.raises(EngineError, match="tried twice"):  # the failure is remembered, not retried
             speech.length(ARCH)
     assert not list(tmp_path.glob("*.tmp"))
@@ -410,3 +411,21 @@ def test_missing_voice_data_names_the_package_to_reinstall(tmp_path):
 def test_a_crash_is_explained_with_what_the_engine_said():
     reply = {"ok": False, "crashed": True, "error": "the engine process was killed by signal 11", "stderr": "boom"}
     assert _speech_worker.explain_crash("espeak", reply) == {**reply, "error": f"{reply['error']}: boom"}
+
+
+def test_the_worker_and_the_cache_agree_on_the_checksum_chunk():
+    assert _speech_worker.CHECKSUM_CHUNK == _speech_cache.CHECKSUM_CHUNK
+
+
+def test_a_cache_entry_whose_samples_were_changed_in_place_is_made_again(tmp_path):
+    with synthesizer(tmp_path) as first:
+        made = first.samples(ARCH)
+    [entry] = tmp_path.glob("*.wav")
+    raw = bytearray(entry.read_bytes())
+    middle = len(raw) // 2 // 2 * 2
+    raw[middle : middle + 2000] = bytes(2000)  # a stretch of samples zeroed; header and size intact
+    entry.write_bytes(bytes(raw))
+    with synthesizer(tmp_path) as second:
+        assert second.length(ARCH) == len(made)  # the header alone cannot tell
+        assert np.array_equal(second.samples(ARCH), made)
+        assert second.workers_started == 1

@@ -3,7 +3,7 @@
 Several processes may share the folder (a `check` and a `play` at once): every file is written to a
 temporary name in the same folder and moved into place with os.replace, so a reader sees either the
 whole file or none. A damaged entry (undecodable, wrong format, empty, header disagreeing with the
-file size) counts as missing and is made again.
+file size, samples disagreeing with the checksum stored after them) counts as missing and is made again.
 """
 
 from __future__ import annotations
@@ -11,8 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import struct
 import tempfile
 import wave
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
 # Bump when the stored audio changes meaning (trimming, sample format): old entries are then ignored.
 FORMAT_VERSION = 1
 _SAMPLE_WIDTH = 2
+CHECKSUM_CHUNK = b"vgck"  # written by _speech_worker.write_wav after the data: CRC-32 of the data bytes
+_CHECKSUM_SIZE = 12  # chunk id, size (4), the CRC (4)
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,12 @@ def wav_length(path: Path) -> int | None:
     >>> wav_length(Path("/nonexistent.wav")) is None
     True
     """
+    layout = _layout(path)
+    return layout[1] if layout is not None else None
+
+
+def _layout(path: Path) -> tuple[int, int] | None:
+    """(where the samples start, how many) from the header, if the file is as long as they say."""
     try:
         with open(path, "rb") as raw:
             with wave.open(raw, "rb") as clip:
@@ -71,9 +81,26 @@ def wav_length(path: Path) -> int | None:
         return None
     if shape != (1, _SAMPLE_WIDTH, SAMPLE_RATE) or frames <= 0:
         return None
-    if size != data_start + frames * _SAMPLE_WIDTH:  # truncated, or garbage appended
+    if size != data_start + frames * _SAMPLE_WIDTH + _CHECKSUM_SIZE:  # truncated, or garbage appended
         return None
-    return frames
+    return data_start, frames
+
+
+def read_checked(path: Path) -> bytes | None:
+    """The clip's sample bytes (16-bit little-endian), or None unless the header and checksum agree."""
+    layout = _layout(path)
+    if layout is None:
+        return None
+    start, frames = layout
+    try:
+        blob = path.read_bytes()
+    except OSError:
+        return None
+    end = start + frames * _SAMPLE_WIDTH
+    data = blob[start:end]
+    if blob[end:] != CHECKSUM_CHUNK + struct.pack("<II", 4, zlib.crc32(data)):
+        return None
+    return data
 
 
 class ClipCache:
@@ -102,13 +129,8 @@ class ClipCache:
         import numpy as np
 
         path = self.path(key)
-        frames = wav_length(path)
-        try:
-            with wave.open(str(path), "rb") as clip:
-                raw = clip.readframes(frames or 0)
-        except (OSError, EOFError, wave.Error):
-            raw = b""
-        if frames is None or len(raw) != frames * _SAMPLE_WIDTH:
+        raw = read_checked(path)
+        if raw is None:
             self.discard(path)
             return None
         data = np.frombuffer(raw, dtype="<i2").astype(np.float32) * np.float32(1 / 32768)

@@ -23,12 +23,14 @@ import argparse
 import array
 import json
 import os
+import struct
 import sys
 import tempfile
 import threading
 import time
 import traceback
 import wave
+import zlib
 from typing import IO, Any, Callable
 
 SAMPLE_RATE = 22050  # timeline.SAMPLE_RATE; not imported, see the module docstring
@@ -36,6 +38,7 @@ SILENCE_THRESHOLD = 104  # -50 dBFS of a 16-bit full scale (32768 * 10 ** (-50 /
 KEEP_LEADING = SAMPLE_RATE // 100  # 10 ms before the first sound, so cues start on time
 KEEP_TRAILING = SAMPLE_RATE * 80 // 1000  # 80 ms after the last sound, a natural release
 _STDERR_SHOWN = 300  # characters of a crashed engine's stderr passed on
+CHECKSUM_CHUNK = b"vgck"  # _speech_cache.CHECKSUM_CHUNK: a CRC-32 of the data chunk's bytes
 FINISH_WAIT_SECONDS = 60.0  # longer than any sane per-utterance timeout: the parent decides when to give up
 INSTALL_HINT = {
     "espeak": "speech engine espeak-ng is not installed: run `sudo apt-get install espeak-ng libespeak-ng1`",
@@ -98,12 +101,21 @@ def _first_loud(pcm: array.array, indices: range) -> int | None:
 
 
 def write_wav(path: str, pcm: array.array) -> None:
-    """16-bit mono WAV at SAMPLE_RATE; the parent checks its header, then moves it into the cache."""
-    with wave.open(path, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(SAMPLE_RATE)
-        out.writeframes(_swap_if_big_endian(pcm).tobytes())
+    """16-bit mono WAV at SAMPLE_RATE, with a checksum chunk after the samples.
+
+    The parent checks the header, then moves the file into the cache; the checksum lets a later reader
+    tell a clip whose samples were changed in place (a bad sector, a stray write) from a sound one.
+    Players and libsndfile skip chunks they do not know.
+    """
+    data = _swap_if_big_endian(pcm).tobytes()
+    fmt = struct.pack("<HHIIHH", 1, 1, SAMPLE_RATE, SAMPLE_RATE * 2, 2, 16)  # PCM, mono, 16-bit
+    chunks = b"".join((
+        b"fmt ", struct.pack("<I", len(fmt)), fmt,
+        b"data", struct.pack("<I", len(data)), data,  # even length: 16-bit samples need no pad byte
+        CHECKSUM_CHUNK, struct.pack("<II", 4, zlib.crc32(data)),
+    ))
+    with open(path, "wb") as out:
+        out.write(b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WAVE" + chunks)
 
 
 def decode(path: str) -> array.array:

@@ -49,6 +49,13 @@ def list_voices(*, timeout: float = 20.0, worker_command: Sequence[str] | None =
     return [_voice_info(v) for v in reply["voices"]]
 
 
+@dataclass
+class _Slot:
+    """The worker a driver thread owns (None until it needs one)."""
+
+    worker: WorkerProcess | None = None
+
+
 @dataclass(frozen=True)
 class _ResolvedVoice:
     engine: str
@@ -250,7 +257,7 @@ class Synthesizer:
 
     def _drive(self) -> None:
         """A driver thread: take texts off the queue; answer from the cache, else from its own worker."""
-        worker: WorkerProcess | None = None
+        slot = _Slot()  # this thread's worker, started when first needed, replaced when it fails
         while True:
             with self._cond:
                 while not self._pending and not self._closed:
@@ -265,7 +272,7 @@ class Synthesizer:
                 key = self._key(text)
                 frames = self._cache.length(key)
                 if frames is None:
-                    frames, worker = self._synthesize(worker, text, key)
+                    frames = self._synthesize(slot, text, key)
             except EngineError as error:
                 failure = error
             except Exception as error:  # noqa: BLE001 - never leave a waiter hanging on a bug
@@ -278,14 +285,15 @@ class Synthesizer:
                     self._failures[text] = failure
                 self._add_threads()  # wakes the waiters; more threads if the queue has grown
 
-    def _synthesize(self, worker: WorkerProcess | None, text: str, key: ClipKey) -> tuple[int, WorkerProcess]:
-        """Make one clip; a worker that hangs or dies is replaced and the text tried once more."""
+    def _synthesize(self, slot: "_Slot", text: str, key: ClipKey) -> int:
+        """Make one clip with the slot's worker; one that hangs or dies is replaced and the text tried once more."""
         voice = self._resolution()
         request = {"op": "synth", "text": text, "voice": voice.id, "voice_name": voice.name, "rate": self._rate}
         problem = ""
         for _attempt in range(2):
-            if worker is None:
-                worker = self._take_worker()
+            if slot.worker is None:
+                slot.worker = self._take_worker()
+            worker = slot.worker
             out = self._cache.temporary(key)
             try:
                 reply = worker.ask({**request, "out": str(out)}, self._timeout, f"saying {_shown(text)}")
@@ -297,7 +305,7 @@ class Synthesizer:
             except (WorkerStalled, WorkerDied) as error:
                 self._cache.discard(out)
                 self._retire(worker)
-                worker, problem = None, str(error)
+                slot.worker, problem = None, str(error)
                 continue
             if not reply.get("ok"):
                 self._cache.discard(out)
@@ -308,7 +316,7 @@ class Synthesizer:
             frames = self._cache.commit(out, key)
             if frames is None:
                 raise EngineError(f"speech engine {voice.engine} wrote an unreadable clip for {_shown(text)}")
-            return frames, worker
+            return frames
         raise EngineError(f"speech engine {voice.engine} {problem} (tried twice)")
 
     def _take_worker(self) -> WorkerProcess:
