@@ -39,6 +39,9 @@ CRASHED = re.compile(
     r"voice-guide: speech engine espeak crashed while saying '[^']+': "
     r"the engine process was killed by signal 11 \(tried twice\)\n"
 )
+WORKER_KILLED = re.compile(
+    r"voice-guide: speech engine espeak stopped while saying '[^']+' \(exit status -9\) \(tried twice\)\n"
+)
 NEW_LINE_ROUTINE = """\
 title: Short test routine
 voice:
@@ -402,12 +405,13 @@ def test_an_engine_crash_mid_export_is_retried_and_the_export_is_identical_to_a_
     assert cache_files(cache) == clean[1]
 
 
-def test_an_engine_that_keeps_crashing_fails_the_export_with_a_clear_error(clean, tmp_path, out_dir):
+@pytest.mark.parametrize("mode, said", [("crash", CRASHED), ("die", WORKER_KILLED)])
+def test_an_engine_that_keeps_crashing_fails_the_export_with_a_clear_error(clean, tmp_path, out_dir, mode, said):
     cache = tmp_path / "cold-cache"
     result = voice_guide("export", SHORT, "-o", out_dir / "short.wav", "-q", cache=cache,
-                         mode="crash", at=3, times=1000, counter=tmp_path / "requests")
+                         mode=mode, at=3, times=1000, counter=tmp_path / "requests")
     assert_plain_failure(result, 1)
-    assert CRASHED.fullmatch(result.stderr), result.stderr
+    assert said.fullmatch(result.stderr), result.stderr
     assert list(out_dir.iterdir()) == []
     assert_cache_sound(cache, clean[1])
     assert_no_stray_processes(cache)

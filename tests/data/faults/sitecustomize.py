@@ -4,10 +4,11 @@ voice-guide has no switch to make its speech engine crash or hang on cue, so the
 `python -m voice_guide` with this folder on PYTHONPATH; every process it starts (the speech workers too)
 inherits the environment and so loads this file. It does nothing unless a VG_FAULT_* variable is set:
 
-VG_FAULT_MODE=crash|hang, VG_FAULT_AT=N, VG_FAULT_TIMES=K, VG_FAULT_COUNTER=FILE
+VG_FAULT_MODE=crash|die|hang, VG_FAULT_AT=N, VG_FAULT_TIMES=K, VG_FAULT_COUNTER=FILE
     Synthesis requests are counted across every worker process (one byte appended to FILE per request).
     Requests N .. N+K-1 fail: `crash` makes the forked engine process die of SIGSEGV, as a crash inside
-    libespeak-ng would; `hang` makes the worker stop answering, as an engine stuck in a loop would.
+    libespeak-ng would; `die` kills the worker process itself (SIGKILL, as the OOM killer would); `hang`
+    makes the worker stop answering, as an engine stuck in a loop would.
 VG_FAULT_SPEECH_TIMEOUT=SECONDS
     The per-utterance timeout of voice_guide.speech.Synthesizer (default 20 s), so a hang test takes seconds.
 VG_FAULT_NO_ESPEAK=1
@@ -48,6 +49,8 @@ class _FaultyStdin:
             if '"synth"' in line and self._first <= _count_request() <= self._last:
                 if self._mode == "hang":
                     time.sleep(3600)
+                if self._mode == "die":
+                    os.kill(os.getpid(), signal.SIGKILL)  # the worker itself is gone, as if the OOM killer took it
                 _armed[0] = True
             yield line
 
