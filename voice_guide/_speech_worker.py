@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as error:  # noqa: BLE001 - any import failure means "no engine"; say which
         _send(replies, {"ok": False, "error": startup_failure_message(_driver_name(), error)})
         return 1
-    run = _forked if options.fork == "yes" or (options.fork == "auto" and driver == "espeak") else _inline
+    fork = options.fork == "yes" or (options.fork == "auto" and driver == "espeak" and hasattr(os, "fork"))
+    run = _forked if fork else _inline
     _send(replies, {"ok": True, "engine": driver, "pid": os.getpid()})
     for line in sys.stdin:
         if not line.strip():
