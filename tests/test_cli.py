@@ -33,7 +33,7 @@ def test_schema_prints_the_json_schema(cli):
     [
         (["frobnicate"], "invalid choice: 'frobnicate'"),
         (["check", "--bogus"], "unrecognized arguments: --bogus"),
-        (["export", str(SHORT)], "the following arguments are required: -o/--output"),
+        (["export", str(SHORT)], "export needs -o FILE (or -o FOLDER for several routines), or --split DIR"),
         (["play", "--rate", "fast"], "'fast' is not a whole number of words per minute"),
         (["play", "--rate", "1000"], "1000 is outside 80-400 words per minute"),
         (["export", str(SHORT), "-o", "x.wav", "--volume", "2"], "2.0 is outside 0.0-1.0"),

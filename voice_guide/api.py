@@ -8,6 +8,7 @@ Each function is a thin layer over the module that does the work, so the CLI sta
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -86,60 +87,89 @@ def check(routine: Routine, settings: Settings = Settings(), env: "Environment |
 
 def export(
     routine: Routine,
-    output: str | os.PathLike,
+    output: str | os.PathLike | None,
     *,
     settings: Settings = Settings(),
     format: str | None = None,
     force: bool = False,
     transcript: str | os.PathLike | None = None,
+    split: str | os.PathLike | None = None,
     progress: Callable[[int, int], None] | None = None,
     env: "Environment | None" = None,
 ) -> "Timeline":
     """Write a routine to an audio file (format from the extension), atomically; return its timeline.
 
-    >>> export(load("arch"), "arch.wav")  # doctest: +SKIP
+    `transcript` also writes the spoken lines with their times; `split` also writes one file per step and a
+    playlist into that folder. Everything asked for is published together when all of it is complete, or
+    nothing is.
+
+    >>> export(load("arch"), "arch.mp3")  # doctest: +SKIP
     """
-    from .mixer import Mixer
-    from .render import render_file
+    from contextlib import ExitStack
 
     from .atomicfile import check_destination
-    from .audiofile import format_for
+    from .audiofile import Metadata, format_for
+    from .render import iter_blocks, render_file
 
     env = env or _default_env()
-    output = Path(output)
     # Every destination is checked before any work, so a long synthesis is never wasted on a bad path;
     # the writers check again when they publish.
-    format = format_for(output, format)
-    check_destination(output, force=force)
+    if output is not None:
+        output = Path(output)
+        format = format_for(output, format)
+        check_destination(output, force=force)
     if transcript is not None:
-        from .transcript import transcript_format_for
+        from .transcript import transcript_format_for, write_transcript
 
         transcript_format_for(transcript)
         check_destination(Path(transcript), force=force)
-    from contextlib import ExitStack
+    with ExitStack() as published, _mixing(routine, settings, env) as (synth, mixer):
+        timeline = _with_warnings(compile(routine, synth, settings), synth.warnings)
+        if transcript is not None:
+            write_transcript(timeline, Path(transcript), force=force, group=published)
+        if output is not None:
+            render_file(timeline, mixer, output, format=format, force=force, progress=progress, group=published)
+        if split is not None:
+            from .split import export_split
 
-    # The transcript is finished before the audio and published with it, when `published` closes without an
-    # error: a transcript that cannot be written leaves no audio behind, and a failed export no transcript.
-    with ExitStack() as published, synthesizer(routine, settings, env) as synth:
-        from . import compiler
-
-        # Levelling starts while the engine is still speaking: each clip is levelled as soon as it exists
-        # (from the disk cache when an earlier run made it), not after the last one is made.
-        texts = compiler.texts(routine, voice=synth.resolved, chime=settings.chime)
-        synth.prefetch(texts)
-        mixer = Mixer(synth, volume=synth.resolved.volume or 1.0, loudness=settings.loudness,
-                      cache_dir=env.cache_dir / "mixed")
-        mixer.prefetch(texts, chime=routine.chime if settings.chime is None else settings.chime)
-        try:
-            timeline = _with_warnings(compile(routine, synth, settings), synth.warnings)
-            if transcript is not None:
-                from .transcript import write_transcript
-
-                write_transcript(timeline, Path(transcript), force=force, group=published)
-            render_file(timeline, mixer, output, format=format, force=force, progress=progress)
-        finally:
-            mixer.close()
+            export_split(
+                timeline, lambda events: iter_blocks(events, mixer), split, format=format or "mp3", force=force,
+                metadata=Metadata(timeline.title, comment=timeline.about), progress=progress, group=published,
+            )
     return timeline
+
+
+class _mixing:
+    """The speech engine and the mixer for one export, both started early: levelling a clip begins as soon as
+    the engine has made it (or the disk cache has it), not after the last one is made."""
+
+    def __init__(self, routine: Routine, settings: Settings, env: "Environment"):
+        self._routine, self._settings, self._env = routine, settings, env
+
+    def __enter__(self):
+        from . import compiler
+        from .mixer import Mixer
+
+        routine, settings = self._routine, self._settings
+        self._synth = synthesizer(routine, settings, self._env).__enter__()
+        try:
+            texts = compiler.texts(routine, voice=self._synth.resolved, chime=settings.chime)
+            self._synth.prefetch(texts)
+            self._mixer = Mixer(
+                self._synth, volume=self._synth.resolved.volume or 1.0, loudness=settings.loudness,
+                cache_dir=self._env.cache_dir / "mixed",
+            )
+            self._mixer.prefetch(texts, chime=routine.chime if settings.chime is None else settings.chime)
+        except BaseException:
+            self._synth.__exit__(*sys.exc_info())
+            raise
+        return self._synth, self._mixer
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self._mixer.close()
+        finally:
+            self._synth.__exit__(*exc)
 
 
 def _with_warnings(timeline: "Timeline", extra: tuple[str, ...]) -> "Timeline":

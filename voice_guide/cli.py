@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import time
@@ -128,11 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
     play.set_defaults(run=run_play)
 
     export = commands.add_parser("export", help="write a routine to an audio file")
-    export.add_argument("routine", nargs="?", help="routine file or bundled name (default: arch)")
-    export.add_argument("-o", "--output", type=Path, required=True, metavar="FILE", help="audio file to write")
+    export.add_argument("routines", nargs="*", metavar="ROUTINE", help="routine files or bundled names (default: arch)")
+    export.add_argument("-o", "--output", type=Path, metavar="FILE", help="audio file to write, or a folder for several")
     export.add_argument("--format", choices=["wav", "flac", "ogg", "mp3"], help="format (default: from the extension)")
     export.add_argument("--force", action="store_true", help="overwrite existing files")
     export.add_argument("--transcript", type=Path, metavar="FILE", help="also write a transcript (.vtt .srt .lrc)")
+    export.add_argument("--split", type=Path, metavar="DIR", help="also write one file per step and a playlist")
     export.add_argument("--loudness", type=float, metavar="LUFS", help="target loudness (default -16)")
     export.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _voice_options(export)
@@ -224,16 +226,26 @@ def run_play(args: argparse.Namespace, env: Environment) -> int:
 def run_export(args: argparse.Namespace, env: Environment) -> int:
     from . import api
 
-    routine = api.load(args.routine)
-    progress, finish = _progress_bar(env, quiet=args.quiet, label=f"Exporting {args.output.name}")
+    if args.loudness is not None:
+        from .loudness import check_target
+
+        check_target(args.loudness)
+    if args.output is None and args.split is None:
+        raise BadInputError("export needs -o FILE (or -o FOLDER for several routines), or --split DIR")
+    routines = [api.load(name) for name in args.routines or [None]]  # all validated before any work
+    if len(routines) > 1 or (args.output is not None and _names_a_folder(args.output)):
+        return _export_several(args, routines, env)
+    label = f"Exporting {(args.output or args.split).name}"
+    progress, finish = _progress_bar(env, quiet=args.quiet, label=label)
     try:
         timeline = api.export(
-            routine,
+            routines[0],
             args.output,
             settings=_settings(args),
             format=args.format,
             force=args.force,
             transcript=args.transcript,
+            split=args.split,
             progress=progress,
             env=env,
         )
@@ -241,8 +253,53 @@ def run_export(args: argparse.Namespace, env: Environment) -> int:
         finish()
     _print_warnings(env, timeline.warnings)
     if not args.quiet:
-        print(f"wrote {args.output} ({_clock(timeline.total_seconds)})", file=env.stderr)
+        for written in filter(None, (args.output, args.transcript, args.split)):
+            print(f"wrote {written} ({_clock(timeline.total_seconds)})", file=env.stderr)
     return ExitStatus.OK
+
+
+def _names_a_folder(path: Path) -> bool:
+    return path.is_dir() or str(path).endswith(("/", os.sep))
+
+
+def _export_several(args: argparse.Namespace, routines: list, env: Environment) -> int:
+    """Several routines into one folder, named after their files, in parallel on the machine's cores."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    if args.output is None or args.transcript is not None or args.split is not None:
+        raise BadInputError("with several routines, give a folder with -o DIR/ (no --transcript or --split)")
+    folder = args.output
+    if not folder.is_dir():
+        raise BadInputError(f"folder {folder} does not exist; create it first")
+    extension = args.format or "mp3"
+    targets = [folder / f"{Path(routine.source).stem}.{extension}" for routine in routines]
+    if len(set(targets)) < len(targets):
+        raise BadInputError("two routines have the same file name; export them into different folders")
+    jobs = [(routine, target, _settings(args), args.force, env.cache_dir) for routine, target in zip(routines, targets)]
+    workers = min(len(jobs), os.cpu_count() or 1)
+    status = ExitStatus.OK
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for (routine, target, *_), outcome in zip(jobs, pool.map(_export_one, jobs)):
+            error, seconds, warnings = outcome
+            _print_warnings(env, warnings)
+            if error is not None:
+                _report(env, None, False, f"{routine.source}: {error[1]}")
+                status = max(status, error[0])
+            elif not args.quiet:
+                print(f"wrote {target} ({_clock(seconds)})", file=env.stderr)
+    return status
+
+
+def _export_one(job) -> tuple:
+    """One export of several, in a worker process: (error or None, seconds, warnings); errors as values."""
+    from . import api
+
+    routine, target, settings, force, cache_dir = job
+    try:
+        timeline = api.export(routine, target, settings=settings, force=force, env=Environment(cache_dir=cache_dir))
+    except VoiceGuideError as error:
+        return (error.exit_code, str(error)), 0.0, ()
+    return None, timeline.total_seconds, timeline.warnings
 
 
 def run_check(args: argparse.Namespace, env: Environment) -> int:

@@ -61,6 +61,7 @@ class Sound:
     step: int | None
     text: str | None = None
     gap_after: float = 0.0
+    label: str | None = None  # for instructions inside blocks: which side, which round
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ def script(routine: Routine, *, voice: Voice | None = None, chime: bool | None =
     use_chime = routine.chime if chime is None else chime
     body: list[Part] = []
     counter = _StepCounter()
-    _expand(routine.steps, (), body, counter, use_chime, routine.source)
+    _expand(routine.steps, (), (), body, counter, use_chime, routine.source)
     closing = _closing(routine, use_chime)
     rate = (voice.rate if voice and voice.rate else None) or 150
     estimate = _estimate_seconds(body + closing, rate)
@@ -144,7 +145,7 @@ def iter_events(
     for part in parts:
         if isinstance(part, Sound):
             n = CHIME_LENGTH if part.kind == CHIME else _spoken_length(length, part.text)
-            yield from layout.sound(part.kind, n, part.text, part.step, part.role)
+            yield from layout.sound(part.kind, n, part.text, part.step, part.role, part.label)
             yield from layout.quiet(_samples(part.gap_after), part.step)
         else:
             yield from _lay_out_hold(part, layout, length, warn or (lambda message: None))
@@ -188,12 +189,14 @@ class _StepCounter:
 def _expand(
     steps: tuple[Step, ...],
     announcements: tuple[str, ...],
+    context: tuple[str, ...],
     out: list[Part],
     counter: _StepCounter,
     use_chime: bool,
     source: str,
 ) -> None:
-    """Append the parts of `steps`; `announcements` are said before the first of them (after its chime)."""
+    """Append the parts of `steps`; `announcements` are said before the first of them (after its chime), and
+    `context` names the blocks they are in (it labels their chapters)."""
     for step in steps:
         if isinstance(step, Say):
             number = counter.next()
@@ -202,22 +205,24 @@ def _expand(
             for line in announcements:
                 out.append(Sound(SPEECH, ANNOUNCEMENT, number, line, AFTER_ANNOUNCEMENT))
             announcements = ()
+            label = capitalized(", ".join(context)) if context else None
             if step.hold is None:
                 pause = DEFAULT_PAUSE if step.pause is None else step.pause
-                out.append(Sound(SPEECH, INSTRUCTION, number, step.text, pause))
+                out.append(Sound(SPEECH, INSTRUCTION, number, step.text, pause, label))
             else:
-                out.append(Sound(SPEECH, INSTRUCTION, number, step.text))
+                out.append(Sound(SPEECH, INSTRUCTION, number, step.text, label=label))
                 where = f"{source}:{step.line}" if step.line else source
                 out.append(HoldWindow(number, step.hold.maximum, _cues(step), where))
         elif isinstance(step, Repeat):
             for round_number in range(1, step.times + 1):
                 said = (f"Round {ordinal_count(round_number, step.times)}.",) if step.times > 1 else ()
-                _expand(step.steps, announcements + said, out, counter, use_chime, source)
+                where = (f"round {round_number} of {step.times}",) if step.times > 1 else ()
+                _expand(step.steps, announcements + said, context + where, out, counter, use_chime, source)
                 announcements = ()
         elif isinstance(step, Sides):
             for index, side in enumerate(step.sides):
                 said = (f"Start with {_possessive(side)}." if index == 0 else f"Now {_possessive(side)}.",)
-                _expand(step.steps, announcements + said, out, counter, use_chime, source)
+                _expand(step.steps, announcements + said, context + (side,), out, counter, use_chime, source)
                 announcements = ()
         else:  # pragma: no cover - the loader builds only the three kinds
             raise TypeError(f"unknown step {step!r}")
@@ -319,9 +324,11 @@ class _Layout:
         self._quiet_start: int | None = None
         self._quiet_step: int | None = None
 
-    def sound(self, kind: str, n: int, text: str | None, step: int | None, role: str) -> Iterator[Event]:
+    def sound(
+        self, kind: str, n: int, text: str | None, step: int | None, role: str, label: str | None = None
+    ) -> Iterator[Event]:
         yield from self.flush()
-        yield Event(kind, self.cursor, n, text, step, role)
+        yield Event(kind, self.cursor, n, text, step, role, label)
         self.cursor += n
 
     def quiet(self, n: int, step: int | None) -> Iterator[Event]:

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Protocol
 from .timeline import SILENCE, Event, Timeline
 
 if TYPE_CHECKING:
+    from contextlib import ExitStack
+
     import numpy
 
 SILENCE_BLOCK = 1 << 16  # samples of zeros handed out at a time (about 3 s)
@@ -62,12 +64,20 @@ def render_file(
     format: str | None = None,
     force: bool = False,
     progress: Progress | None = None,
+    group: "ExitStack | None" = None,
 ) -> None:
-    """Render into an audio file at `path`, atomically, with the routine's tags and one chapter per step."""
+    """Render into an audio file at `path`, atomically, with the routine's tags and one chapter per step.
+
+    With `group`, the finished file is published when the group closes without an error (with the other files
+    of the same export), not at once.
+    """
     from .audiofile import AudioFileWriter, Chapter, Metadata
 
     rate = timeline.sample_rate
     chapters = tuple(Chapter(span.start / rate, span.end / rate, span.title) for span in timeline.steps())
     metadata = Metadata(title=timeline.title, comment=timeline.about, chapters=chapters)
-    with AudioFileWriter(path, sample_rate=rate, format=format, force=force, metadata=metadata) as writer:
+    writer = AudioFileWriter(path, sample_rate=rate, format=format, force=force, metadata=metadata)
+    if group is not None:
+        writer.publish_later(group)
+    with writer:
         render(timeline, clips, writer, progress)

@@ -18,6 +18,8 @@ from .errors import OutputError
 from .timeline import Event, Timeline
 
 if TYPE_CHECKING:
+    from contextlib import ExitStack
+
     import numpy
 
     from .audiofile import Metadata
@@ -133,12 +135,14 @@ def export_split(
     force: bool = False,
     metadata: "Metadata | None" = None,
     progress: Callable[[int, int], None] | None = None,
+    group: "ExitStack | None" = None,
 ) -> tuple[Path, ...]:
     """Write one file per part and `<title>.m3u` into `folder` (created if its parent exists); return the paths.
 
     `blocks(events)` gives the samples of those events (e.g. `lambda ev: render.iter_blocks(ev, mixer)`).
     Nothing is published until every file is complete; without `force` no existing file is replaced, and
-    that is checked for all of them before any work.
+    that is checked for all of them before any work. With `group`, the files are published when that group
+    closes (with the other files of the same export) instead.
     """
     from contextlib import ExitStack
     from dataclasses import replace
@@ -155,7 +159,8 @@ def export_split(
         check_destination(target, force=force)
     rate = timeline.sample_rate
     done = 0
-    with ExitStack() as group:
+    with ExitStack() as own:
+        group = own if group is None else group
         # Everything is finished into temporary files first; all are published when the group closes without
         # an error (the playlist last: the stack unwinds in reverse), or all discarded.
         listing = AtomicDestination(playlist, force=force)

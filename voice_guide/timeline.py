@@ -34,6 +34,7 @@ class Event:
     text: str | None = None
     step: int | None = None  # 1-based number of the (expanded) step; None for the opening and closing
     role: str | None = None  # one of the roles above for speech and chimes; None for silence
+    label: str | None = None  # instructions inside blocks: where they are, e.g. "Left foot, round 2 of 3"
 
     @property
     def end(self) -> int:
@@ -90,7 +91,7 @@ class Timeline:
                 span = spans[event.step]
             span[1] = event.end
             if span[2] is None and event.role == INSTRUCTION:
-                span[2] = event.text
+                span[2] = f"{event.label}: {event.text}" if event.label else event.text
         return tuple(
             StepSpan(number, title or f"Step {number}", start, end)
             for number, (start, end, title) in sorted(spans.items())
