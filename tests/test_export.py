@@ -120,3 +120,27 @@ def test_check_prints_a_readable_timeline_with_steps_and_total(cli):
     assert "  step 1" in result.stdout
     assert "»  Press gently." in result.stdout
     assert "♪  chime" in result.stdout
+
+
+def test_several_routines_export_into_a_folder_named_after_their_files(cli, tmp_path):
+    other = tmp_path / "other.yaml"
+    other.write_text("title: Other\nsteps:\n  - say: Breathe out.\n    pause: 2s\n")
+    folder = tmp_path / "out"
+    folder.mkdir()
+    result = cli("export", SHORT, other, "-o", f"{folder}/", "--format", "wav", "-q")
+    assert result.status == 0, result.stderr
+    assert sorted(p.name for p in folder.iterdir()) == ["other.wav", "short.wav"]
+    for routine, name in ((SHORT, "short.wav"), (other, "other.wav")):
+        total = json.loads(cli("check", "--json", routine).stdout)["total_seconds"]
+        assert soundfile.info(folder / name).frames == round(total * 22050)
+
+
+def test_split_writes_one_file_per_step_that_together_make_the_whole(cli, tmp_path):
+    result = cli("export", SHORT, "--split", tmp_path / "parts", "--format", "wav", "-q")
+    assert result.status == 0, result.stderr
+    parts = sorted((tmp_path / "parts").glob("*.wav"))
+    playlist = (tmp_path / "parts" / "Short test routine.m3u").read_text().splitlines()
+    assert [line for line in playlist if line.endswith(".wav")] == [p.name for p in parts]
+    assert len(parts) == 7  # introduction, five steps, closing
+    total = json.loads(cli("check", "--json", SHORT).stdout)["total_seconds"]
+    assert sum(soundfile.info(p).frames for p in parts) == round(total * 22050)
