@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import signal
 import statistics
@@ -86,6 +87,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--minutes", type=float, default=2.0, help="length of the live-timing routine (>= 2)")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections of {','.join(SECTIONS)}")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder (printed on stderr)")
+    parser.add_argument("--command", help="the voice-guide command to measure, e.g. 'python patched.py' (for "
+                                          "before/after experiments; default: the voice-guide next to this Python)")
     options = parser.parse_args(argv)
     options.pairs = options.pairs or (2 if options.quick else 5)
     options.only = [s for s in options.only.split(",") if s]
@@ -112,7 +115,7 @@ class Bench:
         self.options = options
         self.pairs = options.pairs
         self.root = Path(tempfile.mkdtemp(prefix="vg-bench-"))
-        self.vg = voice_guide_command()
+        self.vg = shlex.split(options.command) if options.command else voice_guide_command()
         self.warm = self.root / "warm-cache"
         self.routine = self._routine_path(options.routine)
         self._counter = 0
@@ -157,8 +160,11 @@ class Bench:
         return {**base, "XDG_CACHE_HOME": str(cache), **extra}
 
     def warm_up(self, routine: str) -> None:
-        """Make every clip of `routine` in the warm cache (and the voice record), so warm runs synthesize nothing."""
-        run([*self.vg, "check", routine], env=self.env(self.warm))
+        """Run `routine` once into the warm cache: every clip spoken and levelled, as after a first use.
+
+        An export, not a `check`: `check` only speaks the lines, and a warm run must not level either.
+        """
+        self.export(routine, ".wav", cold=False)
 
     def export(self, routine: str, suffix: str, *, cold: bool) -> Run:
         folder = self.fresh("export")
