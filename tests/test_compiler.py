@@ -206,3 +206,13 @@ def test_step_spans_are_named_by_their_instruction_and_cover_the_step():
     assert [(s.number, s.title) for s in spans] == [(1, "Sit."), (2, "Press.")]
     assert spans[0].end == spans[1].start
     assert timeline.closing_start == spans[1].end
+
+
+def test_cues_as_long_as_the_hold_give_a_warning_instead_of_silence():
+    routine = Routine("T", (Say("Press.", hold=Hold(30, 30), cues=Cues(every=30), line=3),), source="r.yaml")
+    timeline = compiler.compile(routine, spoken_length)
+    assert not speech(timeline, CUE)
+    assert timeline.warnings == (
+        "r.yaml:3: cues every thirty seconds in a hold of thirty seconds: no remaining-time cue fits; "
+        "use a shorter 'every'",
+    )

@@ -80,6 +80,7 @@ class HoldWindow:
     seconds: float
     cues: tuple[Cue, ...]
     where: str
+    notes: tuple[str, ...] = ()  # warnings about the cues asked for
 
 
 Part = Union[Sound, HoldWindow]
@@ -212,7 +213,7 @@ def _expand(
             else:
                 out.append(Sound(SPEECH, INSTRUCTION, number, step.text, label=label))
                 where = f"{source}:{step.line}" if step.line else source
-                out.append(HoldWindow(number, step.hold.maximum, _cues(step), where))
+                out.append(HoldWindow(number, step.hold.maximum, _cues(step), where, _cue_notes(step)))
         elif isinstance(step, Repeat):
             for round_number in range(1, step.times + 1):
                 said = (f"Round {ordinal_count(round_number, step.times)}.",) if step.times > 1 else ()
@@ -267,6 +268,14 @@ def _cues(step: Say) -> tuple[Cue, ...]:
     if group:
         merged.append(_merge(group))
     return tuple(merged)
+
+
+def _cue_notes(step: Say) -> tuple[str, ...]:
+    every, hold = step.cues.every, step.hold
+    if every and hold and every >= hold.maximum - CUE_MIN_REMAINING:
+        return (f"cues every {duration_words(every)} in a hold of {duration_words(hold.maximum)}: "
+                "no remaining-time cue fits; use a shorter 'every'",)
+    return ()
 
 
 def _merge(group: list[tuple[float, int, str]]) -> Cue:
@@ -347,6 +356,8 @@ class _Layout:
 
 
 def _lay_out_hold(hold: HoldWindow, layout: _Layout, length: Length, warn: Callable[[str], None]) -> Iterator[Event]:
+    for note in hold.notes:
+        warn(f"{hold.where}: {note}")
     start = layout.cursor
     end = start + _samples(hold.seconds)
     gap = _samples(CUE_GAP)
