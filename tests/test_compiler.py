@@ -170,8 +170,10 @@ def test_sides_announce_each_side_after_its_chime():
 def test_reminders_can_be_reworded_or_left_out():
     reworded = timeline_of(Say("Press."), reminders=("Stop if it hurts.",))
     assert [e.text for e in speech(reworded, CLOSING)] == [compiler.ENDING, "Stop if it hurts."]
-    silent = timeline_of(Say("Press."), reminders=())
+    silent = timeline_of(Say("Press."), reminders=(), source="quiet.yaml")
     assert [e.text for e in speech(silent, CLOSING)] == [compiler.ENDING]
+    assert silent.warnings[0].startswith("quiet.yaml: 'reminders: none' drops the closing safety reminders")
+    assert not reworded.warnings
 
 
 def test_no_chime_means_no_chime_events_and_a_short_lead_in():

@@ -140,6 +140,9 @@ def iter_events(
     `length(text)` gives a spoken line's length in samples. Silence fills every gap, so events are contiguous.
     """
     parts = script(routine, voice=voice, chime=chime)
+    if not routine.reminders and warn is not None:
+        warn(f"{routine.source}: 'reminders: none' drops the closing safety reminders (stop if it hurts, ice "
+             "afterward if sore); remove it to have them said")
     layout = _Layout()
     if not isinstance(parts[0], Sound) or parts[0].kind != CHIME:
         yield from layout.quiet(_samples(LEAD_IN), None)
