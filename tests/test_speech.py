@@ -441,3 +441,16 @@ def test_a_cache_entry_whose_samples_were_changed_in_place_is_made_again(tmp_pat
         assert second.length(ARCH) == len(made)  # the header alone cannot tell
         assert np.array_equal(second.samples(ARCH), made)
         assert second.workers_started == 1
+
+
+def test_temporaries_left_by_a_killed_process_are_swept_once_old(tmp_path):
+    old, young = tmp_path / ".0123456789abcdef.x1.tmp", tmp_path / ".0123456789abcdef.x2.tmp"
+    old_raw = tmp_path / ".0123456789abcdef.x3.tmp.raw"
+    for path in (old, young, old_raw):
+        path.write_bytes(b"half a clip")
+    for path in (old, old_raw):
+        os.utime(path, (time.time() - 7200, time.time() - 7200))
+    with synthesizer(tmp_path) as speech:
+        speech.length(ARCH)
+    assert not old.exists() and not old_raw.exists()
+    assert young.exists()  # may belong to another process writing right now

@@ -13,6 +13,7 @@ import json
 import os
 import struct
 import tempfile
+import time
 import wave
 import zlib
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ FORMAT_VERSION = 1
 _SAMPLE_WIDTH = 2
 CHECKSUM_CHUNK = b"vgck"  # written by _speech_worker.write_wav after the data: CRC-32 of the data bytes
 _CHECKSUM_SIZE = 12  # chunk id, size (4), the CRC (4)
+STALE_SECONDS = 3600.0  # a temporary this old was left by a process that died; no utterance takes an hour
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,27 @@ class ClipCache:
         fd, name = tempfile.mkstemp(prefix=f".{key.digest()[:16]}.", suffix=".tmp", dir=self.root)
         os.close(fd)
         return Path(name)
+
+    def sweep(self, older_than: float = STALE_SECONDS) -> int:
+        """Remove temporaries left by processes that were killed mid-write; how many were removed.
+
+        Only old ones: a young temporary may belong to another process writing right now.
+        """
+        removed = 0
+        limit = time.time() - older_than
+        try:
+            entries = list(os.scandir(self.root))
+        except OSError:
+            return 0
+        for entry in entries:
+            if entry.name.startswith(".") and (entry.name.endswith(".tmp") or entry.name.endswith(".tmp.raw")):
+                try:
+                    if entry.stat().st_mtime < limit:
+                        os.unlink(entry.path)
+                        removed += 1
+                except OSError:
+                    pass  # gone already, or not ours to remove
+        return removed
 
     def commit(self, temporary: Path, key: ClipKey) -> int | None:
         """Move a written clip into place; its length, or None (and it is removed) if it is not sound."""

@@ -333,6 +333,9 @@ class Synthesizer:
                 return self._idle.pop()
             self._ensure_open()
             self._started += 1
+            first = self._started == 1
+        if first:  # only runs that synthesize pay for this; a warm `check` never lists the folder
+            self._cache.sweep()
         try:
             worker = _start_worker(self._command, self._timeout)
         except EngineError as error:
