@@ -126,8 +126,12 @@ def test_every_sound_starts_on_time_and_the_run_lasts_as_long_as_the_timeline(ru
     assert total <= wall < total + 10
 
 
-def test_it_runs_under_python_dev_mode_without_warnings(run_process, alsa_file):
+@pytest.mark.parametrize("cache", ["cold", "warm"])
+def test_it_runs_under_python_dev_mode_without_warnings(run_process, alsa_file, tmp_path, cache):
+    # Cold: a routine nobody has played yet, so the speech workers start (and must be shut down cleanly).
     env, folder = alsa_file
+    if cache == "cold":
+        env = {**env, "XDG_CACHE_HOME": str(tmp_path / "fresh-cache")}
     result = run_process("play", QUICK, "--no-chime", env=env, python_flags=("-X", "dev"))
     assert result.status == 0, result.stderr
     assert "Warning" not in result.stderr and "Traceback" not in result.stderr, result.stderr
