@@ -22,19 +22,21 @@ class SimpleaudioSink:
     >>> sink.play(b"\\0\\0" * 22050)  # one second of quiet  # doctest: +SKIP
     """
 
-    def __init__(self, sample_rate: int = SAMPLE_RATE):
-        try:
-            import simpleaudio
-        except ImportError as error:  # the wheel needs libasound2-dev to build
-            raise AudioDeviceError(
-                f"simpleaudio is not installed ({error}); on Debian/Ubuntu run `sudo apt-get install "
-                "libasound2-dev` and reinstall voice-guide"
-            ) from error
-        self._simpleaudio = simpleaudio
+    def __init__(self, sample_rate: int = SAMPLE_RATE, *, backend: Any = None):
+        """`backend` stands in for the simpleaudio module (tests); by default the real one."""
+        if backend is None:
+            try:
+                import simpleaudio as backend
+            except ImportError as error:  # the wheel needs libasound2-dev to build
+                raise AudioDeviceError(
+                    f"simpleaudio is not installed ({error}); on Debian/Ubuntu run `sudo apt-get install "
+                    "libasound2-dev` and reinstall voice-guide"
+                ) from error
+            quiet_alsa()
+        self._simpleaudio = backend
         self._rate = sample_rate
         self._handles: list[Any] = []
         self._lock = threading.Lock()
-        quiet_alsa()
 
     def play(self, pcm: bytes) -> None:
         """Start playing `pcm` now; returns as soon as the device has it."""
@@ -78,7 +80,11 @@ class SimpleaudioSink:
 
 
 def device_error(error: BaseException) -> AudioDeviceError:
-    """A simpleaudio/ALSA failure as our error, its words kept (e.g. "Error opening PCM device ... -2")."""
+    """A simpleaudio/ALSA failure as our error, its words kept.
+
+    >>> str(device_error(RuntimeError("Error opening PCM device. -- CODE: -2")))
+    'the audio device failed: Error opening PCM device. -- CODE: -2'
+    """
     detail = " ".join(str(error).split()) or type(error).__name__
     return AudioDeviceError(f"the audio device failed: {detail}")
 

@@ -518,7 +518,11 @@ class Listeners(Listener):
 
 
 def process_started_at() -> float:
-    """The `time.perf_counter()` reading at which this process started (Linux); now, where unknown."""
+    """The `time.perf_counter()` reading at which this process started (Linux); now, where unknown.
+
+    >>> 0.0 <= time.perf_counter() - process_started_at() < 3600.0
+    True
+    """
     now = time.perf_counter()
     try:
         with open("/proc/self/stat", encoding="ascii") as stat:
