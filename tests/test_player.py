@@ -12,7 +12,7 @@ from voice_guide import compiler
 from voice_guide.chime import CHIME_LENGTH
 from voice_guide.display import LogDisplay, View, clock_text, describe
 from voice_guide.env import Environment
-from voice_guide.errors import AudioDeviceError, BadInputError, EngineError
+from voice_guide.errors import AudioDeviceError, BadInputError, EngineError, OutputError
 from voice_guide.keys import command_for
 from voice_guide.loader import load
 from voice_guide.player import (
@@ -529,6 +529,12 @@ def test_play_with_no_device_says_so_and_suggests_exporting_that_routine(cache_r
         f"no audio output device found; export the routine instead: voice-guide export {QUICK} -o routine.mp3"
     )
     assert "CODE: -2" in str(caught.value.__cause__)
+
+
+def test_play_with_a_timing_log_it_cannot_write_says_so_before_any_sound(cache_root, tmp_path):
+    log = tmp_path / "no-such-folder" / "timing.jsonl"
+    with pytest.raises(OutputError, match=r"timing.jsonl: cannot write the timing log \(No such file or directory\)$"):
+        play(load(str(QUICK)), PlayOptions(timing_log=log), quiet_env(cache_root), sink=NoDevice())
 
 
 def test_play_rejects_a_start_step_past_the_end_before_making_any_sound(cache_root):

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Protocol, TextIO
 
 from .chime import CHIME_LENGTH
 from .compiler import AFTER_CHIME, LEAD_IN
-from .errors import AudioDeviceError, BadInputError
+from .errors import AudioDeviceError, BadInputError, OutputError
 from .routine import Routine, Voice
 from .timeline import CHIME, CLOSING, SAMPLE_RATE, SILENCE, SPEECH, Event
 
@@ -574,6 +574,9 @@ def play(routine: Routine, options: PlayOptions, env: "Environment", *, sink: Si
         plural = "s" if len(titles) != 1 else ""
         raise BadInputError(f"--start-at {options.start_at}: {routine.title!r} has {len(titles)} step{plural}")
     with ExitStack() as stack:
+        timing = None
+        if options.timing_log is not None:  # opened first: a bad path fails before any sound
+            timing = TimingLog(stack.enter_context(_open_log(options.timing_log)), origin)
         # Made as `export` makes them (api.synthesizer, Mixer, to_pcm16), so the samples heard are the ones exported.
         synth = stack.enter_context(api.synthesizer(routine, api.Settings(voice=options.voice), env))
         # In order of first use: the opening lines are made first, the rest while they play.
@@ -592,9 +595,6 @@ def play(routine: Routine, options: PlayOptions, env: "Environment", *, sink: Si
         commands: queue.Queue | None = queue.Queue() if options.keys else None
         if commands is not None:
             stack.enter_context(KeyReader(env.stdin, commands))
-        timing = None
-        if options.timing_log is not None:
-            timing = TimingLog(stack.enter_context(open(options.timing_log, "w", encoding="utf-8")), origin)
         scheduler = Scheduler(prefetcher, prefetcher.clip, MonotonicClock(commands), sink, chime=use_chime)
         display = stack.enter_context(
             make_display(
@@ -616,6 +616,13 @@ def play(routine: Routine, options: PlayOptions, env: "Environment", *, sink: Si
             raise
         display.finished(result)
         return result
+
+
+def _open_log(path: Path) -> TextIO:
+    try:
+        return open(path, "w", encoding="utf-8")
+    except OSError as error:
+        raise OutputError(f"{path}: cannot write the timing log ({error.strerror or error})") from error
 
 
 def step_titles(routine: Routine) -> tuple[str, ...]:
