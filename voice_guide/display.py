@@ -6,14 +6,13 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Sequence, TextIO
 
-from .player import NEXT, QUIT, Listener, Played, PlayResult
+from .player import NEXT, QUIT, Listener, Played, PlayResult, step_of
 from .timeline import CLOSING, SAMPLE_RATE, SPEECH, Event
 
 if TYPE_CHECKING:
     from .env import Environment
 
 Known = Callable[[], "tuple[tuple[Event, ...], bool]"]  # (events compiled so far, all of them?)
-
 
 
 @dataclass(frozen=True)
@@ -93,17 +92,10 @@ def describe(
 
 
 def _steps(events: Sequence[Event]) -> list[int]:
-    """Each event's step: 0 before the first step, a number past the last for the closing."""
+    """Each event's step (see player.step_of)."""
     out: list[int] = []
-    seen = 0
     for event in events:
-        if event.step is not None:
-            seen = max(seen, event.step)
-            out.append(event.step)
-        elif event.role == CLOSING or seen > 0:
-            out.append(1 << 30)
-        else:
-            out.append(0)
+        out.append(step_of(event, out[-1] if out else 0))
     return out
 
 

@@ -312,16 +312,10 @@ class Scheduler:
             if event is None:
                 self._exhausted = True
                 break
-            self._steps.append(self._step_of(event))
+            self._steps.append(step_of(event, self._steps[-1] if self._steps else 0))
             self._known.append(event)
         return self._known[index] if index < len(self._known) else None
 
-    def _step_of(self, event: Event) -> int:
-        if event.step is not None:
-            return event.step
-        if event.role == CLOSING or (self._steps and self._steps[-1] > 0):
-            return CLOSING_STEP  # unnumbered events after the steps: the closing and the tail
-        return 0
 
     def _step_at(self, index: int) -> int:
         """The step of event `index` (or of the last event, past the end)."""
@@ -342,6 +336,20 @@ class Scheduler:
             if self._known[index].start <= position:
                 return index
         return self._index
+
+
+def step_of(event: Event, previous: int) -> int:
+    """The step an event belongs to, given the step of the event before it (0 for the first event).
+
+    Its own number when it has one; unnumbered events are the opening (0) or, after the steps, the closing
+    and the tail (CLOSING_STEP).
+
+    >>> step_of(Event("silence", 0, 10), 0), step_of(Event("silence", 0, 10), 3) == CLOSING_STEP
+    (0, True)
+    """
+    if event.step is not None:
+        return event.step
+    return CLOSING_STEP if event.role == CLOSING or previous > 0 else 0
 
 
 # --- the real clock ------------------------------------------------------------------------------------------
