@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from voice_guide._speech_cache import wav_length
+from voice_guide.cli import Terminated
 
 from .conftest import DATA, ROOT, Result
 from .test_audiofile import tiny_disk  # noqa: F401 - a small tmpfs (skipped where mounting is not permitted)
@@ -248,6 +249,26 @@ def test_an_export_interrupted_midway_exits_with_the_signals_status_and_leaves_n
     assert {name: after.get(name) for name in before} == before
     assert_cache_sound(cache)
     assert_no_stray_processes(cache)
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, Terminated])
+def test_an_interrupt_the_instant_the_partial_file_is_made_removes_it(tmp_path, monkeypatch, interrupt):
+    # The end-to-end tests above signal as soon as the partial file appears, which now and then lands inside
+    # AtomicDestination.__enter__, where no __exit__ will ever clean up; this makes that instant certain.
+    from voice_guide import atomicfile
+
+    real_close = os.close
+
+    def close_then_interrupt(fd: int) -> None:
+        real_close(fd)
+        raise interrupt()
+
+    monkeypatch.setattr(atomicfile.os, "close", close_then_interrupt)
+    with pytest.raises(interrupt):
+        with atomicfile.AtomicDestination(tmp_path / "long.mp3"):
+            pass
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_an_export_started_under_nohup_survives_the_terminal_closing(clean, warm_cache, out_dir):

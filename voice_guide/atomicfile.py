@@ -199,13 +199,21 @@ class AtomicDestination:
             # Created here, not by the encoder, so a folder we may not write to gets a real reason, not
             # libsndfile's bare "System error".
             os.close(os.open(self.temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-        except OSError as error:
+            return self.temporary  # inside the try: an interrupt before the `with` block starts is caught below
+        except BaseException as error:
+            # __exit__ never runs when __enter__ raises, so a Ctrl+C or SIGTERM landing right after the file
+            # was created must remove it here.
+            try:
+                self.temporary.unlink(missing_ok=True)
+            except OSError:
+                pass  # the folder refused the file in the first place
+            if not isinstance(error, OSError):
+                raise
             if is_no_space(error):
                 raise no_space_error(self.destination) from error
             raise OutputError(
                 f"cannot write {self.destination.name} in {self.destination.parent}: {error.strerror}"
             ) from error
-        return self.temporary
 
     def publish_later(self, stack: ExitStack) -> None:
         """Finish into the temporary file only; publish when `stack` closes without an error (else discard).
