@@ -227,6 +227,7 @@ def long_routine(tmp_path_factory):
         ("SIGTERM", 143, "voice-guide: stopped (terminated)"),
         ("SIGHUP", 129, "voice-guide: stopped (terminal closed)"),
     ],
+    ids=["SIGINT", "SIGINT-twice", "SIGTERM", "SIGHUP"],
 )
 def test_an_export_interrupted_midway_exits_with_the_signals_status_and_leaves_nothing(
     long_routine, out_dir, signals, status, said
@@ -367,7 +368,8 @@ def test_a_missing_speech_engine_names_what_to_install_and_writes_nothing(withou
     assert_no_stray_processes(warm_cache)
 
 
-@pytest.mark.parametrize("command", [("check", SHORT), ("voices",), ("play", SHORT, "--no-keys")])
+@pytest.mark.parametrize("command", [("check", SHORT), ("voices",), ("play", SHORT, "--no-keys")],
+                         ids=["check", "voices", "play"])
 def test_every_command_that_needs_the_engine_says_what_to_install_when_it_is_missing(without_espeak, tmp_path,
                                                                                       command):
     prefix, faults = without_espeak
@@ -426,7 +428,7 @@ def test_an_engine_crash_mid_export_is_retried_and_the_export_is_identical_to_a_
     assert cache_files(cache) == clean[1]
 
 
-@pytest.mark.parametrize("mode, said", [("crash", CRASHED), ("die", WORKER_KILLED)])
+@pytest.mark.parametrize("mode, said", [("crash", CRASHED), ("die", WORKER_KILLED)], ids=["crash", "die"])
 def test_an_engine_that_keeps_crashing_fails_the_export_with_a_clear_error(clean, tmp_path, out_dir, mode, said):
     cache = tmp_path / "cold-cache"
     result = voice_guide("export", SHORT, "-o", out_dir / "short.wav", "-q", cache=cache,
