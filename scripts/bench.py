@@ -205,7 +205,7 @@ class Bench:
             cases += [("MP3", ".mp3", True), ("MP3", ".mp3", False)]
         else:
             progress("export: ffmpeg not found, MP3 skipped")
-        peaks = []
+        peaks: dict[str, list[float]] = {"cold": [], "warm": []}
         for label, suffix, cold in cases:
             cache = "cold" if cold else "warm"
             progress(f"export: {label}, {cache} cache, {self.pairs} pairs")
@@ -216,11 +216,12 @@ class Bench:
                 return runs[-1].seconds
 
             pairs = alternate(ours, lambda: self.baseline(timeline, voice, rate, mp3=suffix == ".mp3"), self.pairs)
-            peaks += [r.peak_mb for r in runs]
+            peaks[cache] += [r.peak_mb for r in runs]
             target, limit = (("≤ 1.0×", 1.0) if cold else ("≤ 0.5×", 0.5)) if label == "WAV" else ("", None)
             rows.append(ratio_row(f"export {Path(self.routine).stem} → {label}, {cache} cache", pairs, target, limit,
                                   baseline_name="espeak-ng + sox" + (" + ffmpeg" if label == "MP3" else "")))
-        rows.append(Row("export peak memory (max RSS)", f"{max(peaks):.0f} MB", "", "", "", ""))
+        rows.append(Row("export peak memory (max RSS), cold / warm cache",
+                        f"{max(peaks['cold']):.0f} / {max(peaks['warm']):.0f} MB", "", "", "", ""))
         return rows
 
     def baseline(self, timeline: dict, voice: str, rate: int, *, mp3: bool) -> float:
