@@ -604,3 +604,22 @@ def test_stop_all_stops_every_sound_still_playing():
     sink.play(b"\0\0")
     sink.stop_all()
     assert all(handle.stopped for handle in backend.handles)
+
+
+def test_the_live_panel_shows_step_words_times_next_and_pause():
+    from rich.console import Console
+
+    from voice_guide.display import LiveDisplay, Playhead
+
+    events = timeline_events()
+    line = first(events, lambda e: e.text == "Press the arch.")
+    playhead = Playhead(lambda: line.start, lambda: True, lambda: (tuple(events), True))
+    panel = LiveDisplay(io.StringIO(), "Demo", step_titles(ROUTINE), playhead, keys=True)
+    console = Console(file=io.StringIO(), width=80, record=True)
+    console.print(panel)
+    text = console.export_text()
+    assert "Step 2 of 3" in text and "paused" in text and "Press the arch." in text
+    step_end = first(events, lambda e: e.step == 3).start
+    assert f"step left  {clock_text((step_end - line.start) / RATE)}" in text
+    assert "next  Rub the heel." in text
+    assert "q quit" in text
