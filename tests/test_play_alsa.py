@@ -126,13 +126,7 @@ def test_every_sound_starts_on_time_and_the_run_lasts_as_long_as_the_timeline(ru
     assert total <= wall < total + 10
 
 
-@pytest.mark.parametrize("cache", [
-    pytest.param("cold", marks=pytest.mark.xfail(strict=True, reason=(
-        "reported: Synthesizer.close() kills its workers with WorkerProcess.kill(), which never closes their "
-        "stdin/stdout pipes and stderr temporary file: six ResourceWarnings at exit after any run that started "
-        "workers (check and export too)"))),
-    "warm",
-])
+@pytest.mark.parametrize("cache", ["cold", "warm"])
 def test_it_runs_under_python_dev_mode_without_warnings(run_process, alsa_file, tmp_path, cache):
     # Cold: a routine nobody has played yet, so the speech workers start (and must be shut down cleanly).
     env, folder = alsa_file

@@ -55,7 +55,9 @@ class WorkerProcess:
             # Its own process group, so a kill also takes the engine child it may have forked.
             start_new_session=os.name == "posix",
         )
-        threading.Thread(target=self._read, name="speech-worker-reader", daemon=True).start()
+        self._reader = threading.Thread(target=self._read, name="speech-worker-reader", daemon=True)
+        self._reader.start()
+        self._tail: str | None = None  # what the worker said on stderr, kept once its file is closed
         hello = self._receive(timeout, "starting up")
         if not hello.get("ok"):
             self.kill()
@@ -82,7 +84,7 @@ class WorkerProcess:
         except (OSError, subprocess.TimeoutExpired):
             self.kill()
         finally:
-            self._stderr.close()
+            self._release()
 
     def kill(self) -> None:
         """Stop the worker and anything it started, at once."""
@@ -98,6 +100,23 @@ class WorkerProcess:
             self._process.wait(timeout=5.0)
         except subprocess.TimeoutExpired:
             pass
+        self._release()
+
+    def _release(self) -> None:
+        """Close our ends of the pipes and the stderr file (after keeping its text): nothing is left to the
+        garbage collector, so `python -X dev` has no ResourceWarning to report."""
+        if self._tail is None:
+            self._tail = self._read_stderr()
+        if self._process.stdin is not None and not self._process.stdin.closed:
+            try:
+                self._process.stdin.close()
+            except OSError:
+                pass  # the worker is gone and the pipe broken: nothing to flush
+        if self._process.poll() is not None:
+            self._reader.join(timeout=1.0)  # the pipe has reached its end: the reader is finishing
+            if not self._reader.is_alive() and self._process.stdout is not None:
+                self._process.stdout.close()
+        self._stderr.close()
 
     def _read(self) -> None:
         assert self._process.stdout is not None
@@ -124,6 +143,9 @@ class WorkerProcess:
         return f"{what}: {tail}" if tail else what
 
     def _stderr_tail(self) -> str:
+        return self._tail if self._tail is not None else self._read_stderr()
+
+    def _read_stderr(self) -> str:
         try:
             self._stderr.seek(0)
             text = self._stderr.read().decode("utf-8", "replace").strip()
