@@ -532,11 +532,6 @@ STALE_RECORDS = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="speech._resolve trusts any voice record that parses as JSON with the right keys: a voice removed "
-    "since (an espeak-ng upgrade) or a null id fails every export until the cache is deleted (reported)",
-)
 @pytest.mark.parametrize("record", list(STALE_RECORDS.values()), ids=list(STALE_RECORDS))
 def test_a_stale_voice_record_is_resolved_again(clean, warm_cache, out_dir, record):
     shutil.rmtree(warm_cache / "voice-guide" / "mixed", ignore_errors=True)

@@ -375,11 +375,11 @@ class Synthesizer:
     def _resolve(self) -> _ResolvedVoice:
         name = [sys.platform, self._requested.voice]
         record = self._cache.load_record(name)
-        try:
-            if record is not None:
-                return _ResolvedVoice(record["engine"], record["id"], record["name"], tuple(record["warnings"]))
-        except (KeyError, TypeError):
-            pass  # an old or damaged record: resolve again
+        installed = _engine_fingerprint()
+        if record is not None and _record_is_current(record, installed):
+            return _ResolvedVoice(record["engine"], record["id"], record["name"], tuple(record["warnings"]))
+        # No record, a damaged one, or one made before the engine's voices were installed or upgraded:
+        # the voice it names may be gone, so ask the engine again.
         worker = self._take_worker()
         try:
             reply = _ask(worker, {"op": "voices"}, self._timeout, "listing voices")
@@ -392,8 +392,39 @@ class Synthesizer:
         found = resolve_voice(self._requested.voice, voices, reply["default"])
         voice = _ResolvedVoice(worker.engine, found.voice.id, found.voice.name, found.warnings)
         self._cache.store_record(name, {"engine": voice.engine, "id": voice.id, "name": voice.name,
-                                        "warnings": list(voice.warnings)})
+                                        "warnings": list(voice.warnings), "installed": installed})
         return voice
+
+
+# Where distributions put espeak-ng's data; its phoneme table is replaced by every install or upgrade.
+_ESPEAK_DATA_GLOBS = ("/usr/lib/*/espeak-ng-data/phontab", "/usr/*/espeak-ng-data/phontab",
+                      "/usr/local/*/espeak-ng-data/phontab", "/opt/homebrew/share/espeak-ng-data/phontab")
+
+
+def _engine_fingerprint() -> str:
+    """Which installation of the engine's voices this is (paths, sizes and times of espeak-ng's data), so a
+    cached voice choice is trusted only for the installation it was made with. Cheap: a few stat() calls."""
+    import glob
+
+    found = []
+    for pattern in _ESPEAK_DATA_GLOBS:
+        for path in sorted(glob.glob(pattern)):
+            try:
+                status = os.stat(path)
+            except OSError:
+                continue
+            found.append(f"{path}:{status.st_size}:{status.st_mtime_ns}")
+    return "|".join(found) or sys.platform
+
+
+def _record_is_current(record: dict[str, Any], installed: str) -> bool:
+    return (
+        record.get("installed") == installed
+        and isinstance(record.get("engine"), str)
+        and all(isinstance(record.get(key), str) and record[key] for key in ("id", "name"))
+        and isinstance(record.get("warnings"), list)
+        and all(isinstance(w, str) for w in record["warnings"])
+    )
 
 
 def _check_text(text: str) -> None:
