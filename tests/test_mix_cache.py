@@ -39,7 +39,7 @@ def test_a_clip_from_the_disk_cache_is_identical_to_one_levelled_afresh(tmp_path
     event = speech_event("Press.")
     expected = fresh.clip(event)
     assert np.array_equal(first.clip(event), expected)
-    assert len(list(tmp_path.glob("*.npy"))) == 1
+    assert len(list(tmp_path.glob("*.clip"))) == 1
     assert np.array_equal(second.clip(event), expected)
     chime = Event(CHIME, 0, CHIME_LENGTH)
     assert np.array_equal(second.clip(chime), fresh.clip(chime))
@@ -62,7 +62,7 @@ def test_a_different_volume_or_target_is_a_different_cache_entry(tmp_path):
     loud = Mixer(CountingSpeech(), volume=1.0, cache_dir=tmp_path).clip(event)
     soft = Mixer(CountingSpeech(), volume=0.5, cache_dir=tmp_path).clip(event)
     quieter = Mixer(CountingSpeech(), loudness=-20.0, cache_dir=tmp_path).clip(event)
-    assert len(list(tmp_path.glob("*.npy"))) == 3
+    assert len(list(tmp_path.glob("*.clip"))) == 3
     assert np.allclose(soft, loud * np.float32(0.5))
     assert not np.array_equal(quieter, loud)
 
@@ -70,7 +70,7 @@ def test_a_different_volume_or_target_is_a_different_cache_entry(tmp_path):
 def test_a_damaged_cache_entry_is_made_again(tmp_path):
     event = speech_event("Press.")
     expected = Mixer(CountingSpeech(), cache_dir=tmp_path).clip(event)
-    (entry,) = tmp_path.glob("*.npy")
+    (entry,) = tmp_path.glob("*.clip")
     entry.write_bytes(b"not a numpy file")
     assert np.array_equal(Mixer(CountingSpeech(), cache_dir=tmp_path).clip(event), expected)
     assert np.array_equal(MixCache(tmp_path).get(entry.stem), expected)

@@ -19,14 +19,16 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import numpy
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+_MAGIC = b"voice-guide mixed clip 2\n"  # then the SHA-256 of the samples, then the samples (float32, little-endian)
+_DIGEST_SIZE = 32
 # Whatever can change the final samples: these modules' source and these packages' versions.
 _CODE = ("loudness.py", "chime.py", "mixer.py")
 _PACKAGES = ("numpy", "scipy", "pyloudnorm")
 
 
 class MixCache:
-    """Final clips under one folder, as .npy float32 files named by a hash of what made them.
+    """Final clips under one folder, as checksummed float32 files named by a hash of what made them.
 
     >>> import numpy as np, tempfile
     >>> cache = MixCache(Path(tempfile.mkdtemp()))
@@ -52,17 +54,25 @@ class MixCache:
         return hashlib.sha256(json.dumps(parts).encode("utf-8")).hexdigest()
 
     def get(self, key: str) -> "numpy.ndarray | None":
-        """The stored clip (read-only float32), or None when missing or damaged."""
+        """The stored clip (read-only float32), or None when missing or damaged (its checksum is verified, so
+        samples changed in place are caught, not played)."""
         import numpy as np
 
         try:
-            data = np.load(self._path(key), allow_pickle=False)
-        except (OSError, ValueError, EOFError):
+            data = self._path(key).read_bytes()
+        except OSError:
             return None
-        if data.dtype != np.float32 or data.ndim != 1:
+        head = len(_MAGIC) + _DIGEST_SIZE
+        body = data[head:]
+        if (
+            not data.startswith(_MAGIC)
+            or len(body) % 4
+            or hashlib.sha256(body).digest() != data[len(_MAGIC):head]
+        ):
             return None
-        data.setflags(write=False)
-        return data
+        samples = np.frombuffer(body, dtype="<f4")
+        samples.setflags(write=False)
+        return samples
 
     def put(self, key: str, samples: "numpy.ndarray") -> None:
         """Store a clip; a cache that cannot be written is only slower, never an error."""
@@ -72,8 +82,9 @@ class MixCache:
             self.root.mkdir(parents=True, exist_ok=True)
             fd, temporary = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=".tmp", dir=self.root)
             try:
+                body = np.ascontiguousarray(samples, dtype="<f4").tobytes()
                 with os.fdopen(fd, "wb") as out:
-                    np.save(out, np.asarray(samples, dtype=np.float32), allow_pickle=False)
+                    out.write(_MAGIC + hashlib.sha256(body).digest() + body)
                 os.replace(temporary, self._path(key))
             except BaseException:
                 Path(temporary).unlink(missing_ok=True)
@@ -82,7 +93,7 @@ class MixCache:
             pass
 
     def _path(self, key: str) -> Path:
-        return self.root / f"{key}.npy"
+        return self.root / f"{key}.clip"
 
     def _code_version(self) -> str:
         if self._code is None:
