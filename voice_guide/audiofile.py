@@ -191,8 +191,10 @@ class AudioFileWriter:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if exc_type is not None:
-            self._close_quietly()
-            self._destination.__exit__(exc_type, exc, tb)
+            try:
+                self._close_quietly()  # closing the encoder takes a while: long enough for a second Ctrl+C
+            finally:
+                self._destination.__exit__(exc_type, exc, tb)
             return
         try:
             self._finish()
