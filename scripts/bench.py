@@ -265,7 +265,8 @@ class Bench:
     def bench_live(self) -> list[Row]:
         routine = self.root / "live.yaml"
         routine.write_text(live_routine(self.options.minutes), encoding="utf-8")
-        length = self.timeline(str(routine))["total_seconds"]
+        timeline = self.timeline(str(routine))
+        length, rate = timeline["total_seconds"], timeline["sample_rate"]
         caches = ["warm"] if self.options.quick else ["cold", "warm"]
         rows = []
         for cache in caches:
@@ -273,7 +274,7 @@ class Bench:
             if cache == "warm":
                 self.warm_up(str(routine))
             log = self.play_through(routine, cold=cache == "cold")
-            late = lateness(log, 22050)
+            late = lateness(log, rate)
             label = f"play {length / 60:.1f} min ({late.sounds} sounds), {cache} cache"
             rows.append(Row(f"{label}: mean / worst lateness", f"{late.mean_ms:.1f} / {late.worst_ms:.1f} ms", "", "",
                             "worst < 15 ms", yes(late.worst_ms < 15)))
