@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
     env = env or Environment()
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
-    previous = _on_signals_raise()
+    previous, stopping = _on_signals_raise()
     try:
         args = build_parser().parse_args(argv)
         return int(args.run(args, env) or ExitStatus.OK)
@@ -74,8 +74,9 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
         _report(env, error, debug, f"internal error: {type(error).__name__}: {error} (rerun with --debug for details)")
         return ExitStatus.ERROR
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        if not stopping:  # after a stop signal, stay deaf to more: this process is on its way out
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
 
 def _report(env: Environment, error: BaseException | None, debug: bool, text: str | None = None) -> None:
@@ -90,21 +91,29 @@ def _report(env: Environment, error: BaseException | None, debug: bool, text: st
         pass  # stderr is gone (the terminal closed): the exit status still tells
 
 
-def _on_signals_raise() -> dict:
-    """SIGTERM and SIGHUP raise Terminated, so an export removes its temporary file; returns the old handlers."""
+def _on_signals_raise() -> tuple[dict, list]:
+    """Ctrl+C (SIGINT), SIGTERM and SIGHUP stop the program by raising, so temporary files are removed on the way
+    out. The first one also makes it deaf to the next: an impatient second Ctrl+C must not cut that clean-up
+    short, nor end in a traceback. Returns the old handlers and a list that is non-empty once a signal came."""
+    previous: dict = {}
+    stopping: list = []
 
     def handler(signum, frame):
+        stopping.append(signum)
+        for other in previous:
+            signal.signal(other, signal.SIG_IGN)
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
         raise Terminated(signum)
 
-    previous = {}
-    for signum in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+    for signum in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
         if signum is None or signal.getsignal(signum) == signal.SIG_IGN:  # no SIGHUP (Windows); or under nohup
             continue
         try:
             previous[signum] = signal.signal(signum, handler)
         except ValueError:  # not the main thread (tests may call main from a thread)
             break
-    return previous
+    return previous, stopping
 
 
 # --- the parser ----------------------------------------------------------------------------------------------
