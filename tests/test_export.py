@@ -144,3 +144,15 @@ def test_split_writes_one_file_per_step_that_together_make_the_whole(cli, tmp_pa
     assert len(parts) == 7  # introduction, five steps, closing
     total = json.loads(cli("check", "--json", SHORT).stdout)["total_seconds"]
     assert sum(soundfile.info(p).frames for p in parts) == round(total * 22050)
+
+
+def test_volume_scales_the_exported_samples_down_to_silence_at_zero(cli, tmp_path):
+    import numpy as np
+
+    levels = {}
+    for volume in ("1", "0.5", "0"):
+        out = tmp_path / f"v{volume}.wav"
+        assert cli("export", SHORT, "-o", out, "-q", "--volume", volume).status == 0
+        levels[volume] = np.abs(soundfile.read(out, dtype="float32")[0]).max()
+    assert levels["0.5"] == pytest.approx(levels["1"] / 2, rel=0.01)
+    assert levels["0"] == 0

@@ -19,6 +19,7 @@ from .routine import Routine, Voice
 
 if TYPE_CHECKING:
     from .env import Environment
+    from .mixer import Mixer
     from .speech import Synthesizer
     from .timeline import Timeline
 
@@ -67,6 +68,15 @@ def synthesizer(routine: Routine, settings: Settings, env: "Environment") -> "Sy
     from .speech import Synthesizer
 
     return Synthesizer(routine.voice.overridden(settings.voice), cache_dir=env.speech_cache_dir)
+
+
+def mixer(synth: "Synthesizer", settings: Settings, env: "Environment") -> "Mixer":
+    """The mixer for a routine's clips: the one place that decides their final samples, for play and export."""
+    from .mixer import Mixer
+
+    volume = synth.resolved.volume
+    return Mixer(synth, volume=1.0 if volume is None else volume, loudness=settings.loudness,
+                 cache_dir=env.cache_dir / "mixed")
 
 
 def compile(routine: Routine, synth: "Synthesizer", settings: Settings = Settings()) -> "Timeline":
@@ -148,17 +158,13 @@ class _mixing:
 
     def __enter__(self):
         from . import compiler
-        from .mixer import Mixer
 
         routine, settings = self._routine, self._settings
         self._synth = synthesizer(routine, settings, self._env).__enter__()
         try:
             texts = compiler.texts(routine, voice=self._synth.resolved, chime=settings.chime)
             self._synth.prefetch(texts)
-            self._mixer = Mixer(
-                self._synth, volume=self._synth.resolved.volume or 1.0, loudness=settings.loudness,
-                cache_dir=self._env.cache_dir / "mixed",
-            )
+            self._mixer = mixer(self._synth, settings, self._env)
             self._mixer.prefetch(texts, chime=routine.chime if settings.chime is None else settings.chime)
         except BaseException:
             self._synth.__exit__(*sys.exc_info())

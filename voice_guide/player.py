@@ -573,7 +573,7 @@ def play(routine: Routine, options: PlayOptions, env: "Environment", *, sink: Si
     from . import api, compiler
     from .display import Playhead, make_display
     from .keys import KeyReader
-    from .mixer import Mixer, to_pcm16
+    from .mixer import to_pcm16
 
     origin = options.started_at if options.started_at is not None else process_started_at()
     use_chime = routine.chime if options.chime is None else options.chime
@@ -585,13 +585,13 @@ def play(routine: Routine, options: PlayOptions, env: "Environment", *, sink: Si
         timing = None
         if options.timing_log is not None:  # opened first: a bad path fails before any sound
             timing = TimingLog(stack.enter_context(_open_log(options.timing_log)), origin)
-        # Made as `export` makes them (api.synthesizer, Mixer, to_pcm16), so the samples heard are the ones exported.
+        # Made as `export` makes them (api.synthesizer, api.mixer, to_pcm16), so the samples heard are the ones exported.
         synth = stack.enter_context(api.synthesizer(routine, api.Settings(voice=options.voice), env))
         # In order of first use: the opening lines are made first, the rest while they play.
         synth.prefetch(compiler.texts(routine, voice=synth.resolved, chime=options.chime))
         # The same mixer as `export` makes (same settings, same cache of final clips): a warm run takes its
         # clips from that cache, so the first sound does not wait for the levelling code to load.
-        mixer = Mixer(synth, volume=synth.resolved.volume or 1.0, cache_dir=env.cache_dir / "mixed")
+        mixer = api.mixer(synth, api.Settings(voice=options.voice), env)
         stack.callback(mixer.close)
         events = compiler.iter_events(routine, synth.length, voice=synth.resolved, chime=options.chime)
         prefetcher = Prefetcher(events, lambda event: to_pcm16(mixer.clip(event)))
