@@ -158,3 +158,83 @@ def test_pyloudnorm_on_the_whole_routine_agrees(clips):
 
     whole = np.concatenate(routine_like(clips)).astype(np.float64)
     assert pyloudnorm.Meter(RATE).integrated_loudness(whole) == pytest.approx(-16.0, abs=0.5)
+
+
+# The meter, true peak and limiter are numpy only (importing scipy costs 1.5-2 s before the first word);
+# these check them against the libraries they replace, imported here only.
+
+
+def reference_signals() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(7)
+    t = np.arange(3 * RATE) / RATE
+    return {
+        "white noise": 0.1 * rng.standard_normal(3 * RATE),
+        "low sine": 0.3 * np.sin(2 * np.pi * 60 * t),
+        "high sine": 0.05 * np.sin(2 * np.pi * 6000 * t),
+        "noise fading in": rng.standard_normal(3 * RATE) * np.linspace(0, 1, 3 * RATE) ** 6,
+        "a burst in silence": np.concatenate([np.zeros(RATE), 0.2 * rng.standard_normal(RATE // 3), np.zeros(RATE)]),
+    }
+
+
+@pytest.mark.parametrize("name", list(reference_signals()))
+def test_the_numpy_meter_agrees_with_pyloudnorm_on_noise_and_sines(name):
+    import pyloudnorm
+
+    signal = reference_signals()[name]
+    expected = pyloudnorm.Meter(RATE).integrated_loudness(signal.copy())
+    assert integrated_loudness(signal, RATE) == pytest.approx(expected, abs=0.05), name
+
+
+@needs_espeak
+@pytest.mark.parametrize("text", LINES)
+def test_the_numpy_meter_agrees_with_pyloudnorm_on_speech(clips, text):
+    import pyloudnorm
+
+    clip = clips[text].astype(np.float64)
+    need = int(1.2 * RATE)  # pyloudnorm needs a whole block; integrated_loudness repeats short clips to this
+    reference = np.tile(clip, need // len(clip) + 1) if len(clip) < need else clip
+    expected = pyloudnorm.Meter(RATE).integrated_loudness(reference.copy())
+    assert integrated_loudness(clip, RATE) == pytest.approx(expected, abs=0.05), text
+
+
+def test_the_meter_calls_silence_and_nothing_minus_infinity():
+    assert integrated_loudness(np.zeros(RATE), RATE) == float("-inf")
+    assert integrated_loudness(np.zeros(0), RATE) == float("-inf")
+
+
+@pytest.mark.parametrize("name", list(reference_signals()))
+def test_true_peak_agrees_with_scipys_polyphase_resampling(name):
+    from scipy.signal import resample_poly
+
+    signal = reference_signals()[name]
+    expected = np.max(np.abs(resample_poly(signal, 4, 1)))
+    assert db(true_peak(signal)) == pytest.approx(db(expected), abs=0.1), name
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), length=st.integers(1, 3000), reach=st.integers(0, 200))
+def test_moving_minimum_and_average_equal_scipy_ndimage_on_random_data(seed, length, reach):
+    from scipy.ndimage import minimum_filter1d, uniform_filter1d
+
+    from voice_guide.loudness import moving_average, moving_minimum
+
+    values = np.random.default_rng(seed).random(length)
+    width = 2 * reach + 1
+    assert np.array_equal(moving_minimum(values, reach), minimum_filter1d(values, width, mode="nearest"))
+    np.testing.assert_allclose(
+        moving_average(values, reach), uniform_filter1d(values, width, mode="nearest"), rtol=0, atol=1e-12
+    )
+
+
+def test_levelling_a_clip_never_imports_scipy():
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, numpy as np, voice_guide.loudness as l\n"
+        "l.level_speech(np.random.default_rng(0).standard_normal(44100).astype('float32') * 0.1, 22050)\n"
+        "l.level_chime(np.random.default_rng(1).standard_normal(4410).astype('float32') * 0.1, 22050)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('scipy', 'pyloudnorm')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", done.stdout

@@ -1,9 +1,9 @@
 """The mixer's disk cache: final (levelled, volume-scaled) samples of each clip, so a warm export skips levelling.
 
-Levelling a clip to the loudness target is the costliest step of an export with a warm speech cache, and it
-needs scipy, whose import alone takes about a second. Its result depends only on the raw samples, the target,
+Levelling a clip to the loudness target is the costliest step of an export with a warm speech cache (several
+meter passes per clip). Its result depends only on the raw samples, the target,
 the volume and the code that levels them, so it is stored under a hash of exactly those: a new espeak-ng, a
-changed loudness.py or another scipy gives new keys, never stale samples. Entries are written to a temporary
+changed loudness.py or another numpy gives new keys, never stale samples. Entries are written to a temporary
 name and moved into place, so concurrent processes see a whole file or none; an unreadable entry is a miss.
 """
 
@@ -24,7 +24,7 @@ _MAGIC = b"voice-guide mixed clip 2\n"  # then the SHA-256 of the samples, then 
 _DIGEST_SIZE = 32
 # Whatever can change the final samples: these modules' source and these packages' versions.
 _CODE = ("loudness.py", "chime.py", "mixer.py")
-_PACKAGES = ("numpy", "scipy", "pyloudnorm")
+_PACKAGES = ("numpy",)
 
 
 class MixCache:
@@ -108,9 +108,9 @@ class MixCache:
 
 
 def _package_stamp(name: str) -> bytes:
-    """What identifies an installed package's version, found without importing it (scipy takes a second).
+    """What identifies an installed package's version, found without importing it.
 
-    Its version.py where it has one (numpy, scipy), else its top-level sources (pyloudnorm is four files).
+    Its version.py where it has one (numpy), else its top-level sources.
     importlib.metadata would do, but costs more than the rest of a warm export's cache lookups together.
     """
     from importlib.util import find_spec

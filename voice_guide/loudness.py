@@ -1,4 +1,4 @@
-"""Loudness: each clip is levelled on its own (ITU-R BS.1770 via pyloudnorm), so a whole routine sits at the target.
+"""Loudness: each clip is levelled on its own (ITU-R BS.1770), so a whole routine sits at the target.
 
 Levelling per clip, not per file, lets the player start before the routine is fully synthesized and still play
 exactly the samples the exporter writes. Two things make per-clip levelling add up to the right whole:
@@ -7,6 +7,10 @@ exactly the samples the exporter writes. Two things make per-clip levelling add 
   sentences; the pauses between clips fall under BS.1770's gates, so they do not lower the file's figure;
 - speech is much peakier than its loudness (espeak-ng's crest factor is about 18 dB), so reaching -16 LUFS
   under a -1 dBTP ceiling needs a few dB of gentle, smooth peak limiting rather than just less gain.
+
+Everything here is numpy only: importing scipy (directly or through pyloudnorm) costs 1.5-2 s, most of a cold
+export and of the wait before the player's first word. The tests check this meter against pyloudnorm and the
+true peak and gain smoothing against scipy's.
 """
 
 from __future__ import annotations
@@ -68,21 +72,110 @@ def integrated_loudness(samples: np.ndarray, sample_rate: int) -> float:
     >>> round(integrated_loudness(0.1 * np.sin(2 * np.pi * 1000 * t[:2205]), 22050))
     -23
     """
-    import pyloudnorm
-
     x = np.asarray(samples, dtype=np.float64)
+    if len(x) == 0:
+        return float("-inf")
     need = int(_MIN_MEASURE_SECONDS * sample_rate)
-    if 0 < len(x) < need:
+    if len(x) < need:
         x = np.tile(x, need // len(x) + 1)
+    return _gated_loudness(_k_weighted(x, sample_rate), sample_rate)
+
+
+# BS.1770-4 K-weighting: a high shelf (+4 dB above about 1.5 kHz: the head) then a high-pass at 38 Hz (the
+# ear's low-frequency roll-off), as RBJ-cookbook biquads designed for the actual rate, as pyloudnorm does.
+_SHELF_DB, _SHELF_HZ, _SHELF_Q = 4.0, 1500.0, 1 / np.sqrt(2)
+_HIGH_PASS_HZ, _HIGH_PASS_Q = 38.0, 0.5
+# The filters' impulse response has died away (below 1e-30) well within this many samples even at 48 kHz:
+# zero padding this long makes the FFT's circular convolution equal the linear one.
+_K_TAIL = 16384
+_BLOCK_SECONDS, _BLOCK_STEP = 0.4, 0.25  # 400 ms gating blocks, 75 % overlap
+_ABSOLUTE_GATE_LUFS, _RELATIVE_GATE_LU = -70.0, -10.0
+
+
+def _biquads(sample_rate: int) -> list[tuple[tuple[float, float, float], tuple[float, float, float]]]:
+    """(b, a) of the two K-weighting stages at `sample_rate`."""
+    a_gain = 10 ** (_SHELF_DB / 40)
+    w = 2 * np.pi * _SHELF_HZ / sample_rate
+    cos, alpha = np.cos(w), np.sin(w) / (2 * _SHELF_Q)
+    root = 2 * np.sqrt(a_gain) * alpha
+    shelf = (
+        (
+            a_gain * ((a_gain + 1) + (a_gain - 1) * cos + root),
+            -2 * a_gain * ((a_gain - 1) + (a_gain + 1) * cos),
+            a_gain * ((a_gain + 1) + (a_gain - 1) * cos - root),
+        ),
+        (
+            (a_gain + 1) - (a_gain - 1) * cos + root,
+            2 * ((a_gain - 1) - (a_gain + 1) * cos),
+            (a_gain + 1) - (a_gain - 1) * cos - root,
+        ),
+    )
+    w = 2 * np.pi * _HIGH_PASS_HZ / sample_rate
+    cos, alpha = np.cos(w), np.sin(w) / (2 * _HIGH_PASS_Q)
+    high_pass = (((1 + cos) / 2, -(1 + cos), (1 + cos) / 2), (1 + alpha, -2 * cos, 1 - alpha))
+    return [shelf, high_pass]
+
+
+def _k_weighted(x: np.ndarray, sample_rate: int) -> np.ndarray:
+    """x through the K-weighting filters (zero initial state), as a product of frequency responses.
+
+    numpy has no IIR filter; evaluating each biquad's response on the FFT grid is exact up to the part of the
+    impulse response beyond the padding, which is negligible (see _K_TAIL).
+    """
+    size = 1 << int(len(x) + _K_TAIL - 1).bit_length()
+    z = np.exp(-1j * np.pi * np.arange(size // 2 + 1) / (size // 2))  # e^{-jw} on the rfft grid
+    response = np.ones_like(z)
+    for b, a in _biquads(sample_rate):
+        response *= (b[0] + b[1] * z + b[2] * z * z) / (a[0] + a[1] * z + a[2] * z * z)
+    return np.fft.irfft(np.fft.rfft(x, size) * response, size)[: len(x)]
+
+
+def _gated_loudness(weighted: np.ndarray, sample_rate: int) -> float:
+    """BS.1770 gated loudness of a K-weighted signal: mean squares of 400 ms blocks, then the two gates."""
+    block = _BLOCK_SECONDS * sample_rate
+    count = int(np.round((len(weighted) / sample_rate - _BLOCK_SECONDS) / (_BLOCK_SECONDS * _BLOCK_STEP))) + 1
+    steps = np.arange(count) * _BLOCK_STEP
+    # The same block bounds as pyloudnorm (so both agree to rounding); a last block running past the end is
+    # a partial one, still divided by the full block length.
+    lower = (_BLOCK_SECONDS * steps * sample_rate).astype(np.int64)
+    upper = np.minimum((_BLOCK_SECONDS * (steps + 1) * sample_rate).astype(np.int64), len(weighted))
+    energy = np.concatenate(([0.0], np.cumsum(weighted * weighted)))
+    mean_squares = np.maximum(energy[upper] - energy[np.minimum(lower, upper)], 0.0) / block
     with np.errstate(divide="ignore"):
-        return float(pyloudnorm.Meter(sample_rate).integrated_loudness(x))
+        blocks = -0.691 + 10 * np.log10(mean_squares)
+        audible = mean_squares[blocks >= _ABSOLUTE_GATE_LUFS]
+        if len(audible) == 0:
+            return float("-inf")
+        relative = -0.691 + 10 * np.log10(np.mean(audible)) + _RELATIVE_GATE_LU
+        kept = mean_squares[(blocks > relative) & (blocks > _ABSOLUTE_GATE_LUFS)]
+        if len(kept) == 0:
+            return float("-inf")
+        return float(-0.691 + 10 * np.log10(np.mean(kept)))
+
+
+# The interpolation filter: a Kaiser-windowed sinc (beta 5) reaching 10 input samples either side, cut off at
+# the input's Nyquist frequency: the filter scipy.signal.resample_poly designs for 4x.
+_REACH = 10
+_TAPS = np.sinc(np.arange(-_REACH * OVERSAMPLING, _REACH * OVERSAMPLING + 1) / OVERSAMPLING) * np.kaiser(
+    2 * _REACH * OVERSAMPLING + 1, 5.0
+)
+_TAPS = _TAPS * (OVERSAMPLING / np.sum(_TAPS))  # unity gain at DC once the zeros between samples are filled
 
 
 def oversampled(samples: np.ndarray) -> np.ndarray:
-    """The signal at OVERSAMPLING times its rate (polyphase FIR), to see the peaks between samples."""
-    from scipy.signal import resample_poly
+    """The signal at OVERSAMPLING times its rate (polyphase FIR), to see the peaks between samples.
 
-    return resample_poly(np.asarray(samples, dtype=np.float64), OVERSAMPLING, 1)
+    >>> oversampled(np.ones(30))[40:44].round(2).tolist()
+    [1.0, 1.0, 1.0, 1.0]
+    """
+    x = np.asarray(samples, dtype=np.float64)
+    out = np.empty(len(x) * OVERSAMPLING)
+    if len(x) == 0:
+        return out
+    for phase in range(OVERSAMPLING):
+        # Output sample OVERSAMPLING*m + phase mixes the inputs around m with every OVERSAMPLING-th tap.
+        out[phase::OVERSAMPLING] = np.convolve(x, _TAPS[phase::OVERSAMPLING])[_REACH : _REACH + len(x)]
+    return out
 
 
 def true_peak(samples: np.ndarray) -> float:
@@ -120,12 +213,43 @@ def peak_envelope(samples: np.ndarray) -> np.ndarray:
 
 def _smooth_gain(peaks: np.ndarray, ceiling: float, sample_rate: int) -> np.ndarray:
     """The limiter's gain for a peak envelope: spread over a window, never above what a sample needs."""
-    from scipy.ndimage import minimum_filter1d, uniform_filter1d
-
     needed = np.minimum(1.0, ceiling / np.maximum(peaks, 1e-12))
     half = max(1, int(_LIMITER_SECONDS * sample_rate))
-    spread = minimum_filter1d(needed, size=4 * half + 1, mode="nearest")
-    return np.minimum(1.0, uniform_filter1d(spread, size=2 * half + 1, mode="nearest"))  # 1 + 1e-16 is noise
+    spread = moving_minimum(needed, 2 * half)
+    return np.minimum(1.0, moving_average(spread, half))  # 1 + 1e-16 is rounding noise
+
+
+def moving_minimum(values: np.ndarray, reach: int) -> np.ndarray:
+    """Each value's minimum over `reach` neighbours either side, the ends extended (van Herk/Gil-Werman, O(n)).
+
+    >>> moving_minimum(np.array([5.0, 3, 4, 9, 9, 1]), 1).tolist()
+    [3.0, 3.0, 3.0, 4.0, 1.0, 1.0]
+    """
+    x = np.asarray(values, dtype=np.float64)
+    if len(x) == 0:
+        return x.copy()
+    width = 2 * reach + 1
+    padded = np.pad(x, (reach, reach + (-(len(x) + 2 * reach)) % width), mode="edge")
+    blocks = padded.reshape(-1, width)
+    # Any window of `width` spans the tail of one block and the head of the next: the minimum of a suffix
+    # minimum and a prefix minimum.
+    prefix = np.minimum.accumulate(blocks, axis=1).ravel()
+    suffix = np.minimum.accumulate(blocks[:, ::-1], axis=1)[:, ::-1].ravel()
+    return np.minimum(suffix[: len(x)], prefix[width - 1 : width - 1 + len(x)])
+
+
+def moving_average(values: np.ndarray, reach: int) -> np.ndarray:
+    """Each value's mean over `reach` neighbours either side, the ends extended (cumulative sums, O(n)).
+
+    >>> moving_average(np.array([0.0, 3, 0, 0]), 1).tolist()
+    [1.0, 1.0, 1.0, 0.0]
+    """
+    x = np.asarray(values, dtype=np.float64)
+    if len(x) == 0:
+        return x.copy()
+    width = 2 * reach + 1
+    sums = np.concatenate(([0.0], np.cumsum(np.pad(x, reach, mode="edge"))))
+    return (sums[width:] - sums[:-width]) / width
 
 
 def _level(samples: np.ndarray, sample_rate: int, target_lufs: float) -> np.ndarray:
