@@ -15,7 +15,6 @@ from voice_guide.errors import OutputError
 from voice_guide.loader import load
 from voice_guide.render import iter_blocks
 from voice_guide.split import export_split, plan_parts
-from voice_guide.timeline import SPEECH
 
 from .conftest import DATA
 from .probes import decoded_samples, ebur128, ffprobe, needs_ffmpeg, tags_of

@@ -323,7 +323,7 @@ class Scheduler:
 
     def _first_index(self, wanted: Callable[[int], bool], after: int = -1) -> int | None:
         index = after + 1
-        while (event := self._event(index)) is not None:
+        while self._event(index) is not None:
             if wanted(self._steps[index]):
                 return index
             index += 1

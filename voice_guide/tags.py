@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .audiofile import Chapter, Metadata
+    from .audiofile import Metadata
 
 # Ogg stream serial numbers are random in libsndfile (seeded from the clock); any fixed value makes repeat
 # exports byte-identical. "voic" in ASCII.
