@@ -174,34 +174,24 @@ def _voice_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-chime", action="store_true", help="no chime before each step")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 1 or more")
-    return value
+def _number(convert, low: float, high: float, expected: str, outside: str):
+    """An argparse type: `convert(text)` within [low, high]; the messages say what was expected."""
+
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {expected}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(outside.format(text=text, value=value))
+        return value
+
+    return parse
 
 
-def _rate(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of words per minute") from None
-    if not 80 <= value <= 400:
-        raise argparse.ArgumentTypeError(f"{value} is outside 80-400 words per minute")
-    return value
-
-
-def _volume(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number from 0.0 to 1.0") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{value} is outside 0.0-1.0")
-    return value
+_positive_int = _number(int, 1, float("inf"), "a whole number", "'{text}' must be 1 or more")
+_rate = _number(int, 80, 400, "a whole number of words per minute", "{value} is outside 80-400 words per minute")
+_volume = _number(float, 0.0, 1.0, "a number from 0.0 to 1.0", "{value} is outside 0.0-1.0")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
