@@ -8,10 +8,10 @@ Each function is a thin layer over the module that does the work, so the CLI sta
 from __future__ import annotations
 
 import os
-import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from . import bundled
 from .errors import BadInputError
@@ -149,33 +149,21 @@ def export(
     return timeline
 
 
-class _mixing:
+@contextmanager
+def _mixing(routine: Routine, settings: Settings, env: "Environment") -> Iterator[tuple["Synthesizer", "Mixer"]]:
     """The speech engine and the mixer for one export, both started early: levelling a clip begins as soon as
     the engine has made it (or the disk cache has it), not after the last one is made."""
+    from . import compiler
 
-    def __init__(self, routine: Routine, settings: Settings, env: "Environment"):
-        self._routine, self._settings, self._env = routine, settings, env
-
-    def __enter__(self):
-        from . import compiler
-
-        routine, settings = self._routine, self._settings
-        self._synth = synthesizer(routine, settings, self._env).__enter__()
+    with synthesizer(routine, settings, env) as synth:
+        texts = compiler.texts(routine, voice=synth.resolved, chime=settings.chime)
+        synth.prefetch(texts)
+        mixing = mixer(synth, settings, env)
+        mixing.prefetch(texts, chime=routine.chime if settings.chime is None else settings.chime)
         try:
-            texts = compiler.texts(routine, voice=self._synth.resolved, chime=settings.chime)
-            self._synth.prefetch(texts)
-            self._mixer = mixer(self._synth, settings, self._env)
-            self._mixer.prefetch(texts, chime=routine.chime if settings.chime is None else settings.chime)
-        except BaseException:
-            self._synth.__exit__(*sys.exc_info())
-            raise
-        return self._synth, self._mixer
-
-    def __exit__(self, *exc) -> None:
-        try:
-            self._mixer.close()
+            yield synth, mixing
         finally:
-            self._synth.__exit__(*exc)
+            mixing.close()
 
 
 def _with_warnings(timeline: "Timeline", extra: tuple[str, ...]) -> "Timeline":
