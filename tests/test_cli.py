@@ -42,25 +42,21 @@ def test_schema_prints_the_json_schema(cli):
     ],
 )
 def test_misuse_is_one_plain_line_and_exit_2(cli, args, message):
-    result = cli(*args)
-    assert result.status == 2
+    result = cli(*args, status=2)
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
 
 
 def test_a_missing_routine_names_the_file_and_the_bundled_ones(cli):
-    result = cli("check", "nowhere.yaml")
-    assert result.status == 2
+    result = cli("check", "nowhere.yaml", status=2)
     assert "nowhere.yaml" in result.stderr
-    result = cli("check", "nosuchroutine")
-    assert result.status == 2
+    result = cli("check", "nosuchroutine", status=2)
     assert "bundled: " + ", ".join(bundled.names()) in result.stderr
 
 
 def test_a_directory_given_as_a_routine_is_bad_input(cli, tmp_path):
-    result = cli("check", tmp_path)
-    assert result.status == 2
+    result = cli("check", tmp_path, status=2)
     assert str(tmp_path) in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -68,25 +64,21 @@ def test_a_directory_given_as_a_routine_is_bad_input(cli, tmp_path):
 def test_a_broken_routine_gives_file_line_column_and_exit_2(cli, tmp_path):
     routine = tmp_path / "broken.yaml"
     routine.write_text("title: Broken\nsteps:\n  - say: Press.\n    puase: 3s\n")
-    result = cli("check", routine)
-    assert result.status == 2
+    result = cli("check", routine, status=2)
     assert f"{routine}:4:5: unknown key 'puase' (did you mean 'pause'?)" in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_export_to_a_missing_folder_or_unknown_extension_is_bad_input(cli, tmp_path):
-    missing = cli("export", SHORT, "-o", tmp_path / "no" / "such" / "dir" / "x.wav", "-q")
-    assert missing.status == 2
+    missing = cli("export", SHORT, "-o", tmp_path / "no" / "such" / "dir" / "x.wav", "-q", status=2)
     assert "no" in missing.stderr and "Traceback" not in missing.stderr
-    unknown = cli("export", SHORT, "-o", tmp_path / "x.aiff", "-q")
-    assert unknown.status == 2
+    unknown = cli("export", SHORT, "-o", tmp_path / "x.aiff", "-q", status=2)
     assert ".aiff" in unknown.stderr
     assert not list(tmp_path.iterdir())
 
 
 def test_debug_shows_a_traceback(cli):
-    result = cli("--debug", "check", "nowhere.yaml")
-    assert result.status == 2
+    result = cli("--debug", "check", "nowhere.yaml", status=2)
     assert "Traceback" in result.stderr
 
 

@@ -218,3 +218,8 @@ def test_cues_as_long_as_the_hold_give_a_warning_instead_of_silence():
         "r.yaml:3: cues every thirty seconds in a hold of thirty seconds: no remaining-time cue fits; "
         "use a shorter 'every'",
     )
+
+
+def test_step_titles_are_the_instructions_of_the_expanded_steps():
+    routine = Routine("Demo", (Say("Sit down.", pause=2.0), Say("Press the arch."), Say("Rub the heel.")))
+    assert compiler.step_titles(routine) == ("Sit down.", "Press the arch.", "Rub the heel.")

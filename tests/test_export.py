@@ -84,8 +84,7 @@ def test_speech_in_the_export_is_where_the_timeline_says(cli, tmp_path):
 def test_export_refuses_to_overwrite_without_force(cli, tmp_path):
     out = tmp_path / "kept.wav"
     out.write_bytes(b"precious")
-    refused = cli("export", SHORT, "-o", out, "-q")
-    assert refused.status == 2
+    refused = cli("export", SHORT, "-o", out, "-q", status=2)
     assert f"{out} exists; use --force to overwrite" in refused.stderr
     assert out.read_bytes() == b"precious"
     assert cli("export", SHORT, "-o", out, "-q", "--force").status == 0

@@ -57,9 +57,11 @@ steps:
 # --- running voice-guide ------------------------------------------------------------------------------------
 
 
-def process_env(cache: Path, **faults: str) -> dict[str, str]:
+def process_env(cache: Path, speech_timeout: float | None = None, **faults: str) -> dict[str, str]:
     """The environment of one run: its own cache, the fault injector on the path, `faults` as VG_FAULT_*."""
     env = {**os.environ, "XDG_CACHE_HOME": str(cache), "PYTHONPATH": str(FAULTS)}
+    if speech_timeout is not None:
+        env["VOICE_GUIDE_SPEECH_TIMEOUT"] = str(speech_timeout)  # seconds per utterance, so a hang takes seconds
     env.update({f"VG_FAULT_{name.upper()}": str(value) for name, value in faults.items()})
     return env
 

@@ -152,15 +152,13 @@ def test_without_a_terminal_it_logs_plain_lines(run_process, alsa_file):
 
 
 def test_with_no_sound_device_it_says_so_in_one_line_and_suggests_export(run_process, no_device):
-    result = run_process("play", QUICK, env=no_device)
-    assert result.status == 1
+    result = run_process("play", QUICK, env=no_device, status=1)
     assert result.stderr == NO_DEVICE.format(routine=QUICK)
     assert result.stdout == ""
 
 
 def test_with_no_sound_device_the_bundled_routine_is_named_as_the_user_would_type_it(run_process, no_device):
-    result = run_process("play", env=no_device)
-    assert result.status == 1
+    result = run_process("play", env=no_device, status=1)
     assert result.stderr == NO_DEVICE.format(routine="arch")
 
 
@@ -179,8 +177,7 @@ def test_start_at_plays_from_that_step(run_process, alsa_file, exported, tmp_pat
 
 def test_start_at_past_the_last_step_is_bad_input(run_process, alsa_file):
     env, folder = alsa_file
-    result = run_process("play", QUICK, "--start-at", "7", env=env)
-    assert result.status == 2
+    result = run_process("play", QUICK, "--start-at", "7", env=env, status=2)
     assert result.stderr == "voice-guide: --start-at 7: 'Quick play test' has 3 steps\n"
     assert played_buffers(folder) == []
 

@@ -258,9 +258,12 @@ def test_a_voice_nothing_resembles_suggests_listing_the_voices():
 # --- robustness -----------------------------------------------------------------------------------------
 
 
-def test_a_hanging_worker_is_killed_retried_once_and_reported(tmp_path):
-    stalling = [*default_command(), "--stall-on", "arch"]
-    with synthesizer(tmp_path, timeout=1.0, worker_command=stalling) as speech:
+def test_a_hanging_worker_is_killed_retried_once_and_reported(tmp_path, monkeypatch):
+    # The fault injector (tests/data/faults/sitecustomize.py) makes the first two synthesis requests hang.
+    monkeypatch.setenv("PYTHONPATH", str(ROOT / "tests" / "data" / "faults"))
+    for name, value in {"MODE": "hang", "AT": "1", "TIMES": "2", "COUNTER": tmp_path / "requests"}.items():
+        monkeypatch.setenv(f"VG_FAULT_{name}", str(value))
+    with synthesizer(tmp_path / "speech", timeout=1.0) as speech:
         started = time.monotonic()
         with pytest.raises(EngineError) as caught:
             speech.length(ARCH)

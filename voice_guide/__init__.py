@@ -15,12 +15,8 @@ __all__ = ["load", "compile", "check", "export", "play", "__version__"]
 
 
 def __getattr__(name: str):
-    if name in {"load", "compile", "check", "export"}:
+    if name in {"load", "compile", "check", "export", "play"}:
         from . import api
 
         return getattr(api, name)
-    if name == "play":
-        from .player import play
-
-        return play
     raise AttributeError(f"module 'voice_guide' has no attribute {name!r}")

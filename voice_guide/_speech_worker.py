@@ -61,8 +61,6 @@ def main(argv: list[str] | None = None) -> int:
         if not line.strip():
             continue
         request = json.loads(line)
-        if options.stall_on and options.stall_on in request.get("text", ""):
-            time.sleep(3600)  # test seam: behave like an engine that hangs
         reply = run(lambda: _handle(request, driver))
         if reply.get("crashed"):
             reply = explain_crash(driver, reply)
@@ -173,7 +171,6 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fork", choices=("auto", "yes", "no"), default="auto",
                         help="run each request in a fresh child process (auto: with espeak)")
-    parser.add_argument("--stall-on", metavar="TEXT", help="test seam: hang on requests whose text contains TEXT")
     return parser.parse_args(argv)
 
 

@@ -2,35 +2,53 @@
 
     load -> compile -> synthesize -> play | render
 
-Each function is a thin layer over the module that does the work, so the CLI stays thin too.
+This module and the CLI are the only ones that wire the stages together; each function is a thin layer over the
+modules that do the work, so the CLI stays thin too. Playing is layered as python-sounddevice is: `play()` here,
+over the scheduler (`scheduler`), over the device adapters (`clock`, `audio_sink`, `keys`) and the screen
+(`display`), each using only the ones below.
 """
 
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
-from dataclasses import dataclass
+import queue
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import Callable, Iterator
 
-from . import bundled
-from .errors import BadInputError
+from . import bundled, compiler
+from .atomicfile import check_destination
+from .audiofile import Metadata, format_for
+from .clock import MonotonicClock, quick_thread_switches
+from .display import Playhead, make_display
+from .env import Environment
+from .errors import AudioDeviceError, BadInputError, NoAudioDeviceError
+from .keys import KeyReader
+from .loader import load as load_file
+from .mixer import Mixer, to_pcm16
+from .prefetch import Prefetcher
+from .procinfo import process_started_at
+from .render import iter_blocks, render_file
 from .routine import Routine, Voice
-
-if TYPE_CHECKING:
-    from .env import Environment
-    from .mixer import Mixer
-    from .speech import Synthesizer
-    from .timeline import Timeline
+from .scheduler import Listeners, PlayResult, Scheduler
+from .speech import Synthesizer
+from .split import export_split
+from .timeline import Timeline
+from .timing_log import TimingLog, open_log
+from .transcript import transcript_format_for, write_transcript
 
 
 @dataclass(frozen=True)
 class Settings:
-    """What the command line may change for one run; None keeps the routine's own choice."""
+    """What the command line may change for one run, for every command; None keeps the routine's own choice."""
 
     voice: Voice = Voice()
     chime: bool | None = None
     loudness: float | None = None  # LUFS; None: the default target
+    start_at: int | None = None  # play: the step to start at
+    timing_log: Path | None = None  # play: one JSON line per sound played goes here
+    keys: bool = True  # play: read the keyboard when stdin is a terminal
 
 
 def resolve(routine: str | os.PathLike | None) -> Path:
@@ -57,39 +75,33 @@ def load(routine: str | os.PathLike | None = None) -> Routine:
     >>> load("arch").title
     'Arch self-massage'
     """
-    from .loader import load as load_file
-
     path = resolve(routine)
     return load_file(path)
 
 
-def synthesizer(routine: Routine, settings: Settings, env: "Environment") -> "Synthesizer":
-    """The speech engine for this routine, with its voice settings and the user's cache."""
-    from .speech import Synthesizer
+def synthesizer(routine: Routine, settings: Settings, env: Environment) -> Synthesizer:
+    """The speech engine for this routine, with its voice settings, the user's cache and time limit."""
+    return Synthesizer(
+        routine.voice.overridden(settings.voice), cache_dir=env.speech_cache_dir, timeout=env.speech_timeout
+    )
 
-    return Synthesizer(routine.voice.overridden(settings.voice), cache_dir=env.speech_cache_dir)
 
-
-def mixer(synth: "Synthesizer", settings: Settings, env: "Environment") -> "Mixer":
+def mixer(synth: Synthesizer, settings: Settings, env: Environment) -> Mixer:
     """The mixer for a routine's clips: the one place that decides their final samples, for play and export."""
-    from .mixer import Mixer
-
     volume = synth.resolved.volume
     return Mixer(synth, volume=1.0 if volume is None else volume, loudness=settings.loudness,
-                 cache_dir=env.cache_dir / "mixed")
+                 cache_dir=env.mixed_cache_dir)
 
 
-def compile(routine: Routine, synth: "Synthesizer", settings: Settings = Settings()) -> "Timeline":
+def compile(routine: Routine, synth: Synthesizer, settings: Settings = Settings()) -> Timeline:
     """The routine's timeline, measured with `synth`'s real spoken lengths."""
-    from . import compiler
-
     synth.prefetch(compiler.texts(routine, voice=synth.resolved, chime=settings.chime))
     return compiler.compile(routine, synth.length, voice=synth.resolved, chime=settings.chime)
 
 
-def check(routine: Routine, settings: Settings = Settings(), env: "Environment | None" = None) -> "Timeline":
+def check(routine: Routine, settings: Settings = Settings(), env: Environment | None = None) -> Timeline:
     """Compile a routine to see its timeline (synthesizing, or reading the cache, to know the lengths)."""
-    env = env or _default_env()
+    env = env or Environment()
     with synthesizer(routine, settings, env) as synth:
         timeline = compile(routine, synth, settings)
         return _with_warnings(timeline, synth.warnings)
@@ -105,8 +117,8 @@ def export(
     transcript: str | os.PathLike | None = None,
     split: str | os.PathLike | None = None,
     progress: Callable[[int, int], None] | None = None,
-    env: "Environment | None" = None,
-) -> "Timeline":
+    env: Environment | None = None,
+) -> Timeline:
     """Write a routine to an audio file (format from the extension), atomically; return its timeline.
 
     `transcript` also writes the spoken lines with their times; `split` also writes one file per step and a
@@ -115,13 +127,7 @@ def export(
 
     >>> export(load("arch"), "arch.mp3")  # doctest: +SKIP
     """
-    from contextlib import ExitStack
-
-    from .atomicfile import check_destination
-    from .audiofile import Metadata, format_for
-    from .render import iter_blocks, render_file
-
-    env = env or _default_env()
+    env = env or Environment()
     # Every destination is checked before any work, so a long synthesis is never wasted on a bad path;
     # the writers check again when they publish.
     if output is not None:
@@ -129,8 +135,6 @@ def export(
         format = format_for(output, format)
         check_destination(output, force=force)
     if transcript is not None:
-        from .transcript import transcript_format_for, write_transcript
-
         transcript_format_for(transcript)
         check_destination(Path(transcript), force=force)
     with ExitStack() as published, _mixing(routine, settings, env) as (synth, mixer):
@@ -140,8 +144,6 @@ def export(
         if output is not None:
             render_file(timeline, mixer, output, format=format, force=force, progress=progress, group=published)
         if split is not None:
-            from .split import export_split
-
             export_split(
                 timeline, lambda events: iter_blocks(events, mixer), split, format=format or "mp3", force=force,
                 metadata=Metadata(timeline.title, comment=timeline.about), progress=progress, group=published,
@@ -150,11 +152,9 @@ def export(
 
 
 @contextmanager
-def _mixing(routine: Routine, settings: Settings, env: "Environment") -> Iterator[tuple["Synthesizer", "Mixer"]]:
+def _mixing(routine: Routine, settings: Settings, env: Environment) -> Iterator[tuple[Synthesizer, Mixer]]:
     """The speech engine and the mixer for one export, both started early: levelling a clip begins as soon as
     the engine has made it (or the disk cache has it), not after the last one is made."""
-    from . import compiler
-
     with synthesizer(routine, settings, env) as synth:
         texts = compiler.texts(routine, voice=synth.resolved, chime=settings.chime)
         synth.prefetch(texts)
@@ -166,13 +166,58 @@ def _mixing(routine: Routine, settings: Settings, env: "Environment") -> Iterato
             mixing.close()
 
 
-def _with_warnings(timeline: "Timeline", extra: tuple[str, ...]) -> "Timeline":
-    from dataclasses import replace
+def play(routine: Routine, settings: Settings = Settings(), env: Environment | None = None) -> PlayResult:
+    """Play a routine live, hands-free, to the end (or until `q`, after which the reminders are still spoken).
 
+    Raises NoAudioDeviceError when there is no sound device, AudioDeviceError when it fails, BadInputError for a
+    bad `start_at`, EngineError when speech fails. Ctrl+C stops the sound at once and propagates
+    KeyboardInterrupt.
+
+    >>> play(load("arch"))  # doctest: +SKIP
+    """
+    env = env or Environment()
+    origin = process_started_at()
+    titles = compiler.step_titles(routine)
+    if settings.start_at is not None and not 1 <= settings.start_at <= len(titles):
+        plural = "s" if len(titles) != 1 else ""
+        raise BadInputError(f"--start-at {settings.start_at}: {routine.title!r} has {len(titles)} step{plural}")
+    with ExitStack() as stack:
+        timing = None
+        if settings.timing_log is not None:  # opened first: a bad path fails before any sound
+            timing = TimingLog(stack.enter_context(open_log(settings.timing_log)), origin)
+        # Made as `export` makes them (synthesizer, mixer, to_pcm16), so the samples heard are the ones exported.
+        synth = stack.enter_context(synthesizer(routine, settings, env))
+        # In order of first use: the opening lines are made first, the rest while they play.
+        synth.prefetch(compiler.texts(routine, voice=synth.resolved, chime=settings.chime))
+        # The same mixer as `export` makes (same settings, same cache of final clips): a warm run takes its
+        # clips from that cache, so the first sound does not wait for the levelling code to load.
+        mixing = mixer(synth, settings, env)
+        stack.callback(mixing.close)
+        events = compiler.iter_events(routine, synth.length, voice=synth.resolved, chime=settings.chime)
+        prefetcher = Prefetcher(events, lambda event: to_pcm16(mixing.clip(event)))
+        stack.callback(prefetcher.stop)
+        sink = env.open_sink()
+        commands: queue.Queue | None = queue.Queue() if settings.keys and env.stdin_isatty else None
+        if commands is not None:
+            stack.enter_context(KeyReader(env.stdin, commands))
+        use_chime = routine.chime if settings.chime is None else settings.chime
+        scheduler = Scheduler(prefetcher, prefetcher.clip, MonotonicClock(commands), sink, chime=use_chime)
+        for warning in synth.warnings:
+            env.warn(warning)
+        playhead = Playhead(scheduler.position, lambda: scheduler.paused, prefetcher.known)
+        display = stack.enter_context(make_display(env, routine.title, titles, playhead, keys=commands is not None))
+        scheduler.listener = Listeners(display, timing)
+        stack.enter_context(quick_thread_switches())
+        stack.callback(sink.stop_all)  # first out: on Ctrl+C or any error the sound stops at once
+        try:
+            result = scheduler.run(settings.start_at)
+        except AudioDeviceError as error:
+            if not scheduler.played:
+                raise NoAudioDeviceError("no audio output device found") from error
+            raise
+        display.finished(result)
+        return result
+
+
+def _with_warnings(timeline: Timeline, extra: tuple[str, ...]) -> Timeline:
     return replace(timeline, warnings=tuple(extra) + timeline.warnings) if extra else timeline
-
-
-def _default_env() -> "Environment":
-    from .env import Environment
-
-    return Environment()

@@ -6,13 +6,23 @@ import atexit
 import ctypes
 import sys
 import threading
-from typing import Any
+from typing import Any, Protocol
 
 from .errors import AudioDeviceError
 from .timeline import SAMPLE_RATE
 
 CHANNELS = 1
 BYTES_PER_SAMPLE = 2
+
+
+class Sink(Protocol):
+    """Where PCM goes: 16-bit mono at the timeline's rate. Raises AudioDeviceError when it cannot play."""
+
+    def play(self, pcm: bytes) -> None: ...
+
+    def stop_all(self) -> None: ...
+
+    def wait_done(self) -> None: ...
 
 
 class SimpleaudioSink:

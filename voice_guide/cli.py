@@ -8,19 +8,24 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import signal
 import sys
 import time
 import traceback
+from concurrent.futures import ProcessPoolExecutor
 from enum import IntEnum
+from importlib import resources
 from pathlib import Path
 from typing import Sequence
 
-from . import __version__
+from . import __version__, api, bundled, compiler
 from .api import Settings
 from .env import Environment
-from .errors import BadInputError, VoiceGuideError
-from .routine import Voice
+from .errors import BadInputError, NoAudioDeviceError, VoiceGuideError
+from .routine import Routine, Voice
+from .speech import list_voices
+from .spoken import about_length_words
 
 
 class ExitStatus(IntEnum):
@@ -55,6 +60,8 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
     previous, stopping = _on_signals_raise()
     try:
         args = build_parser().parse_args(argv)
+        if hasattr(args, "voice"):
+            args.settings = _settings(args)  # built once; every command that runs the pipeline takes it whole
         return int(args.run(args, env) or ExitStatus.OK)
     except VoiceGuideError as error:
         _report(env, error, debug)
@@ -195,10 +202,14 @@ _volume = _number(float, 0.0, 1.0, "a number from 0.0 to 1.0", "{value} is outsi
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    """The one Settings of this run, for whichever command it is."""
     return Settings(
         voice=Voice(voice=args.voice, rate=args.rate, volume=args.volume),
         chime=False if args.no_chime else None,
         loudness=getattr(args, "loudness", None),
+        start_at=getattr(args, "start_at", None),
+        timing_log=getattr(args, "timing_log", None),
+        keys=not getattr(args, "no_keys", False),
     )
 
 
@@ -206,25 +217,25 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def run_play(args: argparse.Namespace, env: Environment) -> int:
-    from . import api
-    from .player import PlayOptions, play
-
     routine = api.load(args.routine)
-    settings = _settings(args)
-    options = PlayOptions(
-        voice=settings.voice,
-        chime=settings.chime,
-        start_at=args.start_at,
-        timing_log=args.timing_log,
-        keys=env.stdin_isatty and not args.no_keys,
-    )
-    play(routine, options, env)
+    try:
+        api.play(routine, args.settings, env)
+    except NoAudioDeviceError as error:
+        raise NoAudioDeviceError(
+            f"{error}; export the routine instead: voice-guide export {_routine_argument(routine)} -o routine.mp3"
+        ) from error.__cause__
     return ExitStatus.OK
 
 
-def run_export(args: argparse.Namespace, env: Environment) -> int:
-    from . import api
+def _routine_argument(routine: Routine) -> str:
+    """How the user would name this routine on the command line (a bundled one by its name)."""
+    for name in bundled.names():
+        if Path(routine.source) == bundled.path(name):
+            return name
+    return shlex.quote(routine.source) if routine.source and not routine.source.startswith("<") else "ROUTINE"
 
+
+def run_export(args: argparse.Namespace, env: Environment) -> int:
     if args.loudness is not None:
         from .loudness import check_target
 
@@ -240,7 +251,7 @@ def run_export(args: argparse.Namespace, env: Environment) -> int:
         timeline = api.export(
             routines[0],
             args.output,
-            settings=_settings(args),
+            settings=args.settings,
             format=args.format,
             force=args.force,
             transcript=args.transcript,
@@ -263,8 +274,6 @@ def _names_a_folder(path: Path) -> bool:
 
 def _export_several(args: argparse.Namespace, routines: list, env: Environment) -> int:
     """Several routines into one folder, named after their files, in parallel on the machine's cores."""
-    from concurrent.futures import ProcessPoolExecutor
-
     if args.output is None or args.transcript is not None or args.split is not None:
         raise BadInputError("with several routines, give a folder with -o DIR/ (no --transcript or --split)")
     folder = args.output
@@ -274,7 +283,8 @@ def _export_several(args: argparse.Namespace, routines: list, env: Environment) 
     targets = [folder / f"{Path(routine.source).stem}.{extension}" for routine in routines]
     if len(set(targets)) < len(targets):
         raise BadInputError("two routines have the same file name; export them into different folders")
-    jobs = [(routine, target, _settings(args), args.force, env.cache_dir) for routine, target in zip(routines, targets)]
+    jobs = [(routine, target, args.settings, args.force, env.cache_dir, env.speech_timeout)
+            for routine, target in zip(routines, targets)]
     workers = min(len(jobs), os.cpu_count() or 1)
     status = ExitStatus.OK
     with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -291,23 +301,20 @@ def _export_several(args: argparse.Namespace, routines: list, env: Environment) 
 
 def _export_one(job) -> tuple:
     """One export of several, in a worker process: (error or None, seconds, warnings); errors as values."""
-    from . import api
-
-    routine, target, settings, force, cache_dir = job
+    routine, target, settings, force, cache_dir, speech_timeout = job
+    env = Environment(cache_dir=cache_dir, speech_timeout=speech_timeout)
     try:
-        timeline = api.export(routine, target, settings=settings, force=force, env=Environment(cache_dir=cache_dir))
+        timeline = api.export(routine, target, settings=settings, force=force, env=env)
     except VoiceGuideError as error:
         return (error.exit_code, str(error)), 0.0, ()
     return None, timeline.total_seconds, timeline.warnings
 
 
 def run_check(args: argparse.Namespace, env: Environment) -> int:
-    from . import api
-
     names = args.routines or [None]
     routines = [api.load(name) for name in names]  # every file validated before any is synthesized
     for index, routine in enumerate(routines):
-        timeline = api.check(routine, _settings(args), env)
+        timeline = api.check(routine, args.settings, env)
         if args.json:
             _print_warnings(env, timeline.warnings)
             print(json.dumps(timeline_json(timeline)), file=env.stdout)
@@ -319,21 +326,15 @@ def run_check(args: argparse.Namespace, env: Environment) -> int:
 
 
 def run_list(args: argparse.Namespace, env: Environment) -> int:
-    from . import bundled, compiler
-    from .loader import load
-    from .spoken import about_length_words
-
     for name in bundled.names():
-        routine = load(bundled.path(name))
+        routine = api.load(name)
         seconds = compiler.estimate_seconds(routine)
         print(f"{name:<8} {routine.title}  ({about_length_words(seconds)})", file=env.stdout)
     return ExitStatus.OK
 
 
 def run_voices(args: argparse.Namespace, env: Environment) -> int:
-    from .speech import list_voices
-
-    voices = list_voices()
+    voices = list_voices(timeout=env.speech_timeout)
     if args.json:
         rows = [{"id": v.id, "name": v.name, "languages": list(v.languages), "gender": v.gender} for v in voices]
         print(json.dumps(rows, indent=2), file=env.stdout)
@@ -344,8 +345,6 @@ def run_voices(args: argparse.Namespace, env: Environment) -> int:
 
 
 def run_schema(args: argparse.Namespace, env: Environment) -> int:
-    from importlib import resources
-
     env.stdout.write(resources.files("voice_guide").joinpath("routine.schema.json").read_text(encoding="utf-8"))
     return ExitStatus.OK
 
@@ -391,7 +390,7 @@ def print_timeline(env: Environment, source: str, timeline) -> None:
 
 def _print_warnings(env: Environment, warnings) -> None:
     for warning in warnings:
-        print(f"voice-guide: warning: {warning}", file=env.stderr)
+        env.warn(warning)
 
 
 def _clock(seconds: float, fraction: bool = False) -> str:

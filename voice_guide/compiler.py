@@ -127,6 +127,20 @@ def texts(routine: Routine, *, voice: Voice | None = None, chime: bool | None = 
     return list(seen)
 
 
+def step_titles(routine: Routine) -> tuple[str, ...]:
+    """Each expanded step's instruction, in order; known before any speech is made.
+
+    >>> from voice_guide.routine import Routine, Say
+    >>> step_titles(Routine("Demo", (Say("Sit."), Say("Press."))))
+    ('Sit.', 'Press.')
+    """
+    titles: dict[int, str] = {}
+    for part in script(routine):
+        if isinstance(part, Sound) and part.role == INSTRUCTION and part.text and part.step:
+            titles.setdefault(part.step, part.text)
+    return tuple(titles[n] for n in sorted(titles))
+
+
 def iter_events(
     routine: Routine,
     length: Length,

@@ -6,7 +6,8 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Sequence, TextIO
 
-from .player import NEXT, QUIT, Listener, Played, PlayResult, step_of
+from .keys import HELP as KEY_HELP
+from .scheduler import NEXT, QUIT, Listener, Played, PlayResult, step_of
 from .timeline import CLOSING, SAMPLE_RATE, SPEECH, Event
 
 if TYPE_CHECKING:
@@ -22,9 +23,6 @@ class Playhead:
     position: Callable[[], int]
     paused: Callable[[], bool]
     known: Known
-
-
-KEY_HELP = "space pause · n next · b back · q quit · Ctrl+C stop now"
 
 
 @dataclass(frozen=True)
@@ -92,7 +90,7 @@ def describe(
 
 
 def _steps(events: Sequence[Event]) -> list[int]:
-    """Each event's step (see player.step_of)."""
+    """Each event's step (see scheduler.step_of)."""
     out: list[int] = []
     for event in events:
         out.append(step_of(event, out[-1] if out else 0))
@@ -269,11 +267,8 @@ def make_display(
     playhead: Playhead,
     *,
     keys: bool,
-    warnings: Sequence[str] = (),
 ) -> LogDisplay:
-    """A live view when stdout is a terminal, log lines otherwise; `warnings` go to stderr first."""
-    for warning in warnings:
-        print(f"voice-guide: warning: {warning}", file=env.stderr, flush=True)
+    """A live view when stdout is a terminal, log lines otherwise."""
     if env.stdout_isatty:
         return LiveDisplay(env.stdout, title, step_titles, playhead, keys=keys)
     return LogDisplay(env.stdout, title, step_titles)

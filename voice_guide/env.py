@@ -6,7 +6,12 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Callable, TextIO
+
+from .audio_sink import SimpleaudioSink, Sink
+from .speech import DEFAULT_TIMEOUT
+
+SPEECH_TIMEOUT_VARIABLE = "VOICE_GUIDE_SPEECH_TIMEOUT"  # seconds per utterance, for very slow machines (and tests)
 
 
 def _default_cache_dir() -> Path:
@@ -14,14 +19,31 @@ def _default_cache_dir() -> Path:
     return Path(base) / "voice-guide"
 
 
+def _default_speech_timeout() -> float:
+    try:
+        seconds = float(os.environ.get(SPEECH_TIMEOUT_VARIABLE, DEFAULT_TIMEOUT))
+    except ValueError:
+        return DEFAULT_TIMEOUT
+    return seconds if seconds > 0 else DEFAULT_TIMEOUT
+
+
 @dataclass
 class Environment:
-    """Streams, terminal state and folders the program uses; every attribute may be replaced by tests."""
+    """Streams, terminal state, folders, limits and the sound device the program uses; every attribute may be
+    replaced by tests.
+
+    >>> import io
+    >>> env = Environment(stderr=io.StringIO(), cache_dir=Path("/tmp/c"))
+    >>> env.warn("the voice 'x' was not found"); env.stderr.getvalue(), env.mixed_cache_dir.as_posix()
+    ("voice-guide: warning: the voice 'x' was not found\\n", '/tmp/c/mixed')
+    """
 
     stdin: TextIO = field(default_factory=lambda: sys.stdin)
     stdout: TextIO = field(default_factory=lambda: sys.stdout)
     stderr: TextIO = field(default_factory=lambda: sys.stderr)
     cache_dir: Path = field(default_factory=_default_cache_dir)
+    speech_timeout: float = field(default_factory=_default_speech_timeout)  # seconds per utterance
+    open_sink: Callable[[], Sink] = SimpleaudioSink  # the sound device, opened when playing starts
 
     @property
     def stdin_isatty(self) -> bool:
@@ -38,6 +60,14 @@ class Environment:
     @property
     def speech_cache_dir(self) -> Path:
         return self.cache_dir / "speech"
+
+    @property
+    def mixed_cache_dir(self) -> Path:
+        return self.cache_dir / "mixed"
+
+    def warn(self, message: str) -> None:
+        """The one writer of warnings: `voice-guide: warning: ...` on stderr."""
+        print(f"voice-guide: warning: {message}", file=self.stderr, flush=True)
 
 
 def _isatty(stream: TextIO) -> bool:

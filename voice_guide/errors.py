@@ -56,3 +56,7 @@ class EngineError(VoiceGuideError):
 
 class AudioDeviceError(VoiceGuideError):
     """No audio device, or it failed while playing."""
+
+
+class NoAudioDeviceError(AudioDeviceError):
+    """The sound device refused the very first sound: there is none (the CLI suggests exporting instead)."""

@@ -8,11 +8,11 @@ import select
 import threading
 from typing import Any, TextIO
 
-from .player import BACK, NEXT, PAUSE, QUIT
+from .scheduler import BACK, NEXT, PAUSE, QUIT
 
 KEYS = {" ": PAUSE, "p": PAUSE, "n": NEXT, "b": BACK, "q": QUIT}
 
-HELP = "space pause · n next step · b back a step · q quit · Ctrl+C stop now"
+HELP = "space pause · n next · b back · q quit · Ctrl+C stop now"  # what the live view shows
 
 
 def command_for(key: str) -> str | None:

@@ -30,12 +30,13 @@ __all__ = ["DEFAULT_RATE", "DEFAULT_VOLUME", "Synthesizer", "VoiceInfo", "list_v
 
 DEFAULT_RATE = 150  # words per minute: a calm instruction pace
 DEFAULT_VOLUME = 1.0
+DEFAULT_TIMEOUT = 20.0  # seconds per utterance (Environment.speech_timeout is what the program passes)
 MAX_WORKERS = 4  # espeak is fast; more processes mostly cost start-up time and memory
 _CLIPS_IN_MEMORY = 32  # decoded clips kept for samples(); cues repeat ("thirty seconds left")
 _SHOWN_TEXT = 60
 
 
-def list_voices(*, timeout: float = 20.0, worker_command: Sequence[str] | None = None) -> list[VoiceInfo]:
+def list_voices(*, timeout: float = DEFAULT_TIMEOUT, worker_command: Sequence[str] | None = None) -> list[VoiceInfo]:
     """Every voice the speech engine offers, as the engine lists them (starts one worker).
 
     >>> any(v.id == "gmw/en-us" for v in list_voices())  # doctest: +SKIP
@@ -71,9 +72,9 @@ class Synthesizer:
 
     `workers` caps the worker processes (default: min(cpu count, 4)); `timeout` is per utterance
     (a worker that does not answer in time is killed and the utterance retried once).
-    `worker_command` starts a worker differently (tests use it to start one that hangs).
+    `worker_command` starts a worker differently (tests use it to run the engine without forking).
 
-    >>> with Synthesizer(routine.Voice(rate=170)) as speech:  # doctest: +SKIP
+    >>> with Synthesizer(routine.Voice(rate=170), cache_dir=Path("/tmp/speech")) as speech:  # doctest: +SKIP
     ...     speech.prefetch(["Sit down.", "Relax your foot."])
     ...     seconds = speech.length("Sit down.") / 22050
     """
@@ -82,9 +83,9 @@ class Synthesizer:
         self,
         voice: routine.Voice,
         *,
-        cache_dir: Path | None = None,
+        cache_dir: Path,
         workers: int | None = None,
-        timeout: float = 20.0,
+        timeout: float = DEFAULT_TIMEOUT,
         worker_command: Sequence[str] | None = None,
     ):
         self._requested = voice
@@ -466,12 +467,8 @@ def _ask(worker: WorkerProcess, request: dict[str, Any], timeout: float, doing: 
     return reply
 
 
-def _open_cache(cache_dir: Path | None) -> tuple[ClipCache, tuple[str, ...]]:
+def _open_cache(cache_dir: Path) -> tuple[ClipCache, tuple[str, ...]]:
     """The cache folder, created; a private temporary one (with a warning) when it cannot be."""
-    if cache_dir is None:
-        from .env import Environment
-
-        cache_dir = Environment().speech_cache_dir
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         probe = tempfile.NamedTemporaryFile(dir=cache_dir, prefix=".probe.")

@@ -9,8 +9,6 @@ VG_FAULT_MODE=crash|die|hang, VG_FAULT_AT=N, VG_FAULT_TIMES=K, VG_FAULT_COUNTER=
     Requests N .. N+K-1 fail: `crash` makes the forked engine process die of SIGSEGV, as a crash inside
     libespeak-ng would; `die` kills the worker process itself (SIGKILL, as the OOM killer would); `hang`
     makes the worker stop answering, as an engine stuck in a loop would.
-VG_FAULT_SPEECH_TIMEOUT=SECONDS
-    The per-utterance timeout of voice_guide.speech.Synthesizer (default 20 s), so a hang test takes seconds.
 VG_FAULT_NO_ESPEAK=1
     ctypes cannot load any library named like espeak: what pyttsx3's espeak driver sees when libespeak-ng
     is not installed (used only where a private mount namespace cannot hide the real library).
@@ -86,16 +84,7 @@ def _install_no_espeak() -> None:
     ctypes.CDLL.__init__ = load
 
 
-def _install_speech_timeout() -> None:
-    from voice_guide import speech
-
-    speech.Synthesizer.__init__.__kwdefaults__["timeout"] = float(os.environ["VG_FAULT_SPEECH_TIMEOUT"])
-
-
 if os.environ.get("VG_FAULT_NO_ESPEAK"):
     _install_no_espeak()
-if _in_speech_worker():
-    if os.environ.get("VG_FAULT_MODE"):
-        _install_worker_faults()
-elif os.environ.get("VG_FAULT_SPEECH_TIMEOUT"):
-    _install_speech_timeout()
+if _in_speech_worker() and os.environ.get("VG_FAULT_MODE"):
+    _install_worker_faults()

@@ -1,0 +1,62 @@
+"""api.play: the wiring, with the real speech engine and a sound device that cannot play."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from voice_guide import api
+from voice_guide.env import Environment
+from voice_guide.errors import AudioDeviceError, BadInputError, NoAudioDeviceError, OutputError
+from voice_guide.loader import load
+
+from .fakes import QUICK
+
+
+class NoDevice:
+    def play(self, pcm):
+        raise AudioDeviceError("the audio device failed: Error opening PCM device. -- CODE: -2")
+
+    def stop_all(self):
+        pass
+
+    def wait_done(self):
+        pass
+
+
+def quiet_env(cache_root) -> Environment:
+    return Environment(stdin=io.StringIO(), stdout=io.StringIO(), stderr=io.StringIO(),
+                       cache_dir=cache_root / "voice-guide", open_sink=NoDevice)
+
+
+def test_play_with_no_device_says_there_is_none_with_the_devices_own_words_as_the_cause(cache_root):
+    with pytest.raises(NoAudioDeviceError) as caught:
+        api.play(load(str(QUICK)), api.Settings(), quiet_env(cache_root))
+    assert str(caught.value) == "no audio output device found"
+    assert "CODE: -2" in str(caught.value.__cause__)
+
+
+def test_play_with_no_device_on_the_command_line_suggests_exporting_that_routine(cli, cache_root):
+    result = cli("play", QUICK, "--no-keys", env=quiet_env(cache_root), status=1)
+    assert result.stderr == (
+        f"voice-guide: no audio output device found; export the routine instead: voice-guide export {QUICK} "
+        "-o routine.mp3\n"
+    )
+
+
+def test_play_with_a_timing_log_it_cannot_write_says_so_before_any_sound(cache_root, tmp_path):
+    log = tmp_path / "no-such-folder" / "timing.jsonl"
+    with pytest.raises(OutputError, match=r"timing.jsonl: cannot write the timing log \(No such file or directory\)$"):
+        api.play(load(str(QUICK)), api.Settings(timing_log=log), quiet_env(cache_root))
+
+
+def test_play_rejects_a_start_step_past_the_end_before_making_any_sound(cache_root):
+    with pytest.raises(BadInputError, match=r"^--start-at 4: 'Quick play test' has 3 steps$"):
+        api.play(load(str(QUICK)), api.Settings(start_at=4), quiet_env(cache_root))
+
+
+def test_the_package_plays_through_the_api():
+    import voice_guide
+
+    assert voice_guide.play is api.play

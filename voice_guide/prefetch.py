@@ -1,0 +1,86 @@
+"""Sounds prepared ahead of the live player: events compiled and their PCM made in a background thread."""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable, Iterable, Iterator
+
+from .timeline import SILENCE, Event
+
+
+class Prefetcher:
+    """Compiles events and prepares their PCM in a background thread, ahead of the scheduler.
+
+    Iterating gives the events in order as soon as each one's sound is ready; `clip(event)` gives its PCM;
+    `known()` is every event compiled so far (the screen looks ahead with it).
+    """
+
+    def __init__(self, events: Iterable[Event], prepare: Callable[[Event], bytes]):
+        self._source = iter(events)
+        self._prepare = prepare
+        self._events: list[Event] = []
+        self._pcm: dict[tuple[str, str | None], bytes] = {}  # by (kind, text): a repeated line is made once
+        self._done = False
+        self._error: BaseException | None = None
+        self._stopped = False
+        self._ready = threading.Condition()
+        self._thread = threading.Thread(target=self._work, name="voice-guide-prefetch", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        try:
+            for event in self._source:
+                if self._stopped:
+                    return
+                key = (event.kind, event.text)
+                if event.kind != SILENCE and key not in self._pcm:
+                    pcm = self._prepare(event)
+                    with self._ready:
+                        self._pcm[key] = pcm
+                with self._ready:
+                    self._events.append(event)
+                    self._ready.notify_all()
+        except BaseException as error:  # handed to the scheduler's thread, which raises it
+            with self._ready:
+                self._error = error
+        finally:
+            with self._ready:
+                self._done = True
+                self._ready.notify_all()
+
+    def __iter__(self) -> Iterator[Event]:
+        index = 0
+        while True:
+            with self._ready:
+                while index >= len(self._events) and not self._done:
+                    self._ready.wait(0.5)
+                if index < len(self._events):
+                    event = self._events[index]
+                elif self._error is not None and not self._stopped:
+                    raise self._error
+                else:
+                    return
+            yield event
+            index += 1
+
+    def clip(self, event: Event) -> bytes:
+        """The PCM of a sound event (made now if the background has not made it)."""
+        with self._ready:
+            pcm = self._pcm.get((event.kind, event.text))
+        if pcm is None:
+            pcm = self._prepare(event)
+            with self._ready:
+                self._pcm[(event.kind, event.text)] = pcm
+        return pcm
+
+    def known(self) -> tuple[tuple[Event, ...], bool]:
+        """The events compiled so far, and whether that is all of them."""
+        with self._ready:
+            return tuple(self._events), self._done and self._error is None
+
+    def stop(self) -> None:
+        """Stop preparing (the thread ends after the line it is on)."""
+        with self._ready:
+            self._stopped = True
+            self._ready.notify_all()
+
