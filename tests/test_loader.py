@@ -220,9 +220,9 @@ def test_chime_takes_yaml_booleans_only(value, message):
 
 @pytest.mark.parametrize(
     "value, volume",
-    [("0", 0.0), ("1", 1.0), ("0.5", 0.5), (".5", 0.5)],
+    [("0.01", 0.01), ("1", 1.0), ("0.5", 0.5), (".5", 0.5)],
 )
-def test_volume_takes_a_number_from_zero_to_one(value, volume):
+def test_volume_takes_a_number_above_zero_up_to_one(value, volume):
     assert loads(f"title: t\nvoice: {{volume: {value}}}\nsteps: [{{say: a}}]\n").voice.volume == volume
 
 
@@ -230,6 +230,8 @@ def test_volume_takes_a_number_from_zero_to_one(value, volume):
     "value, message",
     [
         ("-0.1", "2:17: 'volume' is -0.1; it must be a number from 0.0 to 1.0, like 0.8"),
+        ("0", "2:17: 'volume' is 0, which is silence; use more than 0, up to 1.0 (full volume)"),
+        ("0.0", "2:17: 'volume' is 0, which is silence; use more than 0, up to 1.0 (full volume)"),
         (".nan", "2:17: 'volume' must be a number from 0.0 to 1.0, like 0.8; found '.nan'"),
         ("loud", "2:17: 'volume' must be a number from 0.0 to 1.0, like 0.8; found 'loud'"),
     ],
@@ -301,12 +303,90 @@ def test_a_file_name_with_a_nul_byte_is_bad_input():
     assert str(caught.value).startswith("'bad\\x00name.yaml': not a usable file name")
 
 
-def test_a_fifo_or_device_is_read_like_a_file_within_the_size_limit():
-    with pytest.raises(RoutineError) as caught:
+def test_a_device_is_refused_as_not_a_regular_file():
+    with pytest.raises(BadInputError) as caught:
         load("/dev/zero")
-    assert str(caught.value) == "/dev/zero: the file is over 128 KB; a routine file must be smaller (a few KB is usual)"
+    assert str(caught.value) == "/dev/zero: is a device, not a routine file; give a regular file"
+
+
+def test_a_named_pipe_without_a_writer_is_refused_at_once_instead_of_waiting(tmp_path):
+    import os
+    import threading
+
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    outcome: list = []
+    reader = threading.Thread(target=lambda: outcome.append(pytest.raises(BadInputError, load, fifo)), daemon=True)
+    reader.start()
+    reader.join(timeout=5)
+    if reader.is_alive():  # the test must not hang either: let the reader go by opening the other end
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    assert outcome, "load() blocked on a named pipe"
+    assert str(outcome[0].value) == f"{fifo}: is a named pipe (FIFO), not a routine file; give a regular file"
 
 
 def test_loads_refuses_other_types_as_a_programming_error():
     with pytest.raises(TypeError):
         loads(42)  # type: ignore[arg-type]
+
+
+# ---- warnings: valid, but probably not what was meant ----
+
+
+def warnings_of(text: str) -> list[str]:
+    return list(loads(text, path="r.yaml").warnings)
+
+
+def test_a_comment_after_unquoted_spoken_text_is_a_warning_quoting_what_is_cut():
+    text = "title: A\nsteps:\n  - say: Press point #3 on the chart.\nreminders:\n  - Stop #now\n"
+    assert warnings_of(text) == [
+        "r.yaml:3:22: only 'Press point' is said: the '#' after it starts a comment, so '#3 on the chart.' is left "
+        "out; to say it, put the whole text in double quotes",
+        "r.yaml:5:10: only 'Stop' is said: the '#' after it starts a comment, so '#now' is left out; to say it, "
+        "put the whole text in double quotes",
+    ]
+
+
+def test_quoted_text_and_comments_on_their_own_line_give_no_warning():
+    text = 'title: A\n# a note\nsteps:\n  - say: "Press point #3."  # the chart\n    pause: 5s  # quiet\n'
+    assert warnings_of(text) == []
+
+
+def test_an_empty_range_is_a_warning():
+    assert warnings_of("title: A\nsteps:\n  - say: Press.\n    hold: 2m-2m\n") == [
+        "r.yaml:4:11: 'hold: 2m-2m' is a range from 2m to 2m, so it is just 2m; write 'hold: 2m', or widen the "
+        "range, like 2m-3m"
+    ]
+
+
+def test_a_bare_number_hold_too_short_for_its_cues_is_said_to_look_like_minutes():
+    text = "title: A\nsteps:\n  - say: Press.\n    hold: 3\n    cues: {every: 1}\n"
+    assert warnings_of(text) == [
+        "r.yaml:4:11: 'hold: 3' is 3 seconds (a bare number counts seconds), too short for its cues; for minutes "
+        "write 'hold: 3m'"
+    ]
+
+
+@pytest.mark.parametrize(
+    "hold, every, message",
+    [
+        ("30s", "30s", "5:11: 'every: 30s' in a hold of 30s: no remaining-time cue fits (none is said in the last "
+         "5s); use an 'every' of at most 25s"),
+        ("6s", "2s", "5:11: a hold of 6s is too short for remaining-time cues (none is said in the last 5s); "
+         "remove 'every'"),
+    ],
+)
+def test_cues_that_cannot_be_said_are_a_warning_with_a_fix_that_can_work(hold, every, message):
+    text = f"title: A\nsteps:\n  - say: Press.\n    hold: {hold}\n    cues: {{every: {every}}}\n"
+    assert warnings_of(text) == [f"r.yaml:{message}"]
+
+
+def test_explicit_tags_that_fit_their_value_are_accepted():
+    routine = loads("title: !!str 12\nchime: !!bool yes\nvoice: {volume: !!float 1, rate: !!int 150}\n"
+                    "about: !!null\nsteps: [{say: Press.}]\n")
+    assert (routine.title, routine.chime, routine.voice.volume, routine.about) == ("12", True, 1.0, None)
+
+
+@pytest.mark.parametrize("text", ["Sit.", "Sit down, 2 minutes.", "½", "中文", "Été"])
+def test_spoken_text_with_a_letter_or_digit_is_accepted(text):
+    assert loads(f'title: A\nsteps:\n  - say: "{text}"\n').steps[0].text == text

@@ -32,12 +32,14 @@ STRUCTURAL = """
     cues-every-malformed cues-halfway-not-bool rate-not-number rate-out-of-range rate-quoted volume-out-of-range
     voice-not-mapping chime-not-bool repeat-zero repeat-not-whole repeat-without-steps repeat-with-pause
     sides-only-one sides-twice-the-same reminders-empty-list reminders-single-text many-problems alias-bomb-unused
-    bom-with-error
+    bom-with-error duplicate-say-in-step pause-scientific volume-zero
 """.split()
 # Faults a schema cannot see: values in range of the pattern but not of the loader, and whole-routine limits.
 BEYOND_THE_SCHEMA = """
     pause-zero hold-reversed-range hold-seconds-over-59 hold-absurd total-over-four-hours total-crosses-four-hours
     deep-blocks duplicate-top-key duplicate-step-key crlf-with-error escape-lone-surrogate
+    nothing-to-pronounce silent-lines title-nothing-to-pronounce control-escape-terminal control-escape-nul
+    null-tag-on-text
 """.split()
 # Faults in the YAML or the bytes, tags PyYAML cannot build, and expansions too big to validate.
 NOT_VALIDATED = """
@@ -45,6 +47,8 @@ NOT_VALIDATED = """
     tab-indent tab-after-colon two-documents alias-undefined anchor-defined-twice empty-file only-comments
     not-utf8 utf16 control-character tag-python-object key-is-a-list recursive-alias deep-nesting-yaml
     tag-unknown tag-binary alias-bomb escape-beyond-unicode repeat-huge-number
+    single-quote-closed-early single-quote-closed-early-title nbsp-indentation nbsp-after-indicator
+    ideographic-space-indentation chime-bool-tag-on-text utf-32 utf-32-no-bom utf-16-no-bom
 """.split()
 
 

@@ -202,7 +202,7 @@ def play(routine: Routine, settings: Settings = Settings(), env: Environment | N
             stack.enter_context(KeyReader(env.stdin, commands))
         use_chime = routine.chime if settings.chime is None else settings.chime
         scheduler = Scheduler(prefetcher, prefetcher.clip, MonotonicClock(commands), sink, chime=use_chime)
-        for warning in synth.warnings:
+        for warning in routine.warnings + synth.warnings:
             env.warn(warning)
         playhead = Playhead(scheduler.position, lambda: scheduler.paused, prefetcher.known)
         display = stack.enter_context(make_display(env, routine.title, titles, playhead, keys=commands is not None))

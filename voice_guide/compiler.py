@@ -80,7 +80,6 @@ class HoldWindow:
     seconds: float
     cues: tuple[Cue, ...]
     where: str
-    notes: tuple[str, ...] = ()  # warnings about the cues asked for
 
 
 Part = Union[Sound, HoldWindow]
@@ -154,6 +153,8 @@ def iter_events(
     `length(text)` gives a spoken line's length in samples. Silence fills every gap, so events are contiguous.
     """
     parts = script(routine, voice=voice, chime=chime)
+    for warning in routine.warnings if warn is not None else ():
+        warn(warning)
     if not routine.reminders and warn is not None:
         warn(f"{routine.source}: 'reminders: none' drops the closing safety reminders (stop if it hurts, ice "
              "afterward if sore); remove it to have them said")
@@ -230,7 +231,7 @@ def _expand(
             else:
                 out.append(Sound(SPEECH, INSTRUCTION, number, step.text, label=label))
                 where = f"{source}:{step.line}" if step.line else source
-                out.append(HoldWindow(number, step.hold.maximum, _cues(step), where, _cue_notes(step)))
+                out.append(HoldWindow(number, step.hold.maximum, _cues(step), where))
         elif isinstance(step, Repeat):
             for round_number in range(1, step.times + 1):
                 said = (f"Round {ordinal_count(round_number, step.times)}.",) if step.times > 1 else ()
@@ -285,14 +286,6 @@ def _cues(step: Say) -> tuple[Cue, ...]:
     if group:
         merged.append(_merge(group))
     return tuple(merged)
-
-
-def _cue_notes(step: Say) -> tuple[str, ...]:
-    every, hold = step.cues.every, step.hold
-    if every and hold and every >= hold.maximum - CUE_MIN_REMAINING:
-        return (f"cues every {duration_words(every)} in a hold of {duration_words(hold.maximum)}: "
-                "no remaining-time cue fits; use a shorter 'every'",)
-    return ()
 
 
 def _merge(group: list[tuple[float, int, str]]) -> Cue:
@@ -373,8 +366,6 @@ class _Layout:
 
 
 def _lay_out_hold(hold: HoldWindow, layout: _Layout, length: Length, warn: Callable[[str], None]) -> Iterator[Event]:
-    for note in hold.notes:
-        warn(f"{hold.where}: {note}")
     start = layout.cursor
     end = start + _samples(hold.seconds)
     gap = _samples(CUE_GAP)

@@ -35,9 +35,21 @@ def parse_duration(text: str) -> float:
     (90.0, 90.0, 120.0, 2.5)
     """
     clean = _normalized(text, FORMS)
-    if _RANGE.fullmatch(clean):
+    if is_range(clean):
         raise ValueError(f"{text!r} is a range; a single duration is needed here, like 2m")
     return _parse_one(clean, text, FORMS)
+
+
+def is_range(text: str) -> bool:
+    """Whether `text` is written as a range of two durations (`2m-3m`; `1e-9s` is no range).
+
+    >>> is_range("2m-3m"), is_range("2m"), is_range("1e-9s")
+    (True, False, False)
+    """
+    try:
+        return _range_ends(_normalized(text, SPAN_FORMS), text) is not None
+    except ValueError:
+        return False
 
 
 def parse_span(text: str) -> tuple[float, float]:
@@ -49,24 +61,38 @@ def parse_span(text: str) -> tuple[float, float]:
     ((120.0, 180.0), (120.0, 180.0), (45.0, 45.0))
     """
     clean = _normalized(text, SPAN_FORMS)
-    match = _RANGE.fullmatch(clean)
-    if not match:
+    ends = _range_ends(clean, text)
+    if ends is None:
         seconds = _parse_one(clean, text, SPAN_FORMS)
         return seconds, seconds
-    left, right = match.group(1), match.group(2)
-    left_unit, right_unit = _single_unit(left), _single_unit(right)
-    if _PLAIN.fullmatch(left) and right_unit:
-        left += right_unit
-    elif _PLAIN.fullmatch(right) and left_unit:
-        right += left_unit
-    low = _parse_one(left, text, SPAN_FORMS)
-    high = _parse_one(right, text, SPAN_FORMS)
+    low, high = ends
     if low > high:
         raise ValueError(
             f"{text!r} is not a range: the shorter end comes first, like "
             f"{format_duration(high)}-{format_duration(low)}"
         )
     return low, high
+
+
+def _range_ends(clean: str, text: str) -> tuple[float, float] | None:
+    """The two ends of a range in normalized text, in the order written; None when it is not written as one.
+    Raises ValueError when it is a range with a malformed end."""
+    match = _RANGE.fullmatch(clean)
+    if not match:
+        return None
+    left, right = match.group(1), match.group(2)
+    left_unit, right_unit = _single_unit(left), _single_unit(right)
+    if _PLAIN.fullmatch(left) and right_unit:
+        left += right_unit
+    elif _PLAIN.fullmatch(right) and left_unit:
+        right += left_unit
+    if not all(_looks_like_duration(end) for end in (left, right)):
+        return None  # '1e-9s' has a minus sign, but no two durations around it
+    return _parse_one(left, text, SPAN_FORMS), _parse_one(right, text, SPAN_FORMS)
+
+
+def _looks_like_duration(part: str) -> bool:
+    return bool(_PLAIN.fullmatch(part) or _CLOCK.fullmatch(part) or _UNIT_FORM.fullmatch(part))
 
 
 def format_duration(seconds: float) -> str:

@@ -13,14 +13,18 @@ import difflib
 import math
 import os
 import re
-from dataclasses import dataclass, field
+import stat
+import unicodedata
+from dataclasses import dataclass, field, replace
 from typing import Callable, TypeVar
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from .durations import format_duration, parse_duration, parse_span
+from .compiler import CUE_MIN_REMAINING
+from .durations import format_duration, is_range, parse_duration, parse_span
 from .errors import BadInputError, Problem, RoutineError
+from .printable import describe, find_control, printable
 from .routine import DEFAULT_REMINDERS, Cues, Hold, Repeat, Routine, Say, Sides, Step, Voice
 
 # Pure-Python PyYAML needs about 2 microseconds per character and 50 per value here; these bounds keep every
@@ -34,6 +38,8 @@ MAX_TEXT = 600  # characters in one spoken line
 MAX_TOTAL = 4 * 3600.0  # seconds; longer is a typo (5h for 5s), not a massage
 MAX_PROBLEMS = 200  # enough to fix a file; more is noise (RoutineError shows the first 20)
 RATE_RANGE = (80, 400)
+_LIKELY_MINUTES = 10  # a bare-number hold this short, with cues, was probably meant in minutes
+_SHORTEST_CUE = 2.0  # seconds: about the shortest remaining-time line ("five seconds left") and a gap
 REPEAT_RANGE = (1, 100)
 
 TOP_KEYS = ("title", "about", "voice", "chime", "steps", "reminders")
@@ -65,19 +71,32 @@ def load(path: str | os.PathLike) -> Routine:
     'Arch self-massage'
     """
     name = os.fsdecode(os.fspath(path))
+    shown = printable(name)
     try:
-        with open(path, "rb") as file:
-            data = file.read(MAX_BYTES + 1)
+        # Non-blocking, so a named pipe with no writer is refused at once instead of waiting for one.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except ValueError as error:  # an embedded NUL byte in the name
         raise BadInputError(f"{name!r}: not a usable file name ({error})") from None
     except FileNotFoundError:
-        raise BadInputError(f"{name}: no such file") from None
+        raise BadInputError(f"{shown}: no such file") from None
     except IsADirectoryError:
-        raise BadInputError(f"{name}: is a directory, not a routine file") from None
+        raise BadInputError(f"{shown}: is a directory, not a routine file") from None
     except PermissionError:
-        raise BadInputError(f"{name}: permission denied; cannot read it") from None
+        raise BadInputError(f"{shown}: permission denied; cannot read it") from None
     except OSError as error:
-        raise BadInputError(f"{name}: cannot read it ({error.strerror or error})") from None
+        raise BadInputError(f"{shown}: cannot read it ({error.strerror or error})") from None
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if stat.S_ISDIR(mode):
+            raise BadInputError(f"{shown}: is a directory, not a routine file")
+        if not stat.S_ISREG(mode):
+            raise BadInputError(f"{shown}: is {_special_kind(mode)}, not a routine file; give a regular file")
+        with os.fdopen(descriptor, "rb", closefd=False) as file:
+            data = file.read(MAX_BYTES + 1)
+    except OSError as error:
+        raise BadInputError(f"{shown}: cannot read it ({error.strerror or error})") from None
+    finally:
+        os.close(descriptor)
     return loads(data, path=name)
 
 
@@ -91,15 +110,19 @@ def loads(text: str | bytes, path: str = "<string>") -> Routine:
     voice_guide.errors.RoutineError: quick.yaml:2:8: 'steps' is empty; add at least one step, like '- say: ...'
     """
     text = _decoded(text, path)
+    spacing = _odd_spacing(text)
+    if spacing:
+        raise RoutineError(path, spacing)
     root = _compose(text, path)
-    checker = _Checker()
+    checker = _Checker(source=text)
     try:
         routine = checker.routine(root, path)
     except _Stop:
         routine = None
     if checker.problems or routine is None:
         raise RoutineError(path, list(dict.fromkeys(checker.problems)))
-    return routine
+    warnings = sorted(dict.fromkeys(checker.warnings), key=lambda p: (p.line, p.column))
+    return replace(routine, warnings=tuple(problem.located(path) for problem in warnings))
 
 
 # ---- bytes to text -------------------------------------------------------------------------------------------
@@ -110,8 +133,9 @@ def _decoded(text: str | bytes, path: str) -> str:
     if isinstance(text, (bytes, bytearray, memoryview)):
         data = bytes(text)
         _check_size(len(data), path)
-        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-            raise RoutineError(path, [Problem(1, 1, "the file is UTF-16 text; save it as UTF-8")])
+        wide = _wide_encoding(data)
+        if wide:
+            raise RoutineError(path, [Problem(1, 1, f"the file is {wide} text; save it as UTF-8")])
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as error:
@@ -127,6 +151,32 @@ def _decoded(text: str | bytes, path: str) -> str:
     return text[1:] if text.startswith("\ufeff") else text
 
 
+def _wide_encoding(data: bytes) -> str | None:
+    """'UTF-32' or 'UTF-16' when the bytes are in one of those (by their byte-order mark, or the zero bytes
+    that ASCII text has in them), else None."""
+    if data.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return "UTF-32"
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "UTF-16"
+    head = data[:4]
+    if len(head) == 4 and (head[1:] == b"\x00\x00\x00" or head[:3] == b"\x00\x00\x00"):
+        return "UTF-32"
+    if len(head) >= 2 and head[:2].count(0) == 1 and head[2:4].count(0) == (1 if len(head) == 4 else 0):
+        return "UTF-16"
+    return None
+
+
+def _special_kind(mode: int) -> str:
+    """What a file that is not a regular file is, for messages."""
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
 def _check_size(size: int, path: str) -> None:
     if size > MAX_BYTES:
         message = f"the file is over {MAX_BYTES // 1024} KB; a routine file must be smaller (a few KB is usual)"
@@ -140,6 +190,39 @@ def _position(text: str, index: int) -> tuple[int, int]:
         line += 1
         line_start = match.end()
     return line, index - line_start + 1
+
+
+# Spaces that look like spaces but are not YAML's: pasted from a word processor or a web page.
+_ODD_SPACE = "\u00a0\u1680\u2000-\u200b\u202f\u205f\u2060\u3000\ufeff"
+_INDENT = re.compile(f"[ \t{_ODD_SPACE}]*")
+_ODD = re.compile(f"[{_ODD_SPACE}]")
+_AFTER_INDICATOR = re.compile(f"[ \t]*(?:-[ \t]+)*(-|[^\\s#'\"{_ODD_SPACE}][^:#{_ODD_SPACE}]*:)(?=[{_ODD_SPACE}])")
+
+
+def _odd_spacing(text: str) -> list[Problem]:
+    """A problem for each odd space (U+00A0 and the like) where YAML needs a plain one: in the indentation,
+    or right after a '-' or a 'key:'. YAML reads them as text, so the file's shape changes silently."""
+    problems = []
+    for number, line in enumerate(_LINE_BREAK.split(text), start=1):
+        if not _ODD.search(line):
+            continue
+        indent = _INDENT.match(line).group()  # type: ignore[union-attr]
+        odd = _ODD.search(indent)
+        if odd:
+            message = f"this line is indented with {_space_name(odd.group())}; use plain spaces to indent"
+            problems.append(Problem(number, odd.start() + 1, message))
+            continue
+        after = _AFTER_INDICATOR.match(line)
+        if after:
+            message = f"{_space_name(line[after.end()])} follows {after.group(1)!r}; YAML needs a plain space there"
+            problems.append(Problem(number, after.end() + 1, message))
+    return problems
+
+
+def _space_name(character: str) -> str:
+    """'no-break space (U+00A0)'."""
+    name = unicodedata.name(character, "space").lower()
+    return ("an " if name[0] in "aeiou" else "a ") + f"{name} (U+{ord(character):04X})"
 
 
 # ---- text to YAML nodes --------------------------------------------------------------------------------------
@@ -208,6 +291,9 @@ def _syntax_problem(error: yaml.MarkedYAMLError, text: str) -> Problem:
     line, column = (mark.line + 1, mark.column + 1) if mark else (0, 0)
     problem, context = error.problem or "", error.context or ""
     context_line = error.context_mark.line + 1 if error.context_mark else 0
+    early = _early_quote(text, error)
+    if early is not None:
+        return early
     if "'\\t'" in problem:
         source = _LINE_BREAK.split(text)[line - 1] if line else ""
         if source[: column - 1].strip(" \t") == "":
@@ -238,6 +324,41 @@ def _syntax_problem(error: yaml.MarkedYAMLError, text: str) -> Problem:
     return Problem(line, column, f"YAML syntax error: {problem}{where}")
 
 
+_QUOTE_START = re.compile(r"(?:^|[\s\[{,])'")
+
+
+def _early_quote(text: str, error: yaml.MarkedYAMLError) -> Problem | None:
+    """A single-quoted text that an apostrophe closed early ('Don't press'), on the lines of the error."""
+    marks = [mark for mark in (error.context_mark, error.problem_mark) if mark is not None]
+    if not marks:
+        return None
+    lines = _LINE_BREAK.split(text)
+    for number in range(min(m.line for m in marks), max(m.line for m in marks) + 1):
+        line = lines[number] if number < len(lines) else ""
+        for start in _QUOTE_START.finditer(line):
+            close = start.end()
+            while True:
+                close = line.find("'", close)
+                if close < 0 or line[close + 1 : close + 2] != "'":
+                    break
+                close += 2
+            if close < 0 or close + 1 >= len(line) or line[close + 1] in " \t,]}#:":
+                continue
+            word_start = close
+            while word_start > 0 and not line[word_start - 1].isspace() and line[word_start - 1] != "'":
+                word_start -= 1
+            word_end = close + 1
+            while word_end < len(line) and not line[word_end].isspace() and line[word_end] not in "',]}":
+                word_end += 1
+            word = line[word_start:word_end]
+            message = (
+                f"the apostrophe in {word!r} ends the single-quoted text early; put the text in double quotes "
+                f"(\"{word} ...\"), or write the apostrophe twice ('{word.replace(chr(39), chr(39) * 2)} ...')"
+            )
+            return Problem(number + 1, close + 1, message)
+    return None
+
+
 def _quoted_name(message: str) -> str:
     """The name PyYAML quoted in its message (an anchor's)."""
     found = re.search(r"'([^']*)'", message)
@@ -258,7 +379,9 @@ T = TypeVar("T")
 class _Checker:
     """Walks the node graph, building the routine and collecting every problem on the way."""
 
+    source: str = ""  # the file's text, to look at what follows a value on its line
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)  # not wrong, but probably not what was meant
     suggested: set[str] = field(default_factory=set)  # keys offered as "did you mean", not reported missing too
     visits: int = 0
     places: dict[int, tuple[int, int]] = field(default_factory=dict)  # id(step) -> (line, column)
@@ -271,6 +394,9 @@ class _Checker:
         if len(self.problems) >= MAX_PROBLEMS:
             raise _Stop
 
+    def warn(self, line: int, column: int, message: str) -> None:
+        self.warnings.append(Problem(line, column, message))
+
     def visit(self, node: Node) -> bool:
         """Counts work (aliases can make a small file a huge tree) and refuses foreign tags; False if refused."""
         self.visits += 1
@@ -281,12 +407,18 @@ class _Checker:
             tag = "!!" + node.tag[len(_CORE):] if node.tag.startswith(_CORE) else node.tag
             self.report(node, f"tag {tag!r} is not allowed; a routine holds plain text, numbers, lists and keys")
             return False
+        if isinstance(node, ScalarNode) and node.tag in _TYPED and not _fits_tag(node):
+            tag = "!!" + node.tag[len(_CORE):]
+            self.report(node, f"the tag {tag!r} does not fit {_shortened(node.value)!r}: it is not {_TYPED[node.tag]}; "
+                        "remove the tag")
+            return False
         return True
 
     # -- mappings --
 
-    def fields(self, node: MappingNode, allowed: tuple[str, ...]) -> dict[str, tuple[Node, Node]]:
-        """Keys of a mapping -> (key node, value node); reports duplicate, unknown and non-text keys."""
+    def fields(self, node: MappingNode, allowed: tuple[str, ...], step: bool = False) -> dict[str, tuple[Node, Node]]:
+        """Keys of a mapping -> (key node, value node); reports duplicate, unknown and non-text keys.
+        In a step (`step`), a repeated key usually means a new step lost its '- ': the message says so."""
         found: dict[str, tuple[Node, Node]] = {}
         for key, value in node.value:
             if not self.visit(key):
@@ -297,7 +429,11 @@ class _Checker:
             name = key.value
             if name in found:
                 first = found[name][0].start_mark.line + 1
-                self.report(key, f"duplicate key {name!r} (first at line {first}); keep one")
+                if step and name in allowed:
+                    self.report(key, f"duplicate key {name!r} in one step (first at line {first}); to start a new "
+                                f"step here, begin the line with '- ', as in '- {name}: ...'; or keep one")
+                else:
+                    self.report(key, f"duplicate key {name!r} (first at line {first}); keep one")
             elif name in allowed:
                 found[name] = (key, value)
             elif name == "<<":
@@ -328,8 +464,9 @@ class _Checker:
             return None
         return node
 
-    def text(self, node: Node, name: str, split: str = "steps") -> str | None:
-        """Spoken or shown text: any scalar, taken literally (`say: yes` says "yes")."""
+    def text(self, node: Node, name: str, split: str = "steps", spoken: bool = False) -> str | None:
+        """Shown text, or with `spoken` text that is said aloud: any scalar, taken literally (`say: yes` says
+        "yes"), without control characters; spoken text must have something to pronounce."""
         scalar = self.scalar(node, name, "text")
         if scalar is None:
             return None
@@ -337,13 +474,48 @@ class _Checker:
         if not value:
             self.report(node, f"{name!r} is empty; it must be text")
             return None
+        control = find_control(value)
+        if control:
+            line, column = self.escape_position(scalar, control.group())
+            self.problems.append(Problem(line, column, f"{name!r} holds the control character "
+                                 f"{describe(control.group())}; remove it (control characters are not text, "
+                                 "and they can disturb a terminal)"))
+            return None
         if _SURROGATE.search(value):  # only a quoted escape like "\ud800" can make one; no engine can say it
             self.report(node, f"{name!r} holds an escape for half a character (a lone surrogate); remove it")
             return None
         if len(value) > MAX_TEXT:
             self.report(node, f"{name!r} is {len(value)} characters long; keep it under {MAX_TEXT} by splitting it into {split}")
             return None
+        if spoken and not any(unicodedata.category(character)[0] in "LN" for character in value):
+            self.report(node, f"{name!r} has nothing to pronounce: {_shortened(value)!r} holds no letters or "
+                        "digits; write the words to say")
+            return None
+        if spoken and scalar.style is None:
+            self.comment_after(scalar, value)
         return value
+
+    def comment_after(self, scalar: ScalarNode, value: str) -> None:
+        """Warns when a '#' on the line of an unquoted text starts a comment, which cuts what is said."""
+        end = scalar.end_mark.index
+        line_end = _LINE_BREAK.search(self.source, end)
+        rest = self.source[end : line_end.start() if line_end else len(self.source)]
+        stripped = rest.lstrip(" \t")
+        if not stripped.startswith("#"):
+            return
+        cut = stripped.rstrip()
+        column = scalar.end_mark.column + len(rest) - len(stripped) + 1
+        self.warn(scalar.end_mark.line + 1, column, f"only {_shortened(value)!r} is said: the '#' after it starts a "
+                  f"comment, so {_shortened(cut)!r} is left out; to say it, put the whole text in double quotes")
+
+    def escape_position(self, scalar: ScalarNode, character: str) -> tuple[int, int]:
+        """Where in the file the quoted escape that made `character` is (the scalar's start if not found)."""
+        start, end = scalar.start_mark, scalar.end_mark
+        if scalar.style == '"':
+            for escape in _ESCAPE.finditer(self.source, start.index, end.index):
+                if _unescaped(escape.group(1)) == character:
+                    return _position(self.source, escape.start())
+        return start.line + 1, start.column + 1
 
     def whole(self, node: Node, name: str, expected: str, bounds: tuple[int, int], unit: str) -> int | None:
         """A whole number within `bounds`; `expected` and `unit` describe it for messages."""
@@ -391,7 +563,7 @@ class _Checker:
         if top is None:
             return None
         keys = self.fields(top, TOP_KEYS)
-        title = self.text(keys["title"][1], "title") if "title" in keys else None
+        title = self.text(keys["title"][1], "title", spoken=True) if "title" in keys else None
         if "title" not in keys and "title" not in self.suggested:
             self.report(top, "missing 'title': every routine needs one, like 'title: Arch self-massage'")
         steps = self.steps(keys["steps"][1], depth=0) if "steps" in keys else None
@@ -444,6 +616,9 @@ class _Checker:
             self.report(node, f"'volume' must be {expected}; found {_found(scalar)}")
             return None
         volume = float(scalar.value)
+        if volume == 0.0:
+            self.report(node, "'volume' is 0, which is silence; use more than 0, up to 1.0 (full volume)")
+            return None
         if not 0.0 <= volume <= 1.0:
             self.report(node, f"'volume' is {scalar.value}; it must be {expected}")
             return None
@@ -464,7 +639,7 @@ class _Checker:
         if not node.value:
             self.report(node, f"'reminders' is an empty list; {opt_out}")
             return None
-        texts = [self.text(item, "reminder", split="several reminders") for item in node.value]
+        texts = [self.text(item, "reminder", split="several reminders", spoken=True) for item in node.value]
         return None if None in texts else tuple(texts)  # type: ignore[arg-type]
 
     # -- steps --
@@ -501,7 +676,7 @@ class _Checker:
         if mapping is None:
             return None
         before = len(self.problems)
-        keys = self.fields(mapping, STEP_KEYS)
+        keys = self.fields(mapping, STEP_KEYS, step=True)
         kinds = [kind for kind in ("say", "repeat", "sides") if kind in keys]
         if len(kinds) > 1:
             second = keys[kinds[1]][0]
@@ -528,7 +703,7 @@ class _Checker:
         return step
 
     def say(self, keys: dict[str, tuple[Node, Node]], line: int) -> Say | None:
-        text = self.text(keys["say"][1], "say")
+        text = self.text(keys["say"][1], "say", spoken=True)
         if "pause" in keys and "hold" in keys:
             self.report(keys["hold"][0], "a step takes 'pause' or 'hold', not both")
             return None
@@ -542,8 +717,39 @@ class _Checker:
             cues = self.cues(keys["cues"][1])
         if text is None or cues is None or ("pause" in keys and pause is None) or ("hold" in keys and span is None):
             return None
+        if span:
+            self.check_hold(keys, span, cues)
         hold = Hold(*span) if span else None
         return Say(text=text, pause=pause, hold=hold, cues=cues, line=line)
+
+    def check_hold(self, keys: dict[str, tuple[Node, Node]], span: tuple[float, float], cues: Cues) -> None:
+        """Warns about a hold that is valid but probably not what was meant: an empty range, a bare number
+        that looks like minutes, cues that cannot be said."""
+        node = keys["hold"][1]
+        written = node.value.strip()
+        at = (node.start_mark.line + 1, node.start_mark.column + 1)
+        shortest, longest = format_duration(span[0]), format_duration(span[1])
+        if span[0] == span[1] and is_range(written):
+            self.warn(*at, f"'hold: {written}' is a range from {shortest} to {longest}, so it is just {longest}; "
+                      f"write 'hold: {longest}', or widen the range, like {shortest}-{format_duration(span[1] + 60)}")
+        if cues == Cues():
+            return
+        if _DECIMAL.fullmatch(written) and span[1] <= _LIKELY_MINUTES:
+            self.warn(*at, f"'hold: {written}' is {written} seconds (a bare number counts seconds), too short for "
+                      f"its cues; for minutes write 'hold: {written}m'")
+            return
+        every = cues.every
+        if every is None or every < span[1] - CUE_MIN_REMAINING:
+            return
+        where = keys["cues"][1]
+        at = (where.start_mark.line + 1, where.start_mark.column + 1)
+        if span[1] <= CUE_MIN_REMAINING + _SHORTEST_CUE:
+            self.warn(*at, f"a hold of {longest} is too short for remaining-time cues (none is said in the last "
+                      f"{format_duration(CUE_MIN_REMAINING)}); remove 'every'")
+        else:
+            self.warn(*at, f"'every: {format_duration(every)}' in a hold of {longest}: no remaining-time cue fits "
+                      f"(none is said in the last {format_duration(CUE_MIN_REMAINING)}); use an 'every' of at most "
+                      f"{format_duration(span[1] - CUE_MIN_REMAINING)}")
 
     def cues(self, node: Node) -> Cues | None:
         if not self.visit(node):
@@ -584,7 +790,7 @@ class _Checker:
         if not isinstance(node, SequenceNode) or len(node.value) < 2:
             self.report(node, "'sides' must list two or more sides, like '[left foot, right foot]'")
             return None
-        names = [self.text(item, "side") for item in node.value]
+        names = [self.text(item, "side", spoken=True) for item in node.value]
         if None in names:
             return None
         for index, name in enumerate(names):
@@ -644,8 +850,28 @@ def _longest_part(step: Step, places: dict[int, tuple[int, int]]) -> tuple[tuple
 # ---- small helpers -------------------------------------------------------------------------------------------
 
 
+_TYPED = {_CORE + "bool": "true or false", _CORE + "int": "a whole number", _CORE + "float": "a number",
+          _CORE + "null": "empty"}
+_RESOLVER = yaml.resolver.Resolver()
+_ESCAPE = re.compile(r"\\(x[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|.)", re.DOTALL)
+
+
+def _fits_tag(node: ScalarNode) -> bool:
+    """Whether an explicitly tagged value is what its tag says (`!!bool yes please` is not a bool)."""
+    implicit = _RESOLVER.resolve(ScalarNode, node.value, (True, False))
+    return implicit == node.tag or (node.tag == _CORE + "float" and implicit == _CORE + "int")
+
+
+def _unescaped(escape: str) -> str:
+    """The character a double-quoted escape (without its backslash) stands for."""
+    if escape[0] in "xuU" and len(escape) > 1:
+        return chr(int(escape[1:], 16))
+    return yaml.scanner.Scanner.ESCAPE_REPLACEMENTS.get(escape, escape)
+
+
 def _is_null(node: ScalarNode) -> bool:
-    return node.tag == _CORE + "null"
+    """An empty value (`~`, `null` or nothing); `!!null text` is not one, and `visit` refuses it."""
+    return node.tag == _CORE + "null" and _fits_tag(node)
 
 
 def _found(scalar: ScalarNode) -> str:

@@ -94,3 +94,4 @@ class Routine:
     chime: bool = True
     reminders: tuple[str, ...] = DEFAULT_REMINDERS
     source: str = "<routine>"  # the path it was loaded from, as the user wrote it
+    warnings: tuple[str, ...] = ()  # what the loader found likely wrong, as 'file:line:col: ...' lines
