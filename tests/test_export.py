@@ -145,13 +145,14 @@ def test_split_writes_one_file_per_step_that_together_make_the_whole(cli, tmp_pa
     assert sum(soundfile.info(p).frames for p in parts) == round(total * 22050)
 
 
-def test_volume_scales_the_exported_samples_down_to_silence_at_zero(cli, tmp_path):
+def test_volume_scales_the_exported_samples_and_zero_is_refused(cli, tmp_path):
     import numpy as np
 
     levels = {}
-    for volume in ("1", "0.5", "0"):
+    for volume in ("1", "0.5"):
         out = tmp_path / f"v{volume}.wav"
         assert cli("export", SHORT, "-o", out, "-q", "--volume", volume).status == 0
         levels[volume] = np.abs(soundfile.read(out, dtype="float32")[0]).max()
     assert levels["0.5"] == pytest.approx(levels["1"] / 2, rel=0.01)
-    assert levels["0"] == 0
+    assert cli("export", SHORT, "-o", tmp_path / "v0.wav", "-q", "--volume", "0").status == 2  # silence
+    assert not (tmp_path / "v0.wav").exists()

@@ -15,7 +15,7 @@ import queue
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 from . import bundled, compiler
 from .atomicfile import check_destination
@@ -28,6 +28,7 @@ from .keys import KeyReader
 from .loader import load as load_file
 from .mixer import Mixer, to_pcm16
 from .prefetch import Prefetcher
+from .printable import printable
 from .procinfo import process_started_at
 from .render import iter_blocks, render_file
 from .routine import Routine, Voice
@@ -59,14 +60,37 @@ def resolve(routine: str | os.PathLike | None) -> Path:
     """
     if routine is None:
         return bundled.path(bundled.DEFAULT)
+    if _is_bundled_name(routine):  # a plain name means the bundled routine, even where a file has that name
+        return bundled.path(str(routine))
     candidate = Path(routine)
     if candidate.exists() or os.sep in str(routine) or candidate.suffix in {".yaml", ".yml"}:
         return candidate
-    if str(routine) in bundled.names():
-        return bundled.path(str(routine))
     raise BadInputError(
         f"{routine}: no such file, and no bundled routine of that name (bundled: {', '.join(bundled.names())})"
     )
+
+
+def _is_bundled_name(routine: str | os.PathLike) -> bool:
+    return isinstance(routine, str) and routine in bundled.names()
+
+
+def routine_files(routines: Sequence["str | os.PathLike | None"]) -> list:
+    """The routines named on a command line, with each folder replaced by the routine files in it (sorted);
+    no names at all means the default routine.
+
+    >>> [Path(p).name for p in routine_files(["voice_guide/routines"])][:2]
+    ['arch.yaml', 'ball.yaml']
+    """
+    found: list = []
+    for routine in routines or [None]:
+        if routine is None or _is_bundled_name(routine) or not Path(routine).is_dir():
+            found.append(routine)
+            continue
+        files = sorted(p for p in Path(routine).iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+        if not files:
+            raise BadInputError(f"{printable(os.fspath(routine))}: the folder holds no routine files (.yaml, .yml)")
+        found.extend(files)
+    return found
 
 
 def load(routine: str | os.PathLike | None = None) -> Routine:
@@ -75,8 +99,12 @@ def load(routine: str | os.PathLike | None = None) -> Routine:
     >>> load("arch").title
     'Arch self-massage'
     """
-    path = resolve(routine)
-    return load_file(path)
+    loaded = load_file(resolve(routine))
+    if routine is not None and _is_bundled_name(routine) and os.path.lexists(routine):
+        note = (f"{routine!r} is the bundled routine; the file {routine!r} in this folder is not used "
+                f"(to use it, write ./{routine})")
+        loaded = replace(loaded, warnings=(note,) + loaded.warnings)
+    return loaded
 
 
 def synthesizer(routine: Routine, settings: Settings, env: Environment) -> Synthesizer:

@@ -6,7 +6,9 @@ This is the only place that prints errors and picks exit codes; everything below
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import math
 import os
 import shlex
 import signal
@@ -23,6 +25,7 @@ from . import __version__, api, bundled, compiler
 from .api import Settings
 from .env import Environment
 from .errors import BadInputError, NoAudioDeviceError, VoiceGuideError
+from .printable import printable
 from .routine import Routine, Voice
 from .speech import list_voices
 from .spoken import about_length_words
@@ -34,7 +37,12 @@ class ExitStatus(IntEnum):
     BAD_INPUT = 2
     HANGUP = 129
     CTRL_C = 130
+    BROKEN_PIPE = 141  # the reader of our output went away (`check arch | head -1`): as a SIGPIPE death says
     TERMINATED = 143
+
+
+# Commands whose whole result goes to standard output: with it closed they cannot do their job.
+_PRINTING_COMMANDS = ("check", "list", "voices", "schema")
 
 
 class Terminated(BaseException):
@@ -54,15 +62,25 @@ class _Parser(argparse.ArgumentParser):
 
 def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> int:
     """Run voice-guide with `argv`; returns the exit status (the console script passes it to sys.exit)."""
-    env = env or Environment()
+    process = env is None
+    env = env or _process_environment()
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     previous, stopping = _on_signals_raise()
     try:
         args = build_parser().parse_args(argv)
+        if isinstance(env.stdout, _Closed) and args.command in _PRINTING_COMMANDS:
+            raise VoiceGuideError(f"standard output is closed, so {args.command} has nowhere to print; "
+                                  "give it a file or a pipe (`> out.txt`)")
         if hasattr(args, "voice"):
             args.settings = _settings(args)  # built once; every command that runs the pipeline takes it whole
-        return int(args.run(args, env) or ExitStatus.OK)
+        status = int(args.run(args, env) or ExitStatus.OK)
+        _flush(env.stdout)
+        return status
+    except BrokenPipeError:
+        if process:
+            _detach_stdout()
+        return ExitStatus.BROKEN_PIPE
     except VoiceGuideError as error:
         _report(env, error, debug)
         return error.exit_code
@@ -75,8 +93,6 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
             return ExitStatus.HANGUP
         _report(env, None, debug, "stopped (terminated)")
         return ExitStatus.TERMINATED
-    except BrokenPipeError:
-        return ExitStatus.ERROR
     except Exception as error:  # a bug: say so plainly, the traceback is one flag away
         _report(env, error, debug, f"internal error: {type(error).__name__}: {error} (rerun with --debug for details)")
         return ExitStatus.ERROR
@@ -91,11 +107,89 @@ def _report(env: Environment, error: BaseException | None, debug: bool, text: st
         if debug and error is not None:
             traceback.print_exception(type(error), error, error.__traceback__, file=env.stderr)
         message = text if text is not None else str(error)
-        for line in message.splitlines() or [""]:
+        for line in map(printable, message.split("\n")):
             print(f"voice-guide: {line}" if not line.startswith(" ") else line, file=env.stderr)
         env.stderr.flush()
     except (OSError, ValueError):
         pass  # stderr is gone (the terminal closed): the exit status still tells
+
+
+class _Closed(io.TextIOBase):
+    """Stands for a standard stream that was closed when the program started: what is written is dropped."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+
+class _Checked:
+    """A standard stream whose failed writes (a full disk, an I/O error) are our error with a plain message;
+    a closed pipe stays BrokenPipeError, which means "stop quietly"."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._checked(self._stream.write, text)
+
+    def flush(self) -> None:
+        self._checked(self._stream.flush)
+
+    def _checked(self, operation, *args):
+        try:
+            return operation(*args)
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            raise VoiceGuideError(f"cannot write the output: {error.strerror or error}") from None
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+def _process_environment() -> Environment:
+    """The real process's streams, made safe to use. A standard stream closed at start (`2>&-`) gets
+    /dev/null under its number, so no file opened later takes that number (and output meant for the terminal
+    never lands in it), and it is replaced by `_Closed` (Python leaves None, and print(file=None) writes to
+    stdout: warnings would end up in `check --json`). Text the terminal's encoding cannot show becomes '?'
+    rather than a crash (an ISO-8859-1 locale)."""
+    closed = []
+    for descriptor in (0, 1, 2):
+        try:
+            os.fstat(descriptor)
+        except OSError:
+            closed.append(descriptor)
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != descriptor:
+                os.dup2(null, descriptor)
+                os.close(null)
+    streams = {1: sys.stdout, 2: sys.stderr}
+    for descriptor, stream in streams.items():
+        if descriptor in closed or stream is None:
+            streams[descriptor] = _Closed()
+        else:
+            if hasattr(stream, "reconfigure"):
+                stream.reconfigure(errors="replace")
+            streams[descriptor] = _Checked(stream)
+    stdin = sys.stdin if 0 not in closed and sys.stdin is not None else io.StringIO()
+    return Environment(stdin=stdin, stdout=streams[1], stderr=streams[2])
+
+
+def _flush(stream) -> None:
+    """Flushes what was printed, so a failed write (a full disk) is an error here, not lost at exit."""
+    _Checked(stream).flush()
+
+
+def _detach_stdout() -> None:
+    """After the reader of stdout went away, points fd 1 at /dev/null so Python's flush at exit is quiet."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno() if sys.stdout is not None else 1)
+        os.close(null)
+    except (OSError, ValueError):
+        pass
 
 
 def _on_signals_raise() -> tuple[dict, list]:
@@ -151,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--force", action="store_true", help="overwrite existing files")
     export.add_argument("--transcript", type=Path, metavar="FILE", help="also write a transcript (.vtt .srt .lrc)")
     export.add_argument("--split", type=Path, metavar="DIR", help="also write one file per step and a playlist")
-    export.add_argument("--loudness", type=float, metavar="LUFS", help="target loudness (default -16)")
+    export.add_argument("--loudness", type=_loudness, metavar="LUFS", help="target loudness (default -16)")
     export.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _voice_options(export)
     export.set_defaults(run=run_export)
@@ -198,7 +292,15 @@ def _number(convert, low: float, high: float, expected: str, outside: str):
 
 _positive_int = _number(int, 1, float("inf"), "a whole number", "'{text}' must be 1 or more")
 _rate = _number(int, 80, 400, "a whole number of words per minute", "{value} is outside 80-400 words per minute")
-_volume = _number(float, 0.0, 1.0, "a number from 0.0 to 1.0", "{value} is outside 0.0-1.0")
+_loudness = _number(float, -math.inf, math.inf, "a loudness: a number of LUFS, like -20", "'{text}' is not a loudness")
+_volume_in_range = _number(float, 0.0, 1.0, "a number from 0.0 to 1.0", "{value} is outside 0.0-1.0")
+
+
+def _volume(text: str) -> float:
+    value = _volume_in_range(text)
+    if value == 0.0:
+        raise argparse.ArgumentTypeError("0 is silence; give a volume above 0, up to 1.0 (full volume)")
+    return value
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -311,18 +413,49 @@ def _export_one(job) -> tuple:
 
 
 def run_check(args: argparse.Namespace, env: Environment) -> int:
-    names = args.routines or [None]
-    routines = [api.load(name) for name in names]  # every file validated before any is synthesized
-    for index, routine in enumerate(routines):
+    """Checks every routine named, good or bad, and prints each one's result; exit 2 if any is bad.
+
+    With one routine `--json` prints its timeline; with several, one list with an entry per routine."""
+    names = api.routine_files(args.routines)
+    loaded: list = []
+    for name in names:  # every file validated before any is synthesized
+        try:
+            loaded.append(api.load(name))
+        except BadInputError as error:
+            loaded.append(error)
+    status = ExitStatus.OK
+    entries = []
+    for index, (name, routine) in enumerate(zip(names, loaded)):
+        if isinstance(routine, BadInputError):
+            _report(env, routine, args.debug)
+            status = max(status, routine.exit_code)
+            entries.append({"file": _shown_name(name), "ok": False, "problems": str(routine).split("\n")})
+            continue
         timeline = api.check(routine, args.settings, env)
         if args.json:
             _print_warnings(env, timeline.warnings)
-            print(json.dumps(timeline_json(timeline)), file=env.stdout)
+            entries.append({"file": routine.source, "ok": True, **timeline_json(timeline),
+                            "warnings": list(timeline.warnings)})
         else:
+            entries.append({"file": routine.source, "ok": True})
             if index:
                 print(file=env.stdout)
-            print_timeline(env, routine.source, timeline)
-    return ExitStatus.OK
+            print_timeline(env, routine.source, timeline, about=routine.about)
+    bad = [entry["file"] for entry in entries if not entry["ok"]]
+    if args.json and len(names) == 1 and status == ExitStatus.OK:
+        entries[0] = {key: value for key, value in entries[0].items() if key not in ("file", "ok", "warnings")}
+        print(json.dumps(entries[0]), file=env.stdout)
+    elif args.json and len(names) > 1:
+        print(json.dumps(entries), file=env.stdout)
+    if len(names) > 1:
+        verdict = f"{len(bad)} of {len(names)} routines have problems: {', '.join(bad)}" if bad else (
+            f"all {len(names)} routines are good")
+        print(f"voice-guide: {printable(verdict)}", file=env.stderr)
+    return status
+
+
+def _shown_name(name) -> str:
+    return str(api.resolve(name)) if name is None else os.fsdecode(os.fspath(name))
 
 
 def run_list(args: argparse.Namespace, env: Environment) -> int:
@@ -330,6 +463,8 @@ def run_list(args: argparse.Namespace, env: Environment) -> int:
         routine = api.load(name)
         seconds = compiler.estimate_seconds(routine)
         print(f"{name:<8} {routine.title}  ({about_length_words(seconds)})", file=env.stdout)
+        if routine.about:
+            print(_indented(routine.about, 9), file=env.stdout)
     return ExitStatus.OK
 
 
@@ -366,11 +501,14 @@ def timeline_json(timeline) -> dict:
     }
 
 
-def print_timeline(env: Environment, source: str, timeline) -> None:
+def print_timeline(env: Environment, source: str, timeline, about: str | None = None) -> None:
     rate = timeline.sample_rate
     steps = timeline.steps()
     out = env.stdout
-    print(f"{source}: {timeline.title} — {_clock(timeline.total_seconds)} in all, {len(steps)} steps", file=out)
+    count = f"{len(steps)} step" + ("" if len(steps) == 1 else "s")
+    print(f"{printable(source)}: {timeline.title} — {_clock(timeline.total_seconds)} in all, {count}", file=out)
+    if about:
+        print(_indented(about, 2), file=out)
     current = object()
     for event in timeline.events:
         if event.step != current and event.step is not None:
@@ -385,7 +523,13 @@ def print_timeline(env: Environment, source: str, timeline) -> None:
             print(f"    {start}  »  {event.text}", file=out)
     print(f"  end {_clock(timeline.total_seconds, fraction=True)}", file=out)
     for warning in timeline.warnings:
-        print(f"warning: {warning}", file=out)
+        print(f"warning: {printable(warning)}", file=out)
+
+
+def _indented(text: str, indent: int, width: int = 100) -> str:
+    import textwrap
+
+    return textwrap.fill(text, width=width, initial_indent=" " * indent, subsequent_indent=" " * indent)
 
 
 def _print_warnings(env: Environment, warnings) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Callable, TextIO
 
 from .audio_sink import SimpleaudioSink, Sink
+from .printable import printable
 from .speech import DEFAULT_TIMEOUT
 
 SPEECH_TIMEOUT_VARIABLE = "VOICE_GUIDE_SPEECH_TIMEOUT"  # seconds per utterance, for very slow machines (and tests)
@@ -67,7 +68,7 @@ class Environment:
 
     def warn(self, message: str) -> None:
         """The one writer of warnings: `voice-guide: warning: ...` on stderr."""
-        print(f"voice-guide: warning: {message}", file=self.stderr, flush=True)
+        print(f"voice-guide: warning: {printable(message)}", file=self.stderr, flush=True)
 
 
 def _isatty(stream: TextIO) -> bool:
