@@ -134,6 +134,47 @@ def test_several_routines_export_into_a_folder_named_after_their_files(cli, tmp_
         assert soundfile.info(folder / name).frames == round(total * 22050)
 
 
+def test_a_folder_of_routines_exports_into_a_new_folder_made_for_it(cli, tmp_path):
+    routines = tmp_path / "routines"
+    routines.mkdir()
+    (routines / "one.yaml").write_text("title: One\nsteps:\n  - say: Breathe in.\n")
+    (routines / "two.yml").write_text("title: Two\nsteps:\n  - say: Breathe out.\n")
+    (routines / "readme.txt").write_text("not a routine")
+    result = cli("export", routines, "-o", f"{tmp_path / 'new'}/", "--format", "wav", "-q")
+    assert result.status == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "new").iterdir()) == ["one.wav", "two.wav"]
+
+
+def test_one_routine_into_a_new_folder_written_with_a_slash_is_named_after_the_routine(cli, tmp_path):
+    result = cli("export", SHORT, "-o", f"{tmp_path / 'made'}/", "--format", "wav", "-q")
+    assert result.status == 0, result.stderr
+    assert [p.name for p in (tmp_path / "made").iterdir()] == ["short.wav"]
+
+
+def test_several_routines_with_a_file_name_are_told_to_give_a_folder(cli, tmp_path):
+    result = cli("export", SHORT, "arch", "-o", tmp_path / "both.mp3", "-q")
+    assert result.status == 2
+    assert result.stderr == (f"voice-guide: 2 routines make 2 files: give a folder with a trailing slash, like -o "
+                             f"{tmp_path / 'both'}/, not the file name {tmp_path / 'both.mp3'}\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_several_routines_refuse_an_existing_file_before_any_work(cli, tmp_path):
+    (tmp_path / "short.wav").write_bytes(b"mine")
+    result = cli("export", SHORT, "arch", "-o", f"{tmp_path}/", "--format", "wav", "-q")
+    assert result.status == 2
+    assert f"{tmp_path / 'short.wav'} exists; use --force to overwrite" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["short.wav"]
+    assert (tmp_path / "short.wav").read_bytes() == b"mine"
+
+
+def test_a_format_that_contradicts_the_extension_is_refused(cli, tmp_path):
+    result = cli("export", SHORT, "-o", tmp_path / "y.mp3", "--format", "wav", "-q")
+    assert result.status == 2
+    assert "y.mp3 ends in .mp3 but --format is wav" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_split_writes_one_file_per_step_that_together_make_the_whole(cli, tmp_path):
     result = cli("export", SHORT, "--split", tmp_path / "parts", "--format", "wav", "-q")
     assert result.status == 0, result.stderr

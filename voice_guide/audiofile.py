@@ -58,18 +58,25 @@ def format_for(path: str | os.PathLike[str], forced: str | None = None) -> str:
     'mp3'
     >>> format_for(Path("routine.audio"), "ogg")
     'ogg'
+    >>> format_for(Path("routine.mp3"), "wav")
+    Traceback (most recent call last):
+    ...
+    voice_guide.errors.OutputError: routine.mp3 ends in .mp3 but --format is wav; the file would hold wav data under a .mp3 name: change the extension or drop --format
     >>> format_for(Path("routine.aac"))
     Traceback (most recent call last):
     ...
     voice_guide.errors.OutputError: routine.aac: unknown audio format '.aac'; use one of .wav, .flac, .ogg, .mp3 (or --format)
     """
     known = ", ".join(FORMATS)
+    suffix = Path(path).suffix.lower()
     if forced is not None:
         name = forced.lower().lstrip(".")
         if name not in _ENCODINGS:
             raise OutputError(f"unknown format {forced!r}; use one of {', '.join(_ENCODINGS)}")
+        if suffix in FORMATS and FORMATS[suffix] != name:
+            raise OutputError(f"{path} ends in {suffix} but --format is {name}; the file would hold {name} data "
+                              f"under a {suffix} name: change the extension or drop --format")
         return name
-    suffix = Path(path).suffix.lower()
     if suffix not in FORMATS:
         shown = repr(suffix) if suffix else "(no extension)"
         raise OutputError(f"{path}: unknown audio format {shown}; use one of {known} (or --format)")

@@ -240,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser("export", help="write a routine to an audio file")
     export.add_argument("routines", nargs="*", metavar="ROUTINE", help="routine files or bundled names (default: arch)")
-    export.add_argument("-o", "--output", type=Path, metavar="FILE", help="audio file to write, or a folder for several")
+    export.add_argument("-o", "--output", type=str, metavar="FILE", help="audio file to write, or a folder for several")
     export.add_argument("--format", choices=["wav", "flac", "ogg", "mp3"], help="format (default: from the extension)")
     export.add_argument("--force", action="store_true", help="overwrite existing files")
     export.add_argument("--transcript", type=Path, metavar="FILE", help="also write a transcript (.vtt .srt .lrc)")
@@ -342,10 +342,16 @@ def run_export(args: argparse.Namespace, env: Environment) -> int:
         from .loudness import check_target
 
         check_target(args.loudness)
+    written = args.output
+    args.output = Path(written) if written is not None else None
     if args.output is None and args.split is None:
         raise BadInputError("export needs -o FILE (or -o FOLDER for several routines), or --split DIR")
-    routines = [api.load(name) for name in args.routines or [None]]  # all validated before any work
-    if len(routines) > 1 or (args.output is not None and _names_a_folder(args.output)):
+    routines = [api.load(name) for name in api.routine_files(args.routines)]  # all validated before any work
+    if len(routines) > 1 and args.output is not None and not _names_a_folder(args.output, written):
+        raise BadInputError(f"{len(routines)} routines make {len(routines)} files: give a folder with a trailing "
+                            f"slash, like -o {printable(str(args.output.with_suffix('')))}/, not the file name "
+                            f"{printable(str(args.output))}")
+    if len(routines) > 1 or (args.output is not None and _names_a_folder(args.output, written)):
         return _export_several(args, routines, env)
     label = f"Exporting {(args.output or args.split).name}"
     progress, finish = _progress_bar(env, quiet=args.quiet, label=label)
@@ -370,8 +376,10 @@ def run_export(args: argparse.Namespace, env: Environment) -> int:
     return ExitStatus.OK
 
 
-def _names_a_folder(path: Path) -> bool:
-    return path.is_dir() or str(path).endswith(("/", os.sep))
+def _names_a_folder(path: Path, written: str) -> bool:
+    """Whether `-o` names a folder: an existing one, or one written with a trailing slash (made if missing;
+    Path drops the slash, so the text as written is asked)."""
+    return path.is_dir() or written.endswith(("/", os.sep))
 
 
 def _export_several(args: argparse.Namespace, routines: list, env: Environment) -> int:
@@ -379,12 +387,19 @@ def _export_several(args: argparse.Namespace, routines: list, env: Environment) 
     if args.output is None or args.transcript is not None or args.split is not None:
         raise BadInputError("with several routines, give a folder with -o DIR/ (no --transcript or --split)")
     folder = args.output
-    if not folder.is_dir():
-        raise BadInputError(f"folder {folder} does not exist; create it first")
+    if folder.exists() and not folder.is_dir():
+        raise BadInputError(f"{printable(str(folder))} is not a folder; give a folder for several routines")
+    if not folder.exists() and not folder.parent.is_dir():
+        raise BadInputError(f"folder {printable(str(folder.parent))} does not exist; create it or choose another "
+                            "output folder")
     extension = args.format or "mp3"
     targets = [folder / f"{Path(routine.source).stem}.{extension}" for routine in routines]
     if len(set(targets)) < len(targets):
         raise BadInputError("two routines have the same file name; export them into different folders")
+    for target in targets:  # before any work: an existing file without --force is refused now, not at the end
+        if target.exists() and not args.force:
+            raise BadInputError(f"{printable(str(target))} exists; use --force to overwrite")
+    folder.mkdir(exist_ok=True)  # as --split does: the folder is made, but not its parents
     jobs = [(routine, target, args.settings, args.force, env.cache_dir, env.speech_timeout)
             for routine, target in zip(routines, targets)]
     workers = min(len(jobs), os.cpu_count() or 1)
