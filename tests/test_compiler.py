@@ -224,3 +224,18 @@ def test_the_loaders_warnings_come_first_in_the_timelines():
 def test_step_titles_are_the_instructions_of_the_expanded_steps():
     routine = Routine("Demo", (Say("Sit down.", pause=2.0), Say("Press the arch."), Say("Rub the heel.")))
     assert compiler.step_titles(routine) == ("Sit down.", "Press the arch.", "Rub the heel.")
+
+
+def test_cues_too_close_together_give_one_warning_with_the_smallest_every_that_fits():
+    def lengths(text):  # every cue line takes 1.8 s to say
+        return round(1.8 * SR) if text.endswith("left.") else spoken_length(text)
+
+    step = Say("Press.", hold=Hold(60, 60), cues=Cues(every=2), line=3)
+    routine = Routine("T", (Repeat(2, (step,)),), source="r.yaml")
+    timeline = compiler.compile(routine, lengths)
+    assert len(timeline.warnings) == 1  # not one per cue, nor one per round
+    assert timeline.warnings[0].startswith("r.yaml:3: this hold's cues are too close to say one after another (")
+    assert timeline.warnings[0].endswith("each takes up to 2.2 s to say with a pause, and 'every' is two seconds; "
+                                         "use 'every: 3s' or more")
+    fixed = Routine("T", (Say("Press.", hold=Hold(60, 60), cues=Cues(every=3), line=3),), source="r.yaml")
+    assert compiler.compile(fixed, lengths).warnings == ()

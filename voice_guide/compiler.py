@@ -8,6 +8,7 @@ the first lines are synthesized while the rest are still being made.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, Iterator, Union
 
@@ -80,6 +81,7 @@ class HoldWindow:
     seconds: float
     cues: tuple[Cue, ...]
     where: str
+    every: float | None = None  # the step's 'every', to suggest one that fits when its cues collide
 
 
 Part = Union[Sound, HoldWindow]
@@ -189,7 +191,7 @@ def compile(
         events=events,
         voice=voice or routine.voice,
         about=routine.about,
-        warnings=tuple(warnings),
+        warnings=tuple(dict.fromkeys(warnings)),  # a step in a repeat or sides block warns once, not per round
     )
 
 
@@ -231,7 +233,7 @@ def _expand(
             else:
                 out.append(Sound(SPEECH, INSTRUCTION, number, step.text, label=label))
                 where = f"{source}:{step.line}" if step.line else source
-                out.append(HoldWindow(number, step.hold.maximum, _cues(step), where))
+                out.append(HoldWindow(number, step.hold.maximum, _cues(step), where, step.cues.every))
         elif isinstance(step, Repeat):
             for round_number in range(1, step.times + 1):
                 said = (f"Round {ordinal_count(round_number, step.times)}.",) if step.times > 1 else ()
@@ -370,21 +372,42 @@ def _lay_out_hold(hold: HoldWindow, layout: _Layout, length: Length, warn: Calla
     end = start + _samples(hold.seconds)
     gap = _samples(CUE_GAP)
     earliest = start + gap  # the hold begins right after the instruction's words
+    trouble: list[str] = []  # what went wrong with each cue, told as one warning if there are several
+    moved = 0
+    longest = 0
     for cue in hold.cues:
         wanted = start + _samples(cue.at)
         n = _spoken_length(length, cue.text)
+        longest = max(longest, n)
         at = max(wanted, earliest)
         late = (at - wanted) / SAMPLE_RATE
         said_at = f"{hold.where}: the cue {cue.text!r} at {duration_words(cue.at)}"
         if late > CUE_MAX_SHIFT:
-            warn(f"{said_at} would overlap the line before it; it is left out")
+            trouble.append(f"{said_at} would overlap the line before it; it is left out")
             continue
         if at + n + gap > end:
-            warn(f"{said_at} does not fit before the end of the hold; it is left out")
+            trouble.append(f"{said_at} does not fit before the end of the hold; it is left out")
             continue
         if late > 0:
-            warn(f"{said_at} starts {late:.1f} s late so it does not overlap the line before it")
+            moved += 1
+            trouble.append(f"{said_at} starts {late:.1f} s late so it does not overlap the line before it")
         yield from layout.quiet(at - layout.cursor, hold.step)
         yield from layout.sound(SPEECH, n, cue.text, hold.step, CUE)
         earliest = layout.cursor + gap
+    if len(trouble) == 1:
+        warn(trouble[0])
+    elif trouble:
+        warn(_crowded(hold, len(trouble) - moved, moved, (longest + gap) / SAMPLE_RATE))
     yield from layout.quiet(end - layout.cursor, hold.step)
+
+
+def _crowded(hold: HoldWindow, dropped: int, moved: int, needed: float) -> str:
+    """One warning for a hold whose cues collide, with the smallest whole-second 'every' that leaves room."""
+    parts = [f"{dropped} left out" if dropped else "", f"{moved} said late" if moved else ""]
+    what = ", ".join(part for part in parts if part)
+    message = f"{hold.where}: this hold's cues are too close to say one after another ({what})"
+    if hold.every is None or hold.every >= needed:
+        return message
+    fits = math.ceil(needed)
+    return (f"{message}: each takes up to {needed:.1f} s to say with a pause, and 'every' is "
+            f"{duration_words(hold.every)}; use 'every: {fits}s' or more")
