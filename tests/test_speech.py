@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -457,3 +458,58 @@ def test_temporaries_left_by_a_killed_process_are_swept_once_old(tmp_path):
         speech.length(ARCH)
     assert not old.exists() and not old_raw.exists()
     assert young.exists()  # may belong to another process writing right now
+
+
+# --- language names and variants ------------------------------------------------------------------------
+
+WITH_NEIGHBOURS = VOICES + [
+    VoiceInfo("cel/cy", "Welsh", ("cy",), "male"),
+    VoiceInfo("inc/bn", "Bengali", ("bn",), "male"),
+]
+VARIANTS = [VoiceInfo("klatt", "klatt", ("variant",), "male"), VoiceInfo("f3", "Andrea", ("variant",), "female")]
+
+
+def test_a_misspelt_language_suggests_that_languages_voices_before_similar_looking_names():
+    found = resolve_voice("englsh", WITH_NEIGHBOURS, "gmw/en")
+    assert found.warnings == ("voice 'englsh' not found; using 'English (Great Britain)'. Close matches: "
+                              "'English (Great Britain)', 'English (America)', 'English (Scotland)'.",)
+
+
+def test_a_voice_with_a_variant_is_that_voice_with_the_variant_added():
+    for spelling in ("en-us+klatt", "English (America)+KLATT", "gmw/en-us+klatt"):
+        found = resolve_voice(spelling, VOICES, "gmw/en", VARIANTS)
+        assert (found.voice.id, found.voice.name, found.warnings) == (
+            "gmw/en-us+klatt", "English (America)+klatt", ()), spelling
+    assert resolve_voice("en+f3", VOICES, "gmw/de", VARIANTS).voice.id == "gmw/en+f3"
+
+
+def test_an_unknown_variant_keeps_the_voice_and_says_so():
+    found = resolve_voice("en-us+klat", VOICES, "gmw/en", VARIANTS)
+    assert found.voice.id == "gmw/en-us"
+    assert found.warnings == ("voice variant 'klat' not found; using 'English (America)' without it. Close "
+                              "matches: 'klatt'. Run `voice-guide voices` to list the variants.",)
+
+
+def test_a_variant_alone_is_explained():
+    found = resolve_voice("klatt", VOICES, "gmw/en", VARIANTS)
+    assert found.warnings == ("'klatt' is a voice variant, not a voice; add it to a voice, like 'en-us+klatt'; "
+                              "using 'English (Great Britain)'.",)
+
+
+@pytest.mark.parametrize("spelling", ["en-us+klatt", "en+f3"])
+def test_the_engine_speaks_with_a_variant(tmp_path, spelling):
+    with Synthesizer(Voice(voice=spelling), cache_dir=tmp_path) as speech:
+        assert speech.warnings == ()
+        assert speech.resolved.voice == {"en-us+klatt": "gmw/en-us+klatt", "en+f3": "gmw/en+f3"}[spelling]
+        assert speech.length("Press gently.") > 0
+
+
+def test_the_voice_list_names_the_default_and_the_variants(cli):
+    result = cli("voices")
+    assert result.status == 0
+    marked = [line for line in result.stdout.splitlines() if line.endswith("(default)")]
+    assert len(marked) == 1 and marked[0].startswith("gmw/en ")
+    assert "write VOICE+VARIANT, like en-us+klatt or en+f3." in result.stdout
+    rows = json.loads(cli("voices", "--json").stdout)
+    assert [row["id"] for row in rows if row["default"]] == ["gmw/en"]
+    assert {"klatt", "f3"} <= {row["id"] for row in rows if row["variant"]}

@@ -6,7 +6,8 @@ numpy/soundfile are imported only for engines that write something other than 16
 
 Protocol: one JSON object per line. The worker first answers {"ok": true, "engine": ...} (or
 {"ok": false, "error": ...} when the engine cannot load), then one reply per request line:
-    {"op": "voices"}  -> {"ok": true, "default": id, "voices": [{"id", "name", "languages", "gender"}]}
+    {"op": "voices"}  -> {"ok": true, "default": id, "voices": [{"id", "name", "languages", "gender"}],
+                          "variants": [the same fields; espeak-ng only]}
     {"op": "synth", "text", "voice", "voice_name", "rate", "out"}  -> {"ok": true, "frames": n}
 Replies go to a private copy of the original stdout; fd 1 itself points at /dev/null, because the espeak
 driver prints "Audio saved to ..." and the CLI's stdout must stay clean.
@@ -280,7 +281,8 @@ def _handle(request: dict[str, Any], driver: str) -> dict[str, Any]:
 
     engine = pyttsx3.init()
     if request["op"] == "voices":
-        return {"ok": True, "default": engine.getProperty("voice"), "voices": _voices(engine)}
+        return {"ok": True, "default": engine.getProperty("voice"), "voices": _voices(engine),
+                "variants": _variants(driver)}
     if request["op"] == "synth":
         return _synthesize(engine, driver, request)
     raise ValueError(f"unknown request {request['op']!r}")
@@ -298,6 +300,28 @@ def _voices(engine: Any) -> list[dict[str, Any]]:
             "gender": gender.lower() if isinstance(gender, str) and gender else None,
         })
     return voices
+
+
+def _variants(driver: str) -> list[dict[str, Any]]:
+    """espeak-ng's voice variants ('klatt', 'f3'), which change any voice's sound: `gmw/en-us+klatt`."""
+    if driver != "espeak":
+        return []
+    import ctypes
+
+    from pyttsx3.drivers import _espeak
+
+    spec = _espeak.VOICE()
+    spec.languages = b"variant"
+    variants = []
+    for variant in _espeak.ListVoices(ctypes.pointer(spec)):
+        identifier = (variant.identifier or b"").decode("utf-8", "replace")
+        variants.append({
+            "id": identifier.rsplit("/", 1)[-1],  # the file name under espeak-ng-data/voices/!v/
+            "name": (variant.name or b"").decode("utf-8", "replace") or identifier,
+            "languages": ["variant"],
+            "gender": (None, "male", "female")[variant.gender] if variant.gender in (1, 2) else None,
+        })
+    return variants
 
 
 def _language(value: Any) -> str:

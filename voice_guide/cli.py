@@ -27,7 +27,7 @@ from .env import Environment
 from .errors import BadInputError, NoAudioDeviceError, VoiceGuideError
 from .printable import printable
 from .routine import Routine, Voice
-from .speech import list_voices
+from .speech import voice_list
 from .spoken import about_length_words
 
 
@@ -484,13 +484,24 @@ def run_list(args: argparse.Namespace, env: Environment) -> int:
 
 
 def run_voices(args: argparse.Namespace, env: Environment) -> int:
-    voices = list_voices(timeout=env.speech_timeout)
+    listed = voice_list(timeout=env.speech_timeout)
+    default = listed.default
     if args.json:
-        rows = [{"id": v.id, "name": v.name, "languages": list(v.languages), "gender": v.gender} for v in voices]
+        rows = [{"id": v.id, "name": v.name, "languages": list(v.languages), "gender": v.gender,
+                 "default": v == default, "variant": False} for v in listed.voices]
+        rows += [{"id": v.id, "name": v.name, "languages": list(v.languages), "gender": v.gender,
+                  "default": False, "variant": True} for v in listed.variants]
         print(json.dumps(rows, indent=2), file=env.stdout)
         return ExitStatus.OK
-    for voice in voices:
-        print(f"{voice.id:<28} {voice.name:<32} {', '.join(voice.languages)}", file=env.stdout)
+    for voice in listed.voices:
+        mark = "  (default)" if voice == default else ""
+        line = f"{voice.id:<28} {voice.name:<32} {', '.join(voice.languages)}{mark}"
+        print(printable(line), file=env.stdout)
+    if listed.variants:
+        print(file=env.stdout)
+        print("Variants change any voice's sound: write VOICE+VARIANT, like en-us+klatt or en+f3.", file=env.stdout)
+        for line in _indented(", ".join(printable(v.id) for v in listed.variants), 2).splitlines():
+            print(line, file=env.stdout)
     return ExitStatus.OK
 
 

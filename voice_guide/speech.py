@@ -21,12 +21,12 @@ from . import routine
 from ._speech_cache import ClipCache, ClipKey
 from ._speech_process import WorkerDied, WorkerProcess, WorkerRefused, WorkerStalled, default_command
 from .errors import EngineError
-from .voices import VoiceInfo, resolve_voice
+from .voices import VoiceInfo, VoiceList, resolve_voice
 
 if TYPE_CHECKING:
     import numpy
 
-__all__ = ["DEFAULT_RATE", "DEFAULT_VOLUME", "Synthesizer", "VoiceInfo", "list_voices"]
+__all__ = ["DEFAULT_RATE", "DEFAULT_VOLUME", "Synthesizer", "VoiceInfo", "VoiceList", "list_voices", "voice_list"]
 
 DEFAULT_RATE = 150  # words per minute: a calm instruction pace
 DEFAULT_VOLUME = 1.0
@@ -42,12 +42,29 @@ def list_voices(*, timeout: float = DEFAULT_TIMEOUT, worker_command: Sequence[st
     >>> any(v.id == "gmw/en-us" for v in list_voices())  # doctest: +SKIP
     True
     """
+    return list(voice_list(timeout=timeout, worker_command=worker_command).voices)
+
+
+def voice_list(*, timeout: float = DEFAULT_TIMEOUT, worker_command: Sequence[str] | None = None) -> VoiceList:
+    """The engine's voices, which one it uses by default, and its voice variants (starts one worker).
+
+    >>> voice_list().default_id  # doctest: +SKIP
+    'gmw/en'
+    """
     worker = _start_worker(worker_command or default_command(), timeout)
     try:
         reply = _ask(worker, {"op": "voices"}, timeout, "listing voices")
     finally:
         worker.close()
-    return [_voice_info(v) for v in reply["voices"]]
+    return _voice_list(reply)
+
+
+def _voice_list(reply: dict[str, Any]) -> VoiceList:
+    return VoiceList(
+        tuple(_voice_info(v) for v in reply["voices"]),
+        str(reply.get("default") or ""),
+        tuple(_voice_info(v) for v in reply.get("variants") or ()),
+    )
 
 
 @dataclass
@@ -374,7 +391,7 @@ class Synthesizer:
             return self._voice
 
     def _resolve(self) -> _ResolvedVoice:
-        name = [sys.platform, self._requested.voice]
+        name = [sys.platform, _RESOLUTION_RULES, self._requested.voice]
         record = self._cache.load_record(name)
         installed = _engine_fingerprint()
         if record is not None and _record_is_current(record, installed):
@@ -389,8 +406,8 @@ class Synthesizer:
             raise
         with self._cond:
             self._idle.append(worker)  # it has started; the first driver thread may as well use it
-        voices = [_voice_info(v) for v in reply["voices"]]
-        found = resolve_voice(self._requested.voice, voices, reply["default"])
+        listed = _voice_list(reply)
+        found = resolve_voice(self._requested.voice, listed.voices, listed.default_id, listed.variants)
         voice = _ResolvedVoice(worker.engine, found.voice.id, found.voice.name, found.warnings)
         self._cache.store_record(name, {"engine": voice.engine, "id": voice.id, "name": voice.name,
                                         "warnings": list(voice.warnings), "installed": installed})
@@ -416,6 +433,10 @@ def _engine_fingerprint() -> str:
                 continue
             found.append(f"{path}:{status.st_size}:{status.st_mtime_ns}")
     return "|".join(found) or sys.platform
+
+
+# Changes when the rules for matching a request to a voice change, so choices made by older rules are not reused.
+_RESOLUTION_RULES = "variants-1"
 
 
 def _record_is_current(record: dict[str, Any], installed: str) -> bool:

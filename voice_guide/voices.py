@@ -24,6 +24,20 @@ class VoiceInfo:
 
 
 @dataclass(frozen=True)
+class VoiceList:
+    """What the engine offers: its voices, the id of the one it uses by default, and voice variants (espeak-ng's
+    `klatt`, `f3`: a voice written `VOICE+VARIANT` is that voice with that variant's sound)."""
+
+    voices: tuple[VoiceInfo, ...]
+    default_id: str
+    variants: tuple[VoiceInfo, ...] = ()
+
+    @property
+    def default(self) -> VoiceInfo | None:
+        return _default_voice(self.voices, self.default_id) if self.voices else None
+
+
+@dataclass(frozen=True)
 class Resolution:
     """The voice a request resolved to, and what the user should be told about it."""
 
@@ -31,19 +45,27 @@ class Resolution:
     warnings: tuple[str, ...] = ()
 
 
-def resolve_voice(requested: str | None, voices: Sequence[VoiceInfo], default_id: str) -> Resolution:
+def resolve_voice(
+    requested: str | None, voices: Sequence[VoiceInfo], default_id: str, variants: Sequence[VoiceInfo] = ()
+) -> Resolution:
     """The voice `requested` means: an id, a name or a language tag, case-insensitively; else the default.
 
     A language tag picks the engine default when it speaks that language, else the voice with the
     plainest matching tag ('en' -> 'en-gb' before 'en-gb-scotland'). A tag with unknown subtags falls
-    back to its shorter form ('en-au' -> 'en'), with a warning.
+    back to its shorter form ('en-au' -> 'en'), with a warning. `VOICE+VARIANT` is that voice with one of
+    `variants` ('en-us+klatt').
 
     >>> us = VoiceInfo("gmw/en-us", "English (America)", ("en-us",), "male")
     >>> resolve_voice("EN-US", [us], "gmw/en-us").voice.name
     'English (America)'
+    >>> klatt = VoiceInfo("klatt", "klatt", ("variant",), None)
+    >>> resolve_voice("en-us+klatt", [us], "gmw/en-us", [klatt]).voice.id
+    'gmw/en-us+klatt'
     """
     if not voices:
         raise ValueError("the speech engine offers no voices")
+    if requested is not None and "+" in requested.strip().lstrip("+"):
+        return _with_variant(requested, voices, default_id, variants)
     default = _default_voice(voices, default_id)
     if requested is None or not requested.strip():
         return Resolution(default)
@@ -62,7 +84,31 @@ def resolve_voice(requested: str | None, voices: Sequence[VoiceInfo], default_id
         if found is not None:
             note = f"voice {requested!r} not found; using {found.name!r} (language {shorter!r})."
             return Resolution(found, (note,))
+    if any(wanted == v.id.lower() for v in variants):
+        note = (f"{requested!r} is a voice variant, not a voice; add it to a voice, like 'en-us+{wanted}'; "
+                f"using {default.name!r}.")
+        return Resolution(default, (note,))
     return Resolution(default, (_not_found(requested, wanted, voices, default),))
+
+
+def _with_variant(
+    requested: str, voices: Sequence[VoiceInfo], default_id: str, variants: Sequence[VoiceInfo]
+) -> Resolution:
+    """`VOICE+VARIANT`: the voice resolved as usual, with the variant added to its id and name."""
+    base_request, variant_request = requested.strip().rsplit("+", 1)
+    base = resolve_voice(base_request, voices, default_id)
+    wanted = variant_request.strip().lower()
+    found = [v for v in variants if wanted in (v.id.lower(), v.name.lower())]
+    if not found:
+        close = difflib.get_close_matches(wanted, [v.id.lower() for v in variants], n=_CLOSE_MATCHES, cutoff=0.6)
+        hint = f" Close matches: {', '.join(repr(c) for c in close)}." if close else ""
+        note = (f"voice variant {variant_request.strip()!r} not found; using {base.voice.name!r} without it.{hint} "
+                "Run `voice-guide voices` to list the variants.")
+        return Resolution(base.voice, base.warnings + (note,))
+    variant = found[0]
+    voice = VoiceInfo(f"{base.voice.id}+{variant.id}", f"{base.voice.name}+{variant.id}", base.voice.languages,
+                      variant.gender or base.voice.gender)
+    return Resolution(voice, base.warnings)
 
 
 def _tag(language: str) -> str:
@@ -91,12 +137,27 @@ def _by_language(tag: str, voices: Sequence[VoiceInfo], default: VoiceInfo) -> V
     return None
 
 
+def _language_name(voice: VoiceInfo) -> str:
+    """The language a voice's name starts with: 'English (America)' -> 'english'."""
+    return voice.name.replace("_", " ").split("(")[0].strip().lower()
+
+
 def _not_found(requested: str, wanted: str, voices: Sequence[VoiceInfo], default: VoiceInfo) -> str:
-    spellings = {s: v for v in voices for s in v.answers_to()}
-    close = difflib.get_close_matches(wanted, list(spellings), n=_CLOSE_MATCHES * 3, cutoff=0.6)
+    # Language names and tags first ('englsh' is English, not Welsh or Bengali), then any spelling of a voice.
+    languages: dict[str, list[VoiceInfo]] = {}
+    for voice in voices:
+        for spelling in (_language_name(voice), *(_tag(lang) for lang in voice.languages)):
+            languages.setdefault(spelling, []).append(voice)
+    close = difflib.get_close_matches(wanted, list(languages), n=1, cutoff=0.7)
+    if close:
+        speakers = sorted(languages[close[0]], key=lambda v: (v != default, min(map(len, v.languages), default=0)))
+        candidates = [v.name for v in speakers]
+    else:
+        spellings = {s: v for v in voices for s in v.answers_to()}
+        candidates = [spellings[s].name for s in
+                      difflib.get_close_matches(wanted, list(spellings), n=_CLOSE_MATCHES * 3, cutoff=0.6)]
     names: list[str] = []
-    for spelling in close:
-        name = spellings[spelling].name
+    for name in candidates:
         if name not in names:
             names.append(name)
     message = f"voice {requested!r} not found; using {default.name!r}."
