@@ -129,7 +129,7 @@ GOOD_TEXT = "title: Good\nsteps:\n  - say: Press.\n"
 def test_check_of_several_files_checks_every_one_prints_each_result_and_exits_2(cli, tmp_path):
     paths = _routines(tmp_path, a=GOOD_TEXT, bad1='title: B\nsteps:\n  - say: "..."\n',
                       bad2="title: C\nsteps:\n  - say: Sit.\n    puase: 2\n", z=GOOD_TEXT)
-    result = cli("check", paths["a"], paths["bad1"], paths["bad2"], paths["z"])
+    result = cli("check", paths["a"], paths["bad1"], paths["bad2"], paths["z"], status=2)
     assert result.status == 2
     assert f"{paths['a']}: Good" in result.stdout and f"{paths['z']}: Good" in result.stdout
     assert f"{paths['bad1']}:3:10: 'say' has nothing to pronounce" in result.stderr
@@ -139,7 +139,7 @@ def test_check_of_several_files_checks_every_one_prints_each_result_and_exits_2(
 
 def test_check_json_of_several_files_is_one_list_with_each_file_its_warnings_or_problems(cli, tmp_path):
     paths = _routines(tmp_path, a="title: A\nsteps:\n  - say: Press #3.\n", bad='title: B\nsteps:\n  - say: "-"\n')
-    result = cli("check", "--json", paths["a"], paths["bad"])
+    result = cli("check", "--json", paths["a"], paths["bad"], status=2)
     assert result.status == 2
     first, second = json.loads(result.stdout)
     assert (first["file"], first["ok"], first["title"]) == (str(paths["a"]), True, "A")
@@ -245,6 +245,6 @@ def test_a_terminal_that_cannot_show_every_character_degrades_instead_of_crashin
 def test_file_names_with_control_characters_are_escaped_in_messages(cli, tmp_path):
     hostile = tmp_path / "evil\x1b]0;PWNED\x07.yaml"
     hostile.write_text('title: B\nsteps:\n  - say: "..."\n')
-    result = cli("check", hostile)
+    result = cli("check", hostile, status=2)
     assert result.status == 2
     assert "\x1b" not in result.stderr and "\\x1b]0;PWNED\\x07.yaml:3:10: 'say' has nothing" in result.stderr

@@ -152,7 +152,7 @@ def test_one_routine_into_a_new_folder_written_with_a_slash_is_named_after_the_r
 
 
 def test_several_routines_with_a_file_name_are_told_to_give_a_folder(cli, tmp_path):
-    result = cli("export", SHORT, "arch", "-o", tmp_path / "both.mp3", "-q")
+    result = cli("export", SHORT, "arch", "-o", tmp_path / "both.mp3", "-q", status=2)
     assert result.status == 2
     assert result.stderr == (f"voice-guide: 2 routines make 2 files: give a folder with a trailing slash, like -o "
                              f"{tmp_path / 'both'}/, not the file name {tmp_path / 'both.mp3'}\n")
@@ -161,7 +161,7 @@ def test_several_routines_with_a_file_name_are_told_to_give_a_folder(cli, tmp_pa
 
 def test_several_routines_refuse_an_existing_file_before_any_work(cli, tmp_path):
     (tmp_path / "short.wav").write_bytes(b"mine")
-    result = cli("export", SHORT, "arch", "-o", f"{tmp_path}/", "--format", "wav", "-q")
+    result = cli("export", SHORT, "arch", "-o", f"{tmp_path}/", "--format", "wav", "-q", status=2)
     assert result.status == 2
     assert f"{tmp_path / 'short.wav'} exists; use --force to overwrite" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["short.wav"]
@@ -169,7 +169,7 @@ def test_several_routines_refuse_an_existing_file_before_any_work(cli, tmp_path)
 
 
 def test_a_format_that_contradicts_the_extension_is_refused(cli, tmp_path):
-    result = cli("export", SHORT, "-o", tmp_path / "y.mp3", "--format", "wav", "-q")
+    result = cli("export", SHORT, "-o", tmp_path / "y.mp3", "--format", "wav", "-q", status=2)
     assert result.status == 2
     assert "y.mp3 ends in .mp3 but --format is wav" in result.stderr
     assert list(tmp_path.iterdir()) == []
@@ -195,5 +195,5 @@ def test_volume_scales_the_exported_samples_and_zero_is_refused(cli, tmp_path):
         assert cli("export", SHORT, "-o", out, "-q", "--volume", volume).status == 0
         levels[volume] = np.abs(soundfile.read(out, dtype="float32")[0]).max()
     assert levels["0.5"] == pytest.approx(levels["1"] / 2, rel=0.01)
-    assert cli("export", SHORT, "-o", tmp_path / "v0.wav", "-q", "--volume", "0").status == 2  # silence
+    assert cli("export", SHORT, "-o", tmp_path / "v0.wav", "-q", "--volume", "0", status=2).status == 2  # silence
     assert not (tmp_path / "v0.wav").exists()
