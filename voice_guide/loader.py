@@ -310,6 +310,14 @@ def _syntax_problem(error: yaml.MarkedYAMLError, text: str) -> Problem:
         start = error.context_mark
         key = _shortened(_LINE_BREAK.split(text)[start.line][start.column :])
         return Problem(start.line + 1, start.column + 1, f"{key!r} needs a ':' after it, like 'pause: 5s'")
+    if "flow" in context and error.context_mark:
+        start = error.context_mark
+        comment = re.search(r"\s#", _LINE_BREAK.split(text)[start.line][start.column :])
+        if comment:
+            closing = "]" if "sequence" in context else "}"
+            message = (f"the '#' here starts a comment, even inside '{text[start.index]}...{closing}', so the rest of "
+                       f"the line is not read; put text with '#' in quotes")
+            return Problem(start.line + 1, start.column + comment.end(), message)
     if "but got '<stream end>'" in problem and "flow" in context and error.context_mark:
         start = error.context_mark
         bracket = "[" if "sequence" in context else "{"
@@ -324,11 +332,12 @@ def _syntax_problem(error: yaml.MarkedYAMLError, text: str) -> Problem:
     return Problem(line, column, f"YAML syntax error: {problem}{where}")
 
 
-_QUOTE_START = re.compile(r"(?:^|[\s\[{,])'")
+_QUOTE_START = re.compile(r"""(?:^|[\s\[{,])(['"])""")
 
 
 def _early_quote(text: str, error: yaml.MarkedYAMLError) -> Problem | None:
-    """A single-quoted text that an apostrophe closed early ('Don't press'), on the lines of the error."""
+    """A quoted text closed early by a quote inside it ('Don't press', "He said "stop""), on the lines of the
+    error."""
     marks = [mark for mark in (error.context_mark, error.problem_mark) if mark is not None]
     if not marks:
         return None
@@ -336,14 +345,15 @@ def _early_quote(text: str, error: yaml.MarkedYAMLError) -> Problem | None:
     for number in range(min(m.line for m in marks), max(m.line for m in marks) + 1):
         line = lines[number] if number < len(lines) else ""
         for start in _QUOTE_START.finditer(line):
-            close = start.end()
-            while True:
-                close = line.find("'", close)
-                if close < 0 or line[close + 1 : close + 2] != "'":
-                    break
-                close += 2
+            quote = start.group(1)
+            close = _closing_quote(line, start.end(), quote)
             if close < 0 or close + 1 >= len(line) or line[close + 1] in " \t,]}#:":
                 continue
+            if quote == '"':
+                word = re.match(r'[^\s"]*', line[close + 1 :]).group()  # type: ignore[union-attr]
+                message = (f"the quote before {word!r} ends the double-quoted text early; inside double quotes "
+                           f"write it as \\\" (\\\"{word}\\\"), or put the whole text in single quotes")
+                return Problem(number + 1, close + 1, message)
             word_start = close
             while word_start > 0 and not line[word_start - 1].isspace() and line[word_start - 1] != "'":
                 word_start -= 1
@@ -357,6 +367,21 @@ def _early_quote(text: str, error: yaml.MarkedYAMLError) -> Problem | None:
             )
             return Problem(number + 1, close + 1, message)
     return None
+
+
+def _closing_quote(line: str, index: int, quote: str) -> int:
+    """Where the quoted text starting at `index` ends on `line` ('' and \\" do not end it); -1 if not there."""
+    while index < len(line):
+        if quote == '"' and line[index] == "\\":
+            index += 2
+            continue
+        if line[index] == quote:
+            if quote == "'" and line[index + 1 : index + 2] == "'":
+                index += 2
+                continue
+            return index
+        index += 1
+    return -1
 
 
 def _quoted_name(message: str) -> str:
