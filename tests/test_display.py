@@ -76,3 +76,13 @@ def test_the_live_panel_shows_step_words_times_next_and_pause():
     assert f"step left  {clock_text((step_end - line.start) / RATE)}" in text
     assert "next  Rub the heel." in text
     assert "q quit" in text
+
+
+def test_the_first_panel_and_the_plain_log_show_what_the_routine_is_about():
+    events = timeline_events()
+    assert describe(events, True, 0, step_titles(ROUTINE), about="Thumb pressure.").text == "Thumb pressure."
+    assert describe(events, True, 0, step_titles(ROUTINE)).text == "Introduction"
+    stream = io.StringIO()
+    display = LogDisplay(stream, "Demo", step_titles(ROUTINE), about="Thumb pressure.")
+    display.playing(Played(0, events[0], 0.0, 0.0))
+    assert stream.getvalue().splitlines()[:2] == ["Playing: Demo (3 steps)", "  Thumb pressure."]

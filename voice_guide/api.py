@@ -233,7 +233,9 @@ def play(routine: Routine, settings: Settings = Settings(), env: Environment | N
         for warning in routine.warnings + synth.warnings:
             env.warn(warning)
         playhead = Playhead(scheduler.position, lambda: scheduler.paused, prefetcher.known)
-        display = stack.enter_context(make_display(env, routine.title, titles, playhead, keys=commands is not None))
+        display = stack.enter_context(
+            make_display(env, routine.title, titles, playhead, keys=commands is not None, about=routine.about)
+        )
         scheduler.listener = Listeners(display, timing)
         stack.enter_context(quick_thread_switches())
         stack.callback(sink.stop_all)  # first out: on Ctrl+C or any error the sound stops at once

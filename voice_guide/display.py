@@ -54,6 +54,7 @@ def describe(
     *,
     paused: bool = False,
     sample_rate: int = SAMPLE_RATE,
+    about: str | None = None,
 ) -> View:
     """The view at sample `position`, from the events known so far; pure.
 
@@ -81,7 +82,7 @@ def describe(
     step_left = max(0.0, (step_end - here) / sample_rate) if step_end is not None else None
     routine_left = max(0.0, (events[-1].end - here) / sample_rate) if complete else None
     if step == 0:
-        text = "Introduction"
+        text = about or "Introduction"  # the routine's own description, while its title is said
     elif step > total_steps:
         text = "The end, and a few reminders"
     else:
@@ -121,10 +122,12 @@ class LogDisplay(Listener):
     """Plain lines, one per thing said or done, for a log or a pipe."""
 
     def __init__(
-        self, stream: TextIO, title: str, step_titles: Sequence[str], sample_rate: int = SAMPLE_RATE
+        self, stream: TextIO, title: str, step_titles: Sequence[str], sample_rate: int = SAMPLE_RATE,
+        about: str | None = None,
     ):
         self._out = stream
         self._title = title
+        self._about = about
         self._titles = step_titles
         self._rate = sample_rate
         self._seen_step = 0
@@ -137,6 +140,8 @@ class LogDisplay(Listener):
         if not self._started:
             self._started = True
             self._line(f"Playing: {self._title} ({len(self._titles)} steps)")
+            if self._about:
+                self._line(f"  {self._about}")
         event = played.event
         if event.kind != SPEECH:
             return
@@ -185,8 +190,9 @@ class LiveDisplay(LogDisplay):
         *,
         keys: bool,
         sample_rate: int = SAMPLE_RATE,
+        about: str | None = None,
     ):
-        super().__init__(stream, title, step_titles, sample_rate)
+        super().__init__(stream, title, step_titles, sample_rate, about)
         self._playhead = playhead
         self._keys = keys
         self._live = None
@@ -194,7 +200,8 @@ class LiveDisplay(LogDisplay):
     def view(self) -> View:
         events, complete = self._playhead.known()
         position, paused = self._playhead.position(), self._playhead.paused()
-        return describe(events, complete, position, self._titles, paused=paused, sample_rate=self._rate)
+        return describe(events, complete, position, self._titles, paused=paused, sample_rate=self._rate,
+                        about=self._about)
 
     def __rich_console__(self, console, options):
         from rich.panel import Panel
@@ -267,8 +274,9 @@ def make_display(
     playhead: Playhead,
     *,
     keys: bool,
+    about: str | None = None,
 ) -> LogDisplay:
-    """A live view when stdout is a terminal, log lines otherwise."""
+    """A live view when stdout is a terminal, log lines otherwise; `about` (the routine's) is shown first."""
     if env.stdout_isatty:
-        return LiveDisplay(env.stdout, title, step_titles, playhead, keys=keys)
-    return LogDisplay(env.stdout, title, step_titles)
+        return LiveDisplay(env.stdout, title, step_titles, playhead, keys=keys, about=about)
+    return LogDisplay(env.stdout, title, step_titles, about=about)
