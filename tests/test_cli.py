@@ -248,3 +248,21 @@ def test_file_names_with_control_characters_are_escaped_in_messages(cli, tmp_pat
     result = cli("check", hostile, status=2)
     assert result.status == 2
     assert "\x1b" not in result.stderr and "\\x1b]0;PWNED\\x07.yaml:3:10: 'say' has nothing" in result.stderr
+
+
+def test_the_progress_bar_shows_a_file_name_as_text_not_as_markup_or_control_codes():
+    import io
+
+    from voice_guide.cli import _progress_bar
+    from voice_guide.env import Environment
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    env = Environment(stderr=Terminal())
+    update, finish = _progress_bar(env, quiet=False, label="Exporting [/x]\x1b[2J.mp3")
+    update(5, 10)
+    finish()
+    shown = env.stderr.getvalue()
+    assert "[/x]" in shown and "\\x1b[2J.mp3" in shown and "\x1b[2J" not in shown

@@ -573,13 +573,14 @@ def _progress_bar(env: Environment, *, quiet: bool, label: str):
     if quiet or not env.stderr_isatty:
         return None, lambda: None
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
 
     bar = Progress(
         "[progress.description]{task.description}", BarColumn(), TaskProgressColumn(), TimeRemainingColumn(),
         console=Console(file=env.stderr), transient=True,
     )
-    task = bar.add_task(label, total=None)
+    task = bar.add_task(escape(printable(label)), total=None)  # a file name is text, not markup ("[/x].mp3")
     bar.start()
     last = [0.0]
 
