@@ -49,7 +49,7 @@ NOT_VALIDATED = """
     tag-unknown tag-binary alias-bomb escape-beyond-unicode repeat-huge-number
     single-quote-closed-early single-quote-closed-early-title nbsp-indentation nbsp-after-indicator
     ideographic-space-indentation chime-bool-tag-on-text utf-32 utf-32-no-bom utf-16-no-bom
-    double-quote-closed-early flow-comment-hides-bracket
+    double-quote-closed-early flow-comment-hides-bracket nbsp-after-dash
 """.split()
 
 

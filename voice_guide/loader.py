@@ -194,7 +194,7 @@ def _position(text: str, index: int) -> tuple[int, int]:
 
 # Spaces that look like spaces but are not YAML's: pasted from a word processor or a web page.
 _ODD_SPACE = "\u00a0\u1680\u2000-\u200b\u202f\u205f\u2060\u3000\ufeff"
-_INDENT = re.compile(f"[ \t{_ODD_SPACE}]*")
+_INDENT = re.compile(f"(?:[ \t{_ODD_SPACE}]|-(?=[ \t{_ODD_SPACE}]))*")  # spaces, and the '- ' of list items
 _ODD = re.compile(f"[{_ODD_SPACE}]")
 _AFTER_INDICATOR = re.compile(f"[ \t]*(?:-[ \t]+)*(-|[^\\s#'\"{_ODD_SPACE}][^:#{_ODD_SPACE}]*:)(?=[{_ODD_SPACE}])")
 
@@ -206,16 +206,16 @@ def _odd_spacing(text: str) -> list[Problem]:
     for number, line in enumerate(_LINE_BREAK.split(text), start=1):
         if not _ODD.search(line):
             continue
+        after = _AFTER_INDICATOR.match(line)
+        if after:
+            message = f"{_space_name(line[after.end()])} follows {after.group(1)!r}; YAML needs a plain space there"
+            problems.append(Problem(number, after.end() + 1, message))
+            continue
         indent = _INDENT.match(line).group()  # type: ignore[union-attr]
         odd = _ODD.search(indent)
         if odd:
             message = f"this line is indented with {_space_name(odd.group())}; use plain spaces to indent"
             problems.append(Problem(number, odd.start() + 1, message))
-            continue
-        after = _AFTER_INDICATOR.match(line)
-        if after:
-            message = f"{_space_name(line[after.end()])} follows {after.group(1)!r}; YAML needs a plain space there"
-            problems.append(Problem(number, after.end() + 1, message))
     return problems
 
 
