@@ -8,18 +8,20 @@ import signal
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
 
+from .conftest import tmpfs
 from .probes import decoded_samples, ffprobe, needs_ffmpeg, tags_of
 from voice_guide.atomicfile import clean_stale_partials, partial_path
-from voice_guide.audiofile import FORMATS, AudioFileWriter, Chapter, Metadata, format_for, write_all
+from voice_guide.audiofile import _ENCODINGS, AudioFileWriter, write_all
 from voice_guide.errors import OutputError, VoiceGuideError
-from voice_guide.mixer import pcm16
+from voice_guide.formats import AUDIO
+from voice_guide.pcm import pcm16
+from voice_guide.tags import Chapter, Metadata
 
 RATE = 22050
 ALL_FORMATS = ["wav", "flac", "ogg", "mp3"]
@@ -61,22 +63,8 @@ def fmt(request) -> str:
 # --- formats -----------------------------------------------------------------------------------------------
 
 
-def test_format_comes_from_the_extension_in_any_case():
-    assert [format_for(Path(f"a{ext.upper()}")) for ext in FORMATS] == ALL_FORMATS
-
-
-def test_unknown_extension_is_refused_with_the_list_of_formats():
-    with pytest.raises(OutputError) as caught:
-        format_for(Path("out/routine.m4a"))
-    assert str(caught.value) == (
-        "out/routine.m4a: unknown audio format '.m4a'; use one of .wav, .flac, .ogg, .mp3 (or --format)"
-    )
-
-
-def test_forced_format_wins_over_the_extension_and_is_checked():
-    assert format_for(Path("routine.bin"), "MP3") == "mp3"
-    with pytest.raises(OutputError, match="unknown format 'aac'; use one of wav, flac, ogg, mp3"):
-        format_for(Path("routine.wav"), "aac")
+def test_every_format_of_the_registry_has_an_encoding_and_no_other():
+    assert tuple(_ENCODINGS) == AUDIO.names == tuple(ALL_FORMATS)
 
 
 def test_every_format_reads_back_with_exactly_the_samples_written(tmp_path, fmt):
@@ -347,6 +335,7 @@ def start_slow_writer(target: Path) -> subprocess.Popen:
     return process
 
 
+@pytest.mark.slow
 def test_ctrl_c_while_writing_leaves_no_file(tmp_path):
     target = tmp_path / "r.ogg"
     process = start_slow_writer(target)
@@ -356,6 +345,7 @@ def test_ctrl_c_while_writing_leaves_no_file(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_a_killed_writer_leaves_only_a_hidden_partial_file_that_the_next_run_removes(tmp_path):
     target = tmp_path / "r.wav"
     process = start_slow_writer(target)
@@ -365,26 +355,6 @@ def test_a_killed_writer_leaves_only_a_hidden_partial_file_that_the_next_run_rem
     assert leftovers(tmp_path) == [partial_path(target, process.pid).name]
     write_all(target, [tone()], sample_rate=RATE)
     assert target.exists() and leftovers(tmp_path) == []
-
-
-@contextmanager
-def tmpfs(mount_point: Path, options: str):
-    """A tmpfs mounted at `mount_point` for the block (skips the test where mounting is not allowed)."""
-    mount_point.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount_point)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.decode().strip()}")
-    try:
-        yield mount_point
-    finally:
-        subprocess.run(["umount", str(mount_point)], check=True)
-
-
-@pytest.fixture
-def tiny_disk(tmp_path):
-    """A 64 KiB tmpfs: room for a small file, not for three seconds of WAV."""
-    with tmpfs(tmp_path / "tiny", "size=64k") as mount_point:
-        yield mount_point
 
 
 def test_a_full_disk_gives_a_clear_error_and_leaves_nothing(tiny_disk, fmt):

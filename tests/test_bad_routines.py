@@ -85,6 +85,7 @@ def test_text_over_the_size_limit_is_refused_too():
     assert str(error) == "big.yaml: the file is over 128 KB; a routine file must be smaller (a few KB is usual)"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "text",
     [

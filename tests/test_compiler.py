@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -68,6 +69,7 @@ routines = st.builds(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(routines)
 def test_events_are_ordered_contiguous_and_sum_to_the_total(routine):
@@ -80,6 +82,7 @@ def test_events_are_ordered_contiguous_and_sum_to_the_total(routine):
     assert timeline.total == sum(e.length for e in timeline.events)
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(routines)
 def test_compiling_is_deterministic_and_lazy_iteration_gives_the_same_events(routine):
@@ -88,6 +91,7 @@ def test_compiling_is_deterministic_and_lazy_iteration_gives_the_same_events(rou
     assert tuple(compiler.iter_events(routine, spoken_length)) == first.events
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(routines)
 def test_every_spoken_line_is_in_the_synthesis_list_and_reminders_close(routine):
@@ -99,6 +103,7 @@ def test_every_spoken_line_is_in_the_synthesis_list_and_reminders_close(routine)
     assert speech(timeline)[-len(closing):] == speech(timeline, CLOSING)
 
 
+@pytest.mark.slow
 @settings(max_examples=100, deadline=None)
 @given(routines)
 def test_cue_lines_never_contain_digits(routine):

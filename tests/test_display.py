@@ -7,7 +7,8 @@ import io
 from voice_guide import compiler
 from voice_guide.compiler import step_titles
 from voice_guide.display import LogDisplay, View, clock_text, describe
-from voice_guide.scheduler import QUIT, Played
+from voice_guide.commands import QUIT
+from voice_guide.scheduler import Played
 from voice_guide.timeline import CLOSING, SILENCE
 
 from .fakes import RATE, ROUTINE, first, timeline_events

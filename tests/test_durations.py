@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from voice_guide.durations import format_duration, parse_duration, parse_span
+from voice_guide.durations import parse_duration, parse_span
 
 FORMS = "use 45s, 2m, 1m30s, 1:30 or a number of seconds"
 SPAN_FORMS = "use 45s, 2m, 1m30s, 1:30, a number of seconds, or a range like 2m-3m"
@@ -95,19 +95,6 @@ def test_a_bad_duration_or_span_says_what_is_wrong_and_the_valid_forms(parse, te
     with pytest.raises(ValueError) as caught:
         parse(text)
     assert str(caught.value) == message
-
-
-@pytest.mark.parametrize(
-    "seconds, text",
-    [(90, "1m30s"), (45, "45s"), (120, "2m"), (3600, "1h"), (3723, "1h2m3s"), (2.5, "2.5s"), (0, "0s"), (59.96, "1m")],
-)
-def test_format_duration_is_compact(seconds, text):
-    assert format_duration(seconds) == text
-
-
-@given(st.integers(min_value=1, max_value=10 * 3600))
-def test_a_formatted_whole_number_of_seconds_reads_back_as_the_same_duration(seconds):
-    assert parse_duration(format_duration(seconds)) == seconds
 
 
 @given(st.text(max_size=30))

@@ -121,6 +121,7 @@ def test_check_prints_a_readable_timeline_with_steps_and_total(cli):
     assert "♪  chime" in result.stdout
 
 
+@pytest.mark.slow
 def test_several_routines_export_into_a_folder_named_after_their_files(cli, tmp_path):
     other = tmp_path / "other.yaml"
     other.write_text("title: Other\nsteps:\n  - say: Breathe out.\n    pause: 2s\n")

@@ -10,7 +10,7 @@ import pytest
 import soundfile
 
 from voice_guide import compiler
-from voice_guide.audiofile import Metadata
+from voice_guide.tags import Metadata
 from voice_guide.errors import OutputError
 from voice_guide.loader import load
 from voice_guide.render import iter_blocks
@@ -201,6 +201,7 @@ steps:
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
 def test_an_export_stopped_midway_leaves_no_file_and_no_partial(tmp_path, cache_root, signal_name):
     import os

@@ -9,7 +9,6 @@ which every process of a run loads when that folder is on PYTHONPATH.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -25,18 +24,11 @@ import pytest
 from voice_guide._speech_cache import wav_length
 from voice_guide.cli import Terminated
 
-from .conftest import DATA, ROOT, Result
-from .test_audiofile import tiny_disk  # noqa: F401 - a small tmpfs (skipped where mounting is not permitted)
+from .conftest import DATA, ROOT, SHORT, Result, cache_files, process_env, voice_guide
 
-SHORT = DATA / "routines" / "short.yaml"  # 1:18, eleven lines of speech
-FAULTS = DATA / "faults"
+pytestmark = pytest.mark.slow  # real time, real processes: run by `pytest` and CI, not by `-m "not slow"`
+
 PARTIAL_MARK = ".voice-guide-partial-"
-LONG_ROUTINE = """\
-title: One long hold
-steps:
-  - say: Press gently.
-    hold: 2h
-"""
 CRASHED = re.compile(
     r"voice-guide: speech engine espeak crashed while saying '[^']+': "
     r"the engine process was killed by signal 11 \(tried twice\)\n"
@@ -55,24 +47,6 @@ steps:
 
 
 # --- running voice-guide ------------------------------------------------------------------------------------
-
-
-def process_env(cache: Path, speech_timeout: float | None = None, **faults: str) -> dict[str, str]:
-    """The environment of one run: its own cache, the fault injector on the path, `faults` as VG_FAULT_*."""
-    env = {**os.environ, "XDG_CACHE_HOME": str(cache), "PYTHONPATH": str(FAULTS)}
-    if speech_timeout is not None:
-        env["VOICE_GUIDE_SPEECH_TIMEOUT"] = str(speech_timeout)  # seconds per utterance, so a hang takes seconds
-    env.update({f"VG_FAULT_{name.upper()}": str(value) for name, value in faults.items()})
-    return env
-
-
-def voice_guide(*args: object, cache: Path, timeout: float = 120, prefix: tuple[str, ...] = (), **faults) -> Result:
-    """Run `python -m voice_guide ARGS` to the end; `prefix` wraps the command (e.g. in unshare)."""
-    done = subprocess.run(
-        [*prefix, sys.executable, "-m", "voice_guide", *map(str, args)],
-        capture_output=True, text=True, env=process_env(cache, **faults), timeout=timeout, cwd=ROOT,
-    )
-    return Result(done.returncode, done.stdout, done.stderr)
 
 
 def start_voice_guide(*args: object, cache: Path, **faults) -> subprocess.Popen:
@@ -112,18 +86,6 @@ def wait_for(condition, process: subprocess.Popen | None = None, timeout: float 
 
 def speech_dir(cache: Path) -> Path:
     return cache / "voice-guide" / "speech"
-
-
-def cache_files(cache: Path) -> dict[str, str]:
-    """Every file under voice-guide's cache folder (speech clips, mixed clips, records, temporary files), by
-    path inside it, with the hash of its bytes."""
-    root = cache / "voice-guide"
-    if not root.exists():
-        return {}
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
 
 
 def entry_is_sound(path: Path) -> bool:
@@ -174,46 +136,6 @@ def assert_no_stray_processes(cache: Path) -> None:
 
 def partials(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if PARTIAL_MARK in p.name)
-
-
-# --- shared, clean starting points --------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def clean(tmp_path_factory):
-    """The short routine exported once from a cold private cache: (the cache, its files, the WAV's bytes)."""
-    cache = tmp_path_factory.mktemp("clean-cache")
-    out = tmp_path_factory.mktemp("clean-export") / "short.wav"
-    result = voice_guide("export", SHORT, "-o", out, "-q", cache=cache)
-    assert result.status == 0, result.stderr
-    return cache, cache_files(cache), out.read_bytes()
-
-
-@pytest.fixture
-def warm_cache(clean, tmp_path) -> Path:
-    """A private copy of the clean cache, for a test to damage or to check is left alone."""
-    cache = tmp_path / "warm-cache"
-    shutil.copytree(clean[0], cache)
-    return cache
-
-
-@pytest.fixture
-def out_dir(tmp_path) -> Path:
-    folder = tmp_path / "out"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture(scope="module")
-def long_routine(tmp_path_factory):
-    """A two-hour hold (MP3 takes long enough to encode to be interrupted), and a cache warm for it."""
-    folder = tmp_path_factory.mktemp("long")
-    routine = folder / "long.yaml"
-    routine.write_text(LONG_ROUTINE)
-    cache = folder / "cache"
-    result = voice_guide("check", routine, cache=cache)
-    assert result.status == 0, result.stderr
-    return routine, cache
 
 
 # --- interrupts ---------------------------------------------------------------------------------------------
@@ -327,36 +249,6 @@ def test_ctrl_c_while_speech_is_being_made_stops_every_worker_and_keeps_the_cach
 
 
 # --- the speech engine missing, crashing, hanging -----------------------------------------------------------
-
-
-def _espeak_libraries() -> list[Path]:
-    """The real files of libespeak-ng that the dynamic loader could find."""
-    found = set()
-    for folder in ("/usr/lib", "/usr/local/lib", "/lib"):
-        for path in Path(folder).glob("**/libespeak*.so*"):
-            if path.is_file():
-                found.add(path.resolve())
-    return sorted(found)
-
-
-@pytest.fixture(scope="module")
-def without_espeak():
-    """How to run voice-guide on a system without libespeak-ng: (command prefix, fault variables).
-
-    Preferably a private mount namespace with /dev/null mounted over the library, so dlopen fails for real
-    ("file too short"), exactly as for a user who never installed it; where unshare is not permitted, the
-    fault injector makes ctypes refuse to load it.
-    """
-    libraries = _espeak_libraries()
-    mounts = " && ".join(f"mount --bind /dev/null {lib}" for lib in libraries)
-    probe = subprocess.run(
-        ["unshare", "-m", "--propagation", "private", "sh", "-c", f"{mounts} && exec espeak-ng --version"],
-        capture_output=True, text=True,
-    ) if libraries and shutil.which("unshare") else None
-    if probe is not None and "error while loading shared libraries" in probe.stderr:
-        script = f'{mounts} && exec "$@"'
-        return ("unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh"), {}
-    return (), {"no_espeak": "1"}
 
 
 def test_a_missing_speech_engine_names_what_to_install_and_writes_nothing(without_espeak, warm_cache, out_dir):

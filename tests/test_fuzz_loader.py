@@ -275,12 +275,14 @@ def test_loading_a_generated_routine_twice_gives_the_same_result(text):
 # ---- smoke: a few hundred cases, every run ----
 
 
+@pytest.mark.slow
 @fuzz(100)
 @given(routine_texts())
 def test_smoke_generated_routines_load_or_are_refused_with_positions(text):
     check(text)
 
 
+@pytest.mark.slow
 @fuzz(300)
 @given(st.one_of(_yamlish, _any_text, _text_damaged, st.binary(max_size=200), _byte_damaged))
 def test_smoke_arbitrary_text_and_bytes_load_or_are_refused_with_positions(data):

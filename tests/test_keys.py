@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from voice_guide.keys import command_for
-from voice_guide.scheduler import BACK, NEXT, PAUSE, QUIT
+from voice_guide.commands import BACK, NEXT, PAUSE, QUIT
 
 
 @pytest.mark.parametrize(("key", "command"), [(" ", PAUSE), ("n", NEXT), ("B", BACK), ("q", QUIT), ("x", None)])

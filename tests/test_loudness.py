@@ -64,17 +64,6 @@ def test_a_different_target_is_honoured(clips):
     assert integrated_loudness(levelled, RATE) == pytest.approx(-20.0 + FILE_ALLOWANCE_LU, abs=0.1)
 
 
-def test_targets_outside_what_speech_can_honour_are_refused_with_the_range():
-    from voice_guide.errors import BadInputError
-    from voice_guide.loudness import check_target
-
-    assert check_target(-23) == -23.0
-    for bad in (-13.9, -31, float("nan")):
-        with pytest.raises(BadInputError) as caught:
-            check_target(bad)
-        assert "LUFS is out of range; choose from -30 to -14 LUFS (default -16)" in str(caught.value)
-
-
 def test_a_clip_shorter_than_a_gating_block_is_still_measured_and_levelled():
     t = np.arange(int(0.15 * RATE)) / RATE
     blip = (0.01 * np.sin(2 * np.pi * 500 * t)).astype(np.float32)
@@ -141,6 +130,7 @@ def routine_like(clips: dict[str, np.ndarray]) -> list[np.ndarray]:
     return blocks
 
 
+@pytest.mark.slow
 @needs_espeak
 @needs_ffmpeg
 @pytest.mark.parametrize("fmt", ["wav", "flac", "ogg", "mp3"])
@@ -152,6 +142,7 @@ def test_a_whole_routine_measures_minus_16_lufs_and_peaks_under_minus_1_dbfs_in_
     assert measured.true_peak <= -1.0, f"{fmt}: {measured}"
 
 
+@pytest.mark.slow
 @needs_espeak
 def test_pyloudnorm_on_the_whole_routine_agrees(clips):
     import pyloudnorm

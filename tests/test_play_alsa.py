@@ -22,6 +22,8 @@ import soundfile
 
 from .conftest import DATA, ROOT
 
+pytestmark = pytest.mark.slow  # real time, real processes: run by `pytest` and CI, not by `-m "not slow"`
+
 QUICK = DATA / "play" / "quick.yaml"
 RATE = 22050
 NO_DEVICE = (

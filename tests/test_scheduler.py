@@ -7,10 +7,12 @@ import pytest
 from voice_guide import compiler
 from voice_guide.chime import CHIME_LENGTH
 from voice_guide.errors import AudioDeviceError, BadInputError
-from voice_guide.scheduler import BACK, JUMP_GAP, LATE_TOLERANCE, LEAD_IN, NEXT, PAUSE, QUIT, Listener, Scheduler
+from voice_guide.commands import BACK, NEXT, PAUSE, QUIT
+from voice_guide.compiler import LEAD_IN
+from voice_guide.scheduler import JUMP_GAP, LATE_TOLERANCE, Listener, Scheduler
 from voice_guide.timeline import CHIME, CLOSING, SILENCE, SPEECH, Event
 
-from .fakes import RATE, ROUTINE, START, FakeClock, FakeSink, clip, first, run, said, seconds_of, timeline_events
+from .fakes import RATE, START, FakeClock, FakeSink, clip, first, run, said, timeline_events
 
 
 # --- on time -------------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from voice_guide import bundled, loader
+from voice_guide import bundled, loader, routine
 from voice_guide.durations import parse_duration, parse_span
 from voice_guide.errors import RoutineError
 from voice_guide.loader import load
@@ -91,10 +91,11 @@ def test_the_schema_names_exactly_the_keys_the_loader_knows(schema):
     assert tuple(defs["repeat"]["properties"]) == loader.REPEAT_KEYS
     assert tuple(defs["sides"]["properties"]) == loader.SIDES_KEYS
     assert defs["text"]["maxLength"] == loader.MAX_TEXT
-    rate = defs["voice"]["properties"]["rate"]
-    assert (rate["minimum"], rate["maximum"]) == loader.RATE_RANGE
-    repeat = defs["repeat"]["properties"]["repeat"]
-    assert (repeat["minimum"], repeat["maximum"]) == loader.REPEAT_RANGE
+    ranges = [("voice", "rate", routine.RATE_RANGE), ("voice", "volume", routine.VOLUME_RANGE),
+              ("repeat", "repeat", routine.REPEAT_RANGE)]
+    for definition, key, stated in ranges:
+        bounds = defs[definition]["properties"][key]
+        assert (bounds["minimum"], bounds["maximum"]) == stated, key
 
 
 @pytest.mark.parametrize(

@@ -83,6 +83,7 @@ def test_volume_is_not_part_of_the_clip(tmp_path):
     assert quiet.resolved.volume == 0.3
 
 
+@pytest.mark.slow
 def test_parallel_synthesis_of_twenty_texts_gives_the_same_samples_as_serial(tmp_path):
     texts = [f"Step {n}: breathe in slowly, then press for {n + 2} seconds." for n in range(20)]
     with synthesizer(tmp_path / "serial", workers=1) as serial:
@@ -259,6 +260,7 @@ def test_a_voice_nothing_resembles_suggests_listing_the_voices():
 # --- robustness -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_hanging_worker_is_killed_retried_once_and_reported(tmp_path, monkeypatch):
     # The fault injector (tests/data/faults/sitecustomize.py) makes the first two synthesis requests hang.
     monkeypatch.setenv("PYTHONPATH", str(ROOT / "tests" / "data" / "faults"))
@@ -316,6 +318,7 @@ def _run_python(code: str, *, env: dict | None = None) -> subprocess.CompletedPr
     )
 
 
+@pytest.mark.slow
 def test_synthesis_keeps_stdout_clean(tmp_path):
     done = _run_python(f"""
         from pathlib import Path
@@ -330,6 +333,7 @@ def test_synthesis_keeps_stdout_clean(tmp_path):
     assert "Audio saved" not in done.stderr
 
 
+@pytest.mark.slow
 def test_the_main_process_loads_neither_pyttsx3_nor_numpy_to_measure_lengths(tmp_path):
     code = f"""
         import sys
@@ -344,6 +348,7 @@ def test_the_main_process_loads_neither_pyttsx3_nor_numpy_to_measure_lengths(tmp
     assert (cold_run.stdout, warm_run.stdout) == ("[]\n", "[]\n"), cold_run.stderr + warm_run.stderr
 
 
+@pytest.mark.slow
 def test_a_missing_engine_library_names_the_packages_to_install(tmp_path):
     library = Path("/usr/lib/x86_64-linux-gnu/libespeak-ng.so.1")
     if not library.exists() or shutil.which("unshare") is None:
@@ -404,6 +409,7 @@ def test_cached_clips_decode_exactly_as_libsndfile_decodes_them(cold):
     assert np.array_equal(samples, reference)
 
 
+@pytest.mark.slow
 def test_missing_voice_data_names_the_package_to_reinstall(tmp_path):
     data = Path("/usr/lib/x86_64-linux-gnu/espeak-ng-data")
     if not data.is_dir() or shutil.which("unshare") is None:

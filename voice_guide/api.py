@@ -19,14 +19,15 @@ from typing import Callable, Iterator, Sequence
 
 from . import bundled, compiler
 from .atomicfile import check_destination
-from .audiofile import Metadata, format_for
+from .formats import AUDIO, TRANSCRIPT, format_for
 from .clock import MonotonicClock, quick_thread_switches
 from .display import Playhead, make_display
 from .env import Environment
 from .errors import AudioDeviceError, BadInputError, NoAudioDeviceError
 from .keys import KeyReader
 from .loader import load as load_file
-from .mixer import Mixer, to_pcm16
+from .mixer import Mixer
+from .pcm import to_pcm16
 from .prefetch import Prefetcher
 from .printable import printable
 from .procinfo import process_started_at
@@ -35,9 +36,10 @@ from .routine import Routine, Voice
 from .scheduler import Listeners, PlayResult, Scheduler
 from .speech import Synthesizer
 from .split import export_split
+from .tags import Metadata
 from .timeline import Timeline
 from .timing_log import TimingLog, open_log
-from .transcript import transcript_format_for, write_transcript
+from .transcript import write_transcript
 
 
 @dataclass(frozen=True)
@@ -160,10 +162,10 @@ def export(
     # the writers check again when they publish.
     if output is not None:
         output = Path(output)
-        format = format_for(output, format)
+        format = format_for(output, AUDIO, format)
         check_destination(output, force=force)
     if transcript is not None:
-        transcript_format_for(transcript)
+        format_for(transcript, TRANSCRIPT)
         check_destination(Path(transcript), force=force)
     with ExitStack() as published, _mixing(routine, settings, env) as (synth, mixer):
         timeline = _with_warnings(compile(routine, synth, settings), synth.warnings)

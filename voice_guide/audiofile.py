@@ -13,14 +13,15 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Iterable
 
 from .atomicfile import AtomicDestination, is_no_space, no_space_error
-from .errors import OutputError, VoiceGuideError
+from .errors import VoiceGuideError
+from .formats import AUDIO, format_for
+from .pcm import pcm16
+from .tags import Metadata, make_deterministic, write_tags
 
 if TYPE_CHECKING:
     from contextlib import ExitStack
 
     import numpy
-
-FORMATS: dict[str, str] = {".wav": "wav", ".flac": "flac", ".ogg": "ogg", ".mp3": "mp3"}
 
 # The encoder always gets blocks of exactly this many frames (the last one shorter), whatever the caller's
 # block sizes: Vorbis packs pages differently for different write sizes, so this keeps the bytes a function of
@@ -51,59 +52,6 @@ _ENCODINGS = {
 }
 
 
-def format_for(path: str | os.PathLike[str], forced: str | None = None) -> str:
-    """The format name for an output path, from its extension unless `forced`.
-
-    >>> format_for(Path("routine.MP3"))
-    'mp3'
-    >>> format_for(Path("routine.audio"), "ogg")
-    'ogg'
-    >>> format_for(Path("routine.mp3"), "wav")
-    Traceback (most recent call last):
-    ...
-    voice_guide.errors.OutputError: routine.mp3 ends in .mp3 but --format is wav; the file would hold wav data under a .mp3 name: change the extension or drop --format
-    >>> format_for(Path("routine.aac"))
-    Traceback (most recent call last):
-    ...
-    voice_guide.errors.OutputError: routine.aac: unknown audio format '.aac'; use one of .wav, .flac, .ogg, .mp3 (or --format)
-    """
-    known = ", ".join(FORMATS)
-    suffix = Path(path).suffix.lower()
-    if forced is not None:
-        name = forced.lower().lstrip(".")
-        if name not in _ENCODINGS:
-            raise OutputError(f"unknown format {forced!r}; use one of {', '.join(_ENCODINGS)}")
-        if suffix in FORMATS and FORMATS[suffix] != name:
-            raise OutputError(f"{path} ends in {suffix} but --format is {name}; the file would hold {name} data "
-                              f"under a {suffix} name: change the extension or drop --format")
-        return name
-    if suffix not in FORMATS:
-        shown = repr(suffix) if suffix else "(no extension)"
-        raise OutputError(f"{path}: unknown audio format {shown}; use one of {known} (or --format)")
-    return FORMATS[suffix]
-
-
-@dataclass(frozen=True)
-class Chapter:
-    """A named stretch of the file, in seconds (one per step)."""
-
-    start: float
-    end: float
-    title: str
-
-
-@dataclass(frozen=True)
-class Metadata:
-    """What a phone's player shows: title, artist, album, a comment, chapters, and (split parts) a track number."""
-
-    title: str
-    comment: str | None = None
-    artist: str = "voice-guide"
-    album: str = "voice-guide"
-    chapters: tuple[Chapter, ...] = ()
-    track: tuple[int, int] | None = None  # (number, of how many): orders the files of a split export
-
-
 class AudioFileWriter:
     """Streams float32 mono blocks into an audio file that appears at `path` only when complete.
 
@@ -125,7 +73,7 @@ class AudioFileWriter:
         metadata: Metadata | None = None,
     ):
         self.path = Path(path)
-        self.format = format_for(self.path, format)
+        self.format = format_for(self.path, AUDIO, format)
         self.sample_rate = sample_rate
         self.force = force
         self.metadata = metadata
@@ -166,10 +114,8 @@ class AudioFileWriter:
         self._destination.publish_later(stack)
 
     def write(self, block: "numpy.ndarray") -> None:
-        """Append samples (float, mono, nominally in [-1, 1]); lossless formats store `mixer.pcm16` of them."""
+        """Append samples (float, mono, nominally in [-1, 1]); lossless formats store `pcm.pcm16` of them."""
         import numpy as np
-
-        from .mixer import pcm16
 
         if self._file is None:
             raise RuntimeError("AudioFileWriter.write() called outside its `with` block")
@@ -215,8 +161,6 @@ class AudioFileWriter:
 
     def _finish(self) -> None:
         """Close the encoder, then tag the closed file and make its bytes depend only on its content."""
-        from .tags import make_deterministic, write_tags
-
         self._flush()
         file, self._file = self._file, None
         file.close()

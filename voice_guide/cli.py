@@ -21,14 +21,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Sequence
 
-from . import __version__, api, bundled, compiler
+from . import __version__, api, bundled, compiler, formats
 from .api import Settings
 from .env import Environment
 from .errors import BadInputError, NoAudioDeviceError, VoiceGuideError
 from .printable import printable
-from .routine import Routine, Voice
+from .routine import DEFAULT_LOUDNESS, LOUDNESS_RANGE, RATE_RANGE, VOLUME_RANGE, Routine, Voice
 from .speech import voice_list
 from .spoken import about_length_words
+from .timefmt import clock
 
 
 class ExitStatus(IntEnum):
@@ -241,11 +242,12 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="write a routine to an audio file")
     export.add_argument("routines", nargs="*", metavar="ROUTINE", help="routine files or bundled names (default: arch)")
     export.add_argument("-o", "--output", type=str, metavar="FILE", help="audio file to write, or a folder for several")
-    export.add_argument("--format", choices=["wav", "flac", "ogg", "mp3"], help="format (default: from the extension)")
+    export.add_argument("--format", choices=formats.AUDIO.names, help="format (default: from the extension)")
     export.add_argument("--force", action="store_true", help="overwrite existing files")
-    export.add_argument("--transcript", type=Path, metavar="FILE", help="also write a transcript (.vtt .srt .lrc)")
+    export.add_argument("--transcript", type=Path, metavar="FILE",
+                        help=f"also write a transcript ({' '.join(formats.TRANSCRIPT.extensions)})")
     export.add_argument("--split", type=Path, metavar="DIR", help="also write one file per step and a playlist")
-    export.add_argument("--loudness", type=_loudness, metavar="LUFS", help="target loudness (default -16)")
+    export.add_argument("--loudness", type=_loudness, metavar="LUFS", help=f"target loudness (default {DEFAULT_LOUDNESS:g})")
     export.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _voice_options(export)
     export.set_defaults(run=run_export)
@@ -270,8 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _voice_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--voice", metavar="VOICE", help="voice id, name or language tag (see `voice-guide voices`)")
-    parser.add_argument("--rate", type=_rate, metavar="WPM", help="words per minute (80-400)")
-    parser.add_argument("--volume", type=_volume, metavar="0-1", help="volume from 0.0 to 1.0")
+    parser.add_argument("--rate", type=_rate, metavar="WPM", help="words per minute ({}-{})".format(*RATE_RANGE))
+    parser.add_argument("--volume", type=_volume, metavar="0-1", help="volume from {} to {}".format(*VOLUME_RANGE))
     parser.add_argument("--no-chime", action="store_true", help="no chime before each step")
 
 
@@ -291,9 +293,11 @@ def _number(convert, low: float, high: float, expected: str, outside: str):
 
 
 _positive_int = _number(int, 1, float("inf"), "a whole number", "'{text}' must be 1 or more")
-_rate = _number(int, 80, 400, "a whole number of words per minute", "{value} is outside 80-400 words per minute")
+_rate = _number(int, *RATE_RANGE, "a whole number of words per minute",
+                "{value} is outside %d-%d words per minute" % RATE_RANGE)
 _loudness = _number(float, -math.inf, math.inf, "a loudness: a number of LUFS, like -20", "'{text}' is not a loudness")
-_volume_in_range = _number(float, 0.0, 1.0, "a number from 0.0 to 1.0", "{value} is outside 0.0-1.0")
+_volume_in_range = _number(float, *VOLUME_RANGE, "a number from %s to %s" % VOLUME_RANGE,
+                           "{value} is outside %s-%s" % VOLUME_RANGE)
 
 
 def _volume(text: str) -> float:
@@ -339,9 +343,7 @@ def _routine_argument(routine: Routine) -> str:
 
 def run_export(args: argparse.Namespace, env: Environment) -> int:
     if args.loudness is not None:
-        from .loudness import check_target
-
-        check_target(args.loudness)
+        _check_loudness(args.loudness)
     written = args.output
     args.output = Path(written) if written is not None else None
     if args.output is None and args.split is None:
@@ -369,11 +371,20 @@ def run_export(args: argparse.Namespace, env: Environment) -> int:
         )
     finally:
         finish()
-    _print_warnings(env, timeline.warnings)
+    for warning in timeline.warnings:
+        env.warn(warning)
     if not args.quiet:
         for written in filter(None, (args.output, args.transcript, args.split)):
-            print(f"wrote {written} ({_clock(timeline.total_seconds)})", file=env.stderr)
+            print(f"wrote {written} ({clock(timeline.total_seconds)})", file=env.stderr)
     return ExitStatus.OK
+
+
+def _check_loudness(target: float) -> None:
+    low, high = LOUDNESS_RANGE
+    if not (math.isfinite(target) and low <= target <= high):
+        raise BadInputError(
+            f"loudness {target:g} LUFS is out of range; choose from {low:g} to {high:g} LUFS (default {DEFAULT_LOUDNESS:g})"
+        )
 
 
 def _names_a_folder(path: Path, written: str) -> bool:
@@ -407,12 +418,13 @@ def _export_several(args: argparse.Namespace, routines: list, env: Environment) 
     with ProcessPoolExecutor(max_workers=workers) as pool:
         for (routine, target, *_), outcome in zip(jobs, pool.map(_export_one, jobs)):
             error, seconds, warnings = outcome
-            _print_warnings(env, warnings)
+            for warning in warnings:
+                env.warn(warning)
             if error is not None:
                 _report(env, None, False, f"{routine.source}: {error[1]}")
                 status = max(status, error[0])
             elif not args.quiet:
-                print(f"wrote {target} ({_clock(seconds)})", file=env.stderr)
+                print(f"wrote {target} ({clock(seconds)})", file=env.stderr)
     return status
 
 
@@ -448,7 +460,8 @@ def run_check(args: argparse.Namespace, env: Environment) -> int:
             continue
         timeline = api.check(routine, args.settings, env)
         if args.json:
-            _print_warnings(env, timeline.warnings)
+            for warning in timeline.warnings:
+                env.warn(warning)
             entries.append({"file": routine.source, "ok": True, **timeline_json(timeline),
                             "warnings": list(timeline.warnings)})
         else:
@@ -532,7 +545,7 @@ def print_timeline(env: Environment, source: str, timeline, about: str | None = 
     steps = timeline.steps()
     out = env.stdout
     count = f"{len(steps)} step" + ("" if len(steps) == 1 else "s")
-    print(f"{printable(source)}: {timeline.title} — {_clock(timeline.total_seconds)} in all, {count}", file=out)
+    print(f"{printable(source)}: {timeline.title} — {clock(timeline.total_seconds)} in all, {count}", file=out)
     if about:
         print(_indented(about, 2), file=out)
     current = object()
@@ -540,14 +553,14 @@ def print_timeline(env: Environment, source: str, timeline, about: str | None = 
         if event.step != current and event.step is not None:
             print(f"  step {event.step}", file=out)
         current = event.step
-        start = _clock(event.start / rate, fraction=True)
+        start = clock(event.start / rate, decimals=2)
         if event.kind == "silence":
             print(f"    {start}  ·  quiet {event.length / rate:.1f} s", file=out)
         elif event.kind == "chime":
             print(f"    {start}  ♪  chime", file=out)
         else:
             print(f"    {start}  »  {event.text}", file=out)
-    print(f"  end {_clock(timeline.total_seconds, fraction=True)}", file=out)
+    print(f"  end {clock(timeline.total_seconds, decimals=2)}", file=out)
     for warning in timeline.warnings:
         print(f"warning: {printable(warning)}", file=out)
 
@@ -556,16 +569,6 @@ def _indented(text: str, indent: int, width: int = 100) -> str:
     import textwrap
 
     return textwrap.fill(text, width=width, initial_indent=" " * indent, subsequent_indent=" " * indent)
-
-
-def _print_warnings(env: Environment, warnings) -> None:
-    for warning in warnings:
-        env.warn(warning)
-
-
-def _clock(seconds: float, fraction: bool = False) -> str:
-    minutes, secs = divmod(seconds, 60)
-    return f"{int(minutes)}:{secs:05.2f}" if fraction else f"{int(minutes)}:{int(secs):02d}"
 
 
 def _progress_bar(env: Environment, *, quiet: bool, label: str):

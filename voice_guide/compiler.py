@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, Union
 
 from .chime import CHIME_LENGTH
-from .routine import Hold, Repeat, Routine, Say, Sides, Step, Voice
+from .routine import CUE_MIN_REMAINING, Hold, Repeat, Routine, Say, Sides, Step, Voice
 from .spoken import about_length_words, capitalized, duration_words, ordinal_count
 from .timeline import (
     ANNOUNCEMENT,
@@ -41,7 +41,6 @@ LEAD_IN = 0.4  # before the first word when there is no chime (Bluetooth headpho
 # Cues during a hold.
 CUE_GAP = 0.4  # at least this much quiet between two spoken lines
 CUE_MAX_SHIFT = 1.5  # a cue may start this much late to avoid overlapping; later than that it is dropped
-CUE_MIN_REMAINING = 5.0  # no "three seconds left"
 CUE_MERGE_WINDOW = 1.0  # cues this close together are said as one line
 
 ENDING = "That's the end of the routine."

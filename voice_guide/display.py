@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Sequence, TextIO
+from typing import Callable, Sequence, TextIO
 
+from .env import Environment
 from .keys import HELP as KEY_HELP
-from .scheduler import NEXT, QUIT, Listener, Played, PlayResult, step_of
+from .commands import NEXT, QUIT
+from .scheduler import Listener, Played, PlayResult, step_of
+from .timefmt import clock
 from .timeline import CLOSING, SAMPLE_RATE, SPEECH, Event
-
-if TYPE_CHECKING:
-    from .env import Environment
 
 Known = Callable[[], "tuple[tuple[Event, ...], bool]"]  # (events compiled so far, all of them?)
 
@@ -107,15 +107,12 @@ def _title(step_titles: Sequence[str], step: int) -> str | None:
 
 
 def clock_text(seconds: float | None) -> str:
-    """Seconds as m:ss, or an ellipsis when not known yet.
+    """A time left as the view shows it (timefmt.clock), or an ellipsis when not known yet.
 
     >>> clock_text(75.4), clock_text(None)
     ('1:15', '…')
     """
-    if seconds is None:
-        return "…"
-    minutes, secs = divmod(int(seconds + 0.5), 60)
-    return f"{minutes}:{secs:02d}"
+    return "…" if seconds is None else clock(seconds)
 
 
 class LogDisplay(Listener):
@@ -268,7 +265,7 @@ class LiveDisplay(LogDisplay):
 
 
 def make_display(
-    env: "Environment",
+    env: Environment,
     title: str,
     step_titles: Sequence[str],
     playhead: Playhead,

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 import re
 
+from .timefmt import compact
+
 FORMS = "use 45s, 2m, 1m30s, 1:30 or a number of seconds"
 SPAN_FORMS = "use 45s, 2m, 1m30s, 1:30, a number of seconds, or a range like 2m-3m"
 
@@ -69,7 +71,7 @@ def parse_span(text: str) -> tuple[float, float]:
     if low > high:
         raise ValueError(
             f"{text!r} is not a range: the shorter end comes first, like "
-            f"{format_duration(high)}-{format_duration(low)}"
+            f"{compact(high)}-{compact(low)}"
         )
     return low, high
 
@@ -93,26 +95,6 @@ def _range_ends(clean: str, text: str) -> tuple[float, float] | None:
 
 def _looks_like_duration(part: str) -> bool:
     return bool(_PLAIN.fullmatch(part) or _CLOCK.fullmatch(part) or _UNIT_FORM.fullmatch(part))
-
-
-def format_duration(seconds: float) -> str:
-    """A compact duration for messages and `check` output, to a tenth of a second.
-
-    >>> format_duration(90), format_duration(3600), format_duration(2.5), format_duration(0)
-    ('1m30s', '1h', '2.5s', '0s')
-    """
-    tenths = int(round(seconds * 10))
-    hours, tenths = divmod(tenths, 36000)
-    minutes, tenths = divmod(tenths, 600)
-    parts = []
-    if hours:
-        parts.append(f"{hours}h")
-    if minutes:
-        parts.append(f"{minutes}m")
-    if tenths or not parts:
-        whole, tenth = divmod(tenths, 10)
-        parts.append(f"{whole}.{tenth}s" if tenth else f"{whole}s")
-    return "".join(parts)
 
 
 def _normalized(text: str, forms: str) -> str:

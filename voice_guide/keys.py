@@ -8,7 +8,7 @@ import select
 import threading
 from typing import Any, TextIO
 
-from .scheduler import BACK, NEXT, PAUSE, QUIT
+from .commands import BACK, NEXT, PAUSE, QUIT
 
 KEYS = {" ": PAUSE, "p": PAUSE, "n": NEXT, "b": BACK, "q": QUIT}
 

@@ -21,11 +21,25 @@ from typing import Callable, TypeVar
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from .compiler import CUE_MIN_REMAINING
-from .durations import format_duration, is_range, parse_duration, parse_span
+from .durations import is_range, parse_duration, parse_span
 from .errors import BadInputError, Problem, RoutineError
 from .printable import describe, find_control, printable
-from .routine import DEFAULT_REMINDERS, Cues, Hold, Repeat, Routine, Say, Sides, Step, Voice
+from .routine import (
+    CUE_MIN_REMAINING,
+    DEFAULT_REMINDERS,
+    RATE_RANGE,
+    REPEAT_RANGE,
+    VOLUME_RANGE,
+    Cues,
+    Hold,
+    Repeat,
+    Routine,
+    Say,
+    Sides,
+    Step,
+    Voice,
+)
+from .timefmt import compact
 
 # Pure-Python PyYAML needs about 2 microseconds per character and 50 per value here; these bounds keep every
 # input under a second with room to spare. The bundled routines are about 3 KB and 300 values.
@@ -37,10 +51,8 @@ MAX_BLOCK_DEPTH = 8  # nesting of repeat/sides blocks
 MAX_TEXT = 600  # characters in one spoken line
 MAX_TOTAL = 4 * 3600.0  # seconds; longer is a typo (5h for 5s), not a massage
 MAX_PROBLEMS = 200  # enough to fix a file; more is noise (RoutineError shows the first 20)
-RATE_RANGE = (80, 400)
 _LIKELY_MINUTES = 10  # a bare-number hold this short, with cues, was probably meant in minutes
 _SHORTEST_CUE = 2.0  # seconds: about the shortest remaining-time line ("five seconds left") and a gap
-REPEAT_RANGE = (1, 100)
 
 TOP_KEYS = ("title", "about", "voice", "chime", "steps", "reminders")
 VOICE_KEYS = ("voice", "rate", "volume")
@@ -633,7 +645,8 @@ class _Checker:
         return Voice(voice=name, rate=rate, volume=volume)
 
     def volume(self, node: Node) -> float | None:
-        expected = "a number from 0.0 to 1.0, like 0.8"
+        low, high = VOLUME_RANGE
+        expected = f"a number from {low} to {high}, like 0.8"
         scalar = self.scalar(node, "volume", expected)
         if scalar is None:
             return None
@@ -644,7 +657,7 @@ class _Checker:
         if volume == 0.0:
             self.report(node, "'volume' is 0, which is silence; use more than 0, up to 1.0 (full volume)")
             return None
-        if not 0.0 <= volume <= 1.0:
+        if not low <= volume <= high:
             self.report(node, f"'volume' is {scalar.value}; it must be {expected}")
             return None
         return volume
@@ -753,10 +766,10 @@ class _Checker:
         node = keys["hold"][1]
         written = node.value.strip()
         at = (node.start_mark.line + 1, node.start_mark.column + 1)
-        shortest, longest = format_duration(span[0]), format_duration(span[1])
+        shortest, longest = compact(span[0]), compact(span[1])
         if span[0] == span[1] and is_range(written):
             self.warn(*at, f"'hold: {written}' is a range from {shortest} to {longest}, so it is just {longest}; "
-                      f"write 'hold: {longest}', or widen the range, like {shortest}-{format_duration(span[1] + 60)}")
+                      f"write 'hold: {longest}', or widen the range, like {shortest}-{compact(span[1] + 60)}")
         if cues == Cues():
             return
         if _DECIMAL.fullmatch(written) and span[1] <= _LIKELY_MINUTES:
@@ -770,11 +783,11 @@ class _Checker:
         at = (where.start_mark.line + 1, where.start_mark.column + 1)
         if span[1] <= CUE_MIN_REMAINING + _SHORTEST_CUE:
             self.warn(*at, f"a hold of {longest} is too short for remaining-time cues (none is said in the last "
-                      f"{format_duration(CUE_MIN_REMAINING)}); remove 'every'")
+                      f"{compact(CUE_MIN_REMAINING)}); remove 'every'")
         else:
-            self.warn(*at, f"'every: {format_duration(every)}' in a hold of {longest}: no remaining-time cue fits "
-                      f"(none is said in the last {format_duration(CUE_MIN_REMAINING)}); use an 'every' of at most "
-                      f"{format_duration(span[1] - CUE_MIN_REMAINING)}")
+            self.warn(*at, f"'every: {compact(every)}' in a hold of {longest}: no remaining-time cue fits "
+                      f"(none is said in the last {compact(CUE_MIN_REMAINING)}); use an 'every' of at most "
+                      f"{compact(span[1] - CUE_MIN_REMAINING)}")
 
     def cues(self, node: Node) -> Cues | None:
         if not self.visit(node):
@@ -840,8 +853,8 @@ class _Checker:
         for step in steps:
             running += _least_length(step)
             if running > MAX_TOTAL:
-                limit = format_duration(MAX_TOTAL)
-                message = f"the routine runs at least {format_duration(total)}, over {limit} by this step; shorten it"
+                limit = compact(MAX_TOTAL)
+                message = f"the routine runs at least {compact(total)}, over {limit} by this step; shorten it"
                 self.report_at(self.places[id(step)], message)
                 return
 
@@ -863,12 +876,12 @@ def _longest_part(step: Step, places: dict[int, tuple[int, int]]) -> tuple[tuple
         for child in step.steps:
             if _least_length(child) > MAX_TOTAL:
                 return _longest_part(child, places)
-    limit = format_duration(MAX_TOTAL)
-    length = format_duration(_least_length(step))
+    limit = compact(MAX_TOTAL)
+    length = compact(_least_length(step))
     if isinstance(step, Say):
         return places[id(step)], f"this step runs {length}; a routine must be at most {limit}"
     count = f"{step.times} rounds" if isinstance(step, Repeat) else f"{len(step.sides)} sides"
-    each = format_duration(_least_length(step) / (step.times if isinstance(step, Repeat) else len(step.sides)))
+    each = compact(_least_length(step) / (step.times if isinstance(step, Repeat) else len(step.sides)))
     return places[id(step)], f"this block runs at least {length} ({count} of {each}); a routine must be at most {limit}"
 
 

@@ -17,10 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-DEFAULT_TARGET_LUFS = -16.0  # the podcast norm: comfortable on a phone
-# Targets we can honour: louder than -14 LUFS, speech cannot keep its peaks under the ceiling without being
-# squashed (it then stops short of the target); quieter than -30 it is hard to hear on a phone.
-TARGET_RANGE_LUFS = (-30.0, -14.0)
+from .routine import DEFAULT_LOUDNESS
 PEAK_CEILING_DB = -1.0  # true peak the exported file must stay under
 # The limiter aims lower: decoded Vorbis and MP3 files peak up to 1.3 dB above their input (measured with
 # ffmpeg's ebur128 on the bundled routines), and the exported file must stay under PEAK_CEILING_DB.
@@ -39,25 +36,6 @@ _LIMITER_SECONDS = 0.003  # gain glides over 2 x 3 ms: no clicks, and syllables 
 MAX_PUSH_DB = 6.0
 _ROUNDS = 8  # limiting lowers the loudness; a few secant steps settle within 0.05 LU
 _TOLERANCE_LU = 0.05
-
-
-def check_target(target_lufs: float) -> float:
-    """The target itself if it is one we can honour, else BadInputError saying which are.
-
-    >>> check_target(-10)
-    Traceback (most recent call last):
-    ...
-    voice_guide.errors.BadInputError: loudness -10 LUFS is out of range; choose from -30 to -14 LUFS (default -16)
-    """
-    from .errors import BadInputError
-
-    low, high = TARGET_RANGE_LUFS
-    if not (np.isfinite(target_lufs) and low <= target_lufs <= high):
-        raise BadInputError(
-            f"loudness {target_lufs:g} LUFS is out of range; choose from {low:g} to {high:g} LUFS "
-            f"(default {DEFAULT_TARGET_LUFS:g})"
-        )
-    return float(target_lufs)
 
 
 def integrated_loudness(samples: np.ndarray, sample_rate: int) -> float:
@@ -292,7 +270,7 @@ def _slope(tried: list[tuple[float, float]]) -> float:
     return min(1.0, max(0.1, (m1 - m0) / (g1 - g0)))  # bounded: a noisy measurement must not send it far
 
 
-def level_speech(samples: np.ndarray, sample_rate: int, target_lufs: float = DEFAULT_TARGET_LUFS) -> np.ndarray:
+def level_speech(samples: np.ndarray, sample_rate: int, target_lufs: float = DEFAULT_LOUDNESS) -> np.ndarray:
     """One speech clip for a file at `target_lufs`: the clip itself at FILE_ALLOWANCE_LU above it, its true
     peak at most LIMITER_CEILING_DB (-3 dBTP).
 
@@ -304,7 +282,7 @@ def level_speech(samples: np.ndarray, sample_rate: int, target_lufs: float = DEF
     return _level(samples, sample_rate, target_lufs + FILE_ALLOWANCE_LU)
 
 
-def level_chime(samples: np.ndarray, sample_rate: int, target_lufs: float = DEFAULT_TARGET_LUFS) -> np.ndarray:
+def level_chime(samples: np.ndarray, sample_rate: int, target_lufs: float = DEFAULT_LOUDNESS) -> np.ndarray:
     """The chime for a file at `target_lufs`: CHIME_BELOW_VOICE_LU under the voice clips.
 
     >>> from voice_guide.chime import chime_samples

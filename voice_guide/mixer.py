@@ -1,6 +1,6 @@
 """The mixer: the final samples of every sounding event, shared by the player and the exporter.
 
-Both paths ask the mixer for an event's samples and convert them with `to_pcm16`, so what is heard live is
+Both paths ask the mixer for an event's samples and convert them with `pcm.to_pcm16`, so what is heard live is
 bit-for-bit what is written to a WAV file.
 """
 
@@ -11,6 +11,8 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Callable, Iterable, Protocol
 
 from ._mix_cache import MixCache
+from .chime import chime_samples
+from .routine import DEFAULT_LOUDNESS
 from .timeline import CHIME, SAMPLE_RATE, SPEECH, Event
 
 if TYPE_CHECKING:
@@ -39,11 +41,9 @@ class Mixer:
         loudness: float | None = None,
         cache_dir: "Path | None" = None,
     ):
-        from .loudness import DEFAULT_TARGET_LUFS
-
         self._speech = speech
         self.volume = volume
-        self.loudness = DEFAULT_TARGET_LUFS if loudness is None else loudness
+        self.loudness = DEFAULT_LOUDNESS if loudness is None else loudness
         self._store = MixCache(cache_dir) if cache_dir is not None else None
         self._cached_speech = lru_cache(maxsize=256)(self._level_speech)
         self._lock = threading.Lock()
@@ -107,6 +107,8 @@ class Mixer:
         except Exception:  # noqa: BLE001 - clip() makes it again and raises it where it matters
             pass
 
+    # loudness is numpy from its first line: imported when a clip is first levelled, so that commands which
+    # never level (check, a warm play) do not load it.
     def _level_speech(self, text: str) -> "numpy.ndarray":
         from .loudness import level_speech
 
@@ -115,7 +117,6 @@ class Mixer:
 
     @lru_cache(maxsize=1)
     def _chime(self) -> "numpy.ndarray":
-        from .chime import chime_samples
         from .loudness import level_chime
 
         raw = chime_samples()
@@ -139,19 +140,3 @@ class Mixer:
         out = (samples * np.float32(self.volume)).astype(np.float32)
         out.setflags(write=False)
         return out
-
-
-def to_pcm16(samples: "numpy.ndarray") -> bytes:
-    """Float samples in [-1, 1] as little-endian signed 16-bit PCM: the one conversion every output uses."""
-    return pcm16(samples).tobytes()
-
-
-def pcm16(samples: "numpy.ndarray") -> "numpy.ndarray":
-    """Float samples in [-1, 1] as an int16 array (rounded, clipped)."""
-    import numpy as np
-
-    # In place after the one multiplication: an export converts every sample of the routine, silence included.
-    scaled = np.multiply(samples, 32767.0)
-    np.rint(scaled, out=scaled)  # what np.round does for floats: halves to even
-    np.clip(scaled, -32768, 32767, out=scaled)
-    return scaled.astype("<i2")

@@ -6,14 +6,15 @@ streams, so memory does not grow with a routine's length.
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Protocol
 
+from .audiofile import AudioFileWriter
+from .tags import Chapter, Metadata
 from .timeline import SILENCE, Event, Timeline
 
 if TYPE_CHECKING:
-    from contextlib import ExitStack
-
     import numpy
 
 SILENCE_BLOCK = 1 << 16  # samples of zeros handed out at a time (about 3 s)
@@ -64,15 +65,13 @@ def render_file(
     format: str | None = None,
     force: bool = False,
     progress: Progress | None = None,
-    group: "ExitStack | None" = None,
+    group: ExitStack | None = None,
 ) -> None:
     """Render into an audio file at `path`, atomically, with the routine's tags and one chapter per step.
 
     With `group`, the finished file is published when the group closes without an error (with the other files
     of the same export), not at once.
     """
-    from .audiofile import AudioFileWriter, Chapter, Metadata
-
     rate = timeline.sample_rate
     chapters = tuple(Chapter(span.start / rate, span.end / rate, span.title) for span in timeline.steps())
     metadata = Metadata(title=timeline.title, comment=timeline.about, chapters=chapters)

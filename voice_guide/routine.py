@@ -8,6 +8,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Union
 
+# The ranges a routine or the command line may set, stated once: the loader, the CLI and the JSON Schema's test
+# use these.
+RATE_RANGE = (80, 400)  # words per minute
+VOLUME_RANGE = (0.0, 1.0)  # 1.0 is full volume
+REPEAT_RANGE = (1, 100)  # rounds of a repeat block
+# Loudness targets (LUFS) an export can honour: louder than -14, speech cannot keep its peaks under the ceiling
+# without being squashed (it then stops short of the target); quieter than -30 it is hard to hear on a phone.
+LOUDNESS_RANGE = (-30.0, -14.0)
+CUE_MIN_REMAINING = 5.0  # seconds: no remaining-time cue this close to a hold's end ("three seconds left")
+DEFAULT_LOUDNESS = -16.0  # LUFS: the podcast norm, comfortable on a phone
+
 DEFAULT_REMINDERS = (
     "If you feel any sharp pain, stop right away.",
     "Afterward, ice your foot for a few minutes if it feels sore.",

@@ -14,15 +14,10 @@ from typing import Callable, Iterable, Iterator, Protocol
 
 from .audio_sink import Sink
 from .chime import CHIME_LENGTH
+from .commands import BACK, NEXT, PAUSE, QUIT
 from .compiler import AFTER_CHIME, LEAD_IN
 from .errors import AudioDeviceError, BadInputError
 from .timeline import CHIME, CLOSING, SAMPLE_RATE, SILENCE, SPEECH, Event
-
-# Commands, from the keyboard or a test.
-PAUSE = "pause"  # also resumes
-NEXT = "next"
-BACK = "back"
-QUIT = "quit"  # jumps to the closing, which is always spoken
 
 LATE_TOLERANCE = 0.015  # a sound later than this moves the rest of the schedule with it, so nothing overlaps
 JUMP_GAP = 0.25  # after n, b or q: a breath between the cut-off sound and the new step

@@ -10,19 +10,19 @@ from __future__ import annotations
 import os
 import re
 import unicodedata
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
+from .atomicfile import AtomicDestination, check_destination
+from .audiofile import AudioFileWriter
 from .errors import OutputError
+from .tags import Metadata
 from .timeline import Event, Timeline
 
 if TYPE_CHECKING:
-    from contextlib import ExitStack
-
     import numpy
-
-    from .audiofile import Metadata
 
 _TITLE_WORDS = 8  # a file name shows the start of the step's words, not all of them
 _NAME_CHARS = 60
@@ -93,8 +93,6 @@ def events_between(events: Iterable[Event], start: int, end: int) -> Iterator[Ev
     >>> [(e.start, e.length) for e in events_between([Event("silence", 0, 100)], 30, 60)]
     [(30, 30)]
     """
-    from dataclasses import replace
-
     for event in events:
         lo, hi = max(event.start, start), min(event.end, end)
         if lo >= hi:
@@ -135,7 +133,7 @@ def export_split(
     force: bool = False,
     metadata: "Metadata | None" = None,
     progress: Callable[[int, int], None] | None = None,
-    group: "ExitStack | None" = None,
+    group: ExitStack | None = None,
 ) -> tuple[Path, ...]:
     """Write one file per part and `<title>.m3u` into `folder` (created if its parent exists); return the paths.
 
@@ -144,12 +142,6 @@ def export_split(
     that is checked for all of them before any work. With `group`, the files are published when that group
     closes (with the other files of the same export) instead.
     """
-    from contextlib import ExitStack
-    from dataclasses import replace
-
-    from .atomicfile import AtomicDestination, check_destination
-    from .audiofile import AudioFileWriter
-
     folder = Path(folder)
     _make_folder(folder)
     parts = plan_parts(timeline, f".{format}")

@@ -8,21 +8,41 @@ All of them are what ffprobe, phones and podcast players read.
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from .audiofile import Metadata
+from .timefmt import milliseconds, samples_to_ms, timestamp
 
 # Ogg stream serial numbers are random in libsndfile (seeded from the clock); any fixed value makes repeat
 # exports byte-identical. "voic" in ASCII.
 OGG_SERIAL = 0x766F6963
 
 
-def write_tags(path: Path, format: str, metadata: "Metadata", *, frames: int, sample_rate: int) -> None:
+@dataclass(frozen=True)
+class Chapter:
+    """A named stretch of the file, in seconds (one per step)."""
+
+    start: float
+    end: float
+    title: str
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """What a phone's player shows: title, artist, album, a comment, chapters, and (split parts) a track number."""
+
+    title: str
+    comment: str | None = None
+    artist: str = "voice-guide"
+    album: str = "voice-guide"
+    chapters: tuple[Chapter, ...] = ()
+    track: tuple[int, int] | None = None  # (number, of how many): orders the files of a split export
+
+
+def write_tags(path: Path, format: str, metadata: Metadata, *, frames: int, sample_rate: int) -> None:
     """Add title, artist, album, comment and chapters to a closed audio file of `format`.
 
-    >>> from voice_guide.audiofile import Metadata
+    >>> from voice_guide.tags import Metadata
     >>> write_tags(Path("x.wav"), "aiff", Metadata("t"), frames=0, sample_rate=22050)
     Traceback (most recent call last):
     ...
@@ -31,7 +51,7 @@ def write_tags(path: Path, format: str, metadata: "Metadata", *, frames: int, sa
     writers = {"mp3": _tag_mp3, "ogg": _tag_vorbis_comments, "flac": _tag_vorbis_comments, "wav": _tag_wav}
     if format not in writers:
         raise ValueError(f"no tag writer for format {format!r}")
-    writers[format](path, format, metadata, round(frames * 1000 / sample_rate))
+    writers[format](path, format, metadata, samples_to_ms(frames, sample_rate))
 
 
 def chapter_stamp(seconds: float) -> str:
@@ -40,15 +60,13 @@ def chapter_stamp(seconds: float) -> str:
     >>> chapter_stamp(3725.0004)
     '01:02:05.000'
     """
-    from .transcript import clock
-
-    return clock(round(seconds * 1000))
+    return timestamp(milliseconds(seconds))
 
 
-def vorbis_comments(metadata: "Metadata") -> list[tuple[str, str]]:
+def vorbis_comments(metadata: Metadata) -> list[tuple[str, str]]:
     """The Vorbis comments for a file, in a fixed order (chapters numbered from 001).
 
-    >>> from voice_guide.audiofile import Chapter, Metadata
+    >>> from voice_guide.tags import Chapter, Metadata
     >>> vorbis_comments(Metadata("Arch", chapters=(Chapter(1.5, 9.0, "Sit down."),)))[-2:]
     [('CHAPTER001', '00:00:01.500'), ('CHAPTER001NAME', 'Sit down.')]
     """
@@ -63,7 +81,7 @@ def vorbis_comments(metadata: "Metadata") -> list[tuple[str, str]]:
     return pairs
 
 
-def _tag_vorbis_comments(path: Path, format: str, metadata: "Metadata", length_ms: int) -> None:
+def _tag_vorbis_comments(path: Path, format: str, metadata: Metadata, length_ms: int) -> None:
     """Ogg Vorbis and FLAC share the Vorbis comment block."""
     if format == "ogg":
         from mutagen.oggvorbis import OggVorbis as Opener
@@ -77,7 +95,7 @@ def _tag_vorbis_comments(path: Path, format: str, metadata: "Metadata", length_m
     audio.save()
 
 
-def _id3_frames(metadata: "Metadata", length_ms: int) -> list:
+def _id3_frames(metadata: Metadata, length_ms: int) -> list:
     """ID3 frames for MP3 and WAV: text tags, the exact length, and chapters with a table of contents."""
     from mutagen.id3 import CHAP, COMM, CTOC, TALB, TIT2, TLEN, TPE1, TRCK, CTOCFlags
 
@@ -105,8 +123,8 @@ def _id3_frames(metadata: "Metadata", length_ms: int) -> list:
         frames.append(
             CHAP(
                 element_id=element_id,
-                start_time=round(chapter.start * 1000),
-                end_time=round(chapter.end * 1000),
+                start_time=milliseconds(chapter.start),
+                end_time=milliseconds(chapter.end),
                 start_offset=0xFFFFFFFF,  # "use the times", as the ID3 chapter spec says
                 end_offset=0xFFFFFFFF,
                 sub_frames=[TIT2(encoding=3, text=[chapter.title])],
@@ -133,7 +151,7 @@ def _write_in_added_order(self, config) -> bytes:
     return b"".join(save_frame(frame, config=config) for frame in self.values())
 
 
-def _tag_mp3(path: Path, format: str, metadata: "Metadata", length_ms: int) -> None:
+def _tag_mp3(path: Path, format: str, metadata: Metadata, length_ms: int) -> None:
     """ID3v2.3: the version every phone and car stereo reads; chapters per the ID3 chapter addendum."""
     from mutagen.id3 import ID3
 
@@ -143,7 +161,7 @@ def _tag_mp3(path: Path, format: str, metadata: "Metadata", length_ms: int) -> N
     tags.save(path, v2_version=3, v1=0, padding=lambda info: 0)
 
 
-def _tag_wav(path: Path, format: str, metadata: "Metadata", length_ms: int) -> None:
+def _tag_wav(path: Path, format: str, metadata: Metadata, length_ms: int) -> None:
     """WAV has no standard chapter form players agree on; an ID3 chunk carries the text tags."""
     from mutagen.wave import WAVE
 

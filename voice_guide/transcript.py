@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .atomicfile import write_text_atomic
 from .errors import OutputError
+from .formats import TRANSCRIPT, format_for
+from .timefmt import lrc_stamp, samples_to_ms, timestamp
 from .timeline import SPEECH, Timeline
 
 if TYPE_CHECKING:
     from contextlib import ExitStack
-
-TRANSCRIPT_FORMATS: dict[str, str] = {".vtt": "vtt", ".srt": "srt", ".lrc": "lrc"}
-
 
 @dataclass(frozen=True)
 class Line:
@@ -27,17 +26,6 @@ class Line:
     start_ms: int
     end_ms: int
     text: str
-
-
-def samples_to_ms(samples: int, sample_rate: int) -> int:
-    """A sample offset in milliseconds, rounded to nearest (exact integer maths, no float drift).
-
-    >>> samples_to_ms(22050 * 90 + 11, 22050)
-    90000
-    >>> samples_to_ms(12, 22050)
-    1
-    """
-    return (2 * samples * 1000 + sample_rate) // (2 * sample_rate)
 
 
 def spoken_lines(timeline: Timeline) -> tuple[Line, ...]:
@@ -56,66 +44,19 @@ def spoken_lines(timeline: Timeline) -> tuple[Line, ...]:
     )
 
 
-def transcript_format_for(path: str | os.PathLike[str], forced: str | None = None) -> str:
-    """The transcript format for a path, from its extension unless `forced`.
-
-    >>> transcript_format_for("arch.SRT")
-    'srt'
-    >>> transcript_format_for("arch.txt")
-    Traceback (most recent call last):
-    ...
-    voice_guide.errors.OutputError: arch.txt: unknown transcript format '.txt'; use .vtt, .srt or .lrc
-    """
-    if forced is not None:
-        name = forced.lower().lstrip(".")
-        if name not in TRANSCRIPT_FORMATS.values():
-            raise OutputError(f"unknown transcript format {forced!r}; use vtt, srt or lrc")
-        return name
-    suffix = Path(path).suffix.lower()
-    if suffix not in TRANSCRIPT_FORMATS:
-        shown = repr(suffix) if suffix else "(no extension)"
-        raise OutputError(f"{path}: unknown transcript format {shown}; use .vtt, .srt or .lrc")
-    return TRANSCRIPT_FORMATS[suffix]
-
-
-def clock(ms: int, separator: str = ".") -> str:
-    """HH:MM:SS.mmm (SRT wants a comma before the milliseconds).
-
-    >>> clock(3_725_042)
-    '01:02:05.042'
-    >>> clock(61_500, ",")
-    '00:01:01,500'
-    """
-    hours, rest = divmod(ms, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    seconds, millis = divmod(rest, 1000)
-    return f"{hours:02d}:{minutes:02d}:{seconds:02d}{separator}{millis:03d}"
-
-
-def lrc_stamp(ms: int) -> str:
-    """[mm:ss.mmm], minutes unbounded: LRC has no hours field.
-
-    >>> lrc_stamp(3_725_042)
-    '[62:05.042]'
-    """
-    minutes, rest = divmod(ms, 60_000)
-    seconds, millis = divmod(rest, 1000)
-    return f"[{minutes:02d}:{seconds:02d}.{millis:03d}]"
-
-
 def _vtt_text(text: str) -> str:
     """WebVTT cue text treats &, < and > as markup."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _render_vtt(timeline: Timeline, lines: tuple[Line, ...]) -> str:
-    cues = [f"{clock(line.start_ms)} --> {clock(line.end_ms)}\n{_vtt_text(line.text)}\n" for line in lines]
+    cues = [f"{timestamp(line.start_ms)} --> {timestamp(line.end_ms)}\n{_vtt_text(line.text)}\n" for line in lines]
     return "\n".join(["WEBVTT\n", *cues])
 
 
 def _render_srt(timeline: Timeline, lines: tuple[Line, ...]) -> str:
     cues = [
-        f"{number}\n{clock(line.start_ms, ',')} --> {clock(line.end_ms, ',')}\n{line.text}\n"
+        f"{number}\n{timestamp(line.start_ms, ',')} --> {timestamp(line.end_ms, ',')}\n{line.text}\n"
         for number, line in enumerate(lines, start=1)
     ]
     return "\n".join(cues)
@@ -150,7 +91,7 @@ def render_transcript(timeline: Timeline, fmt: str) -> str:
     <BLANKLINE>
     """
     if fmt not in _RENDERERS:
-        raise OutputError(f"unknown transcript format {fmt!r}; use vtt, srt or lrc")
+        raise OutputError(f"unknown transcript format {fmt!r}; use one of {', '.join(TRANSCRIPT.names)}")
     return _RENDERERS[fmt](timeline, spoken_lines(timeline))
 
 
@@ -168,6 +109,7 @@ def write_transcript(
     without an error, or not at all.
 
     >>> import tempfile
+    >>> from pathlib import Path
     >>> from voice_guide.routine import Voice
     >>> from voice_guide.timeline import Event
     >>> target = Path(tempfile.mkdtemp()) / "t.vtt"
@@ -175,7 +117,5 @@ def write_transcript(
     >>> target.read_text().splitlines()[2]
     '00:00:00.000 --> 00:00:01.000'
     """
-    from .atomicfile import write_text_atomic
-
-    text = render_transcript(timeline, fmt or transcript_format_for(path))
+    text = render_transcript(timeline, fmt or format_for(path, TRANSCRIPT))
     write_text_atomic(path, text, force=force, group=group)
