@@ -11,7 +11,7 @@ from typing import Union
 # The ranges a routine or the command line may set, stated once: the loader, the CLI and the JSON Schema's test
 # use these.
 RATE_RANGE = (80, 400)  # words per minute
-VOLUME_RANGE = (0.0, 1.0)  # 1.0 is full volume
+VOLUME_RANGE = (0.0, 1.0)  # 1.0 is full volume; 0 itself is silence, refused
 REPEAT_RANGE = (1, 100)  # rounds of a repeat block
 # Loudness targets (LUFS) an export can honour: louder than -14, speech cannot keep its peaks under the ceiling
 # without being squashed (it then stops short of the target); quieter than -30 it is hard to hear on a phone.
