@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from voice_guide import compiler
 from voice_guide.errors import AudioDeviceError
-from voice_guide.routine import Cues, Hold, Routine, Say
+from voice_guide.routine import Cues, Hold, Repeat, Routine, Say, Sides
 from voice_guide.scheduler import Scheduler
 from voice_guide.timeline import SAMPLE_RATE, Event
 
@@ -81,10 +81,10 @@ def timeline_events(routine: Routine = ROUTINE, chime: bool | None = None) -> li
     return list(compiler.iter_events(routine, seconds_of, chime=chime))
 
 
-def run(events, commands=(), *, clip=clip, fail_from=None, chime=True, start_step=None):
+def run(events, commands=(), *, clip=clip, fail_from=None, chime=True, start_step=None, orientation=None):
     clock = FakeClock(commands)
     sink = FakeSink(clock, fail_from)
-    result = Scheduler(events, clip, clock, sink, chime=chime).run(start_step)
+    result = Scheduler(events, clip, clock, sink, chime=chime).run(start_step, orientation)
     return result, sink, clock
 
 
@@ -94,3 +94,17 @@ def first(events, wanted) -> Event:
 
 def said(sink: FakeSink) -> list[str]:
     return [pcm.decode() for _, pcm in sink.plays]
+
+
+# Two feet, two rounds on each, and a hold of one to two minutes: where side, round and a range hold show.
+BLOCKS = Routine(
+    "Blocks",
+    (
+        Say("Sit down.", pause=2.0),
+        Sides(("left foot", "right foot"), (
+            Say("Lift this foot.", pause=2.0),
+            Repeat(2, (Say("Press the arch.", hold=Hold(60.0, 120.0)), Say("Rest.", pause=2.0))),
+        )),
+    ),
+    reminders=("Stop if it hurts.",),
+)

@@ -226,9 +226,9 @@ def test_the_loaders_warnings_come_first_in_the_timelines():
     assert compiler.compile(routine, spoken_length).warnings[0] == "r.yaml:3:5: look here"
 
 
-def test_step_titles_are_the_instructions_of_the_expanded_steps():
+def test_the_outline_gives_the_instructions_of_the_expanded_steps():
     routine = Routine("Demo", (Say("Sit down.", pause=2.0), Say("Press the arch."), Say("Rub the heel.")))
-    assert compiler.step_titles(routine) == ("Sit down.", "Press the arch.", "Rub the heel.")
+    assert [step.text for step in compiler.outline(routine)] == ["Sit down.", "Press the arch.", "Rub the heel."]
 
 
 def test_cues_too_close_together_give_one_warning_with_the_smallest_every_that_fits():
@@ -244,3 +244,20 @@ def test_cues_too_close_together_give_one_warning_with_the_smallest_every_that_f
                                          "use 'every: 3s' or more")
     fixed = Routine("T", (Say("Press.", hold=Hold(60, 60), cues=Cues(every=3), line=3),), source="r.yaml")
     assert compiler.compile(fixed, lengths).warnings == ()
+
+
+def test_a_start_inside_a_block_is_oriented_by_the_blocks_its_own_lines_do_not_announce():
+    routine = Routine("Blocks", (
+        Say("Sit."),
+        Sides(("left foot", "right foot"), (Say("Lift."), Repeat(2, (Say("Press."), Say("Rest."))))),
+    ))
+    steps = compiler.outline(routine)
+    assert [(s.number, s.label, s.orientation) for s in steps[:6]] == [
+        (1, None, None),
+        (2, "Left foot", None),  # "Start with your left foot." is said at this step
+        (3, "Left foot, round 1 of 2", "Picking up with your left foot."),  # "Round one of two." is said
+        (4, "Left foot, round 1 of 2", "Picking up with your left foot, round one of two."),
+        (5, "Left foot, round 2 of 2", "Picking up with your left foot."),
+        (6, "Left foot, round 2 of 2", "Picking up with your left foot, round two of two."),
+    ]
+    assert steps[6].orientation is None  # "Now your right foot." starts step 7

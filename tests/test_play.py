@@ -41,7 +41,16 @@ def test_play_with_no_device_on_the_command_line_suggests_exporting_that_routine
     result = cli("play", QUICK, "--no-keys", env=quiet_env(cache_root), status=1)
     assert result.stderr == (
         f"voice-guide: no audio output device found; export the routine instead: voice-guide export {QUICK} "
-        "-o routine.mp3\n"
+        "-o quick.mp3\n"
+    )
+
+
+def test_the_no_device_suggestion_carries_the_users_options_and_names_the_file_after_the_routine(cli, cache_root):
+    result = cli("play", "calf", "--rate", "120", "--volume", "0.8", "--no-chime", "--voice", "en-gb",
+                 env=quiet_env(cache_root), status=1)
+    assert result.stderr.endswith(
+        "export the routine instead: voice-guide export calf -o calf.mp3 --voice en-gb --rate 120 --volume 0.8 "
+        "--no-chime\n"
     )
 
 
@@ -60,3 +69,48 @@ def test_the_package_plays_through_the_api():
     import voice_guide
 
     assert voice_guide.play is api.play
+
+
+def test_play_warns_that_reminders_none_drops_the_safety_reminders_as_check_and_export_do(cache_root, tmp_path):
+    routine = tmp_path / "bare.yaml"
+    routine.write_text("title: Bare\nsteps:\n  - say: Press.\nreminders: none\n")
+    env = quiet_env(cache_root)
+    with pytest.raises(NoAudioDeviceError):
+        api.play(load(str(routine)), api.Settings(), env)
+    assert env.stderr.getvalue() == (
+        f"voice-guide: warning: {routine}: 'reminders: none' drops the closing safety reminders (stop if it hurts, "
+        "ice afterward if sore); remove it to have them said\n"
+    )
+
+
+class Recorder:
+    """A sound device that takes every buffer at once and keeps it."""
+
+    def __init__(self):
+        self.plays: list[bytes] = []
+
+    def play(self, pcm):
+        self.plays.append(pcm)
+
+    def stop_all(self):
+        pass
+
+    def wait_done(self):
+        pass
+
+
+@pytest.mark.slow
+def test_play_started_inside_a_block_says_where_it_picks_up_aloud_first(cache_root, tmp_path):
+    routine = tmp_path / "feet.yaml"
+    routine.write_text("title: Feet\nvoice:\n  rate: 300\nchime: false\nsteps:\n  - sides: [left foot, right foot]\n"
+                       "    steps:\n      - say: Lift.\n        pause: 0.1s\n      - say: Press.\n        pause: 0.1s\n"
+                       "reminders:\n  - Stop if it hurts.\n")
+    sink = Recorder()
+    env = Environment(stdin=io.StringIO(), stdout=io.StringIO(), stderr=io.StringIO(),
+                      cache_dir=cache_root / "voice-guide", open_sink=lambda: sink)
+    with api.synthesizer(load(str(routine)), api.Settings(), env) as synth:
+        said = synth.samples("Picking up with your right foot.")
+    api.play(load(str(routine)), api.Settings(start_at=4), env)
+    assert env.stdout.getvalue().splitlines()[1] == "starting at step 4/4 (Right foot): Picking up with your right foot."
+    assert len(sink.plays[0]) == 2 * len(said)  # 16-bit samples of that very line
+    assert len(sink.plays) == 1 + 1 + 2  # where, "Press.", the ending and the reminder

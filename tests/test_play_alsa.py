@@ -28,7 +28,7 @@ QUICK = DATA / "play" / "quick.yaml"
 RATE = 22050
 NO_DEVICE = (
     "voice-guide: no audio output device found; export the routine instead: "
-    "voice-guide export {routine} -o routine.mp3\n"
+    "voice-guide export {routine} -o {name}.mp3\n"
 )
 
 ALSA = Path(__file__).resolve().parent / "alsa"  # the test-only ALSA configurations
@@ -155,13 +155,13 @@ def test_without_a_terminal_it_logs_plain_lines(run_process, alsa_file):
 
 def test_with_no_sound_device_it_says_so_in_one_line_and_suggests_export(run_process, no_device):
     result = run_process("play", QUICK, env=no_device, status=1)
-    assert result.stderr == NO_DEVICE.format(routine=QUICK)
+    assert result.stderr == NO_DEVICE.format(routine=QUICK, name="quick")
     assert result.stdout == ""
 
 
 def test_with_no_sound_device_the_bundled_routine_is_named_as_the_user_would_type_it(run_process, no_device):
     result = run_process("play", env=no_device, status=1)
-    assert result.stderr == NO_DEVICE.format(routine="arch")
+    assert result.stderr == NO_DEVICE.format(routine="arch", name="arch")
 
 
 def test_start_at_plays_from_that_step(run_process, alsa_file, exported, tmp_path):

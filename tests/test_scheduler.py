@@ -8,9 +8,9 @@ from voice_guide import compiler
 from voice_guide.chime import CHIME_LENGTH
 from voice_guide.errors import AudioDeviceError, BadInputError
 from voice_guide.commands import BACK, NEXT, PAUSE, QUIT
-from voice_guide.compiler import LEAD_IN
-from voice_guide.scheduler import JUMP_GAP, LATE_TOLERANCE, Listener, Scheduler
-from voice_guide.timeline import CHIME, CLOSING, SILENCE, SPEECH, Event
+from voice_guide.compiler import AFTER_ANNOUNCEMENT, LEAD_IN
+from voice_guide.scheduler import BACK_RESTARTS, JUMP_GAP, LATE_TOLERANCE, Listener, Scheduler
+from voice_guide.timeline import ANNOUNCEMENT, CHIME, CLOSING, SILENCE, SPEECH, Event
 
 from .fakes import RATE, START, FakeClock, FakeSink, clip, first, run, said, timeline_events
 
@@ -163,14 +163,27 @@ def test_next_cuts_the_step_short_and_starts_the_next_one_with_its_chime():
     assert "Ten seconds left." not in said(sink) and "Five seconds left." not in said(sink)
 
 
-def test_back_goes_to_the_start_of_the_step_before():
+def test_back_near_the_start_of_a_step_goes_to_the_start_of_the_step_before():
     events = timeline_events()
-    line = first(events, lambda e: e.text == "Rub the heel.")
-    press_at = START + line.end / RATE + 0.5
+    step_start = first(events, lambda e: e.step == 3).start
+    press_at = START + step_start / RATE + BACK_RESTARTS - 0.5
     _, sink, _ = run(events, [(press_at, BACK)])
     assert said(sink).count("Press the arch.") == 2
     assert said(sink).count("Rub the heel.") == 2
     assert said(sink).count("Sit down.") == 1
+
+
+def test_back_well_into_a_step_starts_that_step_again_as_a_music_player_does():
+    events = timeline_events()
+    hold_start = first(events, lambda e: e.text == "Press the arch.")
+    step_start = first(events, lambda e: e.step == 2).start
+    press_at = START + step_start / RATE + BACK_RESTARTS + 0.5
+    assert press_at < START + hold_start.end / RATE + 10  # inside the step's hold
+    result, sink, clock = run(events, [(press_at, BACK)])
+    assert said(sink).count("Press the arch.") == 2
+    assert said(sink).count("Sit down.") == 1
+    again = [at for at, pcm in sink.plays if pcm == b"Press the arch."][1]
+    assert again == pytest.approx(press_at + JUMP_GAP + (hold_start.start - step_start) / RATE)
 
 
 def test_back_in_the_first_step_starts_that_step_again():
@@ -271,3 +284,13 @@ def test_a_device_that_fails_mid_routine_says_where_it_stopped_and_how_to_resume
 def test_a_device_that_never_played_passes_its_own_error_up_unchanged():
     with pytest.raises(AudioDeviceError, match="Error opening PCM device"):
         run(timeline_events(), fail_from=0)
+
+
+def test_a_start_inside_a_block_says_where_first_then_plays_the_step_as_timed():
+    events = timeline_events()
+    where = Event(SPEECH, 0, RATE, "Picking up with your left foot.", 3, ANNOUNCEMENT)
+    _, sink, _ = run(events, start_step=3, orientation=where)
+    assert said(sink)[:3] == ["Picking up with your left foot.", "chime", "Rub the heel."]
+    spoken_at, chime_at = sink.plays[0][0], sink.plays[1][0]
+    assert spoken_at == pytest.approx(START)
+    assert chime_at == pytest.approx(START + 1.0 + AFTER_ANNOUNCEMENT)

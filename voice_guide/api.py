@@ -37,7 +37,7 @@ from .scheduler import Listeners, PlayResult, Scheduler
 from .speech import Synthesizer
 from .split import export_split
 from .tags import Metadata
-from .timeline import Timeline
+from .timeline import ANNOUNCEMENT, SPEECH, Event, Timeline
 from .timing_log import TimingLog, open_log
 from .transcript import write_transcript
 
@@ -207,10 +207,11 @@ def play(routine: Routine, settings: Settings = Settings(), env: Environment | N
     """
     env = env or Environment()
     origin = process_started_at()
-    titles = compiler.step_titles(routine)
-    if settings.start_at is not None and not 1 <= settings.start_at <= len(titles):
-        plural = "s" if len(titles) != 1 else ""
-        raise BadInputError(f"--start-at {settings.start_at}: {routine.title!r} has {len(titles)} step{plural}")
+    steps = compiler.outline(routine)
+    if settings.start_at is not None and not 1 <= settings.start_at <= len(steps):
+        plural = "s" if len(steps) != 1 else ""
+        raise BadInputError(f"--start-at {settings.start_at}: {routine.title!r} has {len(steps)} step{plural}")
+    orientation = steps[settings.start_at - 1].orientation if settings.start_at is not None else None
     with ExitStack() as stack:
         timing = None
         if settings.timing_log is not None:  # opened first: a bad path fails before any sound
@@ -218,7 +219,8 @@ def play(routine: Routine, settings: Settings = Settings(), env: Environment | N
         # Made as `export` makes them (synthesizer, mixer, to_pcm16), so the samples heard are the ones exported.
         synth = stack.enter_context(synthesizer(routine, settings, env))
         # In order of first use: the opening lines are made first, the rest while they play.
-        synth.prefetch(compiler.texts(routine, voice=synth.resolved, chime=settings.chime))
+        synth.prefetch(([orientation] if orientation else []) + compiler.texts(routine, voice=synth.resolved,
+                                                                                 chime=settings.chime))
         # The same mixer as `export` makes (same settings, same cache of final clips): a warm run takes its
         # clips from that cache, so the first sound does not wait for the levelling code to load.
         mixing = mixer(synth, settings, env)
@@ -232,17 +234,19 @@ def play(routine: Routine, settings: Settings = Settings(), env: Environment | N
             stack.enter_context(KeyReader(env.stdin, commands))
         use_chime = routine.chime if settings.chime is None else settings.chime
         scheduler = Scheduler(prefetcher, prefetcher.clip, MonotonicClock(commands), sink, chime=use_chime)
-        for warning in routine.warnings + synth.warnings:
+        for warning in compiler.routine_warnings(routine) + synth.warnings:
             env.warn(warning)
         playhead = Playhead(scheduler.position, lambda: scheduler.paused, prefetcher.known)
-        display = stack.enter_context(
-            make_display(env, routine.title, titles, playhead, keys=commands is not None, about=routine.about)
-        )
+        display = stack.enter_context(make_display(env, routine.title, steps, playhead, keys=commands is not None,
+                                                   about=routine.about, reminders=bool(routine.reminders)))
         scheduler.listener = Listeners(display, timing)
         stack.enter_context(quick_thread_switches())
         stack.callback(sink.stop_all)  # first out: on Ctrl+C or any error the sound stops at once
         try:
-            result = scheduler.run(settings.start_at)
+            said_first = None
+            if orientation is not None:  # starting inside a block: say where first
+                said_first = Event(SPEECH, 0, synth.length(orientation), orientation, settings.start_at, ANNOUNCEMENT)
+            result = scheduler.run(settings.start_at, said_first)
         except AudioDeviceError as error:
             if not scheduler.played:
                 raise NoAudioDeviceError("no audio output device found") from error

@@ -327,10 +327,23 @@ def run_play(args: argparse.Namespace, env: Environment) -> int:
     try:
         api.play(routine, args.settings, env)
     except NoAudioDeviceError as error:
-        raise NoAudioDeviceError(
-            f"{error}; export the routine instead: voice-guide export {_routine_argument(routine)} -o routine.mp3"
-        ) from error.__cause__
+        raise NoAudioDeviceError(f"{error}; export the routine instead: {_export_instead(args, routine)}") from (
+            error.__cause__
+        )
     return ExitStatus.OK
+
+
+def _export_instead(args: argparse.Namespace, routine: Routine) -> str:
+    """The export command that gives what this play would have: the same routine and voice options, into a file
+    named after the routine."""
+    stem = Path(routine.source).stem if routine.source and not routine.source.startswith("<") else "routine"
+    words = ["voice-guide", "export", _routine_argument(routine), "-o", shlex.quote(f"{stem}.mp3")]
+    for flag, value in (("--voice", args.voice), ("--rate", args.rate), ("--volume", args.volume)):
+        if value is not None:
+            words += [flag, shlex.quote(str(value))]
+    if args.no_chime:
+        words.append("--no-chime")
+    return " ".join(words)
 
 
 def _routine_argument(routine: Routine) -> str:

@@ -44,6 +44,7 @@ CUE_MAX_SHIFT = 1.5  # a cue may start this much late to avoid overlapping; late
 CUE_MERGE_WINDOW = 1.0  # cues this close together are said as one line
 
 ENDING = "That's the end of the routine."
+PICKING_UP = "Picking up with {where}."  # said when playing starts inside a block: "... your right foot, round two of three."
 
 # espeak-ng says about ten characters of English per second for every word per minute (measured on the bundled
 # routines: 0.065 s a character at 150 wpm, 0.056 at 190); good enough for "about eight minutes".
@@ -62,6 +63,8 @@ class Sound:
     text: str | None = None
     gap_after: float = 0.0
     label: str | None = None  # for instructions inside blocks: which side, which round
+    where: tuple[str, ...] = ()  # the same, as said aloud ("your left foot", "round two of three"), outer first
+    hold: Hold | None = None  # an instruction's hold
 
 
 @dataclass(frozen=True)
@@ -127,18 +130,40 @@ def texts(routine: Routine, *, voice: Voice | None = None, chime: bool | None = 
     return list(seen)
 
 
-def step_titles(routine: Routine) -> tuple[str, ...]:
-    """Each expanded step's instruction, in order; known before any speech is made.
+@dataclass(frozen=True)
+class StepOutline:
+    """An expanded step as known before any speech is made: what the screen shows and `--start-at` says."""
 
-    >>> from voice_guide.routine import Routine, Say
-    >>> step_titles(Routine("Demo", (Say("Sit."), Say("Press."))))
-    ('Sit.', 'Press.')
+    number: int
+    text: str  # the instruction
+    label: str | None = None  # inside blocks: "Left foot, round 2 of 3"
+    hold: Hold | None = None
+    orientation: str | None = None  # said first when playing starts here and the step's own lines do not say where
+
+
+def outline(routine: Routine) -> tuple[StepOutline, ...]:
+    """Each expanded step, in order.
+
+    >>> from voice_guide.routine import Routine, Say, Sides
+    >>> steps = outline(Routine("Demo", (Sides(("left foot", "right foot"), (Say("Lift."), Say("Press."))),)))
+    >>> [(s.text, s.label) for s in steps][:2]
+    [('Lift.', 'Left foot'), ('Press.', 'Left foot')]
+    >>> steps[0].orientation, steps[1].orientation
+    (None, 'Picking up with your left foot.')
     """
-    titles: dict[int, str] = {}
-    for part in script(routine):
-        if isinstance(part, Sound) and part.role == INSTRUCTION and part.text and part.step:
-            titles.setdefault(part.step, part.text)
-    return tuple(titles[n] for n in sorted(titles))
+    parts = [part for part in script(routine) if isinstance(part, Sound) and part.step]
+    announced: dict[int, int] = {}
+    for part in parts:
+        if part.role == ANNOUNCEMENT:
+            announced[part.step] = announced.get(part.step, 0) + 1
+    out = []
+    for part in parts:
+        if part.role == INSTRUCTION and part.text and part.step not in {step.number for step in out}:
+            # Blocks that begin at this step announce themselves; those begun earlier are the outer ones.
+            unsaid = part.where[: len(part.where) - announced.get(part.step, 0)]
+            orientation = PICKING_UP.format(where=", ".join(unsaid)) if unsaid else None
+            out.append(StepOutline(part.step, part.text, part.label, part.hold, orientation))
+    return tuple(out)
 
 
 def iter_events(
@@ -154,11 +179,8 @@ def iter_events(
     `length(text)` gives a spoken line's length in samples. Silence fills every gap, so events are contiguous.
     """
     parts = script(routine, voice=voice, chime=chime)
-    for warning in routine.warnings if warn is not None else ():
+    for warning in routine_warnings(routine) if warn is not None else ():
         warn(warning)
-    if not routine.reminders and warn is not None:
-        warn(f"{routine.source}: 'reminders: none' drops the closing safety reminders (stop if it hurts, ice "
-             "afterward if sore); remove it to have them said")
     layout = _Layout()
     if not isinstance(parts[0], Sound) or parts[0].kind != CHIME:
         yield from layout.quiet(_samples(LEAD_IN), None)
@@ -171,6 +193,16 @@ def iter_events(
             yield from _lay_out_hold(part, layout, length, warn or (lambda message: None))
     yield from layout.quiet(_samples(TAIL), None)
     yield from layout.flush()
+
+
+def routine_warnings(routine: Routine) -> tuple[str, ...]:
+    """What the user should hear of a routine before it plays: the loader's warnings and a dropped closing."""
+    if routine.reminders:
+        return routine.warnings
+    return routine.warnings + (
+        f"{routine.source}: 'reminders: none' drops the closing safety reminders (stop if it hurts, ice "
+        "afterward if sore); remove it to have them said",
+    )
 
 
 def compile(
@@ -214,9 +246,10 @@ def _expand(
     counter: _StepCounter,
     use_chime: bool,
     source: str,
+    spoken: tuple[str, ...] = (),
 ) -> None:
     """Append the parts of `steps`; `announcements` are said before the first of them (after its chime), and
-    `context` names the blocks they are in (it labels their chapters)."""
+    `context` names the blocks they are in (it labels their chapters; `spoken` names them as said aloud)."""
     for step in steps:
         if isinstance(step, Say):
             number = counter.next()
@@ -228,21 +261,24 @@ def _expand(
             label = capitalized(", ".join(context)) if context else None
             if step.hold is None:
                 pause = DEFAULT_PAUSE if step.pause is None else step.pause
-                out.append(Sound(SPEECH, INSTRUCTION, number, step.text, pause, label))
+                out.append(Sound(SPEECH, INSTRUCTION, number, step.text, pause, label, spoken))
             else:
-                out.append(Sound(SPEECH, INSTRUCTION, number, step.text, label=label))
+                out.append(Sound(SPEECH, INSTRUCTION, number, step.text, label=label, where=spoken, hold=step.hold))
                 where = f"{source}:{step.line}" if step.line else source
                 out.append(HoldWindow(number, step.hold.maximum, _cues(step), where, step.cues.every))
         elif isinstance(step, Repeat):
             for round_number in range(1, step.times + 1):
                 said = (f"Round {ordinal_count(round_number, step.times)}.",) if step.times > 1 else ()
                 where = (f"round {round_number} of {step.times}",) if step.times > 1 else ()
-                _expand(step.steps, announcements + said, context + where, out, counter, use_chime, source)
+                aloud = (f"round {ordinal_count(round_number, step.times)}",) if step.times > 1 else ()
+                _expand(step.steps, announcements + said, context + where, out, counter, use_chime, source,
+                        spoken + aloud)
                 announcements = ()
         elif isinstance(step, Sides):
             for index, side in enumerate(step.sides):
                 said = (f"Start with {_possessive(side)}." if index == 0 else f"Now {_possessive(side)}.",)
-                _expand(step.steps, announcements + said, context + (side,), out, counter, use_chime, source)
+                _expand(step.steps, announcements + said, context + (side,), out, counter, use_chime, source,
+                        spoken + (_possessive(side),))
                 announcements = ()
         else:  # pragma: no cover - the loader builds only the three kinds
             raise TypeError(f"unknown step {step!r}")

@@ -6,12 +6,13 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Callable, Sequence, TextIO
 
-from .env import Environment
-from .keys import HELP as KEY_HELP
 from .commands import NEXT, QUIT
+from .compiler import StepOutline
+from .env import Environment
+from .keys import HELP_FORMS
 from .scheduler import Listener, Played, PlayResult, step_of
 from .timefmt import clock
-from .timeline import CLOSING, SAMPLE_RATE, SPEECH, Event
+from .timeline import CLOSING, INSTRUCTION, SAMPLE_RATE, SPEECH, Event
 
 Known = Callable[[], "tuple[tuple[Event, ...], bool]"]  # (events compiled so far, all of them?)
 
@@ -36,6 +37,8 @@ class View:
     routine_left: float | None
     next_text: str | None
     paused: bool = False
+    label: str | None = None  # inside blocks: which side, which round ("Left foot, round 2 of 3")
+    stop_left: float | None = None  # a range hold: seconds until "you can stop here" (0 once it is said)
 
     @property
     def heading(self) -> str:
@@ -43,37 +46,41 @@ class View:
             return "Introduction"
         if self.step > self.steps_total:
             return "Closing"
-        return f"Step {self.step} of {self.steps_total}"
+        where = f" · {self.label}" if self.label else ""
+        return f"Step {self.step} of {self.steps_total}{where}"
 
 
 def describe(
     events: Sequence[Event],
     complete: bool,
     position: int,
-    step_titles: Sequence[str],
+    steps: Sequence[StepOutline],
     *,
     paused: bool = False,
     sample_rate: int = SAMPLE_RATE,
     about: str | None = None,
+    reminders: bool = True,
 ) -> View:
-    """The view at sample `position`, from the events known so far; pure.
+    """The view at sample `position`, from the events known so far; pure. `reminders`: the routine has closing
+    reminders (`reminders: none` drops them).
 
+    >>> from voice_guide.compiler import StepOutline
     >>> from voice_guide.timeline import Event
     >>> events = [Event("speech", 0, 22050, "Relax.", 1, "instruction"), Event("silence", 22050, 44100, None, 1)]
-    >>> view = describe(events, True, 22050, ["Relax."])
+    >>> view = describe(events, True, 22050, [StepOutline(1, "Relax.")])
     >>> view.heading, view.text, view.step_left, view.next_text
     ('Step 1 of 1', 'Relax.', 2.0, 'the closing reminders')
     """
-    total_steps = len(step_titles)
+    total_steps = len(steps)
     if not events:
-        return View(0, total_steps, "Getting ready", None, None, _title(step_titles, 1), paused)
+        return View(0, total_steps, "Getting ready", None, None, _title(steps, 1, reminders), paused)
     starts = [event.start for event in events]
     index = max(0, bisect_right(starts, position) - 1)
-    steps = _steps(events)
-    step = steps[index]
+    of_events = _steps(events)
+    step = of_events[index]
     if step > total_steps:
         step = total_steps + 1
-    later = [i for i in range(index + 1, len(events)) if steps[i] != steps[index]]
+    later = [i for i in range(index + 1, len(events)) if of_events[i] != of_events[index]]
     if later:
         step_end: int | None = events[later[0]].start
     else:
@@ -81,13 +88,30 @@ def describe(
     here = max(position, 0)
     step_left = max(0.0, (step_end - here) / sample_rate) if step_end is not None else None
     routine_left = max(0.0, (events[-1].end - here) / sample_rate) if complete else None
+    label = stop_left = None
     if step == 0:
-        text = about or "Introduction"  # the routine's own description, while its title is said
+        text = about or INTRODUCING  # the routine's own description, while its title is said
     elif step > total_steps:
-        text = "The end, and a few reminders"
+        text = "The end, and a few reminders" if reminders else "The end"
     else:
-        text = _title(step_titles, step) or ""
-    return View(step, total_steps, text, step_left, routine_left, _title(step_titles, step + 1), paused)
+        text, label = steps[step - 1].text, steps[step - 1].label
+        stop_left = _stop_left(events, steps[step - 1], here, sample_rate)
+    return View(step, total_steps, text, step_left, routine_left, _title(steps, step + 1, reminders), paused,
+                label, stop_left)
+
+
+INTRODUCING = "Listen: the first step comes next"  # the heading already says "Introduction"
+
+
+def _stop_left(events: Sequence[Event], step: StepOutline, here: int, sample_rate: int) -> float | None:
+    """Seconds until a range hold's lower bound ("you can stop here"), counted from the end of the step's words,
+    where its hold begins; None for other steps, or while those words are not compiled yet."""
+    if step.hold is None or not step.hold.is_range:
+        return None
+    words = next((e for e in events if e.step == step.number and e.role == INSTRUCTION and e.kind == SPEECH), None)
+    if words is None:
+        return None
+    return max(0.0, (words.end + step.hold.minimum * sample_rate - here) / sample_rate)
 
 
 def _steps(events: Sequence[Event]) -> list[int]:
@@ -98,12 +122,16 @@ def _steps(events: Sequence[Event]) -> list[int]:
     return out
 
 
-def _title(step_titles: Sequence[str], step: int) -> str | None:
-    if 1 <= step <= len(step_titles):
-        return step_titles[step - 1]
-    if step == len(step_titles) + 1:
-        return "the closing reminders"
+def _title(steps: Sequence[StepOutline], step: int, reminders: bool = True) -> str | None:
+    if 1 <= step <= len(steps):
+        return steps[step - 1].text
+    if step == len(steps) + 1:
+        return "the closing reminders" if reminders else "the end"
     return None
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def clock_text(seconds: float | None) -> str:
@@ -119,13 +147,14 @@ class LogDisplay(Listener):
     """Plain lines, one per thing said or done, for a log or a pipe."""
 
     def __init__(
-        self, stream: TextIO, title: str, step_titles: Sequence[str], sample_rate: int = SAMPLE_RATE,
-        about: str | None = None,
+        self, stream: TextIO, title: str, steps: Sequence[StepOutline], sample_rate: int = SAMPLE_RATE,
+        about: str | None = None, reminders: bool = True,
     ):
         self._out = stream
         self._title = title
         self._about = about
-        self._titles = step_titles
+        self._steps = steps
+        self._reminders = reminders
         self._rate = sample_rate
         self._seen_step = 0
         self._started = False
@@ -133,21 +162,33 @@ class LogDisplay(Listener):
     def _line(self, text: str) -> None:
         print(text, file=self._out, flush=True)
 
-    def playing(self, played: Played) -> None:
+    def _begin(self) -> None:
         if not self._started:
             self._started = True
-            self._line(f"Playing: {self._title} ({len(self._titles)} steps)")
+            self._line(f"Playing: {self._title} ({_plural(len(self._steps), 'step')})")
             if self._about:
                 self._line(f"  {self._about}")
+
+    def playing(self, played: Played) -> None:
+        self._begin()
         event = played.event
         if event.kind != SPEECH:
             return
         at = clock_text(event.start / self._rate)
         if event.step is not None:
-            where = f"step {event.step}/{len(self._titles)}"
+            where = f"step {event.step}/{len(self._steps)}"
         else:
             where = "closing" if event.role == CLOSING else "intro"
-        self._line(f"{at}  {where:<11} {event.text}")
+        said = f"{event.label}: {event.text}" if event.label and event.role == INSTRUCTION else event.text
+        self._line(f"{at}  {where:<11} {said}")
+
+    def oriented(self, event: Event) -> None:
+        self._begin()
+        self._line(f"starting at {self._step_named(event.step)}: {event.text}")
+
+    def _step_named(self, number: int | None) -> str:
+        label = self._steps[number - 1].label if number and number <= len(self._steps) else None
+        return f"step {number}/{len(self._steps)}" + (f" ({label})" if label else "")
 
     def paused(self) -> None:
         self._line("paused (space to resume)")
@@ -159,7 +200,7 @@ class LogDisplay(Listener):
         if command == QUIT:
             self._line("quitting: the closing reminders first")
         elif event.step is not None:
-            self._line(f"{'next' if command == NEXT else 'back'}: step {event.step}/{len(self._titles)}")
+            self._line(f"{'next' if command == NEXT else 'back'}: {self._step_named(event.step)}")
         else:
             self._line("back: the beginning")
 
@@ -182,14 +223,15 @@ class LiveDisplay(LogDisplay):
         self,
         stream: TextIO,
         title: str,
-        step_titles: Sequence[str],
+        steps: Sequence[StepOutline],
         playhead: Playhead,
         *,
         keys: bool,
         sample_rate: int = SAMPLE_RATE,
         about: str | None = None,
+        reminders: bool = True,
     ):
-        super().__init__(stream, title, step_titles, sample_rate, about)
+        super().__init__(stream, title, steps, sample_rate, about, reminders)
         self._playhead = playhead
         self._keys = keys
         self._live = None
@@ -197,8 +239,8 @@ class LiveDisplay(LogDisplay):
     def view(self) -> View:
         events, complete = self._playhead.known()
         position, paused = self._playhead.position(), self._playhead.paused()
-        return describe(events, complete, position, self._titles, paused=paused, sample_rate=self._rate,
-                        about=self._about)
+        return describe(events, complete, position, self._steps, paused=paused, sample_rate=self._rate,
+                        about=self._about, reminders=self._reminders)
 
     def __rich_console__(self, console, options):
         from rich.panel import Panel
@@ -215,12 +257,14 @@ class LiveDisplay(LogDisplay):
         grid.add_row("", heading)
         grid.add_row("", Text(view.text, style="bold"))
         grid.add_row("step left", clock_text(view.step_left))
+        if view.stop_left is not None:
+            grid.add_row("can stop", "now" if view.stop_left <= 0 else f"in {clock_text(view.stop_left)}")
         grid.add_row("routine left", clock_text(view.routine_left))
         if view.next_text:
             grid.add_row("next", Text(view.next_text, style="italic"))
-        subtitle = KEY_HELP if self._keys else "hands-free"
         # A steady width: the panel must not jump about as the words in it change.
-        yield Panel(grid, title=Text(self._title, style="bold"), subtitle=subtitle, width=min(options.max_width, 76))
+        width = min(options.max_width, 76)
+        yield Panel(grid, title=Text(self._title, style="bold"), subtitle=footer(self._keys, width), width=width)
 
     def _start(self) -> None:
         if self._live is not None:
@@ -247,6 +291,9 @@ class LiveDisplay(LogDisplay):
     def jumped(self, command: str, event: Event) -> None:
         self._refresh()
 
+    def oriented(self, event: Event) -> None:
+        self._start()
+
     def _refresh(self) -> None:
         if self._live is not None:
             self._live.refresh()
@@ -264,16 +311,30 @@ class LiveDisplay(LogDisplay):
         self._stop()
 
 
+def footer(keys: bool, width: int) -> str:
+    """The panel's bottom line: the longest key help that fits a panel `width` columns wide, so `q quit` shows
+    however narrow the terminal.
+
+    >>> footer(True, 76), footer(True, 40), footer(False, 40)
+    ('space pause · n next · b back · q quit · Ctrl+C stop now', 'space · n · b · q quit', 'hands-free')
+    """
+    if not keys:
+        return "hands-free"
+    room = width - 6  # the corners, and a space and a rule either side of the text
+    return next((text for text in HELP_FORMS if len(text) <= room), HELP_FORMS[-1])
+
+
 def make_display(
     env: Environment,
     title: str,
-    step_titles: Sequence[str],
+    steps: Sequence[StepOutline],
     playhead: Playhead,
     *,
     keys: bool,
     about: str | None = None,
+    reminders: bool = True,
 ) -> LogDisplay:
     """A live view when stdout is a terminal, log lines otherwise; `about` (the routine's) is shown first."""
     if env.stdout_isatty:
-        return LiveDisplay(env.stdout, title, step_titles, playhead, keys=keys, about=about)
-    return LogDisplay(env.stdout, title, step_titles, about=about)
+        return LiveDisplay(env.stdout, title, steps, playhead, keys=keys, about=about, reminders=reminders)
+    return LogDisplay(env.stdout, title, steps, about=about, reminders=reminders)

@@ -12,7 +12,13 @@ from .commands import BACK, NEXT, PAUSE, QUIT
 
 KEYS = {" ": PAUSE, "p": PAUSE, "n": NEXT, "b": BACK, "q": QUIT}
 
-HELP = "space pause · n next · b back · q quit · Ctrl+C stop now"  # what the live view shows
+# What the live view shows, longest first: it takes the longest that fits the terminal.
+HELP_FORMS = (
+    "space pause · n next · b back · q quit · Ctrl+C stop now",
+    "space pause · n next · b back · q quit",
+    "space · n · b · q quit",
+    "q quit",
+)
 
 
 def command_for(key: str) -> str | None:

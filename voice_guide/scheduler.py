@@ -15,12 +15,13 @@ from typing import Callable, Iterable, Iterator, Protocol
 from .audio_sink import Sink
 from .chime import CHIME_LENGTH
 from .commands import BACK, NEXT, PAUSE, QUIT
-from .compiler import AFTER_CHIME, LEAD_IN
+from .compiler import AFTER_ANNOUNCEMENT, AFTER_CHIME, LEAD_IN
 from .errors import AudioDeviceError, BadInputError
 from .timeline import CHIME, CLOSING, SAMPLE_RATE, SILENCE, SPEECH, Event
 
 LATE_TOLERANCE = 0.015  # a sound later than this moves the rest of the schedule with it, so nothing overlaps
 JUMP_GAP = 0.25  # after n, b or q: a breath between the cut-off sound and the new step
+BACK_RESTARTS = 3.0  # seconds into a step after which `b` starts it again (before: the step before), as music players do
 CLOSING_STEP = 1 << 30  # step number given to the closing, so "next" never goes past it
 
 
@@ -62,6 +63,9 @@ class Listener:
     def jumped(self, command: str, event: Event) -> None:
         """`n`, `b` or `q` moved playback to `event`."""
 
+    def oriented(self, event: Event) -> None:
+        """Playing starts inside a block: `event` (said first, outside the timeline) says where."""
+
 
 class Listeners(Listener):
     """Several listeners as one."""
@@ -84,6 +88,10 @@ class Listeners(Listener):
     def jumped(self, command: str, event: Event) -> None:
         for listener in self._all:
             listener.jumped(command, event)
+
+    def oriented(self, event: Event) -> None:
+        for listener in self._all:
+            listener.oriented(event)
 
 
 @dataclass(frozen=True)
@@ -157,8 +165,11 @@ class Scheduler:
 
     # --- running ---------------------------------------------------------------------------------------------
 
-    def run(self, start_step: int | None = None) -> PlayResult:
-        """Play from the beginning (or from the first event of `start_step`) to the end."""
+    def run(self, start_step: int | None = None, orientation: Event | None = None) -> PlayResult:
+        """Play from the beginning (or from the first event of `start_step`) to the end.
+
+        `orientation`, a line outside the timeline, is said before `start_step` begins ("Picking up with your
+        right foot.")."""
         start = 0 if start_step is None else self._first_index(lambda s: start_step <= s < CLOSING_STEP)
         if start is None:
             raise BadInputError(f"--start-at {start_step}: the routine has no step {start_step}")
@@ -168,7 +179,15 @@ class Scheduler:
         # The timeline's own opening is a chime or a lead-in; a step started in the middle gets a lead-in too,
         # so Bluetooth headphones that wake up on sound do not swallow its first word.
         margin = LEAD_IN if start > 0 and first.kind == SPEECH else 0.0
-        self._start_at(start, self._clock.now() + margin)
+        begin = self._clock.now() + margin
+        if orientation is not None and start > 0:
+            try:
+                self._sink.play(self._clip(orientation))
+            except AudioDeviceError as error:
+                raise self._device_failed(start, error) from error
+            self.listener.oriented(orientation)
+            begin = self._clock.now() + orientation.length / self._rate + AFTER_ANNOUNCEMENT
+        self._start_at(start, begin)
         end = first.end
         while True:
             event = self._event(self._index)
@@ -241,7 +260,11 @@ class Scheduler:
         if command == NEXT:
             target = self._first_index(lambda s: s > step, after=current)
         elif command == BACK:
-            target = 0 if step == 0 else self._first_index(lambda s: s >= max(1, step - 1))
+            here = self._first_index(lambda s: s == step) or 0
+            if (self.position() - self._known[here].start) / self._rate > BACK_RESTARTS or step <= 1:
+                target = here  # well into the step (or in the first one): start it again
+            else:
+                target = self._first_index(lambda s: s >= step - 1)
         elif command == QUIT:
             target = self._first_index(lambda s: s == CLOSING_STEP, after=current)
             self._quit = target is not None
