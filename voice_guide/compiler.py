@@ -26,6 +26,7 @@ from .timeline import (
     SILENCE,
     SPEECH,
     Event,
+    StepOutline,
     Timeline,
 )
 
@@ -128,17 +129,6 @@ def texts(routine: Routine, *, voice: Voice | None = None, chime: bool | None = 
             for cue in part.cues:
                 seen.setdefault(cue.text)
     return list(seen)
-
-
-@dataclass(frozen=True)
-class StepOutline:
-    """An expanded step as known before any speech is made: what the screen shows and `--start-at` says."""
-
-    number: int
-    text: str  # the instruction
-    label: str | None = None  # inside blocks: "Left foot, round 2 of 3"
-    hold: Hold | None = None
-    orientation: str | None = None  # said first when playing starts here and the step's own lines do not say where
 
 
 def outline(routine: Routine) -> tuple[StepOutline, ...]:

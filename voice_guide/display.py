@@ -7,12 +7,11 @@ from dataclasses import dataclass
 from typing import Callable, Sequence, TextIO
 
 from .commands import NEXT, QUIT
-from .compiler import StepOutline
 from .env import Environment
 from .keys import HELP_FORMS
 from .scheduler import Listener, Played, PlayResult, step_of
 from .timefmt import clock
-from .timeline import CLOSING, INSTRUCTION, SAMPLE_RATE, SPEECH, Event
+from .timeline import CLOSING, INSTRUCTION, SAMPLE_RATE, SPEECH, Event, StepOutline
 
 Known = Callable[[], "tuple[tuple[Event, ...], bool]"]  # (events compiled so far, all of them?)
 
@@ -64,7 +63,6 @@ def describe(
     """The view at sample `position`, from the events known so far; pure. `reminders`: the routine has closing
     reminders (`reminders: none` drops them).
 
-    >>> from voice_guide.compiler import StepOutline
     >>> from voice_guide.timeline import Event
     >>> events = [Event("speech", 0, 22050, "Relax.", 1, "instruction"), Event("silence", 22050, 44100, None, 1)]
     >>> view = describe(events, True, 22050, [StepOutline(1, "Relax.")])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .routine import Voice
+from .routine import Hold, Voice
 
 SAMPLE_RATE = 22050  # espeak-ng's native rate: no resampling of speech, ever
 
@@ -49,6 +49,17 @@ class StepSpan:
     title: str
     start: int
     end: int
+
+
+@dataclass(frozen=True)
+class StepOutline:
+    """An expanded step as known before any speech is made: what the screen shows and `--start-at` says."""
+
+    number: int
+    text: str  # the instruction
+    label: str | None = None  # inside blocks: "Left foot, round 2 of 3"
+    hold: Hold | None = None
+    orientation: str | None = None  # said first when playing starts here and the step's own lines do not say where
 
 
 @dataclass(frozen=True)
