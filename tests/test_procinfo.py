@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from voice_guide.procinfo import age_from_proc, process_started_at
+from voice_guide.procinfo import MAX_AGE, age_from_proc, process_started_at
 
 # /proc/PID/stat of a process named "my (odd) name", started 1234 ticks after boot (field 22).
 STAT = "812 (my (odd) name) S 1 812 812 34816 812 4194304 120 0 0 0 3 1 0 0 20 0 1 0 1234 9469952 893 " + "0 " * 30
@@ -33,6 +33,6 @@ def test_text_that_is_not_what_linux_writes_is_a_value_error(stat, uptime):
         age_from_proc(stat, uptime, 100)
 
 
-def test_the_process_start_is_a_moment_in_the_recent_past():
+def test_the_process_start_is_a_moment_in_the_past_no_older_than_the_reading_trusts():
     started = process_started_at()
-    assert 0 <= time.perf_counter() - started < 600
+    assert 0 <= time.perf_counter() - started < MAX_AGE  # this test session may itself be many minutes old
