@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import atexit
-import ctypes
 import sys
 import threading
 from typing import Any, Protocol
@@ -107,6 +106,8 @@ def quiet_alsa() -> None:
     global _ALSA_HANDLER
     if _ALSA_HANDLER is not None or not sys.platform.startswith("linux"):
         return
+    import ctypes  # only for playing: `check` and `export` do not pay for loading it
+
     try:
         library = ctypes.CDLL("libasound.so.2")
     except OSError:

@@ -15,7 +15,6 @@ import signal
 import sys
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor
 from enum import IntEnum
 from importlib import resources
 from pathlib import Path
@@ -408,6 +407,8 @@ def _names_a_folder(path: Path, written: str) -> bool:
 
 def _export_several(args: argparse.Namespace, routines: list, env: Environment) -> int:
     """Several routines into one folder, named after their files, in parallel on the machine's cores."""
+    from concurrent.futures import ProcessPoolExecutor  # multiprocessing: a sixth of the CLI's start-up; only here
+
     if args.output is None or args.transcript is not None or args.split is not None:
         raise BadInputError("with several routines, give a folder with -o DIR/ (no --transcript or --split)")
     folder = args.output
