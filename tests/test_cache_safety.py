@@ -17,8 +17,8 @@ import pytest
 from voice_guide import cachefiles
 from voice_guide.env import _default_cache_dir
 
-from .conftest import ROOT
-from .test_faults import SHORT, assert_cache_sound, cache_files, clean, voice_guide, warm_cache  # noqa: F401
+from .conftest import ROOT, SHORT, voice_guide
+from .test_faults import assert_cache_sound
 
 
 def mode(path: Path) -> int:

@@ -17,7 +17,6 @@ from voice_guide.loader import load
 
 from .conftest import DATA, ROOT, Result
 from .test_faults import fill
-from .test_audiofile import tiny_disk  # noqa: F401 - a small tmpfs (skipped where mounting is not permitted)
 from .test_play_alsa import alsa_file  # noqa: F401 - the ALSA `file` device
 from .test_play import quiet_env
 

@@ -284,8 +284,11 @@ def play(routine: Routine, settings: Settings = Settings(), env: Environment | N
             stack.enter_context(KeyReader(env.stdin, commands))
         use_chime = routine.chime if settings.chime is None else settings.chime
         scheduler = Scheduler(prefetcher, prefetcher.clip, MonotonicClock(commands), sink, chime=use_chime)
-        for warning in compiler.routine_warnings(routine) + synth.warnings:
+        shown = synth.warnings
+        for warning in compiler.routine_warnings(routine) + shown:
             env.warn(warning)
+        # Warnings that arise while playing (the cache disk filled up) are given when the run ends.
+        stack.callback(lambda: [env.warn(warning) for warning in synth.warnings[len(shown):]])
         playhead = Playhead(scheduler.position, lambda: scheduler.paused, prefetcher.known)
         display = stack.enter_context(make_display(env, routine.title, steps, playhead, keys=commands is not None,
                                                    about=routine.about, reminders=bool(routine.reminders)))
