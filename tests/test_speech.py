@@ -458,7 +458,7 @@ def test_temporaries_left_by_a_killed_process_are_swept_once_old(tmp_path):
     old_raw = tmp_path / ".0123456789abcdef.x3.tmp.raw"
     for path in (old, young, old_raw):
         path.write_bytes(b"half a clip")
-    old_work = tmp_path / ".raw-x4"  # the private folder an engine process killed mid-utterance wrote into
+    old_work = tmp_path / ".0123456789abcdef.x4.tmp.d"  # the folder a killed engine process wrote into
     old_work.mkdir()
     (old_work / "utterance.wav").write_bytes(b"half")
     for path in (old, old_raw, old_work):

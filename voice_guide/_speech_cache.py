@@ -39,7 +39,7 @@ _HEAD = 1 << 14  # bytes read to find the samples: the header and the key chunk 
 ENTRY_LIMIT = 16 << 20  # bytes: six minutes of speech; no line to say is that long (600 characters at most)
 CACHE_LIMIT = 256 << 20  # bytes of clips kept; the least recently used go first (about 40 routines like arch)
 STALE_SECONDS = 3600.0  # a temporary this old was left by a process that died; no utterance takes an hour
-WORK_PREFIX = ".raw-"  # the private folder a worker gives the engine for one utterance (see _speech_worker)
+WORK_SUFFIX = ".d"  # `<temporary>.d`: the private folder a worker gives the engine (see _speech_worker)
 
 
 @dataclass(frozen=True)
@@ -189,7 +189,7 @@ class ClipCache:
             try:
                 if entry.stat(follow_symlinks=False).st_mtime >= limit:
                     continue
-                if entry.name.startswith(WORK_PREFIX) and entry.is_dir(follow_symlinks=False):
+                if entry.name.endswith(".tmp" + WORK_SUFFIX) and entry.is_dir(follow_symlinks=False):
                     shutil.rmtree(entry.path, ignore_errors=True)
                     removed += 1
                 elif entry.name.endswith((".tmp", ".tmp.raw")):  # .tmp.raw: left by versions before 2
@@ -209,8 +209,12 @@ class ClipCache:
         return frames
 
     def discard(self, path: Path) -> None:
-        """Remove an entry or a temporary (whatever it is: a link or a FIFO at its name goes too)."""
+        """Remove an entry or a temporary (whatever it is: a link or a FIFO at its name goes too), with the
+        folder a worker killed mid-utterance may have left beside a temporary."""
         cachefiles.remove(path)
+        work = path.with_name(path.name + WORK_SUFFIX)
+        if os.path.isdir(work) and not os.path.islink(work):
+            shutil.rmtree(work, ignore_errors=True)
 
     def evict(self) -> list[Path]:
         """Keep the clips within `max_bytes` (least recently used out first); see cachefiles.evict."""

@@ -42,7 +42,7 @@ KEEP_TRAILING = SAMPLE_RATE * 80 // 1000  # 80 ms after the last sound, a natura
 _STDERR_SHOWN = 300  # characters of a crashed engine's stderr passed on
 KEY_CHUNK = b"vgky"  # _speech_cache.KEY_CHUNK: what the entry holds (its key, JSON)
 CHECKSUM_CHUNK = b"vgck"  # _speech_cache.CHECKSUM_CHUNK: a CRC-32 of the key and the data chunk's bytes
-WORK_PREFIX = ".raw-"  # _speech_cache.WORK_PREFIX: the private folder the engine writes one utterance into
+WORK_SUFFIX = ".d"  # _speech_cache.WORK_SUFFIX: `<temporary>.d`, the private folder the engine writes into
 FINISH_WAIT_SECONDS = 60.0  # longer than any sane per-utterance timeout: the parent decides when to give up
 INSTALL_HINT = {
     "espeak": "speech engine espeak-ng is not installed: run `sudo apt-get install espeak-ng libespeak-ng1`",
@@ -350,7 +350,7 @@ def _synthesize(engine: Any, driver: str, request: dict[str, Any]) -> dict[str, 
         engine.setProperty("rate", int(request["rate"]))
         engine.setProperty("volume", 1.0)  # always full scale: the mixer applies the routine's volume
         _settle(driver)
-        pcm = _record(engine, request["text"], os.path.dirname(request["out"]))
+        pcm = _record(engine, request["text"], request["out"] + WORK_SUFFIX)
         if str(engine.getProperty("voice") or "").lower() == voice_id.lower():
             break
     else:
@@ -412,11 +412,11 @@ def _report_callback_failures(engine: Any, finished: threading.Event) -> list[Ba
     return failures
 
 
-def _record(engine: Any, text: str, folder: str) -> array.array:
+def _record(engine: Any, text: str, work: str) -> array.array:
     """One utterance, trimmed. One save_to_file per runAndWait: several before it keep only the last.
 
-    The engine opens its output by name (following links), so it writes into a fresh private folder in
-    `folder`, where nobody else can have put anything.
+    The engine opens its output by name (following links), so it writes into `work`, a folder made here
+    exclusively (mkdir fails on anything already there), named after the parent's unguessable temporary.
     """
     finished = threading.Event()
     outcome: list[bool] = []
@@ -425,7 +425,7 @@ def _record(engine: Any, text: str, folder: str) -> array.array:
         outcome.append(bool(completed))
         finished.set()
 
-    work = tempfile.mkdtemp(prefix=WORK_PREFIX, dir=folder)
+    os.mkdir(work, 0o700)
     raw = os.path.join(work, "utterance.wav")
     token = engine.connect("finished-utterance", on_finished)
     failures = _report_callback_failures(engine, finished)
