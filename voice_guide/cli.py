@@ -23,7 +23,8 @@ from typing import Sequence
 
 from . import __version__, api, bundled, compiler, formats
 from .api import Settings
-from .atomicfile import check_destinations
+from ._speech_process import kill_all_workers
+from .atomicfile import check_destinations, remove_live_partials
 from .env import Environment
 from .errors import BadInputError, NoAudioDeviceError, VoiceGuideError
 from .printable import printable
@@ -269,9 +270,6 @@ class _Stops:
 
     def _force(self, signum: int) -> None:
         """End the process now: nothing half-written is left at any destination, no speech worker outlives it."""
-        from ._speech_process import kill_all_workers
-        from .atomicfile import remove_live_partials
-
         remove_live_partials()
         kill_all_workers()
         status = self.report(False, signum=signum)
@@ -554,9 +552,6 @@ def _worker_started(parent: int) -> None:
 
 
 def _end_worker(signum: int) -> None:
-    from ._speech_process import kill_all_workers
-    from .atomicfile import remove_live_partials
-
     remove_live_partials()
     kill_all_workers()
     os._exit(128 + signum)
