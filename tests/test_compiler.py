@@ -10,10 +10,12 @@ from hypothesis import strategies as st
 
 from voice_guide import compiler
 from voice_guide.errors import BadInputError
+from voice_guide.phrases import phrases_for
 from voice_guide.routine import Cues, Hold, Repeat, Routine, Say, Sides
 from voice_guide.timeline import ANNOUNCEMENT, CHIME, CLOSING, CUE, INSTRUCTION, INTRO, SAMPLE_RATE, SILENCE, SPEECH
 
 SR = SAMPLE_RATE
+ENDING = phrases_for("en").ending()
 
 
 def spoken_length(text: str) -> int:
@@ -109,7 +111,7 @@ def test_every_spoken_line_is_in_the_synthesis_list_and_reminders_close(routine)
     wanted = set(compiler.texts(routine))
     assert {e.text for e in speech(timeline)} <= wanted
     closing = [e.text for e in speech(timeline, CLOSING)]
-    assert closing == [compiler.ENDING, *routine.reminders]
+    assert closing == [ENDING, *routine.reminders]
     assert speech(timeline)[-len(closing):] == speech(timeline, CLOSING)
 
 
@@ -149,11 +151,17 @@ def test_remaining_time_cues_come_every_interval_counting_down_in_words():
     ]
 
 
-def test_halfway_falling_on_a_remaining_time_cue_is_said_in_one_line():
+def test_halfway_falling_on_a_remaining_time_cue_says_that_moment_once():
     timeline = timeline_of(Say("Press.", hold=Hold(180, 180), cues=Cues(every=30, halfway=True)))
-    texts = [e.text for e in speech(timeline, CUE)]
-    assert "Halfway. One minute thirty seconds left." in texts
-    assert "Halfway." not in texts
+    assert [e.text for e in speech(timeline, CUE)] == [
+        "Two minutes thirty seconds left.", "Two minutes left.", "One minute thirty seconds left.",
+        "One minute left.", "Thirty seconds left."]
+
+
+def test_halfway_is_said_where_no_other_cue_falls():
+    timeline = timeline_of(Say("Press.", hold=Hold(100, 100), cues=Cues(every=30, halfway=True)))
+    assert [e.text for e in speech(timeline, CUE)] == [
+        "One minute ten seconds left.", "Halfway.", "Forty seconds left.", "Ten seconds left."]
 
 
 def test_hold_range_speaks_a_cue_at_the_lower_bound_and_ends_at_the_upper():
@@ -184,9 +192,9 @@ def test_sides_announce_each_side_after_its_chime():
 
 def test_reminders_can_be_reworded_or_left_out():
     reworded = timeline_of(Say("Press."), reminders=("Stop if it hurts.",))
-    assert [e.text for e in speech(reworded, CLOSING)] == [compiler.ENDING, "Stop if it hurts."]
+    assert [e.text for e in speech(reworded, CLOSING)] == [ENDING, "Stop if it hurts."]
     silent = timeline_of(Say("Press."), reminders=(), source="quiet.yaml")
-    assert [e.text for e in speech(silent, CLOSING)] == [compiler.ENDING]
+    assert [e.text for e in speech(silent, CLOSING)] == [ENDING]
     assert silent.warnings[0].startswith("quiet.yaml: 'reminders: none' drops the closing safety reminders")
     assert not reworded.warnings
 

@@ -67,7 +67,7 @@ def check(data: str | bytes) -> Routine | None:
 def _assert_valid(routine: Routine) -> None:
     assert routine.title and len(routine.title) <= MAX_TEXT
     assert routine.steps
-    assert all(reminder.strip() for reminder in routine.reminders)
+    assert all(reminder.strip() for reminder in routine.reminders or ())
 
     def walk(steps) -> None:
         for step in steps:

@@ -10,7 +10,7 @@ import pytest
 from voice_guide import bundled
 from voice_guide.errors import BadInputError, RoutineError
 from voice_guide.loader import load, loads
-from voice_guide.routine import DEFAULT_REMINDERS, Cues, Hold, Repeat, Routine, Say, Sides, Voice
+from voice_guide.routine import Cues, Hold, Repeat, Routine, Say, Sides, Voice
 
 GOOD = Path(__file__).resolve().parent / "data" / "good"
 
@@ -63,7 +63,7 @@ def test_a_minimal_routine_gets_the_defaults(read_good):
     assert routine == Routine(
         title="Quick", steps=(Say("Breathe.", line=3),), source=str(GOOD / "minimal.yaml")
     )
-    assert routine.reminders == DEFAULT_REMINDERS and routine.voice == Voice() and routine.chime is True
+    assert routine.reminders is None and routine.voice == Voice() and routine.chime is True
 
 
 def test_plain_text_is_spoken_as_written_even_where_yaml_would_see_a_number_date_or_boolean(read_good):

@@ -29,7 +29,8 @@ STRUCTURAL = """
     steps-empty-list steps-missing-value steps-mapping step-plain-text step-without-kind step-say-and-repeat
     step-steps-without-block say-empty say-mapping say-too-long reminder-too-long pause-and-hold pause-list
     pause-malformed pause-negative pause-range hold-unknown-unit hold-units-out-of-order cues-without-hold
-    cues-every-malformed cues-halfway-not-bool rate-not-number rate-out-of-range rate-quoted volume-out-of-range
+    cues-every-malformed cues-halfway-not-bool language-not-a-tag hold-end-unknown cues-countdown-out-of-range
+    rate-not-number rate-out-of-range rate-quoted volume-out-of-range
     voice-not-mapping chime-not-bool repeat-zero repeat-not-whole repeat-without-steps repeat-with-pause
     sides-only-one sides-twice-the-same reminders-empty-list reminders-single-text many-problems alias-bomb-unused
     bom-with-error duplicate-say-in-step pause-scientific volume-zero

@@ -112,10 +112,12 @@ def load(routine: str | os.PathLike | None = None) -> Routine:
 
 
 def synthesizer(routine: Routine, settings: Settings, env: Environment) -> Synthesizer:
-    """The speech engine for this routine, with its voice settings, the user's cache and time limit."""
-    return Synthesizer(
-        routine.voice.overridden(settings.voice), cache_dir=env.speech_cache_dir, timeout=env.speech_timeout
-    )
+    """The speech engine for this routine, with its voice settings, the user's cache and time limit. A routine
+    that names its language but no voice is read by a voice of that language."""
+    voice = routine.voice.overridden(settings.voice)
+    if voice.voice is None and routine.language:
+        voice = replace(voice, voice=routine.language)
+    return Synthesizer(voice, cache_dir=env.speech_cache_dir, timeout=env.speech_timeout)
 
 
 def mixer(synth: Synthesizer, settings: Settings, env: Environment) -> Mixer:
@@ -285,13 +287,14 @@ def play(routine: Routine, settings: Settings = Settings(), env: Environment | N
         use_chime = routine.chime if settings.chime is None else settings.chime
         scheduler = Scheduler(prefetcher, prefetcher.clip, MonotonicClock(commands), sink, chime=use_chime)
         shown = synth.warnings
-        for warning in compiler.routine_warnings(routine) + shown:
+        language = compiler.language(routine, synth.resolved)
+        for warning in compiler.routine_warnings(routine) + shown + language.warnings:
             env.warn(warning)
         # Warnings that arise while playing (the cache disk filled up) are given when the run ends.
         stack.callback(lambda: [env.warn(warning) for warning in synth.warnings[len(shown):]])
         playhead = Playhead(scheduler.position, lambda: scheduler.paused, prefetcher.known)
         display = stack.enter_context(make_display(env, routine.title, steps, playhead, keys=commands is not None,
-                                                   about=routine.about, reminders=bool(routine.reminders)))
+                                                   about=routine.about, reminders=routine.reminders != ()))
         scheduler.listener = Listeners(display, timing)
         stack.enter_context(quick_thread_switches())
         stack.callback(sink.stop_all)  # first out: on Ctrl+C or any error the sound stops at once

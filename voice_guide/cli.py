@@ -28,9 +28,9 @@ from .atomicfile import check_destinations, remove_live_partials
 from .env import Environment
 from .errors import BadInputError, NoAudioDeviceError, VoiceGuideError
 from .printable import printable
+from .phrases import phrases_for
 from .routine import DEFAULT_LOUDNESS, LOUDNESS_RANGE, RATE_RANGE, VOLUME_RANGE, Routine, Voice
 from .speech import voice_list
-from .spoken import about_length_words
 from .timefmt import clock
 
 
@@ -653,7 +653,7 @@ def run_list(args: argparse.Namespace, env: Environment) -> int:
     for name in bundled.names():
         routine = api.load(name)
         seconds = compiler.estimate_seconds(routine)
-        print(f"{name:<8} {routine.title}  ({about_length_words(seconds)})", file=env.stdout)
+        print(f"{name:<8} {routine.title}  ({phrases_for('en').about_length(seconds)})", file=env.stdout)
         if routine.about:
             print(_indented(routine.about, 9), file=env.stdout)
     return ExitStatus.OK
@@ -694,6 +694,7 @@ def timeline_json(timeline) -> dict:
     rate = timeline.sample_rate
     return {
         "title": timeline.title,
+        "language": timeline.language,
         "total_seconds": timeline.total / rate,
         "sample_rate": rate,
         "events": [
@@ -708,7 +709,8 @@ def print_timeline(env: Environment, source: str, timeline, about: str | None = 
     steps = timeline.steps()
     out = env.stdout
     count = f"{len(steps)} step" + ("" if len(steps) == 1 else "s")
-    print(f"{printable(source)}: {timeline.title} — {clock(timeline.total_seconds)} in all, {count}", file=out)
+    print(f"{printable(source)}: {timeline.title} — {clock(timeline.total_seconds)} in all, {count}, "
+          f"in {_language_name(timeline.language)} ({timeline.language})", file=out)
     if about:
         print(_indented(about, 2), file=out)
     current = object()
@@ -732,6 +734,16 @@ def _indented(text: str, indent: int, width: int = 100) -> str:
     import textwrap
 
     return textwrap.fill(text, width=width, initial_indent=" " * indent, subsequent_indent=" " * indent)
+
+
+def _language_name(tag: str) -> str:
+    """'de' -> 'German', in English like the rest of the output."""
+    from babel import Locale, UnknownLocaleError
+
+    try:
+        return Locale.parse(tag, sep="-").get_display_name("en") or tag
+    except (ValueError, UnknownLocaleError):
+        return tag
 
 
 def _progress_bar(env: Environment, *, quiet: bool, label: str):

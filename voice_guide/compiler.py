@@ -14,8 +14,8 @@ from typing import Callable, Iterator, Union
 
 from .chime import CHIME_LENGTH
 from .errors import BadInputError
+from .phrases import Choice, Phrases, choose, phrases_for
 from .routine import CUE_MIN_REMAINING, MAX_TOTAL, Hold, Repeat, Routine, Say, Sides, Step, Voice
-from .spoken import about_length_words, capitalized, duration_words, ordinal_count
 from .timefmt import compact
 from .timeline import (
     ANNOUNCEMENT,
@@ -43,20 +43,26 @@ LEAD_IN = 0.4  # before the first word when there is no chime (Bluetooth headpho
 
 # Cues during a hold.
 CUE_GAP = 0.4  # at least this much quiet between two spoken lines
+COUNTDOWN_GAP = 0.1  # between the numbers of a countdown, said one a second
 CUE_MAX_SHIFT = 1.5  # a cue may start this much late to avoid overlapping; later than that it is dropped
 CUE_MERGE_WINDOW = 1.0  # cues this close together are said as one line
-
-ENDING = "That's the end of the routine."
-PICKING_UP = "Picking up with {where}."  # said when playing starts inside a block: "... your right foot, round two of three."
 # Every different line is synthesized (and cached) before or while a routine plays; the bundled routines need
 # 14-18, a four-hour hold with a cue every 15 s about 960. More is a mistake (every: 0.01s), not a routine.
 MAX_SPOKEN_LINES = 1000
+COUNTDOWN_MIN_HOLD = 20.0  # a countdown only in holds this long: a short hold is a countdown already
+AFTER_HOLD_END = 0.5  # after the release cue or the end tone
 
 # espeak-ng says about ten characters of English per second for every word per minute (measured on the bundled
 # routines: 0.065 s a character at 150 wpm, 0.056 at 190); good enough for "about eight minutes".
 SECONDS_PER_CHARACTER_AT_ONE_WPM = 10.0
 
 Length = Callable[[str], int]
+
+
+
+def _english() -> Phrases:
+    """For messages to the user: they are in English, whatever the routine's language."""
+    return phrases_for("en")
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,7 @@ class Cue:
 
     at: float
     text: str
+    countdown: bool = False  # a countdown number: one a second, so the quiet after it may be short
 
 
 @dataclass(frozen=True)
@@ -90,39 +97,10 @@ class HoldWindow:
     cues: tuple[Cue, ...]
     where: str
     every: float | None = None  # the step's 'every', to suggest one that fits when its cues collide
+    notes: tuple[str, ...] = ()  # warnings about the cues asked for
 
 
 Part = Union[Sound, HoldWindow]
-
-
-def script(routine: Routine, *, voice: Voice | None = None, chime: bool | None = None) -> tuple[Part, ...]:
-    """The routine expanded into parts, in order; pure.
-
-    >>> from voice_guide.routine import Routine, Say
-    >>> [p.text for p in script(Routine("Demo", (Say("Relax."),)), chime=False) if p.text][:3]
-    ['Demo. This routine takes less than a minute.', 'Relax.', "That's the end of the routine."]
-    """
-    use_chime = routine.chime if chime is None else chime
-    body: list[Part] = []
-    counter = _StepCounter()
-    _expand(routine.steps, (), (), body, counter, use_chime, routine.source)
-    _check_lines(body, routine.source)
-    closing = _closing(routine, use_chime)
-    rate = (voice.rate if voice and voice.rate else None) or 150
-    estimate = _estimate_seconds(body + closing, rate)
-    intro_text = f"{_sentence(routine.title)} This routine takes {about_length_words(estimate)}."
-    intro: list[Part] = []
-    if use_chime:
-        intro.append(Sound(CHIME, INTRO, None, gap_after=AFTER_CHIME))
-    intro.append(Sound(SPEECH, INTRO, None, intro_text, AFTER_INTRO))
-    return tuple(intro + body + closing)
-
-
-def estimate_seconds(routine: Routine, *, voice: Voice | None = None, chime: bool | None = None) -> float:
-    """A rough length of the routine from its words and timings, without synthesizing anything."""
-    parts = script(routine, voice=voice, chime=chime)
-    rate = (voice.rate if voice and voice.rate else None) or 150
-    return _estimate_seconds(list(parts), rate)
 
 
 def estimated_length(text: str) -> int:
@@ -132,6 +110,55 @@ def estimated_length(text: str) -> int:
     13230
     """
     return max(1, _samples(len(text) * SECONDS_PER_CHARACTER_AT_ONE_WPM / 150))
+
+
+def language(routine: Routine, voice: Voice | None = None) -> Choice:
+    """The phrases a routine is compiled with: its `language:`, else its voice's language, else English;
+    with the warnings about that choice.
+
+    >>> from voice_guide.routine import Routine, Say
+    >>> language(Routine("Demo", (Say("Relax."),), language="de")).phrases.language
+    'de'
+    """
+    return choose(routine.language, voice.language if voice else None)
+
+
+def script(
+    routine: Routine, *, voice: Voice | None = None, chime: bool | None = None, phrases: Phrases | None = None
+) -> tuple[Part, ...]:
+    """The routine expanded into parts, in order; pure. The tool's own words come from `phrases` (by
+    default those of `language(routine, voice)`).
+
+    >>> from voice_guide.routine import Routine, Say
+    >>> [p.text for p in script(Routine("Demo", (Say("Relax."),)), chime=False) if p.text][:3]
+    ['Demo. This routine takes less than a minute.', 'Relax.', "That's the end of the routine."]
+    >>> [p.text for p in script(Routine("Demo", (Say("Entspannen."),), language="de"), chime=False)][-3]
+    'Die Übung ist zu Ende.'
+    """
+    say = phrases or language(routine, voice).phrases
+    use_chime = routine.chime if chime is None else chime
+    body: list[Part] = []
+    counter = _StepCounter()
+    _Expansion(say, use_chime, routine.hold_end, routine.source, counter, body).steps(routine.steps, (), ())
+    _check_lines(body, routine.source)
+    closing = _closing(routine, use_chime, say)
+    rate = (voice.rate if voice and voice.rate else None) or 150
+    opening: list[Part] = []
+    if routine.intro:
+        opening.append(Sound(SPEECH, INTRO, None, routine.intro, AFTER_INTRO))
+    estimate = _estimate_seconds(opening + body + closing, rate)
+    intro: list[Part] = []
+    if use_chime:
+        intro.append(Sound(CHIME, INTRO, None, gap_after=AFTER_CHIME))
+    intro.append(Sound(SPEECH, INTRO, None, say.introduction(routine.title, estimate), AFTER_INTRO))
+    return tuple(intro + opening + body + closing)
+
+
+def estimate_seconds(routine: Routine, *, voice: Voice | None = None, chime: bool | None = None) -> float:
+    """A rough length of the routine from its words and timings, without synthesizing anything."""
+    parts = script(routine, voice=voice, chime=chime)
+    rate = (voice.rate if voice and voice.rate else None) or 150
+    return _estimate_seconds(list(parts), rate)
 
 
 def texts(routine: Routine, *, voice: Voice | None = None, chime: bool | None = None) -> list[str]:
@@ -156,7 +183,8 @@ def outline(routine: Routine) -> tuple[StepOutline, ...]:
     >>> steps[0].orientation, steps[1].orientation
     (None, 'Picking up with your left foot.')
     """
-    parts = [part for part in script(routine) if isinstance(part, Sound) and part.step]
+    say = language(routine).phrases
+    parts = [part for part in script(routine, phrases=say) if isinstance(part, Sound) and part.step]
     announced: dict[int, int] = {}
     for part in parts:
         if part.role == ANNOUNCEMENT:
@@ -166,7 +194,7 @@ def outline(routine: Routine) -> tuple[StepOutline, ...]:
         if part.role == INSTRUCTION and part.text and part.step not in {step.number for step in out}:
             # Blocks that begin at this step announce themselves; those begun earlier are the outer ones.
             unsaid = part.where[: len(part.where) - announced.get(part.step, 0)]
-            orientation = PICKING_UP.format(where=", ".join(unsaid)) if unsaid else None
+            orientation = say.picking_up(unsaid) if unsaid else None
             out.append(StepOutline(part.step, part.text, part.label, part.hold, orientation))
     return tuple(out)
 
@@ -183,9 +211,13 @@ def iter_events(
 
     `length(text)` gives a spoken line's length in samples. Silence fills every gap, so events are contiguous.
     """
-    parts = script(routine, voice=voice, chime=chime)
-    for warning in routine_warnings(routine) if warn is not None else ():
-        warn(warning)
+    choice = language(routine, voice)
+    parts = script(routine, voice=voice, chime=chime, phrases=choice.phrases)
+    if warn is not None:
+        for warning in routine_warnings(routine):
+            warn(warning)
+        for warning in choice.warnings:
+            warn(f"{routine.source}: {warning}")
     layout = _Layout()
     if not isinstance(parts[0], Sound) or parts[0].kind != CHIME:
         yield from layout.quiet(_samples(LEAD_IN), None)
@@ -204,15 +236,59 @@ def iter_events(
             "shorten a hold or a pause"
         )
     yield from layout.flush()
+    yield from layout.flush()
+
+
+def compile(
+    routine: Routine, length: Length, *, voice: Voice | None = None, chime: bool | None = None
+) -> Timeline:
+    """The whole timeline of a routine, given each line's spoken length in samples.
+
+    >>> from voice_guide.routine import Routine, Say
+    >>> timeline = compile(Routine("Demo", (Say("Relax.", pause=2),)), lambda text: 22050)
+    >>> round(timeline.total_seconds, 2) > 2
+    True
+    """
+    warnings: list[str] = []
+    events = tuple(iter_events(routine, length, voice=voice, chime=chime, warn=warnings.append))
+    return Timeline(
+        title=routine.title,
+        events=events,
+        voice=voice or routine.voice,
+        about=routine.about,
+        warnings=tuple(dict.fromkeys(warnings)),  # a step in a repeat or sides block warns once, not per round
+        language=language(routine, voice).phrases.tag,
+    )
 
 
 def routine_warnings(routine: Routine) -> tuple[str, ...]:
     """What the user should hear of a routine before it plays: the loader's warnings and a dropped closing."""
-    if routine.reminders:
+    if routine.reminders != ():  # None: the default reminders
         return routine.warnings
     return routine.warnings + (
         f"{routine.source}: 'reminders: none' drops the closing safety reminders (stop if it hurts, ice "
         "afterward if sore); remove it to have them said",
+    )
+
+
+def compile(
+    routine: Routine, length: Length, *, voice: Voice | None = None, chime: bool | None = None
+) -> Timeline:
+    """The whole timeline of a routine, given each line's spoken length in samples.
+
+    >>> from voice_guide.routine import Routine, Say
+    >>> timeline = compile(Routine("Demo", (Say("Relax.", pause=2),)), lambda text: 22050)
+    >>> round(timeline.total_seconds, 2) > 2
+    True
+    """
+    warnings: list[str] = []
+    events = tuple(iter_events(routine, length, voice=voice, chime=chime, warn=warnings.append))
+    return Timeline(
+        title=routine.title,
+        events=events,
+        voice=voice or routine.voice,
+        about=routine.about,
+        warnings=tuple(dict.fromkeys(warnings)),  # a step in a repeat or sides block warns once, not per round
     )
 
 
@@ -223,7 +299,7 @@ def closing_texts(routine: Routine) -> list[str]:
     >>> closing_texts(Routine("Demo", (Say("Relax."),), reminders=("Stop if it hurts.",)))
     ["That's the end of the routine.", 'Stop if it hurts.']
     """
-    return [part.text for part in _closing(routine, False) if isinstance(part, Sound) and part.text]
+    return [part.text for part in _closing(routine, False, language(routine).phrases) if isinstance(part, Sound) and part.text]
 
 
 def closing_events(routine: Routine, length: Length, *, chime: bool | None = None) -> tuple[Event, ...]:
@@ -234,7 +310,7 @@ def closing_events(routine: Routine, length: Length, *, chime: bool | None = Non
     events: list[Event] = []
     if not use_chime:
         events += layout.quiet(_samples(LEAD_IN), None)
-    for part in _closing(routine, use_chime):
+    for part in _closing(routine, use_chime, language(routine).phrases):
         n = CHIME_LENGTH if part.kind == CHIME else _spoken_length(length, part.text)
         events += layout.sound(part.kind, n, part.text, None, CLOSING)
         events += layout.quiet(_samples(part.gap_after), None)
@@ -276,50 +352,65 @@ class _StepCounter:
         return self.value
 
 
-def _expand(
-    steps: tuple[Step, ...],
-    announcements: tuple[str, ...],
-    context: tuple[str, ...],
-    out: list[Part],
-    counter: _StepCounter,
-    use_chime: bool,
-    source: str,
-    spoken: tuple[str, ...] = (),
-) -> None:
-    """Append the parts of `steps`; `announcements` are said before the first of them (after its chime), and
-    `context` names the blocks they are in (it labels their chapters; `spoken` names them as said aloud)."""
-    for step in steps:
-        if isinstance(step, Say):
-            number = counter.next()
-            if use_chime:
-                out.append(Sound(CHIME, INSTRUCTION, number, gap_after=AFTER_CHIME))
-            for line in announcements:
-                out.append(Sound(SPEECH, ANNOUNCEMENT, number, line, AFTER_ANNOUNCEMENT))
-            announcements = ()
-            label = capitalized(", ".join(context)) if context else None
-            if step.hold is None:
-                pause = DEFAULT_PAUSE if step.pause is None else step.pause
-                out.append(Sound(SPEECH, INSTRUCTION, number, step.text, pause, label, spoken))
-            else:
-                out.append(Sound(SPEECH, INSTRUCTION, number, step.text, label=label, where=spoken, hold=step.hold))
-                where = f"{source}:{step.line}" if step.line else source
-                out.append(HoldWindow(number, step.hold.maximum, _cues(step, source), where, step.cues.every))
-        elif isinstance(step, Repeat):
-            for round_number in range(1, step.times + 1):
-                said = (f"Round {ordinal_count(round_number, step.times)}.",) if step.times > 1 else ()
-                where = (f"round {round_number} of {step.times}",) if step.times > 1 else ()
-                aloud = (f"round {ordinal_count(round_number, step.times)}",) if step.times > 1 else ()
-                _expand(step.steps, announcements + said, context + where, out, counter, use_chime, source,
-                        spoken + aloud)
+class _Expansion:
+    """Appends the parts of steps to `out`, with the phrases the tool adds around them."""
+
+    def __init__(self, say: Phrases, use_chime: bool, hold_end: str, source: str, counter: _StepCounter,
+                 out: list[Part]):
+        self.say, self.use_chime, self.source, self.counter, self.out = say, use_chime, source, counter, out
+        # With chimes, the next step's chime marks the end of a hold; without them "auto" is a tone.
+        if hold_end == "auto":
+            hold_end = "tone"
+        if hold_end == "tone" and use_chime:
+            hold_end = "none"
+        self.hold_end = hold_end
+
+    def steps(self, steps: tuple[Step, ...], announcements: tuple[str, ...], context: tuple[str, ...],
+              spoken: tuple[str, ...] = ()) -> None:
+        """`announcements` are said before the first of `steps` (after its chime), and `context` names the
+        blocks they are in (it labels their chapters; `spoken` names them as said aloud)."""
+        out = self.out
+        for step in steps:
+            if isinstance(step, Say):
+                number = self.counter.next()
+                if self.use_chime:
+                    out.append(Sound(CHIME, INSTRUCTION, number, gap_after=AFTER_CHIME))
+                for line in announcements:
+                    out.append(Sound(SPEECH, ANNOUNCEMENT, number, line, AFTER_ANNOUNCEMENT))
                 announcements = ()
-        elif isinstance(step, Sides):
-            for index, side in enumerate(step.sides):
-                said = (f"Start with {_possessive(side)}." if index == 0 else f"Now {_possessive(side)}.",)
-                _expand(step.steps, announcements + said, context + (side,), out, counter, use_chime, source,
-                        spoken + (_possessive(side),))
-                announcements = ()
-        else:  # pragma: no cover - the loader builds only the three kinds
-            raise TypeError(f"unknown step {step!r}")
+                label = _capitalized(", ".join(context)) if context else None
+                if step.hold is None:
+                    pause = DEFAULT_PAUSE if step.pause is None else step.pause
+                    out.append(Sound(SPEECH, INSTRUCTION, number, step.text, pause, label, spoken))
+                else:
+                    out.append(Sound(SPEECH, INSTRUCTION, number, step.text, label=label, where=spoken, hold=step.hold))
+                    where = f"{self.source}:{step.line}" if step.line else self.source
+                    cues = _cues(step, self.say, self.source)
+                    out.append(HoldWindow(number, step.hold.maximum, cues, where, step.cues.every, _cue_notes(step)))
+                    out.extend(self._hold_end(number))
+            elif isinstance(step, Repeat):
+                for round_number in range(1, step.times + 1):
+                    many = step.times > 1
+                    said = (self.say.round(round_number, step.times),) if many else ()
+                    where = (self.say.round_label(round_number, step.times),) if many else ()
+                    aloud = (self.say.round_in_sentence(round_number, step.times),) if many else ()
+                    self.steps(step.steps, announcements + said, context + where, spoken + aloud)
+                    announcements = ()
+            elif isinstance(step, Sides):
+                for index, side in enumerate(step.sides):
+                    said = (self.say.side(side, first=index == 0),)
+                    self.steps(step.steps, announcements + said, context + (side,),
+                               spoken + (self.say.side_in_sentence(side),))
+                    announcements = ()
+            else:  # pragma: no cover - the loader builds only the three kinds
+                raise TypeError(f"unknown step {step!r}")
+
+    def _hold_end(self, number: int) -> list[Part]:
+        if self.hold_end == "words":
+            return [Sound(SPEECH, CUE, number, self.say.release(), AFTER_HOLD_END)]
+        if self.hold_end == "tone":
+            return [Sound(CHIME, CUE, number, gap_after=AFTER_HOLD_END)]
+        return []
 
 
 def _check_lines(body: list[Part], source: str) -> None:
@@ -347,26 +438,28 @@ def _check_lines(body: list[Part], source: str) -> None:
                         f"{MAX_SPOKEN_LINES:,}); say fewer different things, or split it into several routines")
 
 
-def _closing(routine: Routine, use_chime: bool) -> list[Part]:
+def _closing(routine: Routine, use_chime: bool, say: Phrases) -> list[Part]:
     parts: list[Part] = []
     if use_chime:
         parts.append(Sound(CHIME, CLOSING, None, gap_after=AFTER_CHIME))
-    lines = (ENDING,) + tuple(routine.reminders)
+    reminders = say.reminders() if routine.reminders is None else routine.reminders
+    lines = (say.ending(),) + tuple(reminders)
     for index, line in enumerate(lines):
         last = index == len(lines) - 1
         parts.append(Sound(SPEECH, CLOSING, None, line, 0.0 if last else BETWEEN_REMINDERS))
     return parts
 
 
-def _cues(step: Say, source: str = "<routine>") -> tuple[Cue, ...]:
-    """The lines said during a hold, merged where they fall together, in time order."""
+def _cues(step: Say, say: Phrases, source: str = "<routine>") -> tuple[Cue, ...]:
+    """The lines said during a hold, merged where they fall together, in time order; the countdown last."""
     hold: Hold = step.hold  # type: ignore[assignment]
+    countdown = step.cues.countdown if step.cues.countdown and hold.maximum >= COUNTDOWN_MIN_HOLD else 0
+    quiet_from = hold.maximum - countdown - CUE_MERGE_WINDOW if countdown else hold.maximum  # the countdown's
     wanted: list[tuple[float, int, str]] = []  # (time, priority, text): lower priority is said first
-    if hold.is_range:
-        more = duration_words(hold.maximum - hold.minimum)
-        wanted.append((hold.minimum, 1, f"You can stop here, or keep going for up to {more} more."))
-    if step.cues.halfway:
-        wanted.append((hold.maximum / 2, 0, "Halfway."))
+    if hold.is_range and hold.minimum < quiet_from:
+        wanted.append((hold.minimum, 1, say.may_stop(hold.maximum - hold.minimum)))
+    if step.cues.halfway and hold.maximum / 2 < quiet_from:
+        wanted.append((hold.maximum / 2, 0, say.halfway()))
     if step.cues.every:
         count = int(hold.maximum / step.cues.every)
         if count > MAX_SPOKEN_LINES:  # said before making them: each would be a line of its own
@@ -380,8 +473,8 @@ def _cues(step: Say, source: str = "<routine>") -> tuple[Cue, ...]:
         while k * step.cues.every < hold.maximum:
             at = k * step.cues.every
             remaining = hold.maximum - at
-            if remaining >= CUE_MIN_REMAINING:
-                wanted.append((at, 2, f"{capitalized(duration_words(remaining))} left."))
+            if remaining >= CUE_MIN_REMAINING and at < quiet_from:
+                wanted.append((at, 2, say.remaining(remaining)))
             k += 1
     wanted.sort()
     merged: list[Cue] = []
@@ -393,7 +486,29 @@ def _cues(step: Say, source: str = "<routine>") -> tuple[Cue, ...]:
         group.append(item)
     if group:
         merged.append(_merge(group))
+    merged.extend(Cue(hold.maximum - n, say.countdown(n), countdown=True) for n in range(countdown, 0, -1))
     return tuple(merged)
+
+
+def _cue_notes(step: Say) -> tuple[str, ...]:
+    hold = step.hold
+    notes = []
+    if step.cues.countdown and hold and hold.maximum < COUNTDOWN_MIN_HOLD:
+        notes.append(f"a countdown needs a hold of at least {_english().duration(COUNTDOWN_MIN_HOLD)}; this one "
+                     f"is {_english().duration(hold.maximum)}, so it has none")
+    return tuple(notes)
+
+
+def _merge(group: list[tuple[float, int, str]]) -> Cue:
+    """One line for cues that fall together. The time left is said once: "you can stop here, or keep going
+    for up to one minute more" already says it, and so does a remaining-time cue at the halfway point."""
+    ordered = sorted(group, key=lambda item: item[1])
+    priorities = {item[1] for item in ordered}
+    if 1 in priorities:
+        ordered = [item for item in ordered if item[1] != 2]
+    elif 2 in priorities:
+        ordered = [item for item in ordered if item[1] != 0]
+    return Cue(at=group[0][0], text=" ".join(text for _, _, text in ordered))
 
 
 def _seconds(seconds: float) -> str:
@@ -401,21 +516,8 @@ def _seconds(seconds: float) -> str:
     return compact(seconds) if seconds >= 1 else f"{seconds:g}s"
 
 
-def _merge(group: list[tuple[float, int, str]]) -> Cue:
-    ordered = sorted(group, key=lambda item: item[1])
-    if any(item[1] == 1 for item in ordered):  # "or keep going for up to one minute more" says the time left
-        ordered = [item for item in ordered if item[1] != 2]
-    return Cue(at=group[0][0], text=" ".join(text for _, _, text in ordered))
-
-
-def _possessive(side: str) -> str:
-    first = side.split(maxsplit=1)[0].lower() if side.strip() else ""
-    return side if first in {"the", "your", "my", "a", "an", "each", "both"} else f"your {side}"
-
-
-def _sentence(text: str) -> str:
-    text = text.strip()
-    return text if text[-1:] in ".!?" else f"{text}."
+def _capitalized(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _estimate_seconds(parts: list[Part], words_per_minute: int) -> float:
@@ -479,6 +581,8 @@ class _Layout:
 
 
 def _lay_out_hold(hold: HoldWindow, layout: _Layout, length: Length, warn: Callable[[str], None]) -> Iterator[Event]:
+    for note in hold.notes:
+        warn(f"{hold.where}: {note}")
     start = layout.cursor
     end = start + _samples(hold.seconds)
     gap = _samples(CUE_GAP)
@@ -492,11 +596,12 @@ def _lay_out_hold(hold: HoldWindow, layout: _Layout, length: Length, warn: Calla
         longest = max(longest, n)
         at = max(wanted, earliest)
         late = (at - wanted) / SAMPLE_RATE
-        said_at = f"{hold.where}: the cue {cue.text!r} at {duration_words(cue.at)}"
+        said_at = f"{hold.where}: the cue {cue.text!r} at {_english().duration(cue.at)}"
         if late > CUE_MAX_SHIFT:
             trouble.append(f"{said_at} would overlap the line before it; it is left out")
             continue
-        if at + n + gap > end:
+        after = _samples(COUNTDOWN_GAP) if cue.countdown else gap
+        if at + n + after > end:
             trouble.append(f"{said_at} does not fit before the end of the hold; it is left out")
             continue
         if late > 0:
@@ -504,7 +609,7 @@ def _lay_out_hold(hold: HoldWindow, layout: _Layout, length: Length, warn: Calla
             trouble.append(f"{said_at} starts {late:.1f} s late so it does not overlap the line before it")
         yield from layout.quiet(at - layout.cursor, hold.step)
         yield from layout.sound(SPEECH, n, cue.text, hold.step, CUE)
-        earliest = layout.cursor + gap
+        earliest = layout.cursor + after
     if len(trouble) == 1:
         warn(trouble[0])
     elif trouble:
@@ -521,4 +626,4 @@ def _crowded(hold: HoldWindow, dropped: int, moved: int, needed: float) -> str:
         return message
     fits = math.ceil(needed)
     return (f"{message}: each takes up to {needed:.1f} s to say with a pause, and 'every' is "
-            f"{duration_words(hold.every)}; use 'every: {fits}s' or more")
+            f"{_english().duration(hold.every)}; use 'every: {fits}s' or more")

@@ -23,10 +23,12 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from .durations import is_range, parse_duration, parse_span
 from .errors import BadInputError, Problem, RoutineError
+from .phrases import normalized_tag, tag_named
 from .printable import describe, find_control, printable
 from .routine import (
+    COUNTDOWN_RANGE,
     CUE_MIN_REMAINING,
-    DEFAULT_REMINDERS,
+    HOLD_ENDS,
     MAX_TOTAL,
     RATE_RANGE,
     REPEAT_RANGE,
@@ -54,9 +56,9 @@ MAX_PROBLEMS = 200  # enough to fix a file; more is noise (RoutineError shows th
 _LIKELY_MINUTES = 10  # a bare-number hold this short, with cues, was probably meant in minutes
 _SHORTEST_CUE = 2.0  # seconds: about the shortest remaining-time line ("five seconds left") and a gap
 
-TOP_KEYS = ("title", "about", "voice", "chime", "steps", "reminders")
+TOP_KEYS = ("title", "about", "language", "intro", "voice", "chime", "hold_end", "steps", "reminders")
 VOICE_KEYS = ("voice", "rate", "volume")
-CUE_KEYS = ("every", "halfway")
+CUE_KEYS = ("every", "halfway", "countdown")
 SAY_KEYS = ("say", "pause", "hold", "cues")
 REPEAT_KEYS = ("repeat", "steps")
 SIDES_KEYS = ("sides", "steps")
@@ -609,12 +611,41 @@ class _Checker:
         about = self.optional_text(keys, "about")
         voice = self.voice(keys["voice"][1]) if "voice" in keys else Voice()
         chime = self.flag(keys["chime"][1], "chime") if "chime" in keys else True
-        reminders = self.reminders(keys["reminders"][1]) if "reminders" in keys else DEFAULT_REMINDERS
+        reminders = self.reminders(keys["reminders"][1]) if "reminders" in keys else None
+        language = self.language(keys["language"][1]) if "language" in keys else None
+        intro = self.optional_text(keys, "intro")
+        hold_end = self.choice(keys["hold_end"][1], "hold_end", HOLD_ENDS) if "hold_end" in keys else "auto"
         if steps:
             self.check_length(steps)
-        if self.problems or title is None or not steps or voice is None or chime is None or reminders is None:
+        if self.problems or title is None or not steps or voice is None or chime is None or hold_end is None:
             return None
-        return Routine(title=title, steps=steps, about=about, voice=voice, chime=chime, reminders=reminders, source=path)
+        return Routine(title=title, steps=steps, about=about, voice=voice, chime=chime, reminders=reminders,
+                       language=language, intro=intro, hold_end=hold_end, source=path)
+
+    def language(self, node: Node) -> str | None:
+        """A BCP 47 tag ('de', 'pt-BR', 'es-419'), in its usual case."""
+        scalar = self.scalar(node, "language", "a language tag like 'de' or 'pt-BR'")
+        if scalar is None:
+            return None
+        tag = normalized_tag(scalar.value)
+        if tag is None:
+            named = tag_named(scalar.value)
+            hint = f" (for {scalar.value.strip()} write '{named}')" if named else ""
+            self.report(node, f"'language' must be a language tag like 'de', 'fr' or 'pt-BR'; found "
+                              f"{_found(scalar)}{hint}")
+        return tag
+
+    def choice(self, node: Node, name: str, allowed: tuple[str, ...]) -> str | None:
+        """One of a few words."""
+        scalar = self.scalar(node, name, _listed(allowed))
+        if scalar is None:
+            return None
+        if scalar.tag == _CORE + "bool" and scalar.value.lower() in ("no", "off", "false") and "none" in allowed:
+            return "none"  # `hold_end: no` means none, not the word "False"
+        if scalar.value not in allowed:
+            self.report(node, f"{name!r} must be {_listed(allowed)}; found {_found(scalar)}")
+            return None
+        return scalar.value
 
     def optional_text(self, keys: dict[str, tuple[Node, Node]], name: str) -> str | None:
         if name not in keys:
@@ -800,9 +831,13 @@ class _Checker:
         keys = self.fields(mapping, CUE_KEYS)
         every = self.duration(keys["every"][1], "every", parse_duration) if "every" in keys else None
         halfway = self.flag(keys["halfway"][1], "halfway") if "halfway" in keys else False
-        if ("every" in keys and every is None) or halfway is None:
+        countdown = None
+        if "countdown" in keys:
+            expected = "a whole number of seconds to count down, like 3"
+            countdown = self.whole(keys["countdown"][1], "countdown", expected, COUNTDOWN_RANGE, " seconds")
+        if ("every" in keys and every is None) or halfway is None or ("countdown" in keys and countdown is None):
             return None
-        return Cues(every=every, halfway=halfway)
+        return Cues(every=every, halfway=halfway, countdown=countdown)
 
     def block(self, mapping: MappingNode, keys: dict[str, tuple[Node, Node]], kind: str, depth: int, line: int) -> Step | None:
         if depth >= MAX_BLOCK_DEPTH:

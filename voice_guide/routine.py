@@ -19,20 +19,21 @@ LOUDNESS_RANGE = (-30.0, -14.0)
 CUE_MIN_REMAINING = 5.0  # seconds: no remaining-time cue this close to a hold's end ("three seconds left")
 MAX_TOTAL = 4 * 3600.0  # seconds a routine may run in all, spoken lines included; longer is a typo (5h for 5s)
 DEFAULT_LOUDNESS = -16.0  # LUFS: the podcast norm, comfortable on a phone
-
-DEFAULT_REMINDERS = (
-    "If you feel any sharp pain, stop right away.",
-    "Afterward, ice your foot for a few minutes if it feels sore.",
-)
+COUNTDOWN_RANGE = (1, 10)  # seconds a hold may count down aloud
+HOLD_ENDS = ("auto", "words", "tone", "none")  # what marks the end of a hold; auto: the chime, else a tone
 
 
 @dataclass(frozen=True)
 class Voice:
-    """Voice settings; None means "the engine's default" (rate: words per minute, volume: 0.0-1.0)."""
+    """Voice settings; None means "the engine's default" (rate: words per minute, volume: 0.0-1.0).
+
+    `language` is the tag of the language the voice speaks, known once the engine has resolved it.
+    """
 
     voice: str | None = None
     rate: int | None = None
     volume: float | None = None
+    language: str | None = None
 
     def overridden(self, other: "Voice") -> "Voice":
         """Settings of `other` where it sets them, ours elsewhere (command-line overrides)."""
@@ -40,6 +41,7 @@ class Voice:
             voice=other.voice if other.voice is not None else self.voice,
             rate=other.rate if other.rate is not None else self.rate,
             volume=other.volume if other.volume is not None else self.volume,
+            language=other.language if other.language is not None else self.language,
         )
 
 
@@ -57,10 +59,12 @@ class Hold:
 
 @dataclass(frozen=True)
 class Cues:
-    """Spoken cues during a hold: remaining time every `every` seconds, and/or "halfway"."""
+    """Spoken cues during a hold: remaining time every `every` seconds, "halfway", and a countdown of the
+    last `countdown` seconds (holds of 20 s or more)."""
 
     every: float | None = None
     halfway: bool = False
+    countdown: int | None = None
 
 
 @dataclass(frozen=True)
@@ -97,13 +101,21 @@ Step = Union[Say, Repeat, Sides]
 
 @dataclass(frozen=True)
 class Routine:
-    """A whole routine file, validated. `reminders` is empty only when the file opted out."""
+    """A whole routine file, validated.
+
+    `language` is a BCP 47 tag (None: the voice's language); `intro` is said right after the title and length;
+    `reminders` None means the default reminders in the routine's language, and is empty only when the file
+    opted out; `hold_end` is one of HOLD_ENDS.
+    """
 
     title: str
     steps: tuple[Step, ...]
     about: str | None = None
     voice: Voice = field(default_factory=Voice)
     chime: bool = True
-    reminders: tuple[str, ...] = DEFAULT_REMINDERS
+    reminders: tuple[str, ...] | None = None
+    language: str | None = None
+    intro: str | None = None
+    hold_end: str = "auto"
     source: str = "<routine>"  # the path it was loaded from, as the user wrote it
     warnings: tuple[str, ...] = ()  # what the loader found likely wrong, as 'file:line:col: ...' lines

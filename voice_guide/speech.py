@@ -100,6 +100,7 @@ class _ResolvedVoice:
     id: str
     name: str
     warnings: tuple[str, ...]
+    language: str | None = None  # the first language the engine lists for the voice
 
 
 class Synthesizer:
@@ -154,7 +155,8 @@ class Synthesizer:
     @property
     def resolved(self) -> routine.Voice:
         """The voice as used: engine voice id (after any fallback), rate and volume filled in."""
-        return routine.Voice(voice=self._resolution().id, rate=self._rate, volume=self._volume)
+        voice = self._resolution()
+        return routine.Voice(voice=voice.id, rate=self._rate, volume=self._volume, language=voice.language)
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -453,7 +455,8 @@ class Synthesizer:
         record = self._cache.load_record(name)
         installed = _engine_fingerprint()
         if record is not None and _record_is_current(record, installed):
-            return _ResolvedVoice(record["engine"], record["id"], record["name"], tuple(record["warnings"]))
+            return _ResolvedVoice(record["engine"], record["id"], record["name"], tuple(record["warnings"]),
+                                  record["language"])
         # No record, a damaged one, or one made before the engine's voices were installed or upgraded:
         # the voice it names may be gone, so ask the engine again.
         taken: list[WorkerProcess] = []
@@ -474,9 +477,11 @@ class Synthesizer:
             self._idle.append(worker)  # it has started; the first driver thread may as well use it
         listed = _voice_list(reply)
         found = resolve_voice(self._requested.voice, listed.voices, listed.default_id, listed.variants)
-        voice = _ResolvedVoice(worker.engine, found.voice.id, found.voice.name, found.warnings)
+        language = found.voice.languages[0] if found.voice.languages else None
+        voice = _ResolvedVoice(worker.engine, found.voice.id, found.voice.name, found.warnings, language)
         self._cache.store_record(name, {"engine": voice.engine, "id": voice.id, "name": voice.name,
-                                        "warnings": list(voice.warnings), "installed": installed})
+                                        "warnings": list(voice.warnings), "installed": installed,
+                                        "language": language})
         return voice
 
 
@@ -511,6 +516,7 @@ def _record_is_current(record: dict[str, Any], installed: str) -> bool:
         and isinstance(record.get("engine"), str)
         and all(isinstance(record.get(key), str) and record[key] for key in ("id", "name"))
         and isinstance(record.get("warnings"), list)
+        and isinstance(record.get("language", 0), (str, type(None)))  # records made before it had one: ask again
         and all(isinstance(w, str) for w in record["warnings"])
     )
 

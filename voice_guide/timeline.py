@@ -72,6 +72,7 @@ class Timeline:
     sample_rate: int = SAMPLE_RATE
     about: str | None = None
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    language: str = "en"  # the catalogue the tool's own phrases came from (a BCP 47 tag)
 
     @property
     def total(self) -> int:
