@@ -35,7 +35,8 @@ def test_export_length_equals_check_json_to_the_sample(cli, tmp_path):
 def test_check_json_has_the_promised_shape_and_covers_every_second(cli):
     result = cli("check", "--json", SHORT)
     timeline = json.loads(result.stdout)
-    assert set(timeline) == {"title", "total_seconds", "sample_rate", "events"}
+    assert set(timeline) == {"title", "language", "total_seconds", "sample_rate", "events"}
+    assert timeline["language"].startswith("en")
     assert timeline["title"] == "Short test routine"
     events = timeline["events"]
     assert events[0]["start"] == 0

@@ -409,6 +409,7 @@ def _inflected(word: str, rules: tuple[tuple[str, str], ...]) -> str:
     return word
 
 
+@lru_cache(maxsize=4096)
 def _number_words(n: int, language: str) -> str:
     from num2words import num2words
 
