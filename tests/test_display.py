@@ -8,12 +8,16 @@ from voice_guide import compiler
 from voice_guide.compiler import outline
 from voice_guide.display import INTRODUCING, LogDisplay, View, clock_text, describe
 from voice_guide.commands import QUIT
+from voice_guide.phrases import phrases_for
 from voice_guide.routine import Routine, Say
 from voice_guide.scheduler import Played
 from voice_guide.timeline import SPEECH, Event
 from voice_guide.timeline import CLOSING, SILENCE
 
 from .fakes import BLOCKS, RATE, ROUTINE, first, timeline_events
+
+ENDING = phrases_for("en").ending()
+
 
 
 def test_the_view_shows_the_step_its_time_left_and_what_comes_next():
@@ -40,7 +44,7 @@ def test_the_view_names_the_introduction_and_the_closing():
     events = timeline_events()
     titles = outline(ROUTINE)
     assert describe(events, True, -100, titles).heading == "Introduction"
-    closing = first(events, lambda e: e.text == compiler.ENDING)
+    closing = first(events, lambda e: e.text == ENDING)
     view = describe(events, True, closing.start, titles)
     assert view.heading == "Closing" and view.next_text is None
 

@@ -98,18 +98,20 @@ def test_every_bundled_routine_checks_cleanly_and_ends_with_reminders(cli, name)
     assert result.status == 0, result.stderr
     timeline = json.loads(result.stdout)
     said = [e["text"] for e in timeline["events"] if e["kind"] == "speech"]
-    assert "pain" in said[-2] and "ice" in said[-1]
+    pain, ice = {"de": ("Schmerz", "Eis")}.get(timeline["language"], ("pain", "ice"))
+    assert pain in said[-2] and ice in said[-1]
     assert 5 * 60 < timeline["total_seconds"] < 20 * 60
     assert "warning" not in result.stderr
 
 
 @pytest.mark.parametrize("name", bundled.names())
 def test_the_length_said_in_the_introduction_is_the_real_length_rounded(cli, name):
-    from voice_guide.spoken import about_length_words
+    from voice_guide.phrases import choose
 
     timeline = json.loads(cli("check", "--json", name).stdout)
     intro = timeline["events"][2]["text"]
-    assert intro.endswith(f"This routine takes {about_length_words(timeline['total_seconds'])}.")
+    say = choose(timeline["language"]).phrases
+    assert intro == say.introduction(timeline["title"], timeline["total_seconds"])
 
 
 def test_check_prints_a_readable_timeline_with_steps_and_total(cli):
@@ -199,3 +201,28 @@ def test_volume_scales_the_exported_samples_and_zero_is_refused(cli, tmp_path):
     assert levels["0.5"] == pytest.approx(levels["1"] / 2, rel=0.01)
     assert cli("export", SHORT, "-o", tmp_path / "v0.wav", "-q", "--volume", "0", status=2).status == 2  # silence
     assert not (tmp_path / "v0.wav").exists()
+
+
+def test_a_german_routine_is_read_by_a_german_voice_with_german_phrases(cli):
+    result = cli("check", "--json", DATA / "languages" / "de.yaml")
+    assert result.status == 0, result.stderr
+    assert "warning" not in result.stderr
+    timeline = json.loads(result.stdout)
+    assert timeline["language"] == "de"
+    said = [e["text"] for e in timeline["events"] if e["kind"] == "speech"]
+    assert said[0].startswith("Fußmassage. Diese Übung dauert etwa ")
+    assert said[-3] == "Die Übung ist zu Ende."
+
+
+def test_a_language_without_phrases_is_read_in_english_with_one_warning(cli, tmp_path):
+    routine = tmp_path / "pl.yaml"
+    routine.write_text("title: Masaż\nlanguage: pl\nsteps:\n  - say: Usiądź wygodnie.\n    hold: 40s\n"
+                       "    cues: {every: 20s}\n", encoding="utf-8")
+    result = cli("check", "--json", routine)
+    assert result.status == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "language 'pl' has no catalogue" in warnings[0]
+    assert "de, en, es, fr, it, nl, pt" in warnings[0]
+    timeline = json.loads(result.stdout)
+    assert timeline["language"] == "en"
+    assert "Twenty seconds left." in [e["text"] for e in timeline["events"]]

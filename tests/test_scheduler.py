@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from voice_guide import compiler
@@ -9,10 +11,14 @@ from voice_guide.chime import CHIME_LENGTH
 from voice_guide.errors import AudioDeviceError, BadInputError
 from voice_guide.commands import BACK, NEXT, PAUSE, QUIT
 from voice_guide.compiler import AFTER_ANNOUNCEMENT, LEAD_IN
+from voice_guide.phrases import phrases_for
 from voice_guide.scheduler import BACK_RESTARTS, JUMP_GAP, LATE_TOLERANCE, Listener, Scheduler
 from voice_guide.timeline import ANNOUNCEMENT, CHIME, CLOSING, SILENCE, SPEECH, Event
 
-from .fakes import RATE, START, FakeClock, FakeSink, clip, first, run, said, timeline_events
+from .fakes import RATE, ROUTINE, START, FakeClock, FakeSink, clip, first, run, said, timeline_events
+
+ENDING = phrases_for("en").ending()
+
 
 
 # --- on time -------------------------------------------------------------------------------------------------
@@ -123,7 +129,7 @@ def test_pause_in_a_quiet_stretch_resumes_from_the_same_point():
 
 
 def test_resume_without_chimes_is_a_short_quiet_instead_of_a_chime():
-    events = timeline_events(chime=False)
+    events = timeline_events(replace(ROUTINE, hold_end="none"), chime=False)  # no end-of-hold tone either
     line = first(events, lambda e: e.text == "Rub the heel.")
     pause_at = START + line.start / RATE + 0.2
     _, sink, _ = run(events, [(pause_at, PAUSE), (pause_at + 5, PAUSE)], chime=False)
@@ -211,24 +217,24 @@ def test_quit_jumps_to_the_closing_and_still_says_every_reminder():
     assert "Rub the heel." not in said(sink)
     closing = [e.text or e.kind for e in events if e.kind != SILENCE and e.role == CLOSING]
     assert said(sink)[-len(closing):] == closing
-    assert said(sink)[-2:] == [compiler.ENDING, "Stop if it hurts."]
+    assert said(sink)[-2:] == [ENDING, "Stop if it hurts."]
 
 
 def test_keys_during_the_closing_do_not_cut_the_reminders_short():
     events = timeline_events()
-    ending = first(events, lambda e: e.text == compiler.ENDING)
+    ending = first(events, lambda e: e.text == ENDING)
     at = START + ending.start / RATE + 0.1
     result, sink, _ = run(events, [(at, QUIT), (at + 0.1, NEXT), (at + 0.2, BACK)])
     assert sink.stops == []
     assert not result.quit_early
-    assert said(sink)[-2:] == [compiler.ENDING, "Stop if it hurts."]
+    assert said(sink)[-2:] == [ENDING, "Stop if it hurts."]
 
 
 def test_next_at_the_last_step_goes_to_the_closing():
     events = timeline_events()
     line = first(events, lambda e: e.text == "Rub the heel.")
     _, sink, _ = run(events, [(START + line.end / RATE + 0.5, NEXT)])
-    assert said(sink)[-2:] == [compiler.ENDING, "Stop if it hurts."]
+    assert said(sink)[-2:] == [ENDING, "Stop if it hurts."]
 
 
 def test_quit_while_paused_goes_to_the_closing_without_waiting_for_resume():
@@ -237,7 +243,7 @@ def test_quit_while_paused_goes_to_the_closing_without_waiting_for_resume():
     at = START + line.start / RATE + 0.2
     result, sink, _ = run(events, [(at, PAUSE), (at + 3, QUIT)])
     assert result.quit_early
-    assert said(sink)[-2:] == [compiler.ENDING, "Stop if it hurts."]
+    assert said(sink)[-2:] == [ENDING, "Stop if it hurts."]
     assert "Press the arch." not in said(sink)
 
 

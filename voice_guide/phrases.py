@@ -106,8 +106,9 @@ class Choice:
 def choose(language: str | None, voice_language: str | None = None) -> Choice:
     """The phrases for a routine's `language:` (or, without one, its voice's language; else English).
 
-    A language without a catalogue gets English phrases and one warning naming the languages there are; a voice
-    whose language is not the routine's gets a warning too.
+    A language without a catalogue gets English phrases and one warning naming the languages there are (and no
+    other: the voice then speaks the phrases' language); a voice whose language is not the routine's gets a
+    warning too.
 
     >>> choose("de").phrases.halfway()
     'Halbzeit.'
@@ -124,7 +125,7 @@ def choose(language: str | None, voice_language: str | None = None) -> Choice:
         warnings.append(f"language {wanted!r} has no catalogue; the tool's phrases are said in English "
                         f"(available: {available})")
         found, wanted = DEFAULT_LANGUAGE, DEFAULT_LANGUAGE
-    if language and voice_language and primary(language) != primary(voice_language):
+    elif language and voice_language and primary(language) != primary(voice_language):
         warnings.append(f"the routine's language is {language!r} but its voice speaks {voice_language!r}; "
                         f"choose a voice for {language!r} (see `voice-guide voices`)")
     phrases = phrases_for(found, wanted)
