@@ -45,7 +45,7 @@ def synthesizer(cache: Path, **kwargs) -> Synthesizer:
 def test_an_instruction_at_the_default_rate_lasts_between_one_and_a_half_and_three_seconds(cold):
     seconds = cold.length(ARCH) / SAMPLE_RATE
     assert 1.5 < seconds < 3.0
-    assert cold.resolved == Voice(voice="gmw/en-us", rate=DEFAULT_RATE, volume=1.0)
+    assert cold.resolved == Voice(voice="gmw/en-us", rate=DEFAULT_RATE, volume=1.0, language="en-us")
 
 
 def test_samples_are_float32_mono_within_full_scale_and_as_long_as_length_says(cold):
