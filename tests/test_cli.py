@@ -26,7 +26,7 @@ def test_list_and_check_show_what_a_routine_is_about(cli, tmp_path):
     routine = tmp_path / "about.yaml"
     routine.write_text("title: About\nabout: A short note for the reader.\nsteps:\n  - say: Press.\n")
     header = cli("check", routine).stdout.splitlines()[:2]
-    assert header[0].startswith(f"{routine}: About — 0:") and header[0].endswith(" in all, 1 step")
+    assert header[0].startswith(f"{routine}: About — 0:") and " in all, 1 step, in English (" in header[0]
     assert header[1] == "  A short note for the reader."
 
 
@@ -134,7 +134,8 @@ def test_check_json_of_several_files_is_one_list_with_each_file_its_warnings_or_
 
 
 def test_check_json_of_one_file_keeps_its_shape(cli):
-    assert set(json.loads(cli("check", "--json", SHORT).stdout)) == {"title", "total_seconds", "sample_rate", "events"}
+    shape = set(json.loads(cli("check", "--json", SHORT).stdout))
+    assert shape == {"title", "language", "total_seconds", "sample_rate", "events"}
 
 
 def test_check_of_a_folder_checks_every_routine_file_in_it(cli, tmp_path):

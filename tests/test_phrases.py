@@ -361,7 +361,9 @@ def test_the_countdown_and_the_release_cue_are_said_in_the_routine_language(tag)
     timeline = compiler.compile(Routine("T", (step,), language=tag, hold_end="words"), spoken_length)
     say = phrases_for(tag)
     assert [text for _, text in _cues(timeline)] == [say.countdown(2), say.countdown(1), say.release()]
-    assert say.countdown(1) == say.countdown(1).capitalize()[:1] + say.countdown(1)[1:]
+    assert say.countdown(1)[0].isupper() and say.release()[0].isupper()
+    if tag != "en":
+        assert say.release() != "And release." and say.countdown(3) != "Three."
 
 
 def test_the_end_of_a_hold_is_marked_as_the_routine_asks():
@@ -379,3 +381,8 @@ def test_the_end_of_a_hold_is_marked_as_the_routine_asks():
     assert ends("words", True) == [(SPEECH, "And release.")]
     assert ends("tone", True) == [(CHIME, None)]
     assert ends("none", False) == [(SPEECH, "Next.")]
+
+
+def test_a_sentence_starts_with_the_capitals_its_language_writes():
+    assert phrases_for("nl").countdown(1) == "Eén."  # not "Één."
+    assert phrases_for("de").countdown(1) == "Eins." and phrases_for("en").countdown(1) == "One."

@@ -173,6 +173,9 @@ class Phrases:
         # with the "a side named by a direction" messages.
         directions = self._p("words that name a side on their own",
                              "left right front back top bottom upper lower inner outer near far")
+        # TRANSLATORS: where a sentence's first letters are not simply the first letter as a capital, as
+        # prefix=capitals pairs ("éé=Eé ij=IJ" in Dutch: "Eén.", "IJs"); "none" where that never happens.
+        self._capitals = _rules(self._p("capital letters at the start of a sentence", "none"))
         self._articles = set(articles.lower().split())
         self._directions = set(directions.lower().split())
 
@@ -345,6 +348,9 @@ class Phrases:
     def _say(self, template: str, **values: object) -> str:
         """A whole sentence: filled, and starting with a capital letter."""
         text = self._fill(template, **values)
+        for start, capitals in self._capitals:
+            if text.startswith(start):
+                return capitals + text[len(start):]
         return text[:1].upper() + text[1:]
 
 
