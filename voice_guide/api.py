@@ -83,7 +83,7 @@ def routine_files(routines: Sequence["str | os.PathLike | None"]) -> list:
     no names at all means the default routine.
 
     >>> [Path(p).name for p in routine_files(["voice_guide/routines"])][:2]
-    ['arch.yaml', 'ball.yaml']
+    ['arch-de.yaml', 'arch.yaml']
     """
     found: list = []
     for routine in routines or [None]:
