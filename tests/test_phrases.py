@@ -386,3 +386,16 @@ def test_the_end_of_a_hold_is_marked_as_the_routine_asks():
 def test_a_sentence_starts_with_the_capitals_its_language_writes():
     assert phrases_for("nl").countdown(1) == "Eén."  # not "Één."
     assert phrases_for("de").countdown(1) == "Eins." and phrases_for("en").countdown(1) == "One."
+
+
+@pytest.mark.parametrize("tag, said", [
+    ("en", "Picking up with your right foot, round two of two."),
+    ("de", "Weiter: right foot, Runde zwei von zwei."),
+    ("es", "Seguimos: right foot, ronda dos de dos."),
+])
+def test_starting_inside_a_block_says_where_in_the_routine_language(tag, said):
+    from voice_guide.routine import Repeat
+
+    block = Sides(("left foot", "right foot"), (Repeat(2, (Say("Press."),)),))
+    steps = compiler.outline(Routine("T", (block,), language=tag))
+    assert steps[3].orientation == said
