@@ -298,27 +298,6 @@ def closing_events(routine: Routine, length: Length, *, chime: bool | None = Non
     return tuple(events)
 
 
-def compile(
-    routine: Routine, length: Length, *, voice: Voice | None = None, chime: bool | None = None
-) -> Timeline:
-    """The whole timeline of a routine, given each line's spoken length in samples.
-
-    >>> from voice_guide.routine import Routine, Say
-    >>> timeline = compile(Routine("Demo", (Say("Relax.", pause=2),)), lambda text: 22050)
-    >>> round(timeline.total_seconds, 2) > 2
-    True
-    """
-    warnings: list[str] = []
-    events = tuple(iter_events(routine, length, voice=voice, chime=chime, warn=warnings.append))
-    return Timeline(
-        title=routine.title,
-        events=events,
-        voice=voice or routine.voice,
-        about=routine.about,
-        warnings=tuple(dict.fromkeys(warnings)),  # a step in a repeat or sides block warns once, not per round
-    )
-
-
 # --- expansion -----------------------------------------------------------------------------------------------
 
 
