@@ -20,6 +20,8 @@ done
 packages=(espeak-ng libespeak-ng1 libasound2-dev gcc python3-dev python3-venv)
 if [ "$want_test" = 1 ]; then
   packages+=(sox ffmpeg)  # the benchmark's hand-made baseline and the independent loudness/chapter checks
+  # Voices other than the player's, to say spoken commands into the test microphone (scripts/listen_corpus.py).
+  packages+=(flite festival festvox-kallpc16k festvox-kdlpc16k)
 fi
 
 missing=()
@@ -39,8 +41,8 @@ if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv with $($python --version)"
   "$python" -m venv .venv
 fi
-extras=""
-[ "$want_test" = 1 ] && extras="[test]"
+extras="[listen]"
+[ "$want_test" = 1 ] && extras="[listen,test]"
 echo "setup: installing voice-guide$extras into .venv"
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --editable ".$extras"
 echo "setup: done. Try: .venv/bin/voice-guide play"
