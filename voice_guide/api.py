@@ -52,6 +52,8 @@ class Settings:
     start_at: int | None = None  # play: the step to start at
     timing_log: Path | None = None  # play: one JSON line per sound played goes here
     keys: bool = True  # play: read the keyboard when stdin is a terminal
+    listen: bool = False  # play: take spoken commands from the microphone (hearing.py)
+    sensitivity: float = 0.5  # play --listen: 0 strict .. 1 eager
 
 
 def resolve(routine: str | os.PathLike | None) -> Path:
@@ -229,15 +231,18 @@ def play(routine: Routine, settings: Settings = Settings(), env: Environment | N
         prefetcher = Prefetcher(events, lambda event: to_pcm16(mixing.clip(event)))
         stack.callback(prefetcher.stop)
         sink = env.open_sink()
-        commands: queue.Queue | None = queue.Queue() if settings.keys and env.stdin_isatty else None
-        if commands is not None:
+        keys = settings.keys and env.stdin_isatty
+        commands: queue.Queue | None = queue.Queue() if keys or settings.listen else None
+        if keys:
             stack.enter_context(KeyReader(env.stdin, commands))
+        if settings.listen:
+            sink = _listen(stack, commands, sink, settings, env, timing)
         use_chime = routine.chime if settings.chime is None else settings.chime
         scheduler = Scheduler(prefetcher, prefetcher.clip, MonotonicClock(commands), sink, chime=use_chime)
         for warning in compiler.routine_warnings(routine) + synth.warnings:
             env.warn(warning)
         playhead = Playhead(scheduler.position, lambda: scheduler.paused, prefetcher.known)
-        display = stack.enter_context(make_display(env, routine.title, steps, playhead, keys=commands is not None,
+        display = stack.enter_context(make_display(env, routine.title, steps, playhead, keys=keys,
                                                    about=routine.about, reminders=bool(routine.reminders)))
         scheduler.listener = Listeners(display, timing)
         stack.enter_context(quick_thread_switches())
@@ -253,6 +258,35 @@ def play(routine: Routine, settings: Settings = Settings(), env: Environment | N
             raise
         display.finished(result)
         return result
+
+
+def _listen(stack: ExitStack, commands: queue.Queue, sink, settings: Settings, env: Environment,
+            timing: TimingLog | None):
+    """Start listening for spoken commands; the sink that tells the listener what the player plays."""
+    import time
+
+    from .chime import tick_pcm
+    from .hearing import Hearing, ReportingSink
+    from .timeline import SAMPLE_RATE
+
+    reporting: list[ReportingSink] = []
+
+    def heard(message: dict) -> None:
+        if "heard" not in message:
+            return
+        now = time.perf_counter()
+        try:
+            reporting[0].play(tick_pcm())  # the soft acknowledgement
+        except AudioDeviceError:
+            pass  # the scheduler finds out about the device itself
+        if timing is not None:
+            timing.heard(message["heard"], message["command"], now, message["start"], message["end"], message["score"])
+
+    hearing = stack.enter_context(
+        Hearing(commands, sensitivity=settings.sensitivity, on_heard=heard, on_problem=env.warn)
+    )
+    reporting.append(ReportingSink(sink, hearing, SAMPLE_RATE))
+    return reporting[0]
 
 
 def _with_warnings(timeline: Timeline, extra: tuple[str, ...]) -> Timeline:

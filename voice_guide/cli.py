@@ -236,6 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--start-at", type=_positive_int, metavar="STEP", help="start at step number STEP")
     play.add_argument("--timing-log", type=Path, metavar="FILE", help="write one JSON line per event played")
     play.add_argument("--no-keys", action="store_true", help="ignore the keyboard even on a terminal")
+    play.add_argument("--listen", action="store_true",
+                      help="also take spoken commands from the microphone (pause, continue, next step, ...)")
+    play.add_argument("--sensitivity", type=_sensitivity, metavar="0-1",
+                      help="how eagerly spoken commands are taken (default 0.5)")
     play.set_defaults(run=run_play)
 
     export = commands.add_parser("export", help="write a routine to an audio file")
@@ -297,6 +301,7 @@ _rate = _number(int, *RATE_RANGE, "a whole number of words per minute",
 _loudness = _number(float, -math.inf, math.inf, "a loudness: a number of LUFS, like -20", "'{text}' is not a loudness")
 _volume_in_range = _number(float, *VOLUME_RANGE, "a number from %s to %s" % VOLUME_RANGE,
                            "{value} is outside %s-%s" % VOLUME_RANGE)
+_sensitivity = _number(float, 0.0, 1.0, "a number from 0.0 (strict) to 1.0 (eager)", "{value} is outside 0.0-1.0")
 
 
 def _volume(text: str) -> float:
@@ -315,6 +320,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         start_at=getattr(args, "start_at", None),
         timing_log=getattr(args, "timing_log", None),
         keys=not getattr(args, "no_keys", False),
+        listen=getattr(args, "listen", False),
+        sensitivity=getattr(args, "sensitivity", None) if getattr(args, "sensitivity", None) is not None else 0.5,
     )
 
 

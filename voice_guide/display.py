@@ -6,7 +6,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Callable, Sequence, TextIO
 
-from .commands import NEXT, QUIT
+from .commands import NEXT, QUIT, REPEAT
 from .env import Environment
 from .keys import HELP_FORMS
 from .scheduler import Listener, Played, PlayResult, step_of
@@ -198,7 +198,8 @@ class LogDisplay(Listener):
         if command == QUIT:
             self._line("quitting: the closing reminders first")
         elif event.step is not None:
-            self._line(f"{'next' if command == NEXT else 'back'}: {self._step_named(event.step)}")
+            word = {NEXT: "next", REPEAT: "again"}.get(command, "back")
+            self._line(f"{word}: {self._step_named(event.step)}")
         else:
             self._line("back: the beginning")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import TextIO
 
@@ -18,6 +19,7 @@ class TimingLog(Listener):
         self._stream = stream
         self._origin = origin
         self._rate = sample_rate
+        self._lock = threading.Lock()  # spoken commands are logged from the listening thread
 
     def playing(self, played: Played) -> None:
         event = played.event
@@ -34,8 +36,20 @@ class TimingLog(Listener):
             "lateness_ms": round(played.lateness * 1000, 3),
             "open_ms": round((played.returned - played.actual) * 1000, 3) if played.returned is not None else None,
         }
-        self._stream.write(json.dumps(line) + "\n")
-        self._stream.flush()
+        self._write(line)
+
+    def heard(self, phrase: str, command: str, decided: float, start: float, end: float, score: float) -> None:
+        """A spoken command taken: its phrase, when it was decided and said (clock seconds), its score."""
+        self._write({
+            "kind": "command", "phrase": phrase, "command": command,
+            "time": round(decided - self._origin, 6),
+            "said": [round(start - self._origin, 6), round(end - self._origin, 6)], "score": score,
+        })
+
+    def _write(self, line: dict) -> None:
+        with self._lock:
+            self._stream.write(json.dumps(line) + "\n")
+            self._stream.flush()
 
 
 def open_log(path: Path) -> TextIO:
