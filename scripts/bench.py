@@ -36,7 +36,7 @@ from bench_baseline import script as baseline_script  # noqa: E402
 from bench_measure import BenchError, Run, alternate, lateness, median_ratio, medians, run  # noqa: E402
 from bench_routines import live_routine, scaling_routine  # noqa: E402
 
-SECTIONS = ("export", "scaling", "live", "first", "startup")
+SECTIONS = ("export", "scaling", "live", "first", "startup", "listen")
 # What `check` must not import: validating a file never needs the audio stack.
 AUDIO_STACK = ("numpy", "scipy", "pyloudnorm", "soundfile", "simpleaudio", "pyttsx3", "mutagen")
 ALSA_FILE_DEVICE = """\
@@ -377,6 +377,13 @@ class Bench:
         rows.append(Row("audio stack imported by `check`", ", ".join(imported) or "none", "", "", "none",
                         yes(not imported)))
         return rows
+
+    def bench_listen(self) -> list[Row]:
+        """Spoken commands (scripts/bench_listen.py): held-out voices, three noise levels, the routine fed back."""
+        import bench_listen
+
+        progress("listening: commands said by held-out voices, the routine's own speech fed back (a few minutes)")
+        return [Row(measure, figure, "", "", target, met) for measure, figure, target, met in bench_listen.rows()]
 
     def heavy_imports(self, command: list[str]) -> list[str]:
         """Which of AUDIO_STACK a command imports, from `python -X importtime`."""

@@ -241,7 +241,8 @@ def play(routine: Routine, settings: Settings = Settings(), env: Environment | N
         scheduler = Scheduler(prefetcher, prefetcher.clip, MonotonicClock(commands), sink, chime=use_chime)
         for warning in compiler.routine_warnings(routine) + synth.warnings:
             env.warn(warning)
-        playhead = Playhead(scheduler.position, lambda: scheduler.paused, prefetcher.known)
+        playhead = Playhead(scheduler.position, lambda: scheduler.paused, prefetcher.known,
+                            heard=getattr(sink, "last_heard", lambda: None))
         display = stack.enter_context(make_display(env, routine.title, steps, playhead, keys=keys,
                                                    about=routine.about, reminders=bool(routine.reminders)))
         scheduler.listener = Listeners(display, timing)

@@ -6,6 +6,7 @@ This is the only place that prints errors and picks exit codes; everything below
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
 import math
@@ -20,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Sequence
 
-from . import __version__, api, bundled, compiler, formats
+from . import __version__, api, bundled, compiler, formats, listening
 from .api import Settings
 from .env import Environment
 from .errors import BadInputError, NoAudioDeviceError, VoiceGuideError
@@ -258,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="validate routines and print their timelines")
     check.add_argument("routines", nargs="*", metavar="ROUTINE", help="routine files or bundled names")
     check.add_argument("--json", action="store_true", help="print the timeline as JSON")
+    check.add_argument("--listen", action="store_true", help="also warn about lines containing a spoken command")
     _voice_options(check)
     check.set_defaults(run=run_check)
 
@@ -480,6 +482,9 @@ def run_check(args: argparse.Namespace, env: Environment) -> int:
             entries.append({"file": _shown_name(name), "ok": False, "problems": str(routine).split("\n")})
             continue
         timeline = api.check(routine, args.settings, env)
+        if args.listen:
+            spoken = [event.text for event in timeline.events if event.text]
+            timeline = dataclasses.replace(timeline, warnings=timeline.warnings + listening.phrase_warnings(spoken))
         if args.json:
             for warning in timeline.warnings:
                 env.warn(warning)

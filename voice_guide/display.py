@@ -23,6 +23,8 @@ class Playhead:
     position: Callable[[], int]
     paused: Callable[[], bool]
     known: Known
+    # With --listen: the last spoken command taken ("" before the first), None when not listening.
+    heard: Callable[[], "str | None"] = lambda: None
 
 
 @dataclass(frozen=True)
@@ -261,6 +263,10 @@ class LiveDisplay(LogDisplay):
         grid.add_row("routine left", clock_text(view.routine_left))
         if view.next_text:
             grid.add_row("next", Text(view.next_text, style="italic"))
+        heard = self._playhead.heard()
+        if heard is not None:
+            grid.add_row("listening", Text(f"heard: {heard}" if heard else "say: pause, next step, stop now …",
+                                           style="green"))
         # A steady width: the panel must not jump about as the words in it change.
         width = min(options.max_width, 76)
         yield Panel(grid, title=Text(self._title, style="bold"), subtitle=footer(self._keys, width), width=width)

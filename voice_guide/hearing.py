@@ -179,3 +179,9 @@ class ReportingSink:
 
     def wait_done(self) -> None:
         self._sink.wait_done()
+
+    def last_heard(self) -> str | None:
+        """For the live view: the last phrase taken ("" before the first), None when listening has stopped."""
+        if not self._hearing.working:
+            return None
+        return self._hearing.last["heard"] if self._hearing.last else ""

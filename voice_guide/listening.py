@@ -4,7 +4,8 @@
 
 A candidate becomes a command when all of these hold (each measured, see scripts/listen_tune.py):
 - its score clears its phrase's threshold (shifted by the user's sensitivity);
-- it lasts at most MAX_LENGTH (in digital silence pocketsphinx reports "phrases" many seconds long);
+- it lasts at most MAX_LENGTH (in digital silence pocketsphinx reports "phrases" many seconds long), and at
+  least SHORTEST_PHONE per phone (noise makes very short ones);
 - it was said on its own: the audio just before it and just after it is near the noise floor (a command is a
   phrase said alone; the same words inside a sentence are not one);
 - no better-scoring candidate overlaps it within WAIT_FOR_BETTER after its end ("pause" inside "stop now");
@@ -55,6 +56,9 @@ PHRASES = (
 )
 
 MAX_LENGTH = 1.5  # seconds; longer "detections" are pocketsphinx lost in silence
+# Seconds per phone, at least: shorter "phrases" are noise (in the long quiet of a hold, faint pink noise
+# gave "pause" detections of 0.12 s; said, it lasts 0.3 s or more).
+SHORTEST_PHONE = 0.05
 WAIT_FOR_BETTER = 0.35  # seconds after a candidate's end during which a better-scoring one may replace it
 TAIL = 0.5  # seconds after each of the player's own sounds during which nothing heard is taken
 SENSITIVITY_STEP = 10.0  # log10 units of threshold per unit of sensitivity away from the default
@@ -91,6 +95,21 @@ def phrase_in(text: str, phrases: Sequence[Phrase] = PHRASES) -> str | None:
         if f" {phrase.text} " in words:
             return phrase.text
     return None
+
+
+def phrase_warnings(texts: Iterable[str], phrases: Sequence[Phrase] = PHRASES) -> tuple[str, ...]:
+    """`check --listen`: one warning per spoken line that contains a command phrase.
+
+    >>> phrase_warnings(["Now say again how it feels.", "Relax."])
+    ("the line 'Now say again how it feels.' contains the spoken command 'say again': with --listen, someone repeating it would give that command (the player's own voice never does); reword it",)
+    """
+    found = []
+    for text in dict.fromkeys(texts):
+        phrase = phrase_in(text, phrases)
+        if phrase is not None:
+            found.append(f"the line {text!r} contains the spoken command {phrase!r}: with --listen, someone "
+                         "repeating it would give that command (the player's own voice never does); reword it")
+    return tuple(found)
 
 
 def clear_of(start: float, end: float, sounds: Iterable[tuple[float, float]], tail: float = TAIL) -> bool:
@@ -181,12 +200,14 @@ class Decider:
 
     >>> decider = Decider({"next step": -30.0, "pause": -16.0}, {"next step": PHRASES[2], "pause": PHRASES[0]})
     >>> decider.add(Candidate("pause", 1.0, 1.4, -10.0)); decider.add(Candidate("next step", 1.0, 1.6, 5.0))
-    >>> decider.decide(1.6), [h.phrase for h in decider.decide(1.7)]
+    >>> decider.decide(1.6), [h.phrase for h in decider.decide(2.0)]
     ([], ['next step'])
     """
 
-    def __init__(self, thresholds: dict[str, float], by_key: dict[str, Phrase], levels: Levels | None = None):
+    def __init__(self, thresholds: dict[str, float], by_key: dict[str, Phrase], levels: Levels | None = None,
+                 *, shortest: dict[str, float] | None = None):
         self._thresholds = thresholds
+        self._shortest = shortest or {}
         self._by_key = by_key
         self._levels = levels
         self._pending: dict[tuple[str, float], Candidate] = {}
@@ -196,7 +217,10 @@ class Decider:
         """A candidate from the spotter (a repeated one with a better score replaces the earlier one)."""
         if candidate.key not in self._thresholds:
             return
-        if candidate.end - candidate.start > MAX_LENGTH or candidate.score < self._thresholds[candidate.key]:
+        length = candidate.end - candidate.start
+        if length > MAX_LENGTH or length < self._shortest.get(candidate.key, 0.0):
+            return
+        if candidate.score < self._thresholds[candidate.key]:
             return
         if candidate.start < self._decided_until:
             return

@@ -129,6 +129,10 @@ class Spotter:
                     found.append(Candidate(key[0], self._offset + key[1], self._offset + key[2], score))
         return found
 
+    def phones(self, phrase: str) -> int:
+        """How many phones pocketsphinx spots in `phrase`."""
+        return sum(len((self._decoder.lookup_word(word) or "").split()) for word in phrase.split())
+
     def restart(self) -> None:
         """Forget every candidate so far; frames go on counting from where they were."""
         self._decoder.end_utt()
@@ -173,7 +177,8 @@ class Ears:
         self._spotter = Spotter(thresholds, words=words)
         self.levels = listening.Levels()
         # Not asked whether each phrase was said alone (Levels.alone): measured, that lost a fifth of commands.
-        self._decider = listening.Decider(thresholds, by_key)
+        shortest = {key: self._spotter.phones(key) * listening.SHORTEST_PHONE for key in thresholds}
+        self._decider = listening.Decider(thresholds, by_key, shortest=shortest)
         self._rng = np.random.default_rng(seed)
         self._comfort = 32768 * 10 ** (COMFORT_NOISE_DBFS / 20)
         self.samples = 0
