@@ -267,3 +267,75 @@ def test_the_live_view_shows_listening_and_the_last_command():
     out = io.StringIO()
     Console(file=out, width=80).print(LiveDisplay(out, "Demo", ["Relax."], playhead, keys=False))
     assert "listening" in out.getvalue() and "heard: next step" in out.getvalue()
+
+
+def test_the_settings_file_honours_an_absolute_xdg_config_home_only(tmp_path, monkeypatch):
+    from voice_guide import user_settings
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    assert user_settings.path() == tmp_path / "voice-guide" / "settings.yaml"
+    monkeypatch.setenv("XDG_CONFIG_HOME", "relative/config")
+    assert user_settings.path() == user_settings.Path.home() / ".config" / "voice-guide" / "settings.yaml"
+
+
+def test_a_bad_settings_file_is_named_with_what_is_wrong(tmp_path):
+    from voice_guide import user_settings
+    from voice_guide.errors import BadInputError
+
+    where = tmp_path / "settings.yaml"
+    where.write_text("listen: yes please\n")
+    with pytest.raises(BadInputError, match="listen must be true or false"):
+        user_settings.load(where)
+    where.write_text("sensitivity: 0.4\nlisten: true\n")
+    assert user_settings.load(where) == user_settings.UserSettings(True, 0.4)
+    user_settings.save_sensitivity(0.7, where)
+    assert user_settings.load(where) == user_settings.UserSettings(True, 0.7)
+
+
+@pytest.mark.slow
+def test_listen_true_in_the_settings_file_turns_listening_on(tmp_path, cache_root):
+    import os
+
+    config = tmp_path / "config"
+    (config / "voice-guide").mkdir(parents=True)
+    (config / "voice-guide" / "settings.yaml").write_text("listen: true\n")
+    played = tmp_path / "played"
+    played.mkdir()
+    alsa = tmp_path / "asound.conf"
+    text = (ROOT / "tests" / "alsa" / "microphone.conf.in").read_text()
+    alsa.write_text(text.replace("{played}", str(played / "out.raw")).replace('infile "{heard}"', 'infile "/nonexistent"'))
+    env = {**os.environ, "ALSA_CONFIG_PATH": str(alsa), "XDG_CACHE_HOME": str(cache_root), "XDG_CONFIG_HOME": str(config)}
+    done = _run_play(env, QUICK)
+    assert done.returncode == 0, done.stderr
+    assert "no microphone found; keys still work" in done.stderr
+
+
+@pytest.mark.slow
+@needs_flite
+def test_listen_test_shows_what_it_heard_and_saves_a_sensitivity(tmp_path):
+    import os
+
+    env_alsa, fifo, _ = microphone_config(tmp_path)
+    config = tmp_path / "config"
+    feed = Feed(fifo)
+    env = {**os.environ, **env_alsa, "XDG_CONFIG_HOME": str(config)}
+    process = subprocess.Popen([sys.executable, "-m", "voice_guide", "listen-test", "--seconds", "7"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 60
+        while feed.opened_at is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(2.0)
+        feed.say(corpus.say("flite-slt", "stop now"))
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+        feed.stop()
+    assert process.returncode == 0, err
+    assert "heard: stop now" in out
+    assert "input level" in out
+    saved = (config / "voice-guide" / "settings.yaml").read_text()
+    assert saved.startswith("sensitivity: ")
+    assert f"saved to {config / 'voice-guide' / 'settings.yaml'}" in out

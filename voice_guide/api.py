@@ -53,7 +53,7 @@ class Settings:
     timing_log: Path | None = None  # play: one JSON line per sound played goes here
     keys: bool = True  # play: read the keyboard when stdin is a terminal
     listen: bool = False  # play: take spoken commands from the microphone (hearing.py)
-    sensitivity: float = 0.5  # play --listen: 0 strict .. 1 eager
+    sensitivity: float = 0.5  # play --listen: 0 strict .. 1 eager (listening.DEFAULT_SENSITIVITY)
 
 
 def resolve(routine: str | os.PathLike | None) -> Path:

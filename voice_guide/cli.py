@@ -263,6 +263,11 @@ def build_parser() -> argparse.ArgumentParser:
     _voice_options(check)
     check.set_defaults(run=run_check)
 
+    listen_test = commands.add_parser("listen-test", help="check the microphone for spoken commands; suggest a sensitivity")
+    listen_test.add_argument("--seconds", type=_positive_int, default=8, help="how long to listen (default 8)")
+    listen_test.add_argument("--no-save", action="store_true", help="do not save the suggested sensitivity")
+    listen_test.set_defaults(run=run_listen_test)
+
     listing = commands.add_parser("list", help="list the bundled routines")
     listing.set_defaults(run=run_list)
 
@@ -323,7 +328,6 @@ def _settings(args: argparse.Namespace) -> Settings:
         timing_log=getattr(args, "timing_log", None),
         keys=not getattr(args, "no_keys", False),
         listen=getattr(args, "listen", False),
-        sensitivity=getattr(args, "sensitivity", None) if getattr(args, "sensitivity", None) is not None else 0.5,
     )
 
 
@@ -331,9 +335,18 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def run_play(args: argparse.Namespace, env: Environment) -> int:
+    from . import user_settings
+
     routine = api.load(args.routine)
+    saved = user_settings.load()  # listen: true, sensitivity: ... (the command line wins)
+    settings = dataclasses.replace(
+        args.settings,
+        listen=args.settings.listen or bool(saved.listen),
+        sensitivity=args.sensitivity if args.sensitivity is not None else (
+            saved.sensitivity if saved.sensitivity is not None else listening.DEFAULT_SENSITIVITY),
+    )
     try:
-        api.play(routine, args.settings, env)
+        api.play(routine, settings, env)
     except NoAudioDeviceError as error:
         raise NoAudioDeviceError(f"{error}; export the routine instead: {_export_instead(args, routine)}") from (
             error.__cause__
@@ -506,6 +519,54 @@ def run_check(args: argparse.Namespace, env: Environment) -> int:
             f"all {len(names)} routines are good")
         print(f"voice-guide: {printable(verdict)}", file=env.stderr)
     return status
+
+
+def run_listen_test(args: argparse.Namespace, env: Environment) -> int:
+    """A few seconds of listening: the input level, what was heard, a sensitivity suggested and saved."""
+    import queue
+
+    from . import user_settings
+    from .hearing import Hearing
+    from .microphone import MicrophoneError
+
+    eager = 1.0  # hear everything that might be a phrase, to see how far each is from its threshold
+    heard: list[dict] = []
+    levels: list[float] = []
+    problems: list[str] = []
+
+    def report(message: dict) -> None:
+        if "level" in message:
+            levels.append(message["level"])
+            if len(levels) % 4 == 0:
+                print(f"  input level {max(levels[-4:]):6.1f} dBFS", file=env.stdout, flush=True)
+        else:
+            heard.append(message)
+            print(f"  heard: {message['heard']}", file=env.stdout, flush=True)
+
+    print(f"Listening for {args.seconds} seconds: say \"next step\", then \"pause\", a second or two apart.",
+          file=env.stdout, flush=True)
+    with Hearing(queue.Queue(), sensitivity=eager, on_heard=report, on_problem=problems.append, levels=True) as hearing:
+        hearing.ready.wait(30)
+        if problems or not hearing.working:
+            raise MicrophoneError(problems[0] if problems else "no microphone found")
+        deadline = time.monotonic() + args.seconds
+        while time.monotonic() < deadline and not problems:
+            time.sleep(0.1)
+    if problems:
+        raise MicrophoneError(problems[0])
+    margins = [listening.margin_at_default(message["score"], eager) for message in heard]
+    suggestion = listening.suggested_sensitivity(margins, [])
+    loudest = max(levels, default=float("-inf"))
+    print(f"Loudest input: {loudest:.1f} dBFS" + ("  (very quiet: move the microphone closer or raise its gain)"
+                                                  if loudest < -45 else ""), file=env.stdout)
+    if not heard:
+        print("Heard no command; the suggestion is the eagerest safe setting.", file=env.stdout)
+    if args.no_save:
+        print(f"Suggested sensitivity: {suggestion:g}", file=env.stdout)
+    else:
+        where = user_settings.save_sensitivity(suggestion)
+        print(f"Suggested sensitivity: {suggestion:g} (saved to {where})", file=env.stdout)
+    return ExitStatus.OK
 
 
 def _shown_name(name) -> str:

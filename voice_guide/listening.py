@@ -257,6 +257,15 @@ class Decider:
         return bool(self._pending)
 
 
+def margin_at_default(score: float, sensitivity: float) -> float:
+    """A margin heard at `sensitivity`, as it would be at the default sensitivity.
+
+    >>> margin_at_default(7.0, 1.0)
+    2.0
+    """
+    return score - (sensitivity - DEFAULT_SENSITIVITY) * SENSITIVITY_STEP
+
+
 def suggested_sensitivity(best_margins: Sequence[float], noise_margins: Sequence[float]) -> float:
     """A sensitivity from a listen test: low enough to reject what was heard in silence, high enough to take
     the phrases the user said (their margins at the default sensitivity), rounded to a tenth, 0.1..0.9.
