@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import queue
+import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,10 +21,12 @@ from typing import Callable, Iterator, Sequence
 from . import bundled, compiler
 from .atomicfile import check_destination
 from .formats import AUDIO, TRANSCRIPT, format_for
+from .chime import tick_pcm
 from .clock import MonotonicClock, quick_thread_switches
 from .display import Playhead, make_display
 from .env import Environment
 from .errors import AudioDeviceError, BadInputError, NoAudioDeviceError
+from .hearing import Hearing, ReportingSink
 from .keys import KeyReader
 from .loader import load as load_file
 from .mixer import Mixer
@@ -37,7 +40,7 @@ from .scheduler import Listeners, PlayResult, Scheduler
 from .speech import Synthesizer
 from .split import export_split
 from .tags import Metadata
-from .timeline import ANNOUNCEMENT, SPEECH, Event, Timeline
+from .timeline import ANNOUNCEMENT, SAMPLE_RATE, SPEECH, Event, Timeline
 from .timing_log import TimingLog, open_log
 from .transcript import write_transcript
 
@@ -264,12 +267,6 @@ def play(routine: Routine, settings: Settings = Settings(), env: Environment | N
 def _listen(stack: ExitStack, commands: queue.Queue, sink, settings: Settings, env: Environment,
             timing: TimingLog | None):
     """Start listening for spoken commands; the sink that tells the listener what the player plays."""
-    import time
-
-    from .chime import tick_pcm
-    from .hearing import Hearing, ReportingSink
-    from .timeline import SAMPLE_RATE
-
     reporting: list[ReportingSink] = []
 
     def heard(message: dict) -> None:

@@ -11,6 +11,7 @@ import io
 import json
 import math
 import os
+import queue
 import shlex
 import signal
 import sys
@@ -21,9 +22,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Sequence
 
-from . import __version__, api, bundled, compiler, formats, listening
+from . import __version__, api, bundled, compiler, formats, listening, user_settings
 from .api import Settings
 from .env import Environment
+from .hearing import Hearing
+from .microphone import MicrophoneError
 from .errors import BadInputError, NoAudioDeviceError, VoiceGuideError
 from .printable import printable
 from .routine import DEFAULT_LOUDNESS, LOUDNESS_RANGE, RATE_RANGE, VOLUME_RANGE, Routine, Voice
@@ -335,8 +338,6 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def run_play(args: argparse.Namespace, env: Environment) -> int:
-    from . import user_settings
-
     routine = api.load(args.routine)
     saved = user_settings.load()  # listen: true, sensitivity: ... (the command line wins)
     settings = dataclasses.replace(
@@ -523,12 +524,6 @@ def run_check(args: argparse.Namespace, env: Environment) -> int:
 
 def run_listen_test(args: argparse.Namespace, env: Environment) -> int:
     """A few seconds of listening: the input level, what was heard, a sensitivity suggested and saved."""
-    import queue
-
-    from . import user_settings
-    from .hearing import Hearing
-    from .microphone import MicrophoneError
-
     eager = 1.0  # hear everything that might be a phrase, to see how far each is from its threshold
     heard: list[dict] = []
     levels: list[float] = []
