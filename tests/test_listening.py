@@ -211,12 +211,13 @@ def test_no_microphone_is_one_line_and_the_routine_plays_on_with_its_reminders(t
     assert "Stop if it hurts." in texts
 
 
-@pytest.mark.slow
-@needs_flite
-def test_stop_now_said_during_a_hold_goes_to_the_reminders_at_once(tmp_path, cache_root):
+def _say_during_the_hold(tmp_path, cache_root, phrase: str) -> tuple[list[dict], list]:
+    """Play the quick routine with --listen; say `phrase` a second into the hold; (timing log, played buffers)."""
     import os
 
-    env_alsa, fifo, _ = microphone_config(tmp_path)
+    from .test_play_alsa import played_buffers
+
+    env_alsa, fifo, played = microphone_config(tmp_path)
     log = tmp_path / "timing.jsonl"
     env = {**os.environ, **env_alsa, "XDG_CACHE_HOME": str(cache_root)}
     feed = Feed(fifo)
@@ -229,29 +230,52 @@ def test_stop_now_said_during_a_hold_goes_to_the_reminders_at_once(tmp_path, cac
         while press is None and time.monotonic() < deadline:
             time.sleep(0.05)
             if log.exists():
-                for line in log.read_text().splitlines():
-                    entry = json.loads(line)
-                    if entry.get("text") == "Press the arch.":
-                        press = entry
+                press = next((e for e in map(json.loads, log.read_text().splitlines())
+                              if e.get("text") == "Press the arch."), None)
         assert press is not None, "the hold never started"
         time.sleep(press["samples"] / 22050 + 1.0)  # into the quiet of the hold
-        feed.say(corpus.say("flite-slt", "stop now"))
-        out, err = process.communicate(timeout=60)
+        feed.say(corpus.say("flite-slt", phrase))
+        _, err = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
             process.communicate()
         feed.stop()
     assert process.returncode == 0, err
-    assert "Warning" not in err and "warning" not in err, err
+    assert "Warning" not in err and "warning" not in err, err  # -X dev: no ResourceWarning either
     entries = [json.loads(line) for line in log.read_text().splitlines()]
-    commands = [e for e in entries if e.get("kind") == "command"]
-    assert [c["phrase"] for c in commands] == ["stop now"]
+    assert [c["phrase"] for c in entries if c.get("kind") == "command"] == [phrase]
+    return entries, played_buffers(played)
+
+
+@pytest.mark.slow
+@needs_flite
+def test_stop_now_said_during_a_hold_goes_to_the_reminders_at_once(tmp_path, cache_root):
+    entries, _ = _say_during_the_hold(tmp_path, cache_root, "stop now")
+    command = next(e for e in entries if e.get("kind") == "command")
     texts = [e.get("text") for e in entries if e.get("kind") != "command"]
     assert "Halfway." not in texts  # the rest of the hold was skipped
     assert texts[-1] == "Stop if it hurts."  # and the reminders were said
     closing = next(e for e in entries if e.get("text") == "That's the end of the routine.")
-    assert commands[0]["said"][1] <= commands[0]["time"] < closing["actual"]
+    assert command["said"][1] <= command["time"] < closing["actual"]
+
+
+@pytest.mark.slow
+@needs_flite
+def test_say_again_repeats_the_steps_instruction(tmp_path, cache_root):
+    entries, _ = _say_during_the_hold(tmp_path, cache_root, "say again")
+    texts = [e.get("text") for e in entries if e.get("kind") != "command"]
+    assert texts.count("Press the arch.") == 2
+    assert texts[-1] == "Stop if it hurts."
+
+
+@pytest.mark.slow
+@needs_flite
+def test_how_long_is_answered_with_a_line_of_its_own_and_the_schedule_goes_on(tmp_path, cache_root):
+    entries, buffers = _say_during_the_hold(tmp_path, cache_root, "how long")
+    sounds = [e for e in entries if e.get("kind") != "command"]
+    assert len(buffers) == len(sounds) + 2  # the tick and the answer, besides every sound of the routine
+    assert [e.get("text") for e in sounds].count("Halfway.") == 1
 
 
 def test_the_live_view_shows_listening_and_the_last_command():
@@ -339,3 +363,43 @@ def test_listen_test_shows_what_it_heard_and_saves_a_sensitivity(tmp_path):
     saved = (config / "voice-guide" / "settings.yaml").read_text()
     assert saved.startswith("sensitivity: ")
     assert f"saved to {config / 'voice-guide' / 'settings.yaml'}" in out
+
+
+def test_a_command_the_player_ignores_does_not_start_the_next_sound_early():
+    from voice_guide.commands import RESUME, TIME_LEFT
+    from voice_guide.scheduler import Scheduler
+    from voice_guide.timeline import Event
+
+    class Clock:
+        def __init__(self):
+            self.t, self.commands = 0.0, [(0.5, TIME_LEFT), (0.7, RESUME)]
+
+        def now(self):
+            return self.t
+
+        def wait_until(self, deadline):
+            if self.commands and self.commands[0][0] < deadline:
+                self.t, command = self.commands.pop(0)
+                return command
+            self.t = max(self.t, deadline)
+            return None
+
+    class Sink:
+        def __init__(self, clock):
+            self.clock, self.started = clock, []
+
+        def play(self, pcm):
+            self.started.append(self.clock.t)
+
+        def stop_all(self):
+            pass
+
+        def wait_done(self):
+            pass
+
+    clock = Clock()
+    sink = Sink(clock)
+    events = [Event("speech", 0, 100, "One.", 1, "instruction"), Event("silence", 100, 22050 - 100, None, 1),
+              Event("speech", 22050, 100, "Two.", 1)]
+    Scheduler(events, lambda e: b"x", clock, sink).run()
+    assert sink.started == [0.0, 1.0]

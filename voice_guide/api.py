@@ -18,14 +18,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-from . import bundled, compiler
+from . import bundled, compiler, listening
 from .atomicfile import check_destination
 from .formats import AUDIO, TRANSCRIPT, format_for
 from .chime import tick_pcm
 from .clock import MonotonicClock, quick_thread_switches
-from .display import Playhead, make_display
+from .display import Playhead, describe, make_display
 from .env import Environment
-from .errors import AudioDeviceError, BadInputError, NoAudioDeviceError
+from .errors import AudioDeviceError, BadInputError, NoAudioDeviceError, VoiceGuideError
 from .hearing import Hearing, ReportingSink
 from .keys import KeyReader
 from .loader import load as load_file
@@ -40,6 +40,7 @@ from .scheduler import Listeners, PlayResult, Scheduler
 from .speech import Synthesizer
 from .split import export_split
 from .tags import Metadata
+from .spoken import time_left_line
 from .timeline import ANNOUNCEMENT, SAMPLE_RATE, SPEECH, Event, Timeline
 from .timing_log import TimingLog, open_log
 from .transcript import write_transcript
@@ -232,6 +233,7 @@ def play(routine: Routine, settings: Settings = Settings(), env: Environment | N
         stack.callback(mixing.close)
         events = compiler.iter_events(routine, synth.length, voice=synth.resolved, chime=settings.chime)
         prefetcher = Prefetcher(events, lambda event: to_pcm16(mixing.clip(event)))
+        time_left = _time_left_answer(prefetcher, steps, mixing, synth)
         stack.callback(prefetcher.stop)
         sink = env.open_sink()
         keys = settings.keys and env.stdin_isatty
@@ -239,7 +241,7 @@ def play(routine: Routine, settings: Settings = Settings(), env: Environment | N
         if keys:
             stack.enter_context(KeyReader(env.stdin, commands))
         if settings.listen:
-            sink = _listen(stack, commands, sink, settings, env, timing)
+            sink = _listen(stack, commands, sink, settings, env, timing, lambda: time_left(scheduler))
         use_chime = routine.chime if settings.chime is None else settings.chime
         scheduler = Scheduler(prefetcher, prefetcher.clip, MonotonicClock(commands), sink, chime=use_chime)
         for warning in compiler.routine_warnings(routine) + synth.warnings:
@@ -265,26 +267,46 @@ def play(routine: Routine, settings: Settings = Settings(), env: Environment | N
 
 
 def _listen(stack: ExitStack, commands: queue.Queue, sink, settings: Settings, env: Environment,
-            timing: TimingLog | None):
-    """Start listening for spoken commands; the sink that tells the listener what the player plays."""
+            timing: TimingLog | None, answer: Callable[[], bytes | None]):
+    """Start listening for spoken commands; the sink that tells the listener what the player plays.
+
+    `answer()` is the PCM of the line that answers "how long" (None when there is no step to time)."""
     reporting: list[ReportingSink] = []
 
     def heard(message: dict) -> None:
         if "heard" not in message:
             return
         now = time.perf_counter()
-        try:
-            reporting[0].play(tick_pcm())  # the soft acknowledgement
-        except AudioDeviceError:
-            pass  # the scheduler finds out about the device itself
         if timing is not None:
             timing.heard(message["heard"], message["command"], now, message["start"], message["end"], message["score"])
+        try:
+            reporting[0].play(tick_pcm())  # the soft acknowledgement
+            if message["command"] == listening.TIME_LEFT:
+                line = answer()  # said from this thread: making it never holds up the schedule
+                if line is not None:
+                    reporting[0].play(line)
+        except VoiceGuideError:
+            pass  # a device or engine failure: the scheduler finds out about the device itself
 
     hearing = stack.enter_context(
         Hearing(commands, sensitivity=settings.sensitivity, on_heard=heard, on_problem=env.warn)
     )
     reporting.append(ReportingSink(sink, hearing, SAMPLE_RATE))
     return reporting[0]
+
+
+def _time_left_answer(prefetcher: Prefetcher, steps, mixing: Mixer, synth: Synthesizer):
+    """The PCM of "N seconds left in this step" for where `scheduler` is now (None outside the steps)."""
+
+    def answer(scheduler: Scheduler) -> bytes | None:
+        events, complete = prefetcher.known()
+        view = describe(events, complete, scheduler.position(), steps)
+        if view.step_left is None or not 1 <= view.step <= view.steps_total:
+            return None
+        text = time_left_line(view.step_left)
+        return to_pcm16(mixing.clip(Event(SPEECH, 0, synth.length(text), text)))
+
+    return answer
 
 
 def _with_warnings(timeline: Timeline, extra: tuple[str, ...]) -> Timeline:

@@ -8,4 +8,4 @@ QUIT = "quit"  # jumps to the closing, which is always spoken
 PAUSE_ONLY = "pause only"  # pauses; ignored while paused
 RESUME = "resume"  # resumes; ignored while playing
 REPEAT = "repeat"  # the current step again, from its instruction
-TIME_LEFT = "time left"  # not acted on yet: the player has no line for it
+TIME_LEFT = "time left"  # answered by a line of its own (api._listen); the schedule is unchanged

@@ -192,7 +192,8 @@ class Scheduler:
         while True:
             event = self._event(self._index)
             if event is None:
-                if self._obey(self._clock.wait_until(self._t0 + end / self._rate)):
+                command = self._clock.wait_until(self._t0 + end / self._rate)
+                if self._obey(command) or command is not None:  # an ignored command: wait on
                     continue
                 break
             end = event.end
@@ -201,7 +202,8 @@ class Scheduler:
                 continue
             pcm = self._clip(event)  # may block while the engine catches up: then the sound starts late
             deadline = self._t0 + event.start / self._rate
-            if self._obey(self._clock.wait_until(deadline)):
+            command = self._clock.wait_until(deadline)
+            if self._obey(command) or command is not None:  # an ignored command must not start the sound early
                 continue
             self._send(event, pcm, deadline)
             self._index += 1

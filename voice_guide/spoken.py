@@ -81,3 +81,12 @@ def ordinal_count(n: int, of: int) -> str:
 
 def capitalized(text: str) -> str:
     return text[:1].upper() + text[1:]
+
+
+def time_left_line(seconds: float) -> str:
+    """What the player says to "how long": the time left in the step, to the second.
+
+    >>> time_left_line(75.4)
+    'One minute fifteen seconds left in this step.'
+    """
+    return f"{capitalized(duration_words(max(1, round(seconds))))} left in this step."
