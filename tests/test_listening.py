@@ -284,12 +284,12 @@ def test_the_live_view_shows_listening_and_the_last_command():
     from rich.console import Console
 
     from voice_guide.display import LiveDisplay, Playhead
-    from voice_guide.timeline import Event
+    from voice_guide.timeline import Event, StepOutline
 
     events = (Event("speech", 0, 22050, "Relax.", 1, "instruction"),)
     playhead = Playhead(lambda: 100, lambda: False, lambda: (events, True), heard=lambda: "next step")
     out = io.StringIO()
-    Console(file=out, width=80).print(LiveDisplay(out, "Demo", ["Relax."], playhead, keys=False))
+    Console(file=out, width=80).print(LiveDisplay(out, "Demo", [StepOutline(1, "Relax.")], playhead, keys=False))
     assert "listening" in out.getvalue() and "heard: next step" in out.getvalue()
 
 
