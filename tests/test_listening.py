@@ -403,3 +403,13 @@ def test_a_command_the_player_ignores_does_not_start_the_next_sound_early():
               Event("speech", 22050, 100, "Two.", 1)]
     Scheduler(events, lambda e: b"x", clock, sink).run()
     assert sink.started == [0.0, 1.0]
+
+
+def test_a_range_holds_stop_cue_says_what_to_say_only_when_listening():
+    from voice_guide import api, compiler
+
+    routine = api.load("arch")
+    listening_lines = [t for t in compiler.texts(routine, listening=True) if t.startswith("You can stop here")]
+    plain_lines = [t for t in compiler.texts(routine) if t.startswith("You can stop here")]
+    assert listening_lines and all("say next step to move on" in t for t in listening_lines)
+    assert plain_lines and not any("next step" in t for t in plain_lines)

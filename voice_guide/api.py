@@ -226,12 +226,14 @@ def play(routine: Routine, settings: Settings = Settings(), env: Environment | N
         synth = stack.enter_context(synthesizer(routine, settings, env))
         # In order of first use: the opening lines are made first, the rest while they play.
         synth.prefetch(([orientation] if orientation else []) + compiler.texts(routine, voice=synth.resolved,
-                                                                                 chime=settings.chime))
+                                                                                 chime=settings.chime,
+                                                                                 listening=settings.listen))
         # The same mixer as `export` makes (same settings, same cache of final clips): a warm run takes its
         # clips from that cache, so the first sound does not wait for the levelling code to load.
         mixing = mixer(synth, settings, env)
         stack.callback(mixing.close)
-        events = compiler.iter_events(routine, synth.length, voice=synth.resolved, chime=settings.chime)
+        events = compiler.iter_events(routine, synth.length, voice=synth.resolved, chime=settings.chime,
+                                      listening=settings.listen)
         prefetcher = Prefetcher(events, lambda event: to_pcm16(mixing.clip(event)))
         time_left = _time_left_answer(prefetcher, steps, mixing, synth)
         stack.callback(prefetcher.stop)

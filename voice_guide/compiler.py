@@ -90,8 +90,10 @@ class HoldWindow:
 Part = Union[Sound, HoldWindow]
 
 
-def script(routine: Routine, *, voice: Voice | None = None, chime: bool | None = None) -> tuple[Part, ...]:
-    """The routine expanded into parts, in order; pure.
+def script(routine: Routine, *, voice: Voice | None = None, chime: bool | None = None,
+           listening: bool = False) -> tuple[Part, ...]:
+    """The routine expanded into parts, in order; pure. `listening`: the player takes spoken commands, and a
+    range hold's "you can stop here" says which to give.
 
     >>> from voice_guide.routine import Routine, Say
     >>> [p.text for p in script(Routine("Demo", (Say("Relax."),)), chime=False) if p.text][:3]
@@ -100,7 +102,7 @@ def script(routine: Routine, *, voice: Voice | None = None, chime: bool | None =
     use_chime = routine.chime if chime is None else chime
     body: list[Part] = []
     counter = _StepCounter()
-    _expand(routine.steps, (), (), body, counter, use_chime, routine.source)
+    _expand(routine.steps, (), (), body, counter, use_chime, routine.source, listening=listening)
     closing = _closing(routine, use_chime)
     rate = (voice.rate if voice and voice.rate else None) or 150
     estimate = _estimate_seconds(body + closing, rate)
@@ -119,10 +121,11 @@ def estimate_seconds(routine: Routine, *, voice: Voice | None = None, chime: boo
     return _estimate_seconds(list(parts), rate)
 
 
-def texts(routine: Routine, *, voice: Voice | None = None, chime: bool | None = None) -> list[str]:
+def texts(routine: Routine, *, voice: Voice | None = None, chime: bool | None = None,
+          listening: bool = False) -> list[str]:
     """Every line the routine speaks, each once, in order of first use (what to synthesize first)."""
     seen: dict[str, None] = {}
-    for part in script(routine, voice=voice, chime=chime):
+    for part in script(routine, voice=voice, chime=chime, listening=listening):
         if isinstance(part, Sound) and part.text is not None:
             seen.setdefault(part.text)
         elif isinstance(part, HoldWindow):
@@ -163,12 +166,13 @@ def iter_events(
     voice: Voice | None = None,
     chime: bool | None = None,
     warn: Callable[[str], None] | None = None,
+    listening: bool = False,
 ) -> Iterator[Event]:
     """The timeline's events, lazily: event k asks `length` only for lines up to k.
 
     `length(text)` gives a spoken line's length in samples. Silence fills every gap, so events are contiguous.
     """
-    parts = script(routine, voice=voice, chime=chime)
+    parts = script(routine, voice=voice, chime=chime, listening=listening)
     for warning in routine_warnings(routine) if warn is not None else ():
         warn(warning)
     layout = _Layout()
@@ -237,6 +241,7 @@ def _expand(
     use_chime: bool,
     source: str,
     spoken: tuple[str, ...] = (),
+    listening: bool = False,
 ) -> None:
     """Append the parts of `steps`; `announcements` are said before the first of them (after its chime), and
     `context` names the blocks they are in (it labels their chapters; `spoken` names them as said aloud)."""
@@ -255,20 +260,20 @@ def _expand(
             else:
                 out.append(Sound(SPEECH, INSTRUCTION, number, step.text, label=label, where=spoken, hold=step.hold))
                 where = f"{source}:{step.line}" if step.line else source
-                out.append(HoldWindow(number, step.hold.maximum, _cues(step), where, step.cues.every))
+                out.append(HoldWindow(number, step.hold.maximum, _cues(step, listening), where, step.cues.every))
         elif isinstance(step, Repeat):
             for round_number in range(1, step.times + 1):
                 said = (f"Round {ordinal_count(round_number, step.times)}.",) if step.times > 1 else ()
                 where = (f"round {round_number} of {step.times}",) if step.times > 1 else ()
                 aloud = (f"round {ordinal_count(round_number, step.times)}",) if step.times > 1 else ()
                 _expand(step.steps, announcements + said, context + where, out, counter, use_chime, source,
-                        spoken + aloud)
+                        spoken + aloud, listening)
                 announcements = ()
         elif isinstance(step, Sides):
             for index, side in enumerate(step.sides):
                 said = (f"Start with {_possessive(side)}." if index == 0 else f"Now {_possessive(side)}.",)
                 _expand(step.steps, announcements + said, context + (side,), out, counter, use_chime, source,
-                        spoken + (_possessive(side),))
+                        spoken + (_possessive(side),), listening)
                 announcements = ()
         else:  # pragma: no cover - the loader builds only the three kinds
             raise TypeError(f"unknown step {step!r}")
@@ -285,13 +290,17 @@ def _closing(routine: Routine, use_chime: bool) -> list[Part]:
     return parts
 
 
-def _cues(step: Say) -> tuple[Cue, ...]:
+def _cues(step: Say, listening: bool = False) -> tuple[Cue, ...]:
     """The lines said during a hold, merged where they fall together, in time order."""
     hold: Hold = step.hold  # type: ignore[assignment]
     wanted: list[tuple[float, int, str]] = []  # (time, priority, text): lower priority is said first
     if hold.is_range:
         more = duration_words(hold.maximum - hold.minimum)
-        wanted.append((hold.minimum, 1, f"You can stop here, or keep going for up to {more} more."))
+        if listening:  # the phrase is listening.PHRASES' "next step"; the player never hears its own voice
+            wanted.append((hold.minimum, 1, f"You can stop here: say next step to move on, or keep going for up "
+                                            f"to {more} more."))
+        else:
+            wanted.append((hold.minimum, 1, f"You can stop here, or keep going for up to {more} more."))
     if step.cues.halfway:
         wanted.append((hold.maximum / 2, 0, "Halfway."))
     if step.cues.every:
