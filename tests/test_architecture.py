@@ -27,8 +27,9 @@ LAYERS = {
     "playing": {"scheduler", "prefetch", "display", "timing_log", "hearing"},
     "devices": {"clock", "audio_sink", "keys", "procinfo", "env", "microphone", "_listen_worker", "user_settings"},
     "stages": {"loader", "compiler", "speech", "mixer", "render", "audiofile", "split", "transcript"},
-    "parts": {"durations", "spoken", "voices", "bundled", "chime", "loudness", "pcm", "tags", "atomicfile", "printable",
-              "_speech_process", "_speech_worker", "_speech_cache", "_mix_cache", "listening", "recogniser"},
+    "parts": {"durations", "spoken", "voices", "bundled", "chime", "loudness", "pcm", "tags", "atomicfile", "cachefiles", "printable",
+              "_speech_process", "_speech_worker", "_speech_cache", "_mix_cache",
+              "listening", "recogniser"},
     "facts": {"routine", "timeline", "errors", "formats", "timefmt", "commands"},
 }
 AUDIO_STACK = ("numpy", "soundfile", "simpleaudio", "pyttsx3", "rich", "mutagen")

@@ -297,24 +297,69 @@ def test_a_file_that_appears_while_writing_is_not_overwritten(tmp_path):
     assert target.read_bytes() == b"someone else's" and leftovers(tmp_path) == []
 
 
-def test_stale_partial_files_of_dead_processes_are_cleaned_and_live_ones_kept(tmp_path):
+LOCK_HOLDER = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_WRONLY)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_partial_file_locked_by_a_live_writer_is_kept_whatever_pid_its_name_says(tmp_path):
+    # Another container or machine: the pid in the name means nothing here (this one is dead in our namespace),
+    # only the lock its writer holds tells that it is alive.
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    stale = partial_path(tmp_path / "old.mp3", dead.pid)
-    live = partial_path(tmp_path / "busy.mp3", os.getppid())
-    stale.write_bytes(b"half")
+    live = partial_path(tmp_path / "busy.mp3", dead.pid)
     live.write_bytes(b"being written")
-    write_all(tmp_path / "new.wav", [tone()], sample_rate=RATE)
-    assert not stale.exists() and live.exists()
+    holder = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(live)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        stale = partial_path(tmp_path / "old.mp3", os.getppid())  # a live pid, but nobody holds the file
+        stale.write_bytes(b"half")
+        write_all(tmp_path / "new.wav", [tone()], sample_rate=RATE)
+        assert not stale.exists() and live.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert clean_stale_partials(tmp_path) == [live]  # its writer gone, the lock went with it
 
 
-def test_cleaning_removes_only_partial_files_whose_writer_is_gone(tmp_path):
-    names = [partial_path(tmp_path / "a.wav", 101), partial_path(tmp_path / "b.wav", 202), tmp_path / "a.wav"]
-    for path in names:
-        path.write_bytes(b"x")
-    removed = clean_stale_partials(tmp_path, alive=lambda pid: pid == 202)
-    assert removed == [names[0]]
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in names[1:])
+def test_an_empty_unlocked_partial_file_is_kept_only_while_it_is_young(tmp_path):
+    # A writer creates its file empty and locks it an instant later: a young empty file may be in that instant.
+    young, old = partial_path(tmp_path / "a.wav", os.getppid()), partial_path(tmp_path / "b.wav", os.getppid())
+    young.touch()
+    old.touch()
+    os.utime(old, (time.time() - 60, time.time() - 60))
+    assert clean_stale_partials(tmp_path) == [old]
+    assert young.exists()
+
+
+def test_cleaning_leaves_files_that_only_look_like_partials_alone(tmp_path):
+    target = tmp_path / "precious"
+    target.write_bytes(b"mine")
+    link = partial_path(tmp_path / "a.wav", 101)
+    link.symlink_to(target)
+    fifo = partial_path(tmp_path / "b.wav", 102)
+    os.mkfifo(fifo)
+    assert clean_stale_partials(tmp_path) == []
+    assert link.is_symlink() and fifo.exists() and target.read_bytes() == b"mine"
+
+
+def test_a_partial_name_is_shortened_to_fit_while_two_long_names_keep_their_own(tmp_path):
+    first, second = (tmp_path / ("x" * 250 + ending) for ending in ("1.wav", "2.wav"))
+    assert partial_path(first) != partial_path(second)
+    for target in (first, second):
+        assert len(partial_path(target).name.encode()) <= 255
+        write_all(target, [tone(0.1)], sample_rate=RATE)
+        assert target.exists()
+    assert leftovers(tmp_path) == []
+
+
+def test_a_file_name_too_long_for_any_file_system_is_refused_plainly(tmp_path):
+    with pytest.raises(OutputError, match="the file name is longer than 255 bytes; choose a shorter one"):
+        write_all(tmp_path / ("é" * 127 + ".wav"), [tone(0.1)], sample_rate=RATE)
 
 
 WRITER_SCRIPT = """

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from voice_guide import compiler
+from voice_guide.errors import BadInputError
 from voice_guide.routine import Cues, Hold, Repeat, Routine, Say, Sides
 from voice_guide.timeline import ANNOUNCEMENT, CHIME, CLOSING, CUE, INSTRUCTION, INTRO, SAMPLE_RATE, SILENCE, SPEECH
 
@@ -60,13 +61,22 @@ steps = st.recursive(
                 steps=st.lists(inner, min_size=1, max_size=3).map(tuple)),
     max_leaves=6,
 )
+def _within_limits(routine: Routine) -> bool:
+    """What the loader lets through: at most four hours in all (spoken lines included)."""
+    try:
+        compiler.compile(routine, spoken_length)
+    except BadInputError:
+        return False
+    return True
+
+
 routines = st.builds(
     Routine,
     title=texts,
     steps=st.lists(steps, min_size=1, max_size=4).map(tuple),
     chime=st.booleans(),
     reminders=st.one_of(st.just(()), st.lists(texts, min_size=1, max_size=3).map(tuple)),
-)
+).filter(_within_limits)
 
 
 @pytest.mark.slow
@@ -261,3 +271,43 @@ def test_a_start_inside_a_block_is_oriented_by_the_blocks_its_own_lines_do_not_a
         (6, "Left foot, round 2 of 2", "Picking up with your left foot, round two of two."),
     ]
     assert steps[6].orientation is None  # "Now your right foot." starts step 7
+
+
+def test_a_cue_every_hundredth_of_a_second_is_refused_before_anything_is_laid_out():
+    from voice_guide.compiler import MAX_SPOKEN_LINES
+    from voice_guide.errors import BadInputError
+    from voice_guide.routine import Cues, Hold, Routine, Say
+
+    step = Say("Press.", hold=Hold(4 * 3600.0, 4 * 3600.0), cues=Cues(every=0.01), line=5)
+    with pytest.raises(BadInputError) as caught:
+        compiler.script(Routine("Too many", (Say("Sit.", pause=1.0), step), source="big.yaml"))
+    assert str(caught.value) == (
+        "big.yaml:5: 'every: 0.01s' in a hold of 4h means 1,440,000 remaining-time cues, each a line to synthesize "
+        f"(a routine may need at most {MAX_SPOKEN_LINES:,}): use an 'every' of at least 15s"
+    )
+
+
+def test_a_routine_of_too_many_different_lines_is_refused_naming_the_limit():
+    from voice_guide.compiler import MAX_SPOKEN_LINES
+    from voice_guide.errors import BadInputError
+    from voice_guide.routine import Routine, Say
+
+    steps = tuple(Say(f"Line number {n}.", pause=1.0) for n in range(MAX_SPOKEN_LINES + 1))
+    with pytest.raises(BadInputError, match=f"many.yaml: the routine needs {MAX_SPOKEN_LINES + 1:,} different "
+                                            f"spoken lines \\(at most {MAX_SPOKEN_LINES:,}\\)"):
+        compiler.script(Routine("Many", steps, source="many.yaml"))
+    assert len(compiler.texts(Routine("Fine", steps[:-10], source="fine.yaml"))) < MAX_SPOKEN_LINES
+
+
+def test_the_four_hour_limit_counts_the_spoken_lines_the_opening_and_the_closing():
+    from voice_guide.errors import BadInputError
+
+    def routine(seconds: float) -> Routine:
+        return Routine("Long", (Say("Press.", hold=Hold(seconds, seconds)),), source="long.yaml")
+
+    one_second = lambda text: SAMPLE_RATE  # noqa: E731 - every line takes a second
+    fits = compiler.compile(routine(4 * 3600.0 - 60), one_second)
+    assert fits.total_seconds <= compiler.MAX_TOTAL
+    with pytest.raises(BadInputError, match=r"^long.yaml: the routine runs 4h.* with its spoken lines, its opening "
+                                            r"and its closing; a routine must be at most 4h in all"):
+        compiler.compile(routine(4 * 3600.0 - 2), one_second)

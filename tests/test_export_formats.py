@@ -183,7 +183,11 @@ def test_an_error_during_a_split_export_publishes_none_of_the_parts(tmp_path, ti
 
     with pytest.raises(RuntimeError, match="engine died"):
         export_split(timeline, failing, tmp_path / "parts", format="ogg")
-    assert list((tmp_path / "parts").iterdir()) == []
+    assert not (tmp_path / "parts").exists()  # made for this export, removed with it
+    (tmp_path / "parts").mkdir()
+    with pytest.raises(RuntimeError, match="engine died"):
+        export_split(timeline, failing, tmp_path / "parts", format="ogg")
+    assert list((tmp_path / "parts").iterdir()) == []  # the user's own folder stays, empty
 
 
 def test_split_into_a_folder_whose_parent_is_missing_is_refused(tmp_path, timeline):

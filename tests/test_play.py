@@ -56,7 +56,7 @@ def test_the_no_device_suggestion_carries_the_users_options_and_names_the_file_a
 
 def test_play_with_a_timing_log_it_cannot_write_says_so_before_any_sound(cache_root, tmp_path):
     log = tmp_path / "no-such-folder" / "timing.jsonl"
-    with pytest.raises(OutputError, match=r"timing.jsonl: cannot write the timing log \(No such file or directory\)$"):
+    with pytest.raises(OutputError, match=r"folder .*no-such-folder does not exist; create it or choose another output path$"):
         api.play(load(str(QUICK)), api.Settings(timing_log=log), quiet_env(cache_root))
 
 

@@ -458,11 +458,14 @@ def test_temporaries_left_by_a_killed_process_are_swept_once_old(tmp_path):
     old_raw = tmp_path / ".0123456789abcdef.x3.tmp.raw"
     for path in (old, young, old_raw):
         path.write_bytes(b"half a clip")
-    for path in (old, old_raw):
+    old_work = tmp_path / ".0123456789abcdef.x4.tmp.d"  # the folder a killed engine process wrote into
+    old_work.mkdir()
+    (old_work / "utterance.wav").write_bytes(b"half")
+    for path in (old, old_raw, old_work):
         os.utime(path, (time.time() - 7200, time.time() - 7200))
     with synthesizer(tmp_path) as speech:
         speech.length(ARCH)
-    assert not old.exists() and not old_raw.exists()
+    assert not old.exists() and not old_raw.exists() and not old_work.exists()
     assert young.exists()  # may belong to another process writing right now
 
 

@@ -3,25 +3,30 @@
 Levelling a clip to the loudness target is the costliest step of an export with a warm speech cache (several
 meter passes per clip). Its result depends only on the raw samples, the target,
 the volume and the code that levels them, so it is stored under a hash of exactly those: a new espeak-ng, a
-changed loudness.py or another numpy gives new keys, never stale samples. Entries are written to a temporary
-name and moved into place, so concurrent processes see a whole file or none; an unreadable entry is a miss.
+changed loudness.py or another numpy gives new keys, never stale samples. Each entry also carries its own key,
+checked on read, so an entry moved under another's name is a miss, not another clip's samples. Entries are
+read, written and kept within a size bound through cachefiles; an unreadable entry is a miss (and removed).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from . import cachefiles
 
 if TYPE_CHECKING:
     import numpy
 
-FORMAT_VERSION = 2
-_MAGIC = b"voice-guide mixed clip 2\n"  # then the SHA-256 of the samples, then the samples (float32, little-endian)
+FORMAT_VERSION = 3
+# Then the entry's key (64 hex digits), the SHA-256 of the samples, then the samples (float32, little-endian).
+_MAGIC = b"voice-guide mixed clip 3\n"
+_KEY_SIZE = 64
 _DIGEST_SIZE = 32
+ENTRY_LIMIT = 32 << 20  # bytes: six minutes of float32 samples; no clip is that long
+CACHE_LIMIT = 512 << 20  # bytes of final clips kept; the least recently used go first
 # Whatever can change the final samples: these modules' source and these packages' versions.
 _CODE = ("loudness.py", "chime.py", "mixer.py")
 _PACKAGES = ("numpy",)
@@ -41,9 +46,11 @@ class MixCache:
     [0.5, 0.5, 0.5, 0.5]
     """
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, max_bytes: int = CACHE_LIMIT):
         self.root = root
+        self.max_bytes = max_bytes
         self._code: str | None = None
+        self._added = False
 
     def key(self, kind: str, raw: "numpy.ndarray", *, loudness: float, volume: float) -> str:
         """The name of the final clip made from `raw` with these settings by this version of the code."""
@@ -54,21 +61,22 @@ class MixCache:
         return hashlib.sha256(json.dumps(parts).encode("utf-8")).hexdigest()
 
     def get(self, key: str) -> "numpy.ndarray | None":
-        """The stored clip (read-only float32), or None when missing or damaged (its checksum is verified, so
-        samples changed in place are caught, not played)."""
+        """The stored clip (read-only float32), or None when missing or damaged (its key and checksum are
+        verified, so an entry of another clip or samples changed in place are caught, not played)."""
         import numpy as np
 
-        try:
-            data = self._path(key).read_bytes()
-        except OSError:
+        data = cachefiles.read_entry(self._path(key), ENTRY_LIMIT)
+        if data is None:
             return None
-        head = len(_MAGIC) + _DIGEST_SIZE
+        head = len(_MAGIC) + _KEY_SIZE + _DIGEST_SIZE
         body = data[head:]
         if (
             not data.startswith(_MAGIC)
+            or data[len(_MAGIC):len(_MAGIC) + _KEY_SIZE] != key.encode("ascii")
             or len(body) % 4
-            or hashlib.sha256(body).digest() != data[len(_MAGIC):head]
+            or hashlib.sha256(body).digest() != data[len(_MAGIC) + _KEY_SIZE:head]
         ):
+            cachefiles.remove(self._path(key))
             return None
         samples = np.frombuffer(body, dtype="<f4")
         samples.setflags(write=False)
@@ -78,19 +86,19 @@ class MixCache:
         """Store a clip; a cache that cannot be written is only slower, never an error."""
         import numpy as np
 
+        body = np.ascontiguousarray(samples, dtype="<f4").tobytes()
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            fd, temporary = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=".tmp", dir=self.root)
-            try:
-                body = np.ascontiguousarray(samples, dtype="<f4").tobytes()
-                with os.fdopen(fd, "wb") as out:
-                    out.write(_MAGIC + hashlib.sha256(body).digest() + body)
-                os.replace(temporary, self._path(key))
-            except BaseException:
-                Path(temporary).unlink(missing_ok=True)
-                raise
+            if not self._added:
+                cachefiles.private_folder(self.root)
+            cachefiles.write_entry(self._path(key), _MAGIC + key.encode("ascii") + hashlib.sha256(body).digest() + body)
         except OSError:
-            pass
+            return
+        self._added = True
+
+    def evict(self) -> None:
+        """Keep the folder within its bound, if this cache added anything (see cachefiles.evict)."""
+        if self._added:
+            cachefiles.evict(self.root, (".clip",), self.max_bytes)
 
     def _path(self, key: str) -> Path:
         return self.root / f"{key}.clip"

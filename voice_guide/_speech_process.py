@@ -29,6 +29,18 @@ def default_command() -> tuple[str, ...]:
     return (sys.executable, str(Path(__file__).with_name("_speech_worker.py")))
 
 
+_LIVE_GROUPS: set[int] = set()  # process groups of the workers running now (each worker leads its own)
+
+
+def kill_all_workers() -> None:
+    """Kill every worker still running, with whatever it started: the last thing done before a forced exit."""
+    for group in list(_LIVE_GROUPS):
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except OSError:
+            pass
+
+
 class WorkerStalled(Exception):
     """The worker did not answer in time (it has been killed)."""
 
@@ -55,8 +67,15 @@ class WorkerProcess:
             # Its own process group, so a kill also takes the engine child it may have forked.
             start_new_session=os.name == "posix",
         )
+        if os.name == "posix":
+            _LIVE_GROUPS.add(self._process.pid)
         self._reader = threading.Thread(target=self._read, name="speech-worker-reader", daemon=True)
-        self._reader.start()
+        try:
+            self._reader.start()
+        except RuntimeError:  # no memory for the thread: the worker must not be left running
+            self._tail = ""
+            self.kill()
+            raise
         self._tail: str | None = None  # what the worker said on stderr, kept once its file is closed
         hello = self._receive(timeout, "starting up")
         if not hello.get("ok"):
@@ -105,6 +124,8 @@ class WorkerProcess:
     def _release(self) -> None:
         """Close our ends of the pipes and the stderr file (after keeping its text): nothing is left to the
         garbage collector, so `python -X dev` has no ResourceWarning to report."""
+        if self._process.poll() is not None:
+            _LIVE_GROUPS.discard(self._process.pid)
         if self._tail is None:
             self._tail = self._read_stderr()
         if self._process.stdin is not None and not self._process.stdin.closed:

@@ -24,6 +24,7 @@ import argparse
 import array
 import json
 import os
+import shutil
 import struct
 import sys
 import tempfile
@@ -39,7 +40,9 @@ SILENCE_THRESHOLD = 104  # -50 dBFS of a 16-bit full scale (32768 * 10 ** (-50 /
 KEEP_LEADING = SAMPLE_RATE // 100  # 10 ms before the first sound, so cues start on time
 KEEP_TRAILING = SAMPLE_RATE * 80 // 1000  # 80 ms after the last sound, a natural release
 _STDERR_SHOWN = 300  # characters of a crashed engine's stderr passed on
-CHECKSUM_CHUNK = b"vgck"  # _speech_cache.CHECKSUM_CHUNK: a CRC-32 of the data chunk's bytes
+KEY_CHUNK = b"vgky"  # _speech_cache.KEY_CHUNK: what the entry holds (its key, JSON)
+CHECKSUM_CHUNK = b"vgck"  # _speech_cache.CHECKSUM_CHUNK: a CRC-32 of the key and the data chunk's bytes
+WORK_SUFFIX = ".d"  # _speech_cache.WORK_SUFFIX: `<temporary>.d`, the private folder the engine writes into
 FINISH_WAIT_SECONDS = 60.0  # longer than any sane per-utterance timeout: the parent decides when to give up
 INSTALL_HINT = {
     "espeak": "speech engine espeak-ng is not installed: run `sudo apt-get install espeak-ng libespeak-ng1`",
@@ -50,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     """Serve requests from stdin until it closes."""
     options = _parse(argv)
     replies = _private_stdout()
+    # libespeak-ng opens a PulseAudio client even when it only renders to memory, and that creates
+    # ~/.config/pulse on every run; a worker never plays a sound, so it gets a server that is not there.
+    os.environ["PULSE_SERVER"] = "unix:/nonexistent/voice-guide-renders-only"
     try:
         driver = _load_driver()
     except Exception as error:  # noqa: BLE001 - any import failure means "no engine"; say which
@@ -100,21 +106,24 @@ def _first_loud(pcm: array.array, indices: range) -> int | None:
     return next((i for i in indices if abs(pcm[i]) >= SILENCE_THRESHOLD), None)
 
 
-def write_wav(path: str, pcm: array.array) -> None:
-    """16-bit mono WAV at SAMPLE_RATE, with a checksum chunk after the samples.
+def write_wav(path: str, pcm: array.array, key: bytes = b"") -> None:
+    """16-bit mono WAV at SAMPLE_RATE: the entry's key in a chunk before the samples, a checksum chunk after.
 
-    The parent checks the header, then moves the file into the cache; the checksum lets a later reader
-    tell a clip whose samples were changed in place (a bad sector, a stray write) from a sound one.
-    Players and libsndfile skip chunks they do not know.
+    The parent checks the header and the key, then moves the file into the cache; the key lets a later reader
+    tell an entry moved under another's name, the checksum one whose samples were changed in place (a bad sector,
+    a stray write). Players and libsndfile skip chunks they do not know. `path` exists already (the parent made
+    it exclusively) and is never followed if someone put a link there.
     """
     data = _swap_if_big_endian(pcm).tobytes()
     fmt = struct.pack("<HHIIHH", 1, 1, SAMPLE_RATE, SAMPLE_RATE * 2, 2, 16)  # PCM, mono, 16-bit
     chunks = b"".join((
         b"fmt ", struct.pack("<I", len(fmt)), fmt,
+        KEY_CHUNK, struct.pack("<I", len(key)), key, b"\0" * (len(key) & 1),  # chunks are padded to even sizes
         b"data", struct.pack("<I", len(data)), data,  # even length: 16-bit samples need no pad byte
-        CHECKSUM_CHUNK, struct.pack("<II", 4, zlib.crc32(data)),
+        CHECKSUM_CHUNK, struct.pack("<II", 4, zlib.crc32(data, zlib.crc32(key))),
     ))
-    with open(path, "wb") as out:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "wb") as out:
         out.write(b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WAVE" + chunks)
 
 
@@ -341,14 +350,14 @@ def _synthesize(engine: Any, driver: str, request: dict[str, Any]) -> dict[str, 
         engine.setProperty("rate", int(request["rate"]))
         engine.setProperty("volume", 1.0)  # always full scale: the mixer applies the routine's volume
         _settle(driver)
-        pcm = _record(engine, request["text"], request["out"] + ".raw")
+        pcm = _record(engine, request["text"], request["out"] + WORK_SUFFIX)
         if str(engine.getProperty("voice") or "").lower() == voice_id.lower():
             break
     else:
         raise RuntimeError(f"the engine did not accept voice {voice_id!r} ({request['voice_name']!r})")
     if not pcm:
         raise RuntimeError("the engine produced only silence")
-    write_wav(request["out"], pcm)
+    write_wav(request["out"], pcm, request.get("key", "").encode("utf-8"))
     return {"ok": True, "frames": len(pcm)}
 
 
@@ -403,8 +412,12 @@ def _report_callback_failures(engine: Any, finished: threading.Event) -> list[Ba
     return failures
 
 
-def _record(engine: Any, text: str, raw: str) -> array.array:
-    """One utterance, trimmed. One save_to_file per runAndWait: several before it keep only the last."""
+def _record(engine: Any, text: str, work: str) -> array.array:
+    """One utterance, trimmed. One save_to_file per runAndWait: several before it keep only the last.
+
+    The engine opens its output by name (following links), so it writes into `work`, a folder made here
+    exclusively (mkdir fails on anything already there), named after the parent's unguessable temporary.
+    """
     finished = threading.Event()
     outcome: list[bool] = []
 
@@ -412,6 +425,8 @@ def _record(engine: Any, text: str, raw: str) -> array.array:
         outcome.append(bool(completed))
         finished.set()
 
+    os.mkdir(work, 0o700)
+    raw = os.path.join(work, "utterance.wav")
     token = engine.connect("finished-utterance", on_finished)
     failures = _report_callback_failures(engine, finished)
     try:
@@ -430,8 +445,7 @@ def _record(engine: Any, text: str, raw: str) -> array.array:
         return trim(decode(raw))
     finally:
         engine.disconnect(token)
-        if os.path.exists(raw):
-            os.remove(raw)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -16,10 +16,10 @@ import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import BinaryIO, Callable, Iterator, Sequence
 
 from . import bundled, compiler, listening
-from .atomicfile import check_destination
+from .atomicfile import check_destinations
 from .formats import AUDIO, TRANSCRIPT, format_for
 from .chime import tick_pcm
 from .clock import MonotonicClock, quick_thread_switches
@@ -31,17 +31,18 @@ from .keys import KeyReader
 from .loader import load as load_file
 from .mixer import Mixer
 from .pcm import to_pcm16
-from .prefetch import Prefetcher
+from .prefetch import Prefetcher, ReadyClosing
 from .printable import printable
 from .procinfo import process_started_at
 from .render import iter_blocks, render_file
-from .routine import Routine, Voice
+from .routine import MAX_TOTAL, Routine, Voice
 from .scheduler import Listeners, PlayResult, Scheduler
 from .speech import Synthesizer
-from .split import export_split
+from .split import check_folder, export_split, planned_files
 from .tags import Metadata
 from .spoken import time_left_line
-from .timeline import ANNOUNCEMENT, SAMPLE_RATE, SPEECH, Event, Timeline
+from .timefmt import compact
+from .timeline import ANNOUNCEMENT, SAMPLE_RATE, SILENCE, SPEECH, Event, Timeline
 from .timing_log import TimingLog, open_log
 from .transcript import write_transcript
 
@@ -55,6 +56,7 @@ class Settings:
     loudness: float | None = None  # LUFS; None: the default target
     start_at: int | None = None  # play: the step to start at
     timing_log: Path | None = None  # play: one JSON line per sound played goes here
+    timing_log_force: bool = False  # play: the timing log may replace an existing (regular) file
     keys: bool = True  # play: read the keyboard when stdin is a terminal
     listen: bool = False  # play: take spoken commands from the microphone (hearing.py)
     sensitivity: float = 0.5  # play --listen: 0 strict .. 1 eager (listening.DEFAULT_SENSITIVITY)
@@ -145,7 +147,7 @@ def check(routine: Routine, settings: Settings = Settings(), env: Environment | 
 
 def export(
     routine: Routine,
-    output: str | os.PathLike | None,
+    output: str | os.PathLike | BinaryIO | None,
     *,
     settings: Settings = Settings(),
     format: str | None = None,
@@ -157,34 +159,72 @@ def export(
 ) -> Timeline:
     """Write a routine to an audio file (format from the extension), atomically; return its timeline.
 
-    `transcript` also writes the spoken lines with their times; `split` also writes one file per step and a
-    playlist into that folder. Everything asked for is published together when all of it is complete, or
-    nothing is.
+    `output` may also be a binary stream (standard output): the finished file is copied there when complete
+    (then `format` is needed). `transcript` also writes the spoken lines with their times; `split` also writes
+    one file per step and a playlist into that folder. Everything asked for is published together when all of
+    it is complete, or nothing is.
 
     >>> export(load("arch"), "arch.mp3")  # doctest: +SKIP
     """
     env = env or Environment()
+    stream = None if output is None or isinstance(output, (str, os.PathLike)) else output
+    if stream is not None:
+        if format is None:
+            raise BadInputError("writing to standard output needs --format (wav, flac, ogg or mp3)")
+        output = "standard output"
+    elif output is not None:
+        output = Path(output)
+    if output is not None:
+        format = format_for(output, AUDIO, format)
     # Every destination is checked before any work, so a long synthesis is never wasted on a bad path;
     # the writers check again when they publish.
-    if output is not None:
-        output = Path(output)
-        format = format_for(output, AUDIO, format)
-        check_destination(output, force=force)
-    if transcript is not None:
-        format_for(transcript, TRANSCRIPT)
-        check_destination(Path(transcript), force=force)
+    check_outputs(routine, settings, output=None if stream is not None else output, transcript=transcript,
+                  split=split, format=format, force=force)
     with ExitStack() as published, _mixing(routine, settings, env) as (synth, mixer):
         timeline = _with_warnings(compile(routine, synth, settings), synth.warnings)
         if transcript is not None:
             write_transcript(timeline, Path(transcript), force=force, group=published)
         if output is not None:
-            render_file(timeline, mixer, output, format=format, force=force, progress=progress, group=published)
+            render_file(timeline, mixer, output, format=format, force=force, progress=progress, group=published,
+                        stream=stream)
         if split is not None:
             export_split(
                 timeline, lambda events: iter_blocks(events, mixer), split, format=format or "mp3", force=force,
                 metadata=Metadata(timeline.title, comment=timeline.about), progress=progress, group=published,
             )
     return timeline
+
+
+def check_outputs(
+    routine: Routine,
+    settings: Settings = Settings(),
+    *,
+    output: Path | None = None,
+    transcript: str | os.PathLike | None = None,
+    split: str | os.PathLike | None = None,
+    format: str | None = None,
+    force: bool = False,
+) -> None:
+    """Raise OutputError unless every file an export would write can be written: each is checked, no two are the
+    same file, none is the routine itself, and the --split folder is usable. Nothing is synthesized: the split
+    parts are named from a timeline laid out with estimated lengths (their names do not depend on lengths)."""
+    destinations: dict[str, Path] = {}
+    if output is not None:
+        destinations["-o"] = Path(output)
+    if transcript is not None:
+        format_for(transcript, TRANSCRIPT)
+        destinations["--transcript"] = Path(transcript)
+    if split is not None:
+        check_folder(split)
+        sketch = compiler.compile(routine, compiler.estimated_length, voice=routine.voice.overridden(settings.voice),
+                                  chime=settings.chime)
+        destinations.update(planned_files(sketch, split, format or "mp3"))
+    check_destinations(destinations, force=force, inputs=_inputs(routine), new_folders=[Path(split)] if split else [])
+
+
+def _inputs(routine: Routine) -> list[Path]:
+    """The files a run reads, which it must never write over."""
+    return [Path(routine.source)] if routine.source and not routine.source.startswith("<") else []
 
 
 @contextmanager
@@ -213,6 +253,11 @@ def play(routine: Routine, settings: Settings = Settings(), env: Environment | N
     """
     env = env or Environment()
     origin = process_started_at()
+    estimate = compiler.estimate_seconds(routine, voice=routine.voice.overridden(settings.voice), chime=settings.chime)
+    if estimate > MAX_TOTAL:  # known exactly only as the lines are made: refused before any sound
+        raise BadInputError(f"{routine.source}: the routine runs about {compact(estimate)} with its spoken "
+                            f"lines; a routine must be at most {compact(MAX_TOTAL)} in all: "
+                            "shorten a hold or a pause")
     steps = compiler.outline(routine)
     if settings.start_at is not None and not 1 <= settings.start_at <= len(steps):
         plural = "s" if len(steps) != 1 else ""
@@ -221,20 +266,24 @@ def play(routine: Routine, settings: Settings = Settings(), env: Environment | N
     with ExitStack() as stack:
         timing = None
         if settings.timing_log is not None:  # opened first: a bad path fails before any sound
-            timing = TimingLog(stack.enter_context(open_log(settings.timing_log)), origin)
+            log = open_log(settings.timing_log, force=settings.timing_log_force, inputs=_inputs(routine))
+            timing = TimingLog(log, origin)
+            stack.callback(timing.close)
         # Made as `export` makes them (synthesizer, mixer, to_pcm16), so the samples heard are the ones exported.
         synth = stack.enter_context(synthesizer(routine, settings, env))
-        # In order of first use: the opening lines are made first, the rest while they play.
-        synth.prefetch(([orientation] if orientation else []) + compiler.texts(routine, voice=synth.resolved,
-                                                                                 chime=settings.chime,
-                                                                                 listening=settings.listen))
+        # In order of first use: the opening line is made first, the rest while it plays; the closing lines come
+        # second, so that whatever fails later, the reminders are ready to be said.
+        texts = ([orientation] if orientation else []) + compiler.texts(routine, voice=synth.resolved,
+                                                                         chime=settings.chime, listening=settings.listen)
+        synth.prefetch(texts[:1] + compiler.closing_texts(routine) + texts[1:])
         # The same mixer as `export` makes (same settings, same cache of final clips): a warm run takes its
         # clips from that cache, so the first sound does not wait for the levelling code to load.
         mixing = mixer(synth, settings, env)
         stack.callback(mixing.close)
+        closing = ReadyClosing(lambda: _closing_sounds(routine, synth, mixing, settings.chime))
         events = compiler.iter_events(routine, synth.length, voice=synth.resolved, chime=settings.chime,
                                       listening=settings.listen)
-        prefetcher = Prefetcher(events, lambda event: to_pcm16(mixing.clip(event)))
+        prefetcher = Prefetcher(closing.first(events), lambda event: to_pcm16(mixing.clip(event)))
         time_left = _time_left_answer(prefetcher, steps, mixing, synth)
         stack.callback(prefetcher.stop)
         sink = env.open_sink()
@@ -246,8 +295,11 @@ def play(routine: Routine, settings: Settings = Settings(), env: Environment | N
             sink = _listen(stack, commands, sink, settings, env, timing, lambda: time_left(scheduler))
         use_chime = routine.chime if settings.chime is None else settings.chime
         scheduler = Scheduler(prefetcher, prefetcher.clip, MonotonicClock(commands), sink, chime=use_chime)
-        for warning in compiler.routine_warnings(routine) + synth.warnings:
+        shown = synth.warnings
+        for warning in compiler.routine_warnings(routine) + shown:
             env.warn(warning)
+        # Warnings that arise while playing (the cache disk filled up) are given when the run ends.
+        stack.callback(lambda: [env.warn(warning) for warning in synth.warnings[len(shown):]])
         playhead = Playhead(scheduler.position, lambda: scheduler.paused, prefetcher.known,
                             heard=getattr(sink, "last_heard", lambda: None))
         display = stack.enter_context(make_display(env, routine.title, steps, playhead, keys=keys,
@@ -264,7 +316,14 @@ def play(routine: Routine, settings: Settings = Settings(), env: Environment | N
             if not scheduler.played:
                 raise NoAudioDeviceError("no audio output device found") from error
             raise
+        except Exception:  # the routine cannot go on (the engine, a disk, a bug): the reminders are still said
+            sink.stop_all()
+            _say_closing(closing, sink, Listeners(display, timing), use_chime)
+            raise
         display.finished(result)
+        if timing is not None and timing.failure is not None:
+            raise VoiceGuideError(f"{settings.timing_log}: the timing log could not be written to the end "
+                                  f"({timing.failure.strerror or timing.failure}); the routine was played in full")
         return result
 
 
@@ -309,6 +368,25 @@ def _time_left_answer(prefetcher: Prefetcher, steps, mixing: Mixer, synth: Synth
         return to_pcm16(mixing.clip(Event(SPEECH, 0, synth.length(text), text)))
 
     return answer
+
+
+def _closing_sounds(routine: Routine, synth: Synthesizer, mixing: Mixer, chime: bool | None) -> tuple:
+    """The closing laid out on its own, with the PCM of each of its sounds."""
+    events = compiler.closing_events(routine, synth.length, chime=chime)
+    return events, {(e.kind, e.text): to_pcm16(mixing.clip(e)) for e in events if e.kind != SILENCE}
+
+
+def _say_closing(closing: ReadyClosing, sink, listener, chime: bool) -> None:
+    """Play the closing alone, if its sound was made and the device plays; the failure that led here stands."""
+    ready = closing.sounds()
+    if ready is None:
+        return
+    events, pcm = ready
+    try:
+        Scheduler(events, lambda event: pcm[(event.kind, event.text)], MonotonicClock(), sink, listener,
+                  chime=chime).run()
+    except AudioDeviceError:
+        pass
 
 
 def _with_warnings(timeline: Timeline, extra: tuple[str, ...]) -> Timeline:

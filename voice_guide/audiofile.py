@@ -10,9 +10,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, BinaryIO, Iterable
 
-from .atomicfile import AtomicDestination, is_no_space, no_space_error
+from .atomicfile import AtomicDestination, StreamDestination, is_no_space, no_space_error
 from .errors import VoiceGuideError
 from .formats import AUDIO, format_for
 from .pcm import pcm16
@@ -55,6 +55,9 @@ _ENCODINGS = {
 class AudioFileWriter:
     """Streams float32 mono blocks into an audio file that appears at `path` only when complete.
 
+    With `stream` (standard output), the finished file is copied there instead, only when complete: no format
+    streams as it is made, because tags, chapters and the header's length are written after the audio.
+
     >>> import numpy as np, tempfile
     >>> target = Path(tempfile.mkdtemp()) / "beep.wav"
     >>> with AudioFileWriter(target, sample_rate=22050) as out:
@@ -71,6 +74,7 @@ class AudioFileWriter:
         format: str | None = None,
         force: bool = False,
         metadata: Metadata | None = None,
+        stream: BinaryIO | None = None,
     ):
         self.path = Path(path)
         self.format = format_for(self.path, AUDIO, format)
@@ -78,7 +82,9 @@ class AudioFileWriter:
         self.force = force
         self.metadata = metadata
         self.frames = 0
-        self._destination = AtomicDestination(self.path, force=force)
+        self._destination = (
+            AtomicDestination(self.path, force=force) if stream is None else StreamDestination(stream, str(path))
+        )
         self._file = None  # the open soundfile.SoundFile while writing
         self._chunk = None  # frames collected for the encoder, _filled of them valid
         self._filled = 0
@@ -182,7 +188,7 @@ class AudioFileWriter:
         """Our error for a backend failure: a full disk gets its own message, anything else names the file."""
         if isinstance(error, VoiceGuideError):
             return error
-        if is_no_space(error, self.path.parent):
+        if is_no_space(error, self._destination.temporary.parent):
             return no_space_error(self.path)
         return VoiceGuideError(f"could not write {self.path}: {error}")
 

@@ -15,6 +15,7 @@ import queue
 import shlex
 import signal
 import sys
+import threading
 import time
 import traceback
 from enum import IntEnum
@@ -24,6 +25,8 @@ from typing import Sequence
 
 from . import __version__, api, bundled, compiler, formats, listening, user_settings
 from .api import Settings
+from ._speech_process import kill_all_workers
+from .atomicfile import check_destinations, remove_live_partials
 from .env import Environment
 from .hearing import Hearing
 from .microphone import MicrophoneError
@@ -70,7 +73,8 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
     env = env or _process_environment()
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
-    previous, stopping = _on_signals_raise()
+    stops = _Stops(env)
+    stops.install()
     try:
         args = build_parser().parse_args(argv)
         if isinstance(env.stdout, _Closed) and args.command in _PRINTING_COMMANDS:
@@ -86,24 +90,24 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
             _detach_stdout()
         return ExitStatus.BROKEN_PIPE
     except VoiceGuideError as error:
+        if stops.first is not None or _terminal_gone(error.__context__):  # a stop's doing, or a hang-up's
+            return stops.report(debug, signum=stops.first or getattr(signal, "SIGHUP", signal.SIGTERM))
         _report(env, error, debug)
         return error.exit_code
-    except KeyboardInterrupt:
-        _report(env, None, debug, "stopped (Ctrl+C)")
-        return ExitStatus.CTRL_C
-    except Terminated as stop:
-        if stop.signum == signal.SIGHUP:
-            _report(env, None, debug, "stopped (terminal closed)")
-            return ExitStatus.HANGUP
-        _report(env, None, debug, "stopped (terminated)")
-        return ExitStatus.TERMINATED
+    except (KeyboardInterrupt, Terminated):
+        return stops.report(debug, error=None)
     except Exception as error:  # a bug: say so plainly, the traceback is one flag away
+        if stops.first is not None or _terminal_gone(error):
+            # The terminal closed: writing to it fails (EIO), often before the SIGHUP itself is handled.
+            return stops.report(debug, signum=stops.first or getattr(signal, "SIGHUP", signal.SIGTERM))
+        if isinstance(error, MemoryError) or "can't start new thread" in str(error):
+            _report(env, error, debug, f"not enough memory to go on ({type(error).__name__}: {error}); is a memory "
+                                       "limit set (ulimit -v)? Run with more memory")
+            return ExitStatus.ERROR
         _report(env, error, debug, f"internal error: {type(error).__name__}: {error} (rerun with --debug for details)")
         return ExitStatus.ERROR
     finally:
-        if not stopping:  # after a stop signal, stay deaf to more: this process is on its way out
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
+        stops.restore()
 
 
 def _report(env: Environment, error: BaseException | None, debug: bool, text: str | None = None) -> None:
@@ -114,7 +118,7 @@ def _report(env: Environment, error: BaseException | None, debug: bool, text: st
         for line in map(printable, message.split("\n")):
             print(f"voice-guide: {line}" if not line.startswith(" ") else line, file=env.stderr)
         env.stderr.flush()
-    except (OSError, ValueError):
+    except (OSError, ValueError, VoiceGuideError):
         pass  # stderr is gone (the terminal closed): the exit status still tells
 
 
@@ -196,29 +200,84 @@ def _detach_stdout() -> None:
         pass
 
 
-def _on_signals_raise() -> tuple[dict, list]:
+def _terminal_gone(error: BaseException | None) -> bool:
+    """An error that means the terminal we read or write has gone (a hang-up)."""
+    import errno
+    import termios
+
+    if isinstance(error, termios.error):
+        return bool(error.args) and error.args[0] in (errno.EIO, errno.ENXIO, errno.ENOTTY)
+    return isinstance(error, OSError) and error.errno in (errno.EIO, errno.ENXIO)
+
+
+_STOPPED = {
+    signal.SIGINT: ("stopped (Ctrl+C)", ExitStatus.CTRL_C),
+    signal.SIGTERM: ("stopped (terminated)", ExitStatus.TERMINATED),
+}
+if hasattr(signal, "SIGHUP"):
+    _STOPPED[signal.SIGHUP] = ("stopped (terminal closed)", ExitStatus.HANGUP)
+
+
+class _Stops:
     """Ctrl+C (SIGINT), SIGTERM and SIGHUP stop the program by raising, so temporary files are removed on the way
-    out. The first one also makes it deaf to the next: an impatient second Ctrl+C must not cut that clean-up
-    short, nor end in a traceback. Returns the old handlers and a list that is non-empty once a signal came."""
-    previous: dict = {}
-    stopping: list = []
+    out. More of them in the next GRACE seconds are ignored, so an impatient second Ctrl+C does not cut that
+    clean-up short; one after that (or a clean-up still running WATCHDOG seconds after the first) ends the
+    process at once, removing this run's temporary files and speech workers first: never a hang."""
 
-    def handler(signum, frame):
-        stopping.append(signum)
-        for other in previous:
-            signal.signal(other, signal.SIG_IGN)
-        if signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        raise Terminated(signum)
+    GRACE = 2.0
+    WATCHDOG = 8.0
 
-    for signum in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
-        if signum is None or signal.getsignal(signum) == signal.SIG_IGN:  # no SIGHUP (Windows); or under nohup
-            continue
-        try:
-            previous[signum] = signal.signal(signum, handler)
-        except ValueError:  # not the main thread (tests may call main from a thread)
-            break
-    return previous, stopping
+    def __init__(self, env: Environment):
+        self._env = env
+        self._previous: dict = {}
+        self.first: int | None = None
+        self._at = 0.0
+        self._reported = False
+        self._watchdog: threading.Timer | None = None
+
+    def install(self) -> None:
+        for signum in _STOPPED:
+            if signal.getsignal(signum) == signal.SIG_IGN:  # under nohup: the terminal closing is not a stop
+                continue
+            try:
+                self._previous[signum] = signal.signal(signum, self._handle)
+            except ValueError:  # not the main thread (tests may call main from a thread)
+                break
+
+    def restore(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()  # main is done: what is left is the interpreter's own exit
+        for signum, handler in self._previous.items():
+            # After a stop, deaf to more: this process is on its way out (and a Python handler would be reset to
+            # the default, dying of the signal, while the interpreter ends).
+            signal.signal(signum, signal.SIG_IGN if self.first is not None else handler)
+
+    def _handle(self, signum, frame) -> None:
+        if self.first is None:
+            self.first, self._at = signum, time.monotonic()
+            self._watchdog = threading.Timer(self.WATCHDOG, self._force, (signum,))
+            self._watchdog.daemon = True
+            self._watchdog.start()
+            if signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            raise Terminated(signum)
+        if time.monotonic() - self._at > self.GRACE:
+            self._force(self.first)
+
+    def report(self, debug: bool, error: BaseException | None = None, signum: int | None = None) -> int:
+        """Say how the run was stopped (once) and give its exit status."""
+        text, status = _STOPPED.get(signum or self.first or signal.SIGTERM, _STOPPED[signal.SIGTERM])
+        if not self._reported:
+            self._reported = True
+            _report(self._env, error, debug, text)
+        return status
+
+    def _force(self, signum: int) -> None:
+        """End the process now: nothing half-written is left at any destination, no speech worker outlives it."""
+        remove_live_partials()
+        kill_all_workers()
+        status = self.report(False, signum=signum)
+        os._exit(status)
 
 
 # --- the parser ----------------------------------------------------------------------------------------------
@@ -240,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--start-at", type=_positive_int, metavar="STEP", help="start at step number STEP")
     play.add_argument("--timing-log", type=Path, metavar="FILE", help="write one JSON line per event played")
     play.add_argument("--no-keys", action="store_true", help="ignore the keyboard even on a terminal")
+    play.add_argument("--force", action="store_true", help="let --timing-log replace an existing file")
     play.add_argument("--listen", action="store_true",
                       help="also take spoken commands from the microphone (pause, continue, next step, ...)")
     play.add_argument("--sensitivity", type=_sensitivity, metavar="0-1",
@@ -248,7 +308,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser("export", help="write a routine to an audio file")
     export.add_argument("routines", nargs="*", metavar="ROUTINE", help="routine files or bundled names (default: arch)")
-    export.add_argument("-o", "--output", type=str, metavar="FILE", help="audio file to write, or a folder for several")
+    export.add_argument("-o", "--output", type=str, metavar="FILE",
+                        help="audio file to write (- for standard output), or a folder for several")
     export.add_argument("--format", choices=formats.AUDIO.names, help="format (default: from the extension)")
     export.add_argument("--force", action="store_true", help="overwrite existing files")
     export.add_argument("--transcript", type=Path, metavar="FILE",
@@ -329,6 +390,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         loudness=getattr(args, "loudness", None),
         start_at=getattr(args, "start_at", None),
         timing_log=getattr(args, "timing_log", None),
+        timing_log_force=getattr(args, "command", None) == "play" and args.force,
         keys=not getattr(args, "no_keys", False),
         listen=getattr(args, "listen", False),
     )
@@ -384,18 +446,20 @@ def run_export(args: argparse.Namespace, env: Environment) -> int:
     if args.output is None and args.split is None:
         raise BadInputError("export needs -o FILE (or -o FOLDER for several routines), or --split DIR")
     routines = [api.load(name) for name in api.routine_files(args.routines)]  # all validated before any work
-    if len(routines) > 1 and args.output is not None and not _names_a_folder(args.output, written):
+    to_stdout = written == "-"
+    if len(routines) > 1 and args.output is not None and (to_stdout or not _names_a_folder(args.output, written)):
         raise BadInputError(f"{len(routines)} routines make {len(routines)} files: give a folder with a trailing "
                             f"slash, like -o {printable(str(args.output.with_suffix('')))}/, not the file name "
                             f"{printable(str(args.output))}")
-    if len(routines) > 1 or (args.output is not None and _names_a_folder(args.output, written)):
+    if len(routines) > 1 or (args.output is not None and not to_stdout and _names_a_folder(args.output, written)):
         return _export_several(args, routines, env)
-    label = f"Exporting {(args.output or args.split).name}"
+    output = _standard_output(env) if to_stdout else args.output
+    label = f"Exporting {'to standard output' if to_stdout else (args.output or args.split).name}"
     progress, finish = _progress_bar(env, quiet=args.quiet, label=label)
     try:
         timeline = api.export(
             routines[0],
-            args.output,
+            output,
             settings=args.settings,
             format=args.format,
             force=args.force,
@@ -409,7 +473,7 @@ def run_export(args: argparse.Namespace, env: Environment) -> int:
     for warning in timeline.warnings:
         env.warn(warning)
     if not args.quiet:
-        for written in filter(None, (args.output, args.transcript, args.split)):
+        for written in filter(None, ("standard output" if to_stdout else args.output, args.transcript, args.split)):
             print(f"wrote {written} ({clock(timeline.total_seconds)})", file=env.stderr)
     return ExitStatus.OK
 
@@ -422,6 +486,15 @@ def _check_loudness(target: float) -> None:
         )
 
 
+def _standard_output(env: Environment):
+    """`-o -`: the binary side of standard output, never a terminal (audio bytes would garble it)."""
+    if env.stdout_isatty:
+        raise BadInputError("-o - writes audio to standard output, which is a terminal; "
+                            "redirect it (-o - > routine.wav) or give a file name")
+    env.stdout.flush()
+    return getattr(env.stdout, "buffer", env.stdout)
+
+
 def _names_a_folder(path: Path, written: str) -> bool:
     """Whether `-o` names a folder: an existing one, or one written with a trailing slash (made if missing;
     Path drops the slash, so the text as written is asked)."""
@@ -431,6 +504,7 @@ def _names_a_folder(path: Path, written: str) -> bool:
 def _export_several(args: argparse.Namespace, routines: list, env: Environment) -> int:
     """Several routines into one folder, named after their files, in parallel on the machine's cores."""
     from concurrent.futures import ProcessPoolExecutor  # multiprocessing: a sixth of the CLI's start-up; only here
+    from concurrent.futures.process import BrokenProcessPool
 
     if args.output is None or args.transcript is not None or args.split is not None:
         raise BadInputError("with several routines, give a folder with -o DIR/ (no --transcript or --split)")
@@ -444,15 +518,16 @@ def _export_several(args: argparse.Namespace, routines: list, env: Environment) 
     targets = [folder / f"{Path(routine.source).stem}.{extension}" for routine in routines]
     if len(set(targets)) < len(targets):
         raise BadInputError("two routines have the same file name; export them into different folders")
-    for target in targets:  # before any work: an existing file without --force is refused now, not at the end
-        if target.exists() and not args.force:
-            raise BadInputError(f"{printable(str(target))} exists; use --force to overwrite")
+    # Before any work: an existing file without --force, anything but a regular file, a routine itself.
+    check_destinations({f"-o for {routine.source}": target for routine, target in zip(routines, targets)},
+                       force=args.force, inputs=[Path(routine.source) for routine in routines], new_folders=[folder])
     folder.mkdir(exist_ok=True)  # as --split does: the folder is made, but not its parents
     jobs = [(routine, target, args.settings, args.force, env.cache_dir, env.speech_timeout)
             for routine, target in zip(routines, targets)]
     workers = min(len(jobs), os.cpu_count() or 1)
     status = ExitStatus.OK
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_started, initargs=(os.getpid(),))
+    try:
         for (routine, target, *_), outcome in zip(jobs, pool.map(_export_one, jobs)):
             error, seconds, warnings = outcome
             for warning in warnings:
@@ -462,17 +537,91 @@ def _export_several(args: argparse.Namespace, routines: list, env: Environment) 
                 status = max(status, error[0])
             elif not args.quiet:
                 print(f"wrote {target} ({clock(seconds)})", file=env.stderr)
+    except BrokenProcessPool:
+        _stop_workers(pool)
+        raise VoiceGuideError("an export worker was stopped or died; the exports still running were stopped, "
+                              "and published nothing") from None
+    except BaseException:
+        _stop_workers(pool)  # a stop or a failure here: the exports still running publish nothing
+        raise
+    pool.shutdown()
     return status
+
+
+WORKER_STOP_WAIT = 5.0  # seconds for a stopped export worker to remove its temporary files, before it is killed
+
+
+_EXPORTING: list[bool] = [False]  # in an export worker: whether a job is running
+
+
+def _worker_started(parent: int) -> None:
+    """In each export worker: die with the parent (Linux: PR_SET_PDEATHSIG), and stop like the parent does on
+    SIGTERM, SIGINT or SIGHUP: a running export unwinds (its temporary files are removed, nothing is published),
+    then the worker ends; a clean-up that hangs is cut short."""
+    _die_with_parent(parent)
+
+    def stop(signum, frame):
+        for other in _STOPPED:
+            signal.signal(other, signal.SIG_IGN)
+        if not _EXPORTING[0]:
+            os._exit(128 + signum)
+        watchdog = threading.Timer(WORKER_STOP_WAIT, _end_worker, (signum,))
+        watchdog.daemon = True
+        watchdog.start()
+        raise Terminated(signum)
+
+    for signum in _STOPPED:
+        signal.signal(signum, stop)
+
+
+def _end_worker(signum: int) -> None:
+    remove_live_partials()
+    kill_all_workers()
+    os._exit(128 + signum)
+
+
+def _die_with_parent(parent: int) -> None:
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _stop_workers(pool: "ProcessPoolExecutor") -> None:
+    """Stop every export worker: no new job starts, each running one unwinds (SIGTERM), a stuck one is killed."""
+    import multiprocessing
+
+    pool.shutdown(wait=False, cancel_futures=True)
+    children = multiprocessing.active_children()
+    for child in children:
+        child.terminate()
+    deadline = time.monotonic() + WORKER_STOP_WAIT
+    for child in children:
+        child.join(max(0.0, deadline - time.monotonic()))
+        if child.is_alive():
+            child.kill()
+            child.join(1.0)
 
 
 def _export_one(job) -> tuple:
     """One export of several, in a worker process: (error or None, seconds, warnings); errors as values."""
     routine, target, settings, force, cache_dir, speech_timeout = job
     env = Environment(cache_dir=cache_dir, speech_timeout=speech_timeout)
+    _EXPORTING[0] = True
     try:
         timeline = api.export(routine, target, settings=settings, force=force, env=env)
     except VoiceGuideError as error:
         return (error.exit_code, str(error)), 0.0, ()
+    except Terminated as stop:  # unwound: nothing of this export is left; the parent knows, or is gone
+        _end_worker(stop.signum)
+    finally:
+        _EXPORTING[0] = False
     return None, timeline.total_seconds, timeline.warnings
 
 

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, Union
 
 from .chime import CHIME_LENGTH
-from .routine import CUE_MIN_REMAINING, Hold, Repeat, Routine, Say, Sides, Step, Voice
+from .errors import BadInputError
+from .routine import CUE_MIN_REMAINING, MAX_TOTAL, Hold, Repeat, Routine, Say, Sides, Step, Voice
 from .spoken import about_length_words, capitalized, duration_words, ordinal_count
+from .timefmt import compact
 from .timeline import (
     ANNOUNCEMENT,
     CHIME,
@@ -46,6 +48,9 @@ CUE_MERGE_WINDOW = 1.0  # cues this close together are said as one line
 
 ENDING = "That's the end of the routine."
 PICKING_UP = "Picking up with {where}."  # said when playing starts inside a block: "... your right foot, round two of three."
+# Every different line is synthesized (and cached) before or while a routine plays; the bundled routines need
+# 14-18, a four-hour hold with a cue every 15 s about 960. More is a mistake (every: 0.01s), not a routine.
+MAX_SPOKEN_LINES = 1000
 
 # espeak-ng says about ten characters of English per second for every word per minute (measured on the bundled
 # routines: 0.065 s a character at 150 wpm, 0.056 at 190); good enough for "about eight minutes".
@@ -103,6 +108,7 @@ def script(routine: Routine, *, voice: Voice | None = None, chime: bool | None =
     body: list[Part] = []
     counter = _StepCounter()
     _expand(routine.steps, (), (), body, counter, use_chime, routine.source, listening=listening)
+    _check_lines(body, routine.source)
     closing = _closing(routine, use_chime)
     rate = (voice.rate if voice and voice.rate else None) or 150
     estimate = _estimate_seconds(body + closing, rate)
@@ -119,6 +125,15 @@ def estimate_seconds(routine: Routine, *, voice: Voice | None = None, chime: boo
     parts = script(routine, voice=voice, chime=chime)
     rate = (voice.rate if voice and voice.rate else None) or 150
     return _estimate_seconds(list(parts), rate)
+
+
+def estimated_length(text: str) -> int:
+    """A line's spoken length in samples estimated from its characters, at 150 wpm (no synthesis).
+
+    >>> estimated_length("Sit down.")
+    13230
+    """
+    return max(1, _samples(len(text) * SECONDS_PER_CHARACTER_AT_ONE_WPM / 150))
 
 
 def texts(routine: Routine, *, voice: Voice | None = None, chime: bool | None = None,
@@ -186,6 +201,12 @@ def iter_events(
         else:
             yield from _lay_out_hold(part, layout, length, warn or (lambda message: None))
     yield from layout.quiet(_samples(TAIL), None)
+    if layout.cursor > _samples(MAX_TOTAL):
+        raise BadInputError(
+            f"{routine.source}: the routine runs {compact(layout.cursor / SAMPLE_RATE)} with its spoken "
+            f"lines, its opening and its closing; a routine must be at most {compact(MAX_TOTAL)} in all: "
+            "shorten a hold or a pause"
+        )
     yield from layout.flush()
 
 
@@ -197,6 +218,33 @@ def routine_warnings(routine: Routine) -> tuple[str, ...]:
         f"{routine.source}: 'reminders: none' drops the closing safety reminders (stop if it hurts, ice "
         "afterward if sore); remove it to have them said",
     )
+
+
+def closing_texts(routine: Routine) -> list[str]:
+    """The lines of the closing ("That's the end", then the reminders): what must be ready early in `play`.
+
+    >>> from voice_guide.routine import Routine, Say
+    >>> closing_texts(Routine("Demo", (Say("Relax."),), reminders=("Stop if it hurts.",)))
+    ["That's the end of the routine.", 'Stop if it hurts.']
+    """
+    return [part.text for part in _closing(routine, False) if isinstance(part, Sound) and part.text]
+
+
+def closing_events(routine: Routine, length: Length, *, chime: bool | None = None) -> tuple[Event, ...]:
+    """The closing alone, laid out from sample 0 as a short timeline of its own: what the player says when the
+    routine itself cannot go on (the engine failed, a disk filled up), so the reminders are still heard."""
+    use_chime = routine.chime if chime is None else chime
+    layout = _Layout()
+    events: list[Event] = []
+    if not use_chime:
+        events += layout.quiet(_samples(LEAD_IN), None)
+    for part in _closing(routine, use_chime):
+        n = CHIME_LENGTH if part.kind == CHIME else _spoken_length(length, part.text)
+        events += layout.sound(part.kind, n, part.text, None, CLOSING)
+        events += layout.quiet(_samples(part.gap_after), None)
+    events += layout.quiet(_samples(TAIL), None)
+    events += layout.flush()
+    return tuple(events)
 
 
 def compile(
@@ -260,7 +308,7 @@ def _expand(
             else:
                 out.append(Sound(SPEECH, INSTRUCTION, number, step.text, label=label, where=spoken, hold=step.hold))
                 where = f"{source}:{step.line}" if step.line else source
-                out.append(HoldWindow(number, step.hold.maximum, _cues(step, listening), where, step.cues.every))
+                out.append(HoldWindow(number, step.hold.maximum, _cues(step, source, listening), where, step.cues.every))
         elif isinstance(step, Repeat):
             for round_number in range(1, step.times + 1):
                 said = (f"Round {ordinal_count(round_number, step.times)}.",) if step.times > 1 else ()
@@ -279,6 +327,31 @@ def _expand(
             raise TypeError(f"unknown step {step!r}")
 
 
+def _check_lines(body: list[Part], source: str) -> None:
+    """Raise BadInputError when the routine needs more different spoken lines than MAX_SPOKEN_LINES (each one
+    is synthesized and cached), naming the hold whose cues need the most."""
+    lines: set[str] = set()
+    per_hold: dict[str, set[str]] = {}
+    for part in body:
+        if isinstance(part, Sound) and part.text is not None:
+            lines.add(part.text)
+        elif isinstance(part, HoldWindow):
+            texts = {cue.text for cue in part.cues}
+            lines |= texts
+            per_hold.setdefault(part.where, set()).update(texts)
+    if len(lines) <= MAX_SPOKEN_LINES:
+        return
+    if per_hold:
+        where, most = max(per_hold.items(), key=lambda item: len(item[1]))
+        if len(most) > MAX_SPOKEN_LINES // 10:
+            raise BadInputError(
+                f"{where}: the cues of this hold need {len(most):,} different lines, and the routine "
+                f"{len(lines):,} (at most {MAX_SPOKEN_LINES:,}): use a longer 'every'"
+            )
+    raise BadInputError(f"{source}: the routine needs {len(lines):,} different spoken lines (at most "
+                        f"{MAX_SPOKEN_LINES:,}); say fewer different things, or split it into several routines")
+
+
 def _closing(routine: Routine, use_chime: bool) -> list[Part]:
     parts: list[Part] = []
     if use_chime:
@@ -290,7 +363,7 @@ def _closing(routine: Routine, use_chime: bool) -> list[Part]:
     return parts
 
 
-def _cues(step: Say, listening: bool = False) -> tuple[Cue, ...]:
+def _cues(step: Say, source: str = "<routine>", listening: bool = False) -> tuple[Cue, ...]:
     """The lines said during a hold, merged where they fall together, in time order."""
     hold: Hold = step.hold  # type: ignore[assignment]
     wanted: list[tuple[float, int, str]] = []  # (time, priority, text): lower priority is said first
@@ -304,6 +377,14 @@ def _cues(step: Say, listening: bool = False) -> tuple[Cue, ...]:
     if step.cues.halfway:
         wanted.append((hold.maximum / 2, 0, "Halfway."))
     if step.cues.every:
+        count = int(hold.maximum / step.cues.every)
+        if count > MAX_SPOKEN_LINES:  # said before making them: each would be a line of its own
+            where = f"{source}:{step.line}" if step.line else source
+            fits = math.ceil(hold.maximum / MAX_SPOKEN_LINES)
+            raise BadInputError(f"{where}: 'every: {_seconds(step.cues.every)}' in a hold of "
+                                f"{compact(hold.maximum)} means {count:,} remaining-time cues, each a line to "
+                                f"synthesize (a routine may need at most {MAX_SPOKEN_LINES:,}): use an 'every' of "
+                                f"at least {compact(fits)}")
         k = 1
         while k * step.cues.every < hold.maximum:
             at = k * step.cues.every
@@ -322,6 +403,11 @@ def _cues(step: Say, listening: bool = False) -> tuple[Cue, ...]:
     if group:
         merged.append(_merge(group))
     return tuple(merged)
+
+
+def _seconds(seconds: float) -> str:
+    """A duration for a message, a fraction of a second too ("0.01s")."""
+    return compact(seconds) if seconds >= 1 else f"{seconds:g}s"
 
 
 def _merge(group: list[tuple[float, int, str]]) -> Cue:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TextIO
@@ -16,8 +17,26 @@ SPEECH_TIMEOUT_VARIABLE = "VOICE_GUIDE_SPEECH_TIMEOUT"  # seconds per utterance,
 
 
 def _default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "voice-guide"
+    """$XDG_CACHE_HOME/voice-guide, else ~/.cache/voice-guide.
+
+    XDG says a relative XDG_CACHE_HOME is to be ignored. An empty or relative HOME is no home (the account's own
+    is asked for instead), and neither is "/": then a folder of this user's in the temporary folder (refused,
+    like any cache folder, if someone else made it first).
+    """
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if os.path.isabs(base):
+        return Path(base) / "voice-guide"
+    home = os.environ.get("HOME", "")
+    if not os.path.isabs(home):
+        try:
+            import pwd
+
+            home = pwd.getpwuid(os.getuid()).pw_dir
+        except (ImportError, KeyError):
+            home = ""
+    if os.path.isabs(home) and os.path.normpath(home) != os.sep:
+        return Path(home) / ".cache" / "voice-guide"
+    return Path(tempfile.gettempdir()) / f"voice-guide-cache-{os.getuid()}"
 
 
 def _default_speech_timeout() -> float:

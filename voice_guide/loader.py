@@ -27,6 +27,7 @@ from .printable import describe, find_control, printable
 from .routine import (
     CUE_MIN_REMAINING,
     DEFAULT_REMINDERS,
+    MAX_TOTAL,
     RATE_RANGE,
     REPEAT_RANGE,
     VOLUME_RANGE,
@@ -49,7 +50,6 @@ MAX_VISITS = 20_000  # values walked: aliases can make a small file a huge tree 
 MAX_YAML_DEPTH = 64  # nesting of YAML values; PyYAML's composer recurses once per level
 MAX_BLOCK_DEPTH = 8  # nesting of repeat/sides blocks
 MAX_TEXT = 600  # characters in one spoken line
-MAX_TOTAL = 4 * 3600.0  # seconds; longer is a typo (5h for 5s), not a massage
 MAX_PROBLEMS = 200  # enough to fix a file; more is noise (RoutineError shows the first 20)
 _LIKELY_MINUTES = 10  # a bare-number hold this short, with cues, was probably meant in minutes
 _SHORTEST_CUE = 2.0  # seconds: about the shortest remaining-time line ("five seconds left") and a gap

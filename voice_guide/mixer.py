@@ -85,11 +85,16 @@ class Mixer:
         self._thread = threading.Thread(target=work, name="mixer-prefetch", daemon=True)
         self._thread.start()
 
+    CLOSE_WAIT = 5.0  # seconds to let the clip being levelled finish; a stuck one is left to its daemon thread
+
     def close(self) -> None:
-        """Stop prefetching (the clip being levelled is finished first)."""
+        """Stop prefetching (the clip being levelled is finished first, if it finishes soon), then keep the disk
+        cache within its bound."""
         self._stopped.set()
         if self._thread is not None:
-            self._thread.join()
+            self._thread.join(self.CLOSE_WAIT)
+        if self._store is not None:
+            self._store.evict()
 
     def _speech_clip(self, text: str) -> "numpy.ndarray":
         return self._once(text, lambda: self._cached_speech(text))

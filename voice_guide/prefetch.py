@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Callable, Iterable, Iterator
 
-from .timeline import SILENCE, Event
+from .timeline import SILENCE, SPEECH, Event
 
 
 class Prefetcher:
@@ -84,3 +84,43 @@ class Prefetcher:
             self._stopped = True
             self._ready.notify_all()
 
+
+
+class ReadyClosing:
+    """The closing (end chime and reminders) with its sound, prepared in the background from the start of a run,
+    so the reminders can be said whatever makes the routine itself stop early.
+
+    `make()` gives the closing's events and their PCM by (kind, text).
+    """
+
+    WAIT = 60.0  # seconds at most for its sound, if it is not ready yet (the engine retries a hung line once)
+
+    def __init__(self, make: Callable[[], tuple[tuple[Event, ...], dict]]):
+        self._outcome: list = []
+        self._done = threading.Event()
+
+        def work() -> None:
+            try:
+                self._outcome.append(make())
+            except BaseException as error:  # noqa: BLE001 - say() finds it; the failure the player reports stands
+                self._outcome.append(error)
+            finally:
+                self._done.set()
+
+        threading.Thread(target=work, name="voice-guide-closing", daemon=True).start()
+
+    def first(self, events: Iterable[Event]) -> Iterator[Event]:
+        """`events`, held back after the first spoken line until the closing is ready: the engine makes the
+        reminders before the rest of the routine (while the opening line plays, so nobody waits for them)."""
+        waited = False
+        for event in events:
+            yield event
+            if event.kind == SPEECH and not waited:
+                self._done.wait(self.WAIT)
+                waited = True
+
+    def sounds(self) -> tuple[tuple[Event, ...], dict] | None:
+        """The closing's events and PCM, or None when they could not be made (in time)."""
+        if not self._done.wait(self.WAIT) or isinstance(self._outcome[0], BaseException):
+            return None
+        return self._outcome[0]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Callable, Iterable, Iterator, Protocol
 
 from .audiofile import AudioFileWriter
 from .tags import Chapter, Metadata
@@ -66,16 +66,17 @@ def render_file(
     force: bool = False,
     progress: Progress | None = None,
     group: ExitStack | None = None,
+    stream: BinaryIO | None = None,
 ) -> None:
     """Render into an audio file at `path`, atomically, with the routine's tags and one chapter per step.
 
     With `group`, the finished file is published when the group closes without an error (with the other files
-    of the same export), not at once.
+    of the same export), not at once. With `stream`, the finished file goes there (`path` only names it).
     """
     rate = timeline.sample_rate
     chapters = tuple(Chapter(span.start / rate, span.end / rate, span.title) for span in timeline.steps())
     metadata = Metadata(title=timeline.title, comment=timeline.about, chapters=chapters)
-    writer = AudioFileWriter(path, sample_rate=rate, format=format, force=force, metadata=metadata)
+    writer = AudioFileWriter(path, sample_rate=rate, format=format, force=force, metadata=metadata, stream=stream)
     if group is not None:
         writer.publish_later(group)
     with writer:

@@ -17,6 +17,7 @@ REPEAT_RANGE = (1, 100)  # rounds of a repeat block
 # without being squashed (it then stops short of the target); quieter than -30 it is hard to hear on a phone.
 LOUDNESS_RANGE = (-30.0, -14.0)
 CUE_MIN_REMAINING = 5.0  # seconds: no remaining-time cue this close to a hold's end ("three seconds left")
+MAX_TOTAL = 4 * 3600.0  # seconds a routine may run in all, spoken lines included; longer is a typo (5h for 5s)
 DEFAULT_LOUDNESS = -16.0  # LUFS: the podcast norm, comfortable on a phone
 
 DEFAULT_REMINDERS = (

@@ -7,6 +7,7 @@ are cached by (engine, voice id, rate, text); a warm cache answers length() from
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import sys
@@ -15,9 +16,9 @@ import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from . import routine
+from . import cachefiles, routine
 from ._speech_cache import ClipCache, ClipKey
 from ._speech_process import WorkerDied, WorkerProcess, WorkerRefused, WorkerStalled, default_command
 from .errors import EngineError
@@ -51,12 +52,16 @@ def voice_list(*, timeout: float = DEFAULT_TIMEOUT, worker_command: Sequence[str
     >>> voice_list().default_id  # doctest: +SKIP
     'gmw/en'
     """
-    worker = _start_worker(worker_command or default_command(), timeout)
-    try:
-        reply = _ask(worker, {"op": "voices"}, timeout, "listing voices")
-    finally:
-        worker.close()
-    return _voice_list(reply)
+    command = worker_command or default_command()
+
+    def ask() -> dict[str, Any]:
+        worker = _start_worker(command, timeout)
+        try:
+            return _ask(worker, {"op": "voices"}, timeout, "listing voices")
+        finally:
+            worker.close()
+
+    return _voice_list(_twice(ask))
 
 
 def _voice_list(reply: dict[str, Any]) -> VoiceList:
@@ -65,6 +70,19 @@ def _voice_list(reply: dict[str, Any]) -> VoiceList:
         str(reply.get("default") or ""),
         tuple(_voice_info(v) for v in reply.get("variants") or ()),
     )
+
+
+def _twice(ask: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """A request to a worker, asked again once if the engine crashed, hung or died the first time (a missing
+    engine or one that refuses is not retried: it would only fail the same way)."""
+    try:
+        return ask()
+    except _Retryable:
+        pass
+    try:
+        return ask()
+    except _Retryable as error:
+        raise EngineError(f"{error} (tried twice)") from None
 
 
 @dataclass
@@ -125,6 +143,7 @@ class Synthesizer:
         self._fatal: EngineError | None = None  # the engine cannot start at all: fail fast after once
         self._closed = False
         self._started = 0
+        self._committed = False  # a clip was added to the cache: it is kept within its bound at close
 
         self._resolve_lock = threading.Lock()
         self._voice: _ResolvedVoice | None = None
@@ -229,6 +248,8 @@ class Synthesizer:
             thread.join(timeout=2.0)
         if self._cache_is_private:  # nobody else will ever read it
             shutil.rmtree(self._cache.root, ignore_errors=True)
+        elif self._committed:
+            self._cache.evict()
 
     def __enter__(self) -> "Synthesizer":
         return self
@@ -276,8 +297,17 @@ class Synthesizer:
             wanted = min(wanted, 1)
         while len(self._threads) < wanted:
             thread = threading.Thread(target=self._drive, name=f"speech-{len(self._threads)}", daemon=True)
+            try:
+                thread.start()
+            except RuntimeError as error:  # no memory for another thread (a memory limit, ulimit -v)
+                if not self._threads:  # nobody would ever make what is waited for: fail it now
+                    failure = EngineError(f"cannot start speech ({error}): not enough memory; is a memory limit "
+                                          "set (ulimit -v)?")
+                    for text in self._pending:
+                        self._failures[text] = failure
+                    self._pending.clear()
+                return  # fewer threads than wanted: slower, not wrong
             self._threads.append(thread)
-            thread.start()
 
     def _drive(self) -> None:
         """A driver thread: take texts off the queue; answer from the cache, else from its own worker."""
@@ -312,36 +342,64 @@ class Synthesizer:
     def _synthesize(self, slot: "_Slot", text: str, key: ClipKey) -> int:
         """Make one clip with the slot's worker; one that hangs or dies is replaced and the text tried once more."""
         voice = self._resolution()
-        request = {"op": "synth", "text": text, "voice": voice.id, "voice_name": voice.name, "rate": self._rate}
+        request = {"op": "synth", "text": text, "voice": voice.id, "voice_name": voice.name, "rate": self._rate,
+                   "key": key.blob().decode("utf-8")}
         problem = ""
+        cache = self._cache
         for _attempt in range(2):
             if slot.worker is None:
                 slot.worker = self._take_worker()
             worker = slot.worker
-            out = self._cache.temporary(key)
+            try:
+                out = cache.temporary(key)
+            except OSError as error:
+                if error.errno in (errno.ENOSPC, errno.EDQUOT) and self._spill(cache):
+                    return self._synthesize(slot, text, key)
+                raise EngineError(f"cannot write to the speech cache {cache.root}: {error.strerror}") from None
             try:
                 reply = worker.ask({**request, "out": str(out)}, self._timeout, f"saying {_shown(text)}")
                 if reply.get("missing"):  # part of the engine is not installed: retrying cannot help
-                    self._cache.discard(out)
+                    cache.discard(out)
                     raise EngineError(reply["error"])
                 if reply.get("crashed"):
                     raise WorkerDied(f"crashed while saying {_shown(text)}: {reply.get('error')}")
             except (WorkerStalled, WorkerDied) as error:
-                self._cache.discard(out)
+                cache.discard(out)
                 self._retire(worker)
                 slot.worker, problem = None, str(error)
                 continue
             if not reply.get("ok"):
-                self._cache.discard(out)
+                cache.discard(out)
                 if "No space left on device" in str(reply.get("error")):
-                    raise EngineError(f"no space left on the device holding the speech cache {self._cache.root}; "
+                    if self._spill(cache):
+                        return self._synthesize(slot, text, key)
+                    raise EngineError(f"no space left on the device holding the speech cache {cache.root}; "
                                       "free some space, or set XDG_CACHE_HOME to a folder with room")
                 raise EngineError(f"speech engine {voice.engine} failed on {_shown(text)}: {reply.get('error')}")
-            frames = self._cache.commit(out, key)
+            frames = cache.commit(out, key)
+            self._committed = True
             if frames is None:
                 raise EngineError(f"speech engine {voice.engine} wrote an unreadable clip for {_shown(text)}")
             return frames
         raise EngineError(f"speech engine {voice.engine} {problem} (tried twice)")
+
+    def _spill(self, full: ClipCache) -> bool:
+        """The cache's disk is full: go on with a private temporary cache (removed at close), once. True when
+        synthesis can be tried again (also when another thread has already switched)."""
+        with self._cond:
+            if self._cache is not full:
+                return True
+            if self._cache_is_private:
+                return False
+            try:
+                fallback = Path(tempfile.mkdtemp(prefix="voice-guide-speech-"))
+            except OSError:
+                return False
+            self._cache_warnings += (f"no space left for the speech cache in {str(full.root)!r}; this run keeps "
+                                     f"its speech in {str(fallback)!r} and removes it at the end",)
+            # Clips already in the full cache are made again here when next read: the same text gives the same samples.
+            self._cache, self._cache_is_private = ClipCache(fallback), True
+            return True
 
     def _take_worker(self) -> WorkerProcess:
         with self._cond:
@@ -398,12 +456,20 @@ class Synthesizer:
             return _ResolvedVoice(record["engine"], record["id"], record["name"], tuple(record["warnings"]))
         # No record, a damaged one, or one made before the engine's voices were installed or upgraded:
         # the voice it names may be gone, so ask the engine again.
-        worker = self._take_worker()
-        try:
-            reply = _ask(worker, {"op": "voices"}, self._timeout, "listing voices")
-        except EngineError:
-            self._retire(worker)
-            raise
+        taken: list[WorkerProcess] = []
+
+        def ask() -> dict[str, Any]:
+            worker = self._take_worker()
+            try:
+                reply = _ask(worker, {"op": "voices"}, self._timeout, "listing voices")
+            except EngineError:
+                self._retire(worker)
+                raise
+            taken.append(worker)
+            return reply
+
+        reply = _twice(ask)
+        worker = taken[0]
         with self._cond:
             self._idle.append(worker)  # it has started; the first driver thread may as well use it
         listed = _voice_list(reply)
@@ -475,23 +541,30 @@ def _start_worker(command: Sequence[str], timeout: float) -> WorkerProcess:
         raise EngineError(f"cannot start the speech worker {command[0]!r}: {error}") from None
 
 
+class _Retryable(EngineError):
+    """The engine crashed, hung or died on one request: another worker may well do it."""
+
+
 def _ask(worker: WorkerProcess, request: dict[str, Any], timeout: float, doing: str) -> dict[str, Any]:
-    """One request whose failure is final: the engine's error, or the worker's, as EngineError."""
+    """One request; the engine's error, or the worker's, as EngineError (_Retryable when it crashed or hung)."""
     try:
         reply = worker.ask(request, timeout, doing)
     except (WorkerStalled, WorkerDied) as error:
-        raise EngineError(f"speech engine {worker.engine} {error}") from None
+        raise _Retryable(f"speech engine {worker.engine} {error}") from None
     if reply.get("missing"):
         raise EngineError(reply["error"])
+    if reply.get("crashed"):
+        raise _Retryable(f"speech engine {worker.engine} crashed while {doing}: {reply.get('error')}")
     if not reply.get("ok"):
         raise EngineError(f"speech engine {worker.engine} failed {doing}: {reply.get('error')}")
     return reply
 
 
 def _open_cache(cache_dir: Path) -> tuple[ClipCache, tuple[str, ...]]:
-    """The cache folder, created; a private temporary one (with a warning) when it cannot be."""
+    """The cache folder, made private (see cachefiles); a private temporary one (with a warning) when it cannot
+    be, or when it is not safe to use (a link, another user's folder)."""
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
+        cachefiles.private_folder(cache_dir)
         probe = tempfile.NamedTemporaryFile(dir=cache_dir, prefix=".probe.")
         probe.close()
         return ClipCache(cache_dir), ()

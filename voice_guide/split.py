@@ -15,9 +15,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
-from .atomicfile import AtomicDestination, check_destination
+from .atomicfile import AtomicDestination, check_destinations
 from .audiofile import AudioFileWriter
 from .errors import OutputError
+from .printable import printable
 from .tags import Metadata
 from .timeline import Event, Timeline
 
@@ -124,6 +125,40 @@ def m3u(timeline: Timeline, parts: tuple[Part, ...]) -> str:
 BlockSource = Callable[[Iterable[Event]], Iterable["numpy.ndarray"]]
 
 
+def planned_files(timeline: Timeline, folder: str | os.PathLike[str], format: str = "mp3") -> dict[str, Path]:
+    """Every file a split export of `timeline` into `folder` writes, named for messages: the parts, then the
+    playlist. Only the structure of the timeline counts (steps, introduction, closing), not its exact lengths,
+    so a timeline laid out with estimated lengths gives the same names before anything is synthesized.
+
+    >>> from voice_guide.routine import Voice
+    >>> events = (Event("speech", 0, 10, "Hello."), Event("speech", 10, 20, "Sit down.", step=1, role="instruction"))
+    >>> list(planned_files(Timeline("T", events, Voice()), "sp", "wav").values())
+    [PosixPath('sp/00 Introduction.wav'), PosixPath('sp/01 Sit down.wav'), PosixPath('sp/T.m3u')]
+    """
+    folder = Path(folder)
+    files = {f"--split part {part.filename!r}": folder / part.filename for part in plan_parts(timeline, f".{format}")}
+    files["--split playlist"] = folder / f"{slug(timeline.title)}.m3u"
+    return files
+
+
+def check_folder(folder: str | os.PathLike[str]) -> None:
+    """Raise OutputError unless `folder` is a folder, or can be made as one (its parent is a folder).
+
+    >>> check_folder("/no/such/place/parts")
+    Traceback (most recent call last):
+    ...
+    voice_guide.errors.OutputError: folder /no/such/place does not exist; create it or choose another --split folder
+    """
+    folder = Path(folder)
+    if folder.is_dir() and not folder.is_symlink():
+        return
+    if folder.exists() or folder.is_symlink():
+        raise OutputError(f"{printable(str(folder))} is not a folder; --split needs a folder to write the parts into")
+    if not folder.parent.is_dir():
+        raise OutputError(f"folder {printable(str(folder.parent))} does not exist; "
+                          "create it or choose another --split folder")
+
+
 def export_split(
     timeline: Timeline,
     blocks: BlockSource,
@@ -140,25 +175,28 @@ def export_split(
     `blocks(events)` gives the samples of those events (e.g. `lambda ev: render.iter_blocks(ev, mixer)`).
     Nothing is published until every file is complete; without `force` no existing file is replaced, and
     that is checked for all of them before any work. With `group`, the files are published when that group
-    closes (with the other files of the same export) instead.
+    closes (with the other files of the same export) instead. A folder made here is removed again when the
+    export fails.
     """
     folder = Path(folder)
-    _make_folder(folder)
+    check_folder(folder)
     parts = plan_parts(timeline, f".{format}")
-    playlist = folder / f"{slug(timeline.title)}.m3u"
-    targets = [folder / part.filename for part in parts] + [playlist]
-    for target in targets:
-        check_destination(target, force=force)
+    files = planned_files(timeline, folder, format)
+    check_destinations(files, force=force, new_folders=[folder])
+    playlist = files["--split playlist"]
     rate = timeline.sample_rate
     done = 0
     with ExitStack() as own:
         group = own if group is None else group
+        if not folder.is_dir():
+            folder.mkdir()
+            group.push(lambda failed, *_: _remove_if_empty(folder) if failed else None)
         # Everything is finished into temporary files first; all are published when the group closes without
         # an error (the playlist last: the stack unwinds in reverse), or all discarded.
         listing = AtomicDestination(playlist, force=force)
         listing.publish_later(group)
-        with listing as temporary:
-            temporary.write_text(m3u(timeline, parts), encoding="utf-8")
+        with listing, listing.open("w", encoding="utf-8", newline="\n") as handle:
+            handle.write(m3u(timeline, parts))
         for index, part in enumerate(parts, start=1):
             part_metadata = None
             if metadata is not None:
@@ -176,14 +214,11 @@ def export_split(
                     done += len(block)
                     if progress is not None:
                         progress(done, timeline.total)
-    return tuple(targets)
+    return tuple(files.values())
 
 
-def _make_folder(folder: Path) -> None:
-    if folder.is_dir():
-        return
-    if folder.exists():
-        raise OutputError(f"{folder} is not a folder; --split needs a folder to write the parts into")
-    if not folder.parent.is_dir():
-        raise OutputError(f"folder {folder.parent} does not exist; create it or choose another --split folder")
-    folder.mkdir()
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # something else is in it now: not ours to remove

@@ -9,6 +9,10 @@ VG_FAULT_MODE=crash|die|hang, VG_FAULT_AT=N, VG_FAULT_TIMES=K, VG_FAULT_COUNTER=
     Requests N .. N+K-1 fail: `crash` makes the forked engine process die of SIGSEGV, as a crash inside
     libespeak-ng would; `die` kills the worker process itself (SIGKILL, as the OOM killer would); `hang`
     makes the worker stop answering, as an engine stuck in a loop would.
+VG_FAULT_OP=voices
+    Count (and fail) the requests listing the voices instead of the synthesis requests.
+VG_FAULT_TEXT=TEXT
+    Count (and fail) only the synthesis requests whose text contains TEXT, whatever order lines are made in.
 VG_FAULT_NO_ESPEAK=1
     ctypes cannot load any library named like espeak: what pyttsx3's espeak driver sees when libespeak-ng
     is not installed (used only where a private mount namespace cannot hide the real library).
@@ -44,7 +48,7 @@ class _FaultyStdin:
 
     def __iter__(self):
         for line in self._stream:
-            if '"synth"' in line and self._first <= _count_request() <= self._last:
+            if f'"{_OP}"' in line and _TEXT in line and self._first <= _count_request() <= self._last:
                 if self._mode == "hang":
                     time.sleep(3600)
                 if self._mode == "die":
@@ -54,6 +58,8 @@ class _FaultyStdin:
 
 
 _armed = [False]
+_OP = os.environ.get("VG_FAULT_OP", "synth")
+_TEXT = os.environ.get("VG_FAULT_TEXT", "")
 
 
 def _install_worker_faults() -> None:

@@ -1,0 +1,146 @@
+"""Stopping: a second stop signal after a grace period (or a clean-up that hangs) ends the process at once, and
+a parallel export's workers stop with their parent, publishing nothing, also when the parent is killed."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from voice_guide import cli
+from voice_guide.env import Environment
+
+from .conftest import ROOT, SHORT
+from .test_faults import assert_no_stray_processes, finish, partials, start_voice_guide, stray_processes, wait_for
+
+
+# --- the stop signals, in-process ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def stops(monkeypatch):
+    """A _Stops whose forced exit is recorded instead of ending the test run."""
+    ended: list[int] = []
+    monkeypatch.setattr(cli.os, "_exit", ended.append)
+    monkeypatch.setattr(cli._Stops, "WATCHDOG", 3600.0)
+    err = io.StringIO()
+    handler = cli._Stops(Environment(stderr=err))
+    handler.ended, handler.err = ended, err
+    yield handler
+    if handler._watchdog is not None:
+        handler._watchdog.cancel()
+
+
+def test_the_first_stop_signal_raises_so_the_program_unwinds(stops):
+    with pytest.raises(cli.Terminated):
+        stops._handle(signal.SIGTERM, None)
+    with pytest.raises(KeyboardInterrupt):
+        cli._Stops(stops._env)._handle(signal.SIGINT, None)
+
+
+def test_more_signals_within_the_grace_period_are_ignored(stops):
+    with pytest.raises(cli.Terminated):
+        stops._handle(signal.SIGTERM, None)
+    stops._handle(signal.SIGTERM, None)
+    stops._handle(signal.SIGINT, None)
+    assert stops.ended == []
+
+
+def test_a_signal_after_the_grace_period_ends_the_process_removing_what_it_was_writing(stops, tmp_path, monkeypatch):
+    from voice_guide.atomicfile import AtomicDestination
+
+    writing = AtomicDestination(tmp_path / "long.mp3")
+    temporary = writing.__enter__()
+    with pytest.raises(cli.Terminated):
+        stops._handle(signal.SIGTERM, None)
+    clock = time.monotonic() + cli._Stops.GRACE + 0.1
+    monkeypatch.setattr(cli.time, "monotonic", lambda: clock)
+    stops._handle(signal.SIGINT, None)
+    assert stops.ended == [143]  # the status of the first signal
+    assert not temporary.exists()
+    assert stops.err.getvalue() == "voice-guide: stopped (terminated)\n"
+
+
+def test_a_clean_up_that_hangs_is_ended_by_the_watchdog(monkeypatch):
+    ended: list[int] = []
+    monkeypatch.setattr(cli.os, "_exit", ended.append)
+    monkeypatch.setattr(cli._Stops, "WATCHDOG", 0.2)
+    handler = cli._Stops(Environment(stderr=io.StringIO()))
+    with pytest.raises(cli.Terminated):
+        handler._handle(signal.SIGHUP, None)
+    time.sleep(0.6)
+    assert ended == [129]
+
+
+# --- a parallel export, stopped ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def two_long(long_routine, tmp_path):
+    """Two long routines (their speech cached) and an empty output folder."""
+    routine, cache = long_routine
+    copies = [tmp_path / f"{name}.yaml" for name in ("first", "second")]
+    for copy in copies:
+        copy.write_text(routine.read_text())
+    out = tmp_path / "out"
+    out.mkdir()
+    return copies, cache, out
+
+
+def export_processes(cache: Path) -> list[int]:
+    return stray_processes(cache)
+
+
+def test_sigterm_stops_a_parallel_export_and_nothing_is_published(two_long):
+    copies, cache, out = two_long
+    process = start_voice_guide("export", *copies, "-o", f"{out}/", "--format", "mp3", cache=cache)
+    wait_for(lambda: len(partials(out)) >= 2, process, what="both exports were writing")
+    process.send_signal(signal.SIGTERM)
+    began = time.monotonic()
+    result = finish(process, timeout=60)
+    assert time.monotonic() - began < 10
+    assert result.status == 143, result.stderr
+    assert list(out.iterdir()) == []
+    assert_no_stray_processes(cache)
+
+
+def test_the_workers_of_a_killed_parallel_export_stop_too_and_publish_nothing(two_long):
+    copies, cache, out = two_long
+    process = start_voice_guide("export", *copies, "-o", f"{out}/", "--format", "mp3", cache=cache)
+    wait_for(lambda: len(partials(out)) >= 2, process, what="both exports were writing")
+    process.kill()
+    process.wait(timeout=20)
+    deadline = time.monotonic() + 20
+    while export_processes(cache) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert export_processes(cache) == [], "workers outlived their parent"
+    assert list(out.iterdir()) == []
+
+
+# --- limits -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(shutil.which("prlimit") is None, reason="prlimit (util-linux) is not installed")
+def test_a_cold_export_under_a_memory_limit_fails_with_one_line_and_does_not_hang(tmp_path):
+    started = time.monotonic()
+    done = subprocess.run(
+        ["prlimit", "--as=307200000", sys.executable, "-m", "voice_guide", "export", SHORT, "-o", tmp_path / "s.wav",
+         "-q"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+        env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cold-cache")},
+    )
+    assert time.monotonic() - started < 60
+    if done.returncode == 0:
+        pytest.skip("this machine exports within the limit: nothing to fail")
+    assert done.returncode == 1, done.stderr
+    # Ours, or (when numpy's OpenBLAS cannot even start its threads) the library's own single line.
+    assert done.stderr.startswith(("voice-guide: not enough memory to go on (", "OpenBLAS error: Memory allocation"))
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr, done.stderr
+    assert not (tmp_path / "s.wav").exists()

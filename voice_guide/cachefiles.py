@@ -1,0 +1,179 @@
+"""Files of the disk caches, handled as a shared or hostile folder deserves: the one place that makes cache
+folders, reads and writes entries, and keeps the caches' size bounded.
+
+- Folders are made 0700 whatever the umask (as XDG asks); a folder of ours found open to others is closed again,
+  and one that is not a plain folder owned by us (a link, another user's) is refused, so nobody can plant files.
+- An entry is read only if it is a regular file (never through a link, never a FIFO or a device) of a bounded
+  size; anything else at an entry's name is removed and counts as missing.
+- Entries are written to a fresh exclusive temporary name (mkstemp) and moved into place, so a reader sees a
+  whole entry or none, and no name is ever opened that someone could have prepared.
+- Each read marks its entry as used (its modification time), and `evict` removes the least recently used
+  entries once a folder holds more than its bound, and every entry unused for a long time.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import tempfile
+import time
+from pathlib import Path
+
+PRIVATE = 0o700
+UNUSED_SECONDS = 90 * 24 * 3600.0  # an entry unused this long is removed by the next eviction
+
+
+class UnsafeFolder(OSError):
+    """A cache folder that is not a plain folder of ours: a link, someone else's, or not a folder at all."""
+
+
+def private_folder(path: Path) -> Path:
+    """Make `path` and its missing parents with mode 0700 (whatever the umask); an existing `path` must be a
+    plain folder owned by us, and is made 0700 if it is open to others. Returns `path`.
+
+    >>> import tempfile
+    >>> folder = private_folder(Path(tempfile.mkdtemp()) / "a" / "b")
+    >>> oct(folder.stat().st_mode & 0o777), oct(folder.parent.stat().st_mode & 0o777)
+    ('0o700', '0o700')
+    """
+    missing = []
+    probe = path
+    while not os.path.lexists(probe) and probe != probe.parent:
+        missing.append(probe)
+        probe = probe.parent
+    for folder in reversed(missing):
+        try:
+            os.mkdir(folder, PRIVATE)
+        except FileExistsError:
+            pass  # made by a run beside us; checked below like any other
+        else:
+            os.chmod(folder, PRIVATE)  # a umask may have taken bits off, even the owner's
+    status = os.lstat(path)
+    if not stat.S_ISDIR(status.st_mode):
+        raise UnsafeFolder(errno.ENOTDIR, "not a folder (it may be a link)", str(path))
+    if status.st_uid != os.geteuid():
+        raise UnsafeFolder(errno.EPERM, "it belongs to another user", str(path))
+    if stat.S_IMODE(status.st_mode) != PRIVATE:
+        os.chmod(path, PRIVATE)
+    return path
+
+
+def read_entry(path: Path, limit: int) -> bytes | None:
+    """The bytes of a cache entry, or None when it is missing or not a regular file of at most `limit` bytes
+    (then whatever is at its name is removed). A read marks the entry as just used.
+
+    >>> read_entry(Path("/no/such/entry"), 100) is None
+    True
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        if error.errno == errno.ELOOP:  # a symbolic link: never followed
+            remove(path)
+        return None
+    try:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode) or status.st_size > limit:
+            remove(path)
+            return None
+        chunks, left = [], status.st_size
+        while left > 0:
+            chunk = os.read(fd, left)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        try:
+            os.utime(fd)  # used now: the least recently used entries are the first to go
+        except OSError:
+            pass  # a read-only cache is still a cache
+        return b"".join(chunks)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def read_head(path: Path, size: int, limit: int) -> tuple[bytes, int] | None:
+    """The first `size` bytes of an entry and its whole size, under read_entry's rules (without marking it used).
+
+    >>> read_head(Path("/no/such/entry"), 10, 100) is None
+    True
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            remove(path)
+        return None
+    try:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode) or status.st_size > limit:
+            remove(path)
+            return None
+        return os.read(fd, size), status.st_size
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def write_entry(path: Path, data: bytes) -> None:
+    """Put `data` at `path` atomically, through a fresh exclusive temporary file next to it (OSError if the
+    folder refuses, e.g. a full disk; the temporary is never left behind).
+
+    >>> import tempfile
+    >>> target = Path(tempfile.mkdtemp()) / "entry"
+    >>> write_entry(target, b"abc"); target.read_bytes()
+    b'abc'
+    """
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name[:16]}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        remove(Path(temporary))
+        raise
+
+
+def remove(path: Path) -> None:
+    """Remove a file (or a link, or a FIFO) if it is there; a failure leaves it for the next run."""
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
+
+
+def evict(folder: Path, suffixes: tuple[str, ...], max_bytes: int, *, unused: float = UNUSED_SECONDS) -> list[Path]:
+    """Remove the entries of `folder` (files ending in one of `suffixes`) unused for `unused` seconds, then the
+    least recently used until the rest hold at most `max_bytes`; return what was removed.
+
+    >>> evict(Path("/no/such/folder"), (".wav",), 1)
+    []
+    """
+    try:
+        entries = []
+        with os.scandir(folder) as scan:
+            for entry in scan:
+                if entry.name.endswith(suffixes) and entry.is_file(follow_symlinks=False):
+                    status = entry.stat(follow_symlinks=False)
+                    entries.append((status.st_mtime, status.st_size, Path(entry.path)))
+    except OSError:
+        return []
+    entries.sort()  # oldest use first
+    total = sum(size for _, size, _ in entries)
+    too_old = time.time() - unused
+    removed = []
+    for used, size, path in entries:
+        if used >= too_old and total <= max_bytes:
+            break
+        remove(path)
+        removed.append(path)
+        total -= size
+    return removed
