@@ -28,9 +28,9 @@ from .api import Settings
 from ._speech_process import kill_all_workers
 from .atomicfile import check_destinations, remove_live_partials
 from .env import Environment
+from .errors import BadInputError, NoAudioDeviceError, OutputStreamError, VoiceGuideError
 from .hearing import Hearing
 from .microphone import MicrophoneError
-from .errors import BadInputError, NoAudioDeviceError, VoiceGuideError
 from .printable import printable
 from .routine import DEFAULT_LOUDNESS, LOUDNESS_RANGE, RATE_RANGE, VOLUME_RANGE, Routine, Voice
 from .speech import voice_list
@@ -151,7 +151,7 @@ class _Checked:
         except BrokenPipeError:
             raise
         except OSError as error:
-            raise VoiceGuideError(f"cannot write the output: {error.strerror or error}") from None
+            raise OutputStreamError(f"cannot write the output: {error.strerror or error}") from None
 
     def __getattr__(self, name: str):
         return getattr(self._stream, name)

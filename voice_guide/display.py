@@ -150,7 +150,7 @@ class LogDisplay(Listener):
         self, stream: TextIO, title: str, steps: Sequence[StepOutline], sample_rate: int = SAMPLE_RATE,
         about: str | None = None, reminders: bool = True,
     ):
-        self._out = stream
+        self._out: TextIO | None = stream
         self._title = title
         self._about = about
         self._steps = steps
@@ -160,7 +160,12 @@ class LogDisplay(Listener):
         self._started = False
 
     def _line(self, text: str) -> None:
-        print(text, file=self._out, flush=True)
+        if self._out is None:
+            return
+        try:
+            print(text, file=self._out, flush=True)
+        except OSError:  # the reader went away (`play | head`) or the disk is full: the routine goes on unlogged
+            self._out = None
 
     def _begin(self) -> None:
         if not self._started:

@@ -51,6 +51,7 @@ MAX_YAML_DEPTH = 64  # nesting of YAML values; PyYAML's composer recurses once p
 MAX_BLOCK_DEPTH = 8  # nesting of repeat/sides blocks
 MAX_TEXT = 600  # characters in one spoken line
 MAX_PROBLEMS = 200  # enough to fix a file; more is noise (RoutineError shows the first 20)
+_CUT_BY_COMMENTS = ("say", "reminder")  # sentences, where '#3' is likely meant; a title's comment is a comment
 _LIKELY_MINUTES = 10  # a bare-number hold this short, with cues, was probably meant in minutes
 _SHORTEST_CUE = 2.0  # seconds: about the shortest remaining-time line ("five seconds left") and a gap
 
@@ -528,7 +529,7 @@ class _Checker:
             self.report(node, f"{name!r} has nothing to pronounce: {_shortened(value)!r} holds no letters or "
                         "digits; write the words to say")
             return None
-        if spoken and scalar.style is None:
+        if name in _CUT_BY_COMMENTS and scalar.style is None:
             self.comment_after(scalar, value)
         return value
 
