@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Union
 
+from .engine import DEFAULT_ENGINE
+
 # The ranges a routine or the command line may set, stated once: the loader, the CLI and the JSON Schema's test
 # use these.
 RATE_RANGE = (80, 400)  # words per minute
@@ -28,18 +30,28 @@ DEFAULT_REMINDERS = (
 
 @dataclass(frozen=True)
 class Voice:
-    """Voice settings; None means "the engine's default" (rate: words per minute, volume: 0.0-1.0)."""
+    """Voice settings; None means "the default" (engine: espeak-ng or piper; rate: words per minute;
+    volume: 0.0-1.0)."""
 
     voice: str | None = None
     rate: int | None = None
     volume: float | None = None
+    engine: str | None = None
 
     def overridden(self, other: "Voice") -> "Voice":
-        """Settings of `other` where it sets them, ours elsewhere (command-line overrides)."""
+        """Settings of `other` where it sets them, ours elsewhere (command-line overrides). Another engine
+        without a voice drops our voice: a voice belongs to its engine.
+
+        >>> Voice(voice="en_US-joe-medium", engine="piper").overridden(Voice(engine="espeak-ng")).voice is None
+        True
+        """
+        other_engine = other.engine is not None and other.engine != (self.engine or DEFAULT_ENGINE)
+        voice = other.voice if other.voice is not None else None if other_engine else self.voice
         return Voice(
-            voice=other.voice if other.voice is not None else self.voice,
+            voice=voice,
             rate=other.rate if other.rate is not None else self.rate,
             volume=other.volume if other.volume is not None else self.volume,
+            engine=other.engine if other.engine is not None else self.engine,
         )
 
 
