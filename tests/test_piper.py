@@ -184,8 +184,7 @@ def test_a_corrupt_model_file_is_one_line_and_exit_1_without_a_traceback(tmp_pat
     model.write_bytes(JOE.read_bytes()[:100_000])  # a truncated download
     shutil.copyfile(JOE.with_name(JOE.name + ".json"), tmp_path / "broken.onnx.json")
     result = run_process("export", *PIPER, "--voice", model, QUICK, "-o", tmp_path / "out.wav",
-                         env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
-    assert result.status == 1
+                         env={"XDG_CACHE_HOME": str(tmp_path / "cache")}, status=1)
     assert result.stderr.startswith(f"voice-guide: Piper voice model {model} cannot be loaded (")
     assert result.stderr.endswith("the file is damaged or not a Piper voice: reinstall the voice or choose another "
                                   "(`voice-guide voices`)\n")

@@ -42,7 +42,7 @@ NOISE_SCALE = 0.0
 NOISE_W_SCALE = 0.0
 SENTENCE_GAP = 0.25  # seconds of quiet between the sentences of one line (Piper speaks each on its own)
 # Bump when what the worker does with the model's output changes (gap, trimming, conversion).
-SYNTHESIS_VERSION = 1
+SYNTHESIS_VERSION = 2  # 2: onnxruntime without graph optimisations
 
 _WORKER = Path(__file__).with_name("_piper_worker.py")
 

@@ -67,6 +67,9 @@ def load(model: str) -> Any:
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
+    # Without graph optimisations the model loads in 0.2 s of CPU instead of 0.8 (this voice) and speaks as fast:
+    # loading is on the way to the first word.
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
     session = onnxruntime.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
     return PiperVoice(session=session, config=config)
 
