@@ -517,8 +517,10 @@ def test_the_voice_list_names_the_default_and_the_variants(cli):
     result = cli("voices")
     assert result.status == 0
     marked = [line for line in result.stdout.splitlines() if line.endswith("(default)")]
-    assert len(marked) == 1 and marked[0].startswith("gmw/en ")
+    assert len(marked) == 2 and marked[0].startswith("espeak-ng  gmw/en ")
+    assert marked[1].startswith("piper      en_US-joe-medium ")  # each engine's default
     assert "write VOICE+VARIANT, like en-us+klatt or en+f3." in result.stdout
     rows = json.loads(cli("voices", "--json").stdout)
-    assert [row["id"] for row in rows if row["default"]] == ["gmw/en"]
+    assert [(row["engine"], row["id"]) for row in rows if row["default"]] == [("espeak-ng", "gmw/en"),
+                                                                              ("piper", "en_US-joe-medium")]
     assert {"klatt", "f3"} <= {row["id"] for row in rows if row["variant"]}
