@@ -25,11 +25,10 @@ from . import __version__, api, bundled, compiler, formats
 from .api import Settings
 from ._speech_process import kill_all_workers
 from .atomicfile import check_destinations, remove_live_partials
-from .engine import ENGINE_NAMES
 from .env import Environment
 from .errors import BadInputError, NoAudioDeviceError, OutputStreamError, VoiceGuideError
 from .printable import printable
-from .routine import DEFAULT_LOUDNESS, LOUDNESS_RANGE, RATE_RANGE, VOLUME_RANGE, Routine, Voice
+from .routine import DEFAULT_LOUDNESS, ENGINE_NAMES, LOUDNESS_RANGE, RATE_RANGE, VOLUME_RANGE, Routine, Voice
 from .speech import voice_lists
 from .spoken import about_length_words
 from .voices import VoiceList

@@ -13,12 +13,10 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from .routine import DEFAULT_ENGINE, ENGINE_NAMES
 from .voices import VoiceList
 
-ESPEAK = "espeak-ng"
-PIPER = "piper"
-ENGINE_NAMES = (ESPEAK, PIPER)  # as a routine's `voice: {engine: ...}` and `--engine` name them
-DEFAULT_ENGINE = ESPEAK
+ESPEAK, PIPER = ENGINE_NAMES
 DEFAULT_RATE = 150  # words per minute: a calm instruction pace (an engine may choose its own, see Engine)
 
 # Runs one request on a worker of this engine: (request, what it is doing, for messages) -> the reply.

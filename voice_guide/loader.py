@@ -22,12 +22,12 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from .durations import is_range, parse_duration, parse_span
-from .engine import ENGINE_NAMES
 from .errors import BadInputError, Problem, RoutineError
 from .printable import describe, find_control, printable
 from .routine import (
     CUE_MIN_REMAINING,
     DEFAULT_REMINDERS,
+    ENGINE_NAMES,
     MAX_TOTAL,
     RATE_RANGE,
     REPEAT_RANGE,

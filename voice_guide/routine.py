@@ -8,8 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Union
 
-from .engine import DEFAULT_ENGINE
-
 # The ranges a routine or the command line may set, stated once: the loader, the CLI and the JSON Schema's test
 # use these.
 RATE_RANGE = (80, 400)  # words per minute
@@ -21,6 +19,8 @@ LOUDNESS_RANGE = (-30.0, -14.0)
 CUE_MIN_REMAINING = 5.0  # seconds: no remaining-time cue this close to a hold's end ("three seconds left")
 MAX_TOTAL = 4 * 3600.0  # seconds a routine may run in all, spoken lines included; longer is a typo (5h for 5s)
 DEFAULT_LOUDNESS = -16.0  # LUFS: the podcast norm, comfortable on a phone
+ENGINE_NAMES = ("espeak-ng", "piper")  # the speech engines a routine's `voice: {engine: ...}` and --engine name
+DEFAULT_ENGINE = "espeak-ng"  # needs nothing but espeak-ng; piper is the `neural` extra (see engine.py)
 
 DEFAULT_REMINDERS = (
     "If you feel any sharp pain, stop right away.",
