@@ -42,7 +42,9 @@ def reports(intelligibility, recogniser, tmp_path_factory):
 def test_every_distinct_line_of_the_bundled_routines_is_measured(reports):
     piper = reports["piper"]
     assert len(piper.lines) == len({h.text for h in piper.lines}) > 30
-    assert [h.text for h in piper.lines] == [h.text for h in reports["espeak-ng:en-us"].lines]
+    # The same lines but the openings: Piper's default pace (170 wpm) can make a routine "about five minutes".
+    assert [h.text for h in piper.lines if "This routine takes" not in h.text] == \
+        [h.text for h in reports["espeak-ng:en-us"].lines if "This routine takes" not in h.text]
     assert sum(h.reminder for h in piper.lines) >= 3
 
 
