@@ -143,7 +143,8 @@ def test_a_voice_is_found_in_the_user_folder_by_name_and_anywhere_by_path(tmp_pa
     assert json.loads(by_name.stdout) == json.loads(by_path.stdout)
     listed = run("voices", "--json")
     rows = json.loads(listed.stdout)
-    assert {"engine": "piper", "id": "mine", "name": "mine", "languages": ["en-us"], "gender": None} in rows
+    assert {"engine": "piper", "id": "mine", "name": "mine", "languages": ["en-us"], "gender": None,
+            "default": False, "variant": False} in rows  # the bundled en_US-joe-medium stays the default
     assert {row["engine"] for row in rows} == {"espeak-ng", "piper"}
 
 
