@@ -3,7 +3,7 @@
 Run as a script (`python path/to/_piper_worker.py --model VOICE.onnx`), like _speech_worker, whose protocol
 and clip format it shares (one JSON object per line; 16-bit mono WAV at SAMPLE_RATE, trimmed alike):
     hello                         -> {"ok": true, "engine": "piper"} or {"ok": false, "error": ...}
-    {"op": "synth", "text", "length_scale", "noise_scale", "noise_w_scale", "sentence_gap", "out"}
+    {"op": "synth", "text", "length_scale", "noise_scale", "noise_w_scale", "sentence_gap", "key", "out"}
                                   -> {"ok": true, "frames": n}
 
 onnxruntime runs on one thread per worker: the synthesizer starts a worker per core, and one thread per
@@ -106,7 +106,7 @@ def synthesize(voice: Any, request: dict[str, Any]) -> dict[str, Any]:
     pcm = clip.trim(array.array("h", np.clip(np.round(audio * 32767.0), -32768, 32767).astype(np.int16).tobytes()))
     if not pcm:
         raise RuntimeError("the engine produced only silence")
-    clip.write_wav(request["out"], pcm)
+    clip.write_wav(request["out"], pcm, request.get("key", "").encode("utf-8"))  # the entry holds its full key
     return {"ok": True, "frames": len(pcm)}
 
 
