@@ -118,9 +118,10 @@ def load(routine: str | os.PathLike | None = None) -> Routine:
 
 
 def synthesizer(routine: Routine, settings: Settings, env: Environment) -> Synthesizer:
-    """The speech engine for this routine, with its voice settings, the user's cache and time limit."""
+    """The speech engine for this routine, with its voice settings, the user's cache, voices and time limit."""
     return Synthesizer(
-        routine.voice.overridden(settings.voice), cache_dir=env.speech_cache_dir, timeout=env.speech_timeout
+        routine.voice.overridden(settings.voice), cache_dir=env.speech_cache_dir, timeout=env.speech_timeout,
+        voices_dir=env.voices_dir,
     )
 
 

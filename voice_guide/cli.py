@@ -32,9 +32,10 @@ from .errors import BadInputError, NoAudioDeviceError, OutputStreamError, VoiceG
 from .hearing import Hearing
 from .microphone import MicrophoneError
 from .printable import printable
-from .routine import DEFAULT_LOUDNESS, LOUDNESS_RANGE, RATE_RANGE, VOLUME_RANGE, Routine, Voice
-from .speech import voice_list
+from .routine import DEFAULT_LOUDNESS, ENGINE_NAMES, LOUDNESS_RANGE, RATE_RANGE, VOLUME_RANGE, Routine, Voice
+from .speech import voice_lists
 from .spoken import about_length_words
+from .voices import VoiceList
 from .timefmt import clock
 
 
@@ -345,7 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _voice_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--voice", metavar="VOICE", help="voice id, name or language tag (see `voice-guide voices`)")
+    parser.add_argument("--engine", choices=ENGINE_NAMES, help="speech engine (default: espeak-ng)")
+    parser.add_argument("--voice", metavar="VOICE",
+                        help="voice id, name or language tag (see `voice-guide voices`); for piper also a .onnx path")
     parser.add_argument("--rate", type=_rate, metavar="WPM", help="words per minute ({}-{})".format(*RATE_RANGE))
     parser.add_argument("--volume", type=_volume, metavar="0-1", help="volume from {} to {}".format(*VOLUME_RANGE))
     parser.add_argument("--no-chime", action="store_true", help="no chime before each step")
@@ -385,7 +388,7 @@ def _volume(text: str) -> float:
 def _settings(args: argparse.Namespace) -> Settings:
     """The one Settings of this run, for whichever command it is."""
     return Settings(
-        voice=Voice(voice=args.voice, rate=args.rate, volume=args.volume),
+        voice=Voice(voice=args.voice, rate=args.rate, volume=args.volume, engine=args.engine),
         chime=False if args.no_chime else None,
         loudness=getattr(args, "loudness", None),
         start_at=getattr(args, "start_at", None),
@@ -728,24 +731,32 @@ def run_list(args: argparse.Namespace, env: Environment) -> int:
 
 
 def run_voices(args: argparse.Namespace, env: Environment) -> int:
-    listed = voice_list(timeout=env.speech_timeout)
-    default = listed.default
+    lists = voice_lists(cache_dir=env.speech_cache_dir, voices_dir=env.voices_dir, timeout=env.speech_timeout)
     if args.json:
-        rows = [{"id": v.id, "name": v.name, "languages": list(v.languages), "gender": v.gender,
-                 "default": v == default, "variant": False} for v in listed.voices]
-        rows += [{"id": v.id, "name": v.name, "languages": list(v.languages), "gender": v.gender,
-                  "default": False, "variant": True} for v in listed.variants]
+        rows = []
+        for engine, listed in lists.items():
+            default = listed.default
+            rows += [{"engine": engine, "id": v.id, "name": v.name, "languages": list(v.languages),
+                      "gender": v.gender, "default": v == default, "variant": False} for v in listed.voices]
+            rows += [{"engine": engine, "id": v.id, "name": v.name, "languages": list(v.languages),
+                      "gender": v.gender, "default": False, "variant": True} for v in listed.variants]
         print(json.dumps(rows, indent=2), file=env.stdout)
         return ExitStatus.OK
-    for voice in listed.voices:
-        mark = "  (default)" if voice == default else ""
-        line = f"{voice.id:<28} {voice.name:<32} {', '.join(voice.languages)}{mark}"
-        print(printable(line), file=env.stdout)
-    if listed.variants:
-        print(file=env.stdout)
-        print("Variants change any voice's sound: write VOICE+VARIANT, like en-us+klatt or en+f3.", file=env.stdout)
-        for line in _indented(", ".join(printable(v.id) for v in listed.variants), 2).splitlines():
-            print(line, file=env.stdout)
+    for index, (engine, listed) in enumerate(lists.items()):
+        if index:
+            print(file=env.stdout)
+        default = listed.default
+        for voice in listed.voices:
+            mark = "  (default)" if voice == default else ""
+            line = f"{engine:<10} {voice.id:<28} {voice.name:<32} {', '.join(voice.languages)}{mark}"
+            print(printable(line), file=env.stdout)
+        if listed.variants:
+            print(file=env.stdout)
+            print("Variants change any voice's sound: write VOICE+VARIANT, like en-us+klatt or en+f3.", file=env.stdout)
+            for line in _indented(", ".join(printable(v.id) for v in listed.variants), 2).splitlines():
+                print(line, file=env.stdout)
+    if not lists.get("piper", VoiceList((), "")).voices:
+        print("voice-guide: no Piper voice found (the neural voice: `bash scripts/setup.sh --neural`)", file=env.stderr)
     return ExitStatus.OK
 
 

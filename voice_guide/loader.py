@@ -27,6 +27,7 @@ from .printable import describe, find_control, printable
 from .routine import (
     CUE_MIN_REMAINING,
     DEFAULT_REMINDERS,
+    ENGINE_NAMES,
     MAX_TOTAL,
     RATE_RANGE,
     REPEAT_RANGE,
@@ -56,7 +57,7 @@ _LIKELY_MINUTES = 10  # a bare-number hold this short, with cues, was probably m
 _SHORTEST_CUE = 2.0  # seconds: about the shortest remaining-time line ("five seconds left") and a gap
 
 TOP_KEYS = ("title", "about", "voice", "chime", "steps", "reminders")
-VOICE_KEYS = ("voice", "rate", "volume")
+VOICE_KEYS = ("engine", "voice", "rate", "volume")
 CUE_KEYS = ("every", "halfway")
 SAY_KEYS = ("say", "pause", "hold", "cues")
 REPEAT_KEYS = ("repeat", "steps")
@@ -634,6 +635,7 @@ class _Checker:
         if mapping is None:
             return None
         keys = self.fields(mapping, VOICE_KEYS)
+        engine = self.engine(keys["engine"][1]) if "engine" in keys else None
         name = self.text(keys["voice"][1], "voice") if "voice" in keys else None
         rate = volume = None
         if "rate" in keys:
@@ -641,9 +643,21 @@ class _Checker:
             rate = self.whole(keys["rate"][1], "rate", expected, RATE_RANGE, " words per minute")
         if "volume" in keys:
             volume = self.volume(keys["volume"][1])
-        if any(key in keys and value is None for key, value in zip(VOICE_KEYS, (name, rate, volume))):
+        if any(key in keys and value is None for key, value in zip(VOICE_KEYS, (engine, name, rate, volume))):
             return None
-        return Voice(voice=name, rate=rate, volume=volume)
+        return Voice(voice=name, rate=rate, volume=volume, engine=engine)
+
+    def engine(self, node: Node) -> str | None:
+        expected = "one of " + ", ".join(ENGINE_NAMES)
+        scalar = self.scalar(node, "engine", expected)
+        if scalar is None:
+            return None
+        if scalar.value not in ENGINE_NAMES:
+            close = difflib.get_close_matches(scalar.value, ENGINE_NAMES, n=1, cutoff=0.5)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            self.report(node, f"'engine' is {scalar.value!r}; it must be {expected}{hint}")
+            return None
+        return scalar.value
 
     def volume(self, node: Node) -> float | None:
         low, high = VOLUME_RANGE
