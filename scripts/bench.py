@@ -3,11 +3,13 @@
     .venv/bin/python scripts/bench.py            # default: 5 alternating pairs per figure, live timing cold and warm
     .venv/bin/python scripts/bench.py --quick    # 2 pairs, live timing warm only
     .venv/bin/python scripts/bench.py --routine my.yaml --minutes 10 --only export,live
+    .venv/bin/python scripts/bench.py --quick --only piper   # the neural engine beside espeak-ng
 
 It measures, side by side in one run: export (WAV and MP3, cold and warm speech cache) against one
 `espeak-ng -w` per line padded and joined with `sox` (and `ffmpeg` for MP3); a 60-minute routine against a
 5-minute one with the same words (time and peak memory); live timing of `play` under ALSA's `file` plugin;
-the time to the first sound; start-up of `--help` and `check`. Figures are medians of alternating runs and
+the time to the first sound; start-up of `--help` and `check`; Piper (first word, export against espeak-ng,
+real-time factor, memory). Figures are medians of alternating runs and
 ratios; the machine is assumed shared and noisy. Progress goes to stderr, the table to stdout.
 """
 
@@ -36,7 +38,8 @@ from bench_baseline import script as baseline_script  # noqa: E402
 from bench_measure import BenchError, Run, alternate, lateness, median_ratio, medians, run  # noqa: E402
 from bench_routines import live_routine, scaling_routine  # noqa: E402
 
-SECTIONS = ("export", "scaling", "live", "first", "startup")
+SECTIONS = ("export", "scaling", "live", "first", "startup", "piper", "listen")
+PIPER = ("--engine", "piper")
 # What `check` must not import: validating a file never needs the audio stack.
 AUDIO_STACK = ("numpy", "scipy", "pyloudnorm", "soundfile", "simpleaudio", "pyttsx3", "mutagen")
 ALSA_FILE_DEVICE = """\
@@ -159,18 +162,19 @@ class Bench:
         base = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         return {**base, "XDG_CACHE_HOME": str(cache), **extra}
 
-    def warm_up(self, routine: str) -> None:
+    def warm_up(self, routine: str, options: tuple[str, ...] = ()) -> None:
         """Run `routine` once into the warm cache: every clip spoken and levelled, as after a first use.
 
         An export, not a `check`: `check` only speaks the lines, and a warm run must not level either.
         """
-        self.export(routine, ".wav", cold=False)
+        self.export(routine, ".wav", cold=False, options=options)
 
-    def export(self, routine: str, suffix: str, *, cold: bool) -> Run:
+    def export(self, routine: str, suffix: str, *, cold: bool, options: tuple[str, ...] = ()) -> Run:
         folder = self.fresh("export")
         cache = folder / "cache" if cold else self.warm
         try:
-            return run([*self.vg, "export", routine, "-o", str(folder / f"out{suffix}"), "--quiet"], env=self.env(cache))
+            return run([*self.vg, "export", routine, "-o", str(folder / f"out{suffix}"), "--quiet", *options],
+                       env=self.env(cache))
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -299,21 +303,8 @@ class Bench:
     # --- 4. first sound --------------------------------------------------------------------------------------
 
     def bench_first(self) -> list[Row]:
-        routine = self.root / "first.yaml"
-        routine.write_text(live_routine(2), encoding="utf-8")
-        self.warm_up(str(routine))
+        results = self.first_sounds()
         rows = []
-        progress(f"first sound: {self.pairs} pairs of cold and warm starts")
-        results = {"cold": [], "warm": []}
-
-        def start(cache: str) -> Callable[[], float]:
-            def once() -> float:
-                results[cache].append(self.first_sound(routine, cold=cache == "cold"))
-                return results[cache][-1][0]
-
-            return once
-
-        alternate(start("cold"), start("warm"), self.pairs)
         for cache in ("cold", "warm"):
             logged = statistics.median(r[0] for r in results[cache])
             seen = statistics.median(r[1] for r in results[cache])
@@ -325,7 +316,25 @@ class Bench:
                             "", "", "", ""))
         return rows
 
-    def first_sound(self, routine: Path, *, cold: bool) -> tuple[float, float, float]:
+    def first_sounds(self, options: tuple[str, ...] = ()) -> dict[str, list[tuple[float, float, float]]]:
+        """first_sound() of `play` with `options`, cold and warm, in alternating pairs."""
+        routine = self.root / "first.yaml"
+        routine.write_text(live_routine(2), encoding="utf-8")
+        self.warm_up(str(routine), options)
+        progress(f"first sound {' '.join(options)}: {self.pairs} pairs of cold and warm starts")
+        results: dict[str, list[tuple[float, float, float]]] = {"cold": [], "warm": []}
+
+        def start(cache: str) -> Callable[[], float]:
+            def once() -> float:
+                results[cache].append(self.first_sound(routine, cold=cache == "cold", options=options))
+                return results[cache][-1][0]
+
+            return once
+
+        alternate(start("cold"), start("warm"), self.pairs)
+        return results
+
+    def first_sound(self, routine: Path, *, cold: bool, options: tuple[str, ...] = ()) -> tuple[float, float, float]:
         """(first sound as the player logs it, first bytes seen in the device's file, first speech), seconds.
 
         The player logs times from its own process start (from /proc); the device file is watched from here,
@@ -335,7 +344,7 @@ class Bench:
         log, raw = folder / "timing.jsonl", folder / "out.raw"
         env = self.alsa_env(folder, folder / "cache" if cold else self.warm)
         started = time.perf_counter()
-        child = subprocess.Popen([*self.vg, "play", str(routine), "--no-keys", "--timing-log", str(log)], env=env,
+        child = subprocess.Popen([*self.vg, "play", str(routine), "--no-keys", "--timing-log", str(log), *options], env=env,
                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             seen = None
@@ -377,6 +386,62 @@ class Bench:
         rows.append(Row("audio stack imported by `check`", ", ".join(imported) or "none", "", "", "none",
                         yes(not imported)))
         return rows
+
+    def bench_listen(self) -> list[Row]:
+        """Spoken commands (scripts/bench_listen.py): held-out voices, three noise levels, the routine fed back."""
+        import bench_listen
+
+        progress("listening: commands said by held-out voices, the routine's own speech fed back (a few minutes)")
+        return [Row(measure, figure, "", "", target, met) for measure, figure, target, met in bench_listen.rows()]
+
+    # --- 6. the neural engine ---------------------------------------------------------------------------------
+
+    def bench_piper(self) -> list[Row]:
+        """Piper beside espeak-ng: first word, cold and warm export, real-time factor, memory."""
+        rows = []
+        results = self.first_sounds(PIPER)
+        for cache in ("cold", "warm"):
+            word = statistics.median(r[2] for r in results[cache])
+            rows.append(Row(f"Piper: first word (after the opening chime), {cache} cache", f"{word * 1000:.0f} ms",
+                            "", "", "", ""))
+        self.warm_up(self.routine, PIPER)
+        self.warm_up(self.routine)
+        peaks: list[float] = []
+        for cold in (True, False):
+            cache = "cold" if cold else "warm"
+            progress(f"piper: export WAV, {cache} cache, Piper against espeak-ng, {self.pairs} pairs")
+            runs: list[Run] = []
+
+            def neural() -> float:
+                runs.append(self.export(self.routine, ".wav", cold=cold, options=PIPER))
+                return runs[-1].seconds
+
+            pairs = alternate(neural, lambda: self.export(self.routine, ".wav", cold=cold).seconds, self.pairs)
+            peaks += [r.peak_mb for r in runs] if cold else []
+            rows.append(ratio_row(f"Piper: export {Path(self.routine).stem} → WAV, {cache} cache", pairs, "", None,
+                                  baseline_name="voice-guide with espeak-ng"))
+        rows.append(self.piper_real_time_factor())
+        rows.append(Row("Piper: export peak memory (largest process: a speech worker holding the model), cold",
+                        f"{max(peaks):.0f} MB", "", "", "", ""))
+        return rows
+
+    def piper_real_time_factor(self) -> Row:
+        """Seconds of one worker's time per second of speech, over the routine's distinct lines (a cold cache)."""
+        from voice_guide import api, compiler
+        from voice_guide.routine import Voice
+        from voice_guide.speech import Synthesizer
+
+        progress("piper: real-time factor, one worker")
+        routine = api.load(self.routine)
+        with Synthesizer(Voice(engine="piper"), cache_dir=self.fresh("rtf"), workers=1) as speech:
+            texts = list(dict.fromkeys(compiler.texts(routine, voice=speech.resolved)))
+            speech.length(texts[0])  # the worker has started and loaded the model
+            started = time.perf_counter()
+            frames = sum(speech.lengths(texts[1:]))
+            seconds = time.perf_counter() - started
+        audio = frames / 22050
+        return Row(f"Piper: synthesis real-time factor (one worker, one thread; {audio:.0f} s of speech)",
+                   f"{seconds / audio:.3f}", "", "", "", "")
 
     def heavy_imports(self, command: list[str]) -> list[str]:
         """Which of AUDIO_STACK a command imports, from `python -X importtime`."""

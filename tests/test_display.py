@@ -189,3 +189,15 @@ def test_the_footer_keeps_the_quit_key_on_narrow_terminals():
     assert "space pause · n next · b back · q quit" in at_60 and "…" not in at_60
     at_40 = panel_text(events, 0, steps, width=40)
     assert "q quit" in at_40 and "…" not in at_40.splitlines()[-2]
+
+
+def test_the_plain_log_stops_quietly_when_its_reader_goes_away():
+    class ClosedPipe(io.StringIO):
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    events = timeline_events()
+    display = LogDisplay(ClosedPipe(), "Demo", outline(ROUTINE))
+    for index, event in enumerate(events):
+        display.playing(Played(index, event, 0.0, 0.0))  # raises nothing: the routine goes on
+    display.paused()

@@ -390,3 +390,10 @@ def test_explicit_tags_that_fit_their_value_are_accepted():
 @pytest.mark.parametrize("text", ["Sit.", "Sit down, 2 minutes.", "½", "中文", "Été"])
 def test_spoken_text_with_a_letter_or_digit_is_accepted(text):
     assert loads(f'title: A\nsteps:\n  - say: "{text}"\n').steps[0].text == text
+
+
+def test_the_readme_example_loads_without_warnings_though_it_has_comments_after_values():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    example = readme.split("A complete example:\n\n```yaml\n", 1)[1].split("```", 1)[0]
+    routine = loads(example, path="README.md")
+    assert routine.title == "Arch self-massage" and routine.warnings == ()

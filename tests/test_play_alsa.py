@@ -368,3 +368,18 @@ def test_ctrl_c_on_a_terminal_stops_at_once_restores_the_terminal_and_exits_130(
     assert "voice-guide: stopped (Ctrl+C)" in run.screen
     assert "Press the arch." not in run.said
     assert run.restored
+
+
+def test_a_closed_pipe_on_the_log_does_not_stop_the_routine_before_its_reminders(alsa_file, tmp_path, cache_root):
+    env, folder = alsa_file
+    log = tmp_path / "timing.jsonl"
+    full_env = {**os.environ, "XDG_CACHE_HOME": str(cache_root), **env}
+    # `true` reads nothing, so every log line meets a closed pipe; the routine must still be played to its end.
+    done = subprocess.run(
+        f"{sys.executable} -m voice_guide play {QUICK} --timing-log {log} | true; echo ${{PIPESTATUS[0]}} >&2",
+        shell=True, capture_output=True, text=True, env=full_env, timeout=120, cwd=ROOT, executable="/bin/bash",
+    )
+    *messages, status = done.stderr.splitlines()
+    assert messages == [] and status == "0"
+    spoken = [s["text"] for s in timing_lines(log) if s["kind"] == "speech"]
+    assert spoken[-2:] == ["That's the end of the routine.", "Stop if it hurts."]

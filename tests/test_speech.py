@@ -45,7 +45,8 @@ def synthesizer(cache: Path, **kwargs) -> Synthesizer:
 def test_an_instruction_at_the_default_rate_lasts_between_one_and_a_half_and_three_seconds(cold):
     seconds = cold.length(ARCH) / SAMPLE_RATE
     assert 1.5 < seconds < 3.0
-    assert cold.resolved == Voice(voice="gmw/en-us", rate=DEFAULT_RATE, volume=1.0, language="en-us")
+    assert cold.resolved == Voice(voice="gmw/en-us", rate=DEFAULT_RATE, volume=1.0, engine="espeak-ng",
+                                  language="en-us")
 
 
 def test_samples_are_float32_mono_within_full_scale_and_as_long_as_length_says(cold):
@@ -216,10 +217,10 @@ def test_a_voice_can_be_named_by_id_name_or_language_in_any_case(tmp_path, spell
         assert speech.warnings == ()
 
 
-def test_the_engine_lists_its_voices_with_languages():
-    voices = list_voices()
+def test_the_engine_lists_its_voices_with_languages(tmp_path):
+    voices = list_voices(["espeak-ng"], cache_dir=tmp_path)
     by_id = {v.id: v for v in voices}
-    assert by_id["gmw/en-us"] == VoiceInfo("gmw/en-us", "English (America)", ("en-us",), "male")
+    assert by_id["gmw/en-us"] == VoiceInfo("gmw/en-us", "English (America)", ("en-us",), "male", "espeak-ng")
     assert len(voices) > 50
 
 
@@ -517,8 +518,10 @@ def test_the_voice_list_names_the_default_and_the_variants(cli):
     result = cli("voices")
     assert result.status == 0
     marked = [line for line in result.stdout.splitlines() if line.endswith("(default)")]
-    assert len(marked) == 1 and marked[0].startswith("gmw/en ")
+    assert len(marked) == 2 and marked[0].startswith("espeak-ng  gmw/en ")
+    assert marked[1].startswith("piper      en_US-joe-medium ")  # each engine's default
     assert "write VOICE+VARIANT, like en-us+klatt or en+f3." in result.stdout
     rows = json.loads(cli("voices", "--json").stdout)
-    assert [row["id"] for row in rows if row["default"]] == ["gmw/en"]
+    assert [(row["engine"], row["id"]) for row in rows if row["default"]] == [("espeak-ng", "gmw/en"),
+                                                                              ("piper", "en_US-joe-medium")]
     assert {"klatt", "f3"} <= {row["id"] for row in rows if row["variant"]}

@@ -140,7 +140,9 @@ def test_a_cold_export_under_a_memory_limit_fails_with_one_line_and_does_not_han
     if done.returncode == 0:
         pytest.skip("this machine exports within the limit: nothing to fail")
     assert done.returncode == 1, done.stderr
-    # Ours, or (when numpy's OpenBLAS cannot even start its threads) the library's own single line.
-    assert done.stderr.startswith(("voice-guide: not enough memory to go on (", "OpenBLAS error: Memory allocation"))
+    # Where memory runs out differs from run to run (numpy's import, OpenBLAS's threads, a speech worker's thread):
+    # whichever it is, one plain line — never an internal error — and exit 1.
+    assert done.stderr.startswith(("voice-guide: ", "OpenBLAS error: Memory allocation")), done.stderr
+    assert "internal error" not in done.stderr, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr, done.stderr
     assert not (tmp_path / "s.wav").exists()

@@ -6,7 +6,7 @@ numpy/soundfile are imported only for engines that write something other than 16
 
 Protocol: one JSON object per line. The worker first answers {"ok": true, "engine": ...} (or
 {"ok": false, "error": ...} when the engine cannot load), then one reply per request line:
-    {"op": "voices"}  -> {"ok": true, "default": id, "voices": [{"id", "name", "languages", "gender"}],
+    {"op": "voices"}  -> {"ok": true, "engine", "default": id, "voices": [{"id", "name", "languages", "gender"}],
                           "variants": [the same fields; espeak-ng only]}
     {"op": "synth", "text", "voice", "voice_name", "rate", "out"}  -> {"ok": true, "frames": n}
 Replies go to a private copy of the original stdout; fd 1 itself points at /dev/null, because the espeak
@@ -290,7 +290,7 @@ def _handle(request: dict[str, Any], driver: str) -> dict[str, Any]:
 
     engine = pyttsx3.init()
     if request["op"] == "voices":
-        return {"ok": True, "default": engine.getProperty("voice"), "voices": _voices(engine),
+        return {"ok": True, "engine": driver, "default": engine.getProperty("voice"), "voices": _voices(engine),
                 "variants": _variants(driver)}
     if request["op"] == "synth":
         return _synthesize(engine, driver, request)

@@ -12,33 +12,37 @@ from __future__ import annotations
 
 import os
 import queue
+import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator, Sequence
 
-from . import bundled, compiler
+from . import bundled, compiler, listening
 from .atomicfile import check_destinations
 from .formats import AUDIO, TRANSCRIPT, format_for
+from .chime import tick_pcm
 from .clock import MonotonicClock, quick_thread_switches
-from .display import Playhead, make_display
+from .display import Playhead, describe, make_display
 from .env import Environment
 from .errors import AudioDeviceError, BadInputError, NoAudioDeviceError, VoiceGuideError
+from .hearing import Hearing, ReportingSink
 from .keys import KeyReader
 from .loader import load as load_file
 from .mixer import Mixer
 from .pcm import to_pcm16
+from .phrases import Phrases
 from .prefetch import Prefetcher, ReadyClosing
 from .printable import printable
 from .procinfo import process_started_at
 from .render import iter_blocks, render_file
-from .routine import MAX_TOTAL, Routine, Voice
+from .routine import DEFAULT_ENGINE, MAX_TOTAL, Routine, Voice
 from .scheduler import Listeners, PlayResult, Scheduler
 from .speech import Synthesizer
 from .split import check_folder, export_split, planned_files
 from .tags import Metadata
 from .timefmt import compact
-from .timeline import ANNOUNCEMENT, SILENCE, SPEECH, Event, Timeline
+from .timeline import ANNOUNCEMENT, SAMPLE_RATE, SILENCE, SPEECH, Event, Timeline
 from .timing_log import TimingLog, open_log
 from .transcript import write_transcript
 
@@ -54,6 +58,8 @@ class Settings:
     timing_log: Path | None = None  # play: one JSON line per sound played goes here
     timing_log_force: bool = False  # play: the timing log may replace an existing (regular) file
     keys: bool = True  # play: read the keyboard when stdin is a terminal
+    listen: bool = False  # play: take spoken commands from the microphone (hearing.py)
+    sensitivity: float = 0.5  # play --listen: 0 strict .. 1 eager (listening.DEFAULT_SENSITIVITY)
 
 
 def resolve(routine: str | os.PathLike | None) -> Path:
@@ -112,12 +118,12 @@ def load(routine: str | os.PathLike | None = None) -> Routine:
 
 
 def synthesizer(routine: Routine, settings: Settings, env: Environment) -> Synthesizer:
-    """The speech engine for this routine, with its voice settings, the user's cache and time limit. A routine
-    that names its language but no voice is read by a voice of that language."""
+    """The speech engine for this routine, with its voice settings, the user's cache, voices and time limit. A
+    routine that names its language but no voice is read by a voice of that language."""
     voice = routine.voice.overridden(settings.voice)
-    if voice.voice is None and routine.language:
+    if voice.voice is None and routine.language and voice.engine in (None, DEFAULT_ENGINE):
         voice = replace(voice, voice=routine.language)
-    return Synthesizer(voice, cache_dir=env.speech_cache_dir, timeout=env.speech_timeout)
+    return Synthesizer(voice, cache_dir=env.speech_cache_dir, timeout=env.speech_timeout, voices_dir=env.voices_dir)
 
 
 def mixer(synth: Synthesizer, settings: Settings, env: Environment) -> Mixer:
@@ -227,6 +233,10 @@ def _inputs(routine: Routine) -> list[Path]:
 def _mixing(routine: Routine, settings: Settings, env: Environment) -> Iterator[tuple[Synthesizer, Mixer]]:
     """The speech engine and the mixer for one export, both started early: levelling a clip begins as soon as
     the engine has made it (or the disk cache has it), not after the last one is made."""
+    # numpy is imported here, before the threads that use it start: an import that fails (a memory limit) then
+    # fails once, in this thread, instead of leaving a half-made module to the others.
+    import numpy  # noqa: F401
+
     with synthesizer(routine, settings, env) as synth:
         texts = compiler.texts(routine, voice=synth.resolved, chime=settings.chime)
         synth.prefetch(texts)
@@ -270,20 +280,26 @@ def play(routine: Routine, settings: Settings = Settings(), env: Environment | N
         # In order of first use: the opening line is made first, the rest while it plays; the closing lines come
         # second, so that whatever fails later, the reminders are ready to be said.
         texts = ([orientation] if orientation else []) + compiler.texts(routine, voice=synth.resolved,
-                                                                         chime=settings.chime)
+                                                                         chime=settings.chime, listening=settings.listen)
         synth.prefetch(texts[:1] + compiler.closing_texts(routine) + texts[1:])
         # The same mixer as `export` makes (same settings, same cache of final clips): a warm run takes its
         # clips from that cache, so the first sound does not wait for the levelling code to load.
         mixing = mixer(synth, settings, env)
         stack.callback(mixing.close)
         closing = ReadyClosing(lambda: _closing_sounds(routine, synth, mixing, settings.chime))
-        events = compiler.iter_events(routine, synth.length, voice=synth.resolved, chime=settings.chime)
+        events = compiler.iter_events(routine, synth.length, voice=synth.resolved, chime=settings.chime,
+                                      listening=settings.listen)
         prefetcher = Prefetcher(closing.first(events), lambda event: to_pcm16(mixing.clip(event)))
+        time_left = _time_left_answer(prefetcher, steps, mixing, synth,
+                                      compiler.language(routine, synth.resolved).phrases)
         stack.callback(prefetcher.stop)
         sink = env.open_sink()
-        commands: queue.Queue | None = queue.Queue() if settings.keys and env.stdin_isatty else None
-        if commands is not None:
+        keys = settings.keys and env.stdin_isatty
+        commands: queue.Queue | None = queue.Queue() if keys or settings.listen else None
+        if keys:
             stack.enter_context(KeyReader(env.stdin, commands))
+        if settings.listen:
+            sink = _listen(stack, commands, sink, settings, env, timing, lambda: time_left(scheduler))
         use_chime = routine.chime if settings.chime is None else settings.chime
         scheduler = Scheduler(prefetcher, prefetcher.clip, MonotonicClock(commands), sink, chime=use_chime)
         shown = synth.warnings
@@ -292,8 +308,9 @@ def play(routine: Routine, settings: Settings = Settings(), env: Environment | N
             env.warn(warning)
         # Warnings that arise while playing (the cache disk filled up) are given when the run ends.
         stack.callback(lambda: [env.warn(warning) for warning in synth.warnings[len(shown):]])
-        playhead = Playhead(scheduler.position, lambda: scheduler.paused, prefetcher.known)
-        display = stack.enter_context(make_display(env, routine.title, steps, playhead, keys=commands is not None,
+        playhead = Playhead(scheduler.position, lambda: scheduler.paused, prefetcher.known,
+                            heard=getattr(sink, "last_heard", lambda: None))
+        display = stack.enter_context(make_display(env, routine.title, steps, playhead, keys=keys,
                                                    about=routine.about, reminders=routine.reminders != ()))
         scheduler.listener = Listeners(display, timing)
         stack.enter_context(quick_thread_switches())
@@ -316,6 +333,50 @@ def play(routine: Routine, settings: Settings = Settings(), env: Environment | N
             raise VoiceGuideError(f"{settings.timing_log}: the timing log could not be written to the end "
                                   f"({timing.failure.strerror or timing.failure}); the routine was played in full")
         return result
+
+
+def _listen(stack: ExitStack, commands: queue.Queue, sink, settings: Settings, env: Environment,
+            timing: TimingLog | None, answer: Callable[[], bytes | None]):
+    """Start listening for spoken commands; the sink that tells the listener what the player plays.
+
+    `answer()` is the PCM of the line that answers "how long" (None when there is no step to time)."""
+    reporting: list[ReportingSink] = []
+
+    def heard(message: dict) -> None:
+        if "heard" not in message:
+            return
+        now = time.perf_counter()
+        if timing is not None:
+            timing.heard(message["heard"], message["command"], now, message["start"], message["end"], message["score"])
+        try:
+            reporting[0].play(tick_pcm())  # the soft acknowledgement
+            if message["command"] == listening.TIME_LEFT:
+                line = answer()  # said from this thread: making it never holds up the schedule
+                if line is not None:
+                    reporting[0].play(line)
+        except VoiceGuideError:
+            pass  # a device or engine failure: the scheduler finds out about the device itself
+
+    hearing = stack.enter_context(
+        Hearing(commands, sensitivity=settings.sensitivity, on_heard=heard, on_problem=env.warn)
+    )
+    reporting.append(ReportingSink(sink, hearing, SAMPLE_RATE))
+    return reporting[0]
+
+
+def _time_left_answer(prefetcher: Prefetcher, steps, mixing: Mixer, synth: Synthesizer, say: Phrases):
+    """The PCM of "N seconds left in this step", in the routine's language, for where `scheduler` is now (None
+    outside the steps)."""
+
+    def answer(scheduler: Scheduler) -> bytes | None:
+        events, complete = prefetcher.known()
+        view = describe(events, complete, scheduler.position(), steps)
+        if view.step_left is None or not 1 <= view.step <= view.steps_total:
+            return None
+        text = say.time_left_in_step(view.step_left)
+        return to_pcm16(mixing.clip(Event(SPEECH, 0, synth.length(text), text)))
+
+    return answer
 
 
 def _closing_sounds(routine: Routine, synth: Synthesizer, mixing: Mixer, chime: bool | None) -> tuple:

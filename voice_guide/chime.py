@@ -36,3 +36,20 @@ def chime_samples() -> "numpy.ndarray":
     out = (out * (0.5 / np.max(np.abs(out)))).astype(np.float32)
     out.setflags(write=False)  # shared by every chime event: nobody may change it
     return out
+
+
+TICK_SECONDS = 0.04
+
+
+@lru_cache(maxsize=1)
+def tick_pcm() -> bytes:
+    """The acknowledgement of a spoken command: a soft 40 ms tick, 16-bit mono PCM at SAMPLE_RATE.
+
+    >>> len(tick_pcm()) == 2 * int(TICK_SECONDS * SAMPLE_RATE)
+    True
+    """
+    import numpy as np
+
+    t = np.arange(int(TICK_SECONDS * SAMPLE_RATE), dtype=np.float64) / SAMPLE_RATE
+    tone = np.sin(2 * np.pi * 1320.0 * t) * np.exp(-t * 90.0) * np.minimum(1.0, t / 0.002)
+    return (tone * 0.12 * 32767).astype("<i2").tobytes()

@@ -6,10 +6,12 @@ This is the only place that prints errors and picks exit codes; everything below
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
 import math
 import os
+import queue
 import shlex
 import signal
 import sys
@@ -21,16 +23,19 @@ from importlib import resources
 from pathlib import Path
 from typing import Sequence
 
-from . import __version__, api, bundled, compiler, formats
+from . import __version__, api, bundled, compiler, formats, listening, user_settings
 from .api import Settings
 from ._speech_process import kill_all_workers
 from .atomicfile import check_destinations, remove_live_partials
 from .env import Environment
-from .errors import BadInputError, NoAudioDeviceError, VoiceGuideError
+from .errors import BadInputError, NoAudioDeviceError, OutputStreamError, VoiceGuideError
+from .hearing import Hearing
+from .microphone import MicrophoneError
 from .printable import printable
 from .phrases import phrases_for
-from .routine import DEFAULT_LOUDNESS, LOUDNESS_RANGE, RATE_RANGE, VOLUME_RANGE, Routine, Voice
-from .speech import voice_list
+from .routine import DEFAULT_LOUDNESS, ENGINE_NAMES, LOUDNESS_RANGE, RATE_RANGE, VOLUME_RANGE, Routine, Voice
+from .speech import voice_lists
+from .voices import VoiceList
 from .timefmt import clock
 
 
@@ -96,14 +101,21 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
         if stops.first is not None or _terminal_gone(error):
             # The terminal closed: writing to it fails (EIO), often before the SIGHUP itself is handled.
             return stops.report(debug, signum=stops.first or getattr(signal, "SIGHUP", signal.SIGTERM))
-        if isinstance(error, MemoryError) or "can't start new thread" in str(error):
-            _report(env, error, debug, f"not enough memory to go on ({type(error).__name__}: {error}); is a memory "
+        if isinstance(error, MemoryError) or "can't start new thread" in str(error) or _library_without_memory(error):
+            detail = (str(error).strip().splitlines() or [""])[-1].strip()  # numpy's ImportError is a page long
+            _report(env, error, debug, f"not enough memory to go on ({type(error).__name__}: {detail}); is a memory "
                                        "limit set (ulimit -v)? Run with more memory")
             return ExitStatus.ERROR
         _report(env, error, debug, f"internal error: {type(error).__name__}: {error} (rerun with --debug for details)")
         return ExitStatus.ERROR
     finally:
         stops.restore()
+
+
+def _library_without_memory(error: BaseException) -> bool:
+    """An import that failed because its shared library could not be mapped into memory (a memory limit)."""
+    text = str(error)
+    return isinstance(error, ImportError) and ("failed to map segment" in text or "Cannot allocate memory" in text)
 
 
 def _report(env: Environment, error: BaseException | None, debug: bool, text: str | None = None) -> None:
@@ -147,7 +159,7 @@ class _Checked:
         except BrokenPipeError:
             raise
         except OSError as error:
-            raise VoiceGuideError(f"cannot write the output: {error.strerror or error}") from None
+            raise OutputStreamError(f"cannot write the output: {error.strerror or error}") from None
 
     def __getattr__(self, name: str):
         return getattr(self._stream, name)
@@ -296,6 +308,10 @@ def build_parser() -> argparse.ArgumentParser:
     play.add_argument("--timing-log", type=Path, metavar="FILE", help="write one JSON line per event played")
     play.add_argument("--no-keys", action="store_true", help="ignore the keyboard even on a terminal")
     play.add_argument("--force", action="store_true", help="let --timing-log replace an existing file")
+    play.add_argument("--listen", action="store_true",
+                      help="also take spoken commands from the microphone (pause, continue, next step, ...)")
+    play.add_argument("--sensitivity", type=_sensitivity, metavar="0-1",
+                      help="how eagerly spoken commands are taken (default 0.5)")
     play.set_defaults(run=run_play)
 
     export = commands.add_parser("export", help="write a routine to an audio file")
@@ -315,8 +331,14 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="validate routines and print their timelines")
     check.add_argument("routines", nargs="*", metavar="ROUTINE", help="routine files or bundled names")
     check.add_argument("--json", action="store_true", help="print the timeline as JSON")
+    check.add_argument("--listen", action="store_true", help="also warn about lines containing a spoken command")
     _voice_options(check)
     check.set_defaults(run=run_check)
+
+    listen_test = commands.add_parser("listen-test", help="check the microphone for spoken commands; suggest a sensitivity")
+    listen_test.add_argument("--seconds", type=_positive_int, default=8, help="how long to listen (default 8)")
+    listen_test.add_argument("--no-save", action="store_true", help="do not save the suggested sensitivity")
+    listen_test.set_defaults(run=run_listen_test)
 
     listing = commands.add_parser("list", help="list the bundled routines")
     listing.set_defaults(run=run_list)
@@ -331,7 +353,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _voice_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--voice", metavar="VOICE", help="voice id, name or language tag (see `voice-guide voices`)")
+    parser.add_argument("--engine", choices=ENGINE_NAMES, help="speech engine (default: espeak-ng)")
+    parser.add_argument("--voice", metavar="VOICE",
+                        help="voice id, name or language tag (see `voice-guide voices`); for piper also a .onnx path")
     parser.add_argument("--rate", type=_rate, metavar="WPM", help="words per minute ({}-{})".format(*RATE_RANGE))
     parser.add_argument("--volume", type=_volume, metavar="0-1", help="volume from {} to {}".format(*VOLUME_RANGE))
     parser.add_argument("--no-chime", action="store_true", help="no chime before each step")
@@ -358,6 +382,7 @@ _rate = _number(int, *RATE_RANGE, "a whole number of words per minute",
 _loudness = _number(float, -math.inf, math.inf, "a loudness: a number of LUFS, like -20", "'{text}' is not a loudness")
 _volume_in_range = _number(float, *VOLUME_RANGE, "a number from %s to %s" % VOLUME_RANGE,
                            "{value} is outside %s-%s" % VOLUME_RANGE)
+_sensitivity = _number(float, 0.0, 1.0, "a number from 0.0 (strict) to 1.0 (eager)", "{value} is outside 0.0-1.0")
 
 
 def _volume(text: str) -> float:
@@ -370,13 +395,14 @@ def _volume(text: str) -> float:
 def _settings(args: argparse.Namespace) -> Settings:
     """The one Settings of this run, for whichever command it is."""
     return Settings(
-        voice=Voice(voice=args.voice, rate=args.rate, volume=args.volume),
+        voice=Voice(voice=args.voice, rate=args.rate, volume=args.volume, engine=args.engine),
         chime=False if args.no_chime else None,
         loudness=getattr(args, "loudness", None),
         start_at=getattr(args, "start_at", None),
         timing_log=getattr(args, "timing_log", None),
         timing_log_force=getattr(args, "command", None) == "play" and args.force,
         keys=not getattr(args, "no_keys", False),
+        listen=getattr(args, "listen", False),
     )
 
 
@@ -385,8 +411,15 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def run_play(args: argparse.Namespace, env: Environment) -> int:
     routine = api.load(args.routine)
+    saved = user_settings.load()  # listen: true, sensitivity: ... (the command line wins)
+    settings = dataclasses.replace(
+        args.settings,
+        listen=args.settings.listen or bool(saved.listen),
+        sensitivity=args.sensitivity if args.sensitivity is not None else (
+            saved.sensitivity if saved.sensitivity is not None else listening.DEFAULT_SENSITIVITY),
+    )
     try:
-        api.play(routine, args.settings, env)
+        api.play(routine, settings, env)
     except NoAudioDeviceError as error:
         raise NoAudioDeviceError(f"{error}; export the routine instead: {_export_instead(args, routine)}") from (
             error.__cause__
@@ -622,6 +655,9 @@ def run_check(args: argparse.Namespace, env: Environment) -> int:
             entries.append({"file": _shown_name(name), "ok": False, "problems": str(routine).split("\n")})
             continue
         timeline = api.check(routine, args.settings, env)
+        if args.listen:
+            spoken = [event.text for event in timeline.events if event.text]
+            timeline = dataclasses.replace(timeline, warnings=timeline.warnings + listening.phrase_warnings(spoken))
         if args.json:
             for warning in timeline.warnings:
                 env.warn(warning)
@@ -645,6 +681,48 @@ def run_check(args: argparse.Namespace, env: Environment) -> int:
     return status
 
 
+def run_listen_test(args: argparse.Namespace, env: Environment) -> int:
+    """A few seconds of listening: the input level, what was heard, a sensitivity suggested and saved."""
+    eager = 1.0  # hear everything that might be a phrase, to see how far each is from its threshold
+    heard: list[dict] = []
+    levels: list[float] = []
+    problems: list[str] = []
+
+    def report(message: dict) -> None:
+        if "level" in message:
+            levels.append(message["level"])
+            if len(levels) % 4 == 0:
+                print(f"  input level {max(levels[-4:]):6.1f} dBFS", file=env.stdout, flush=True)
+        else:
+            heard.append(message)
+            print(f"  heard: {message['heard']}", file=env.stdout, flush=True)
+
+    print(f"Listening for {args.seconds} seconds: say \"next step\", then \"pause\", a second or two apart.",
+          file=env.stdout, flush=True)
+    with Hearing(queue.Queue(), sensitivity=eager, on_heard=report, on_problem=problems.append, levels=True) as hearing:
+        hearing.ready.wait(30)
+        if problems or not hearing.working:
+            raise MicrophoneError(problems[0] if problems else "no microphone found")
+        deadline = time.monotonic() + args.seconds
+        while time.monotonic() < deadline and not problems:
+            time.sleep(0.1)
+    if problems:
+        raise MicrophoneError(problems[0])
+    margins = [listening.margin_at_default(message["score"], eager) for message in heard]
+    suggestion = listening.suggested_sensitivity(margins, [])
+    loudest = max(levels, default=float("-inf"))
+    print(f"Loudest input: {loudest:.1f} dBFS" + ("  (very quiet: move the microphone closer or raise its gain)"
+                                                  if loudest < -45 else ""), file=env.stdout)
+    if not heard:
+        print("Heard no command; the suggestion is the eagerest safe setting.", file=env.stdout)
+    if args.no_save:
+        print(f"Suggested sensitivity: {suggestion:g}", file=env.stdout)
+    else:
+        where = user_settings.save_sensitivity(suggestion)
+        print(f"Suggested sensitivity: {suggestion:g} (saved to {where})", file=env.stdout)
+    return ExitStatus.OK
+
+
 def _shown_name(name) -> str:
     return str(api.resolve(name)) if name is None else os.fsdecode(os.fspath(name))
 
@@ -660,24 +738,32 @@ def run_list(args: argparse.Namespace, env: Environment) -> int:
 
 
 def run_voices(args: argparse.Namespace, env: Environment) -> int:
-    listed = voice_list(timeout=env.speech_timeout)
-    default = listed.default
+    lists = voice_lists(cache_dir=env.speech_cache_dir, voices_dir=env.voices_dir, timeout=env.speech_timeout)
     if args.json:
-        rows = [{"id": v.id, "name": v.name, "languages": list(v.languages), "gender": v.gender,
-                 "default": v == default, "variant": False} for v in listed.voices]
-        rows += [{"id": v.id, "name": v.name, "languages": list(v.languages), "gender": v.gender,
-                  "default": False, "variant": True} for v in listed.variants]
+        rows = []
+        for engine, listed in lists.items():
+            default = listed.default
+            rows += [{"engine": engine, "id": v.id, "name": v.name, "languages": list(v.languages),
+                      "gender": v.gender, "default": v == default, "variant": False} for v in listed.voices]
+            rows += [{"engine": engine, "id": v.id, "name": v.name, "languages": list(v.languages),
+                      "gender": v.gender, "default": False, "variant": True} for v in listed.variants]
         print(json.dumps(rows, indent=2), file=env.stdout)
         return ExitStatus.OK
-    for voice in listed.voices:
-        mark = "  (default)" if voice == default else ""
-        line = f"{voice.id:<28} {voice.name:<32} {', '.join(voice.languages)}{mark}"
-        print(printable(line), file=env.stdout)
-    if listed.variants:
-        print(file=env.stdout)
-        print("Variants change any voice's sound: write VOICE+VARIANT, like en-us+klatt or en+f3.", file=env.stdout)
-        for line in _indented(", ".join(printable(v.id) for v in listed.variants), 2).splitlines():
-            print(line, file=env.stdout)
+    for index, (engine, listed) in enumerate(lists.items()):
+        if index:
+            print(file=env.stdout)
+        default = listed.default
+        for voice in listed.voices:
+            mark = "  (default)" if voice == default else ""
+            line = f"{engine:<10} {voice.id:<28} {voice.name:<32} {', '.join(voice.languages)}{mark}"
+            print(printable(line), file=env.stdout)
+        if listed.variants:
+            print(file=env.stdout)
+            print("Variants change any voice's sound: write VOICE+VARIANT, like en-us+klatt or en+f3.", file=env.stdout)
+            for line in _indented(", ".join(printable(v.id) for v in listed.variants), 2).splitlines():
+                print(line, file=env.stdout)
+    if not lists.get("piper", VoiceList((), "")).voices:
+        print("voice-guide: no Piper voice found (the neural voice: `bash scripts/setup.sh --neural`)", file=env.stderr)
     return ExitStatus.OK
 
 

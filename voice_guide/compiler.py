@@ -124,10 +124,12 @@ def language(routine: Routine, voice: Voice | None = None) -> Choice:
 
 
 def script(
-    routine: Routine, *, voice: Voice | None = None, chime: bool | None = None, phrases: Phrases | None = None
+    routine: Routine, *, voice: Voice | None = None, chime: bool | None = None, phrases: Phrases | None = None,
+    listening: bool = False,
 ) -> tuple[Part, ...]:
     """The routine expanded into parts, in order; pure. The tool's own words come from `phrases` (by
-    default those of `language(routine, voice)`).
+    default those of `language(routine, voice)`). `listening`: the player takes spoken commands, and a range
+    hold's "you can stop here" says which to give.
 
     >>> from voice_guide.routine import Routine, Say
     >>> [p.text for p in script(Routine("Demo", (Say("Relax."),)), chime=False) if p.text][:3]
@@ -139,7 +141,8 @@ def script(
     use_chime = routine.chime if chime is None else chime
     body: list[Part] = []
     counter = _StepCounter()
-    _Expansion(say, use_chime, routine.hold_end, routine.source, counter, body).steps(routine.steps, (), ())
+    _Expansion(say, use_chime, routine.hold_end, routine.source, counter, body, listening).steps(
+        routine.steps, (), ())
     _check_lines(body, routine.source)
     closing = _closing(routine, use_chime, say)
     rate = (voice.rate if voice and voice.rate else None) or 150
@@ -161,10 +164,11 @@ def estimate_seconds(routine: Routine, *, voice: Voice | None = None, chime: boo
     return _estimate_seconds(list(parts), rate)
 
 
-def texts(routine: Routine, *, voice: Voice | None = None, chime: bool | None = None) -> list[str]:
+def texts(routine: Routine, *, voice: Voice | None = None, chime: bool | None = None,
+          listening: bool = False) -> list[str]:
     """Every line the routine speaks, each once, in order of first use (what to synthesize first)."""
     seen: dict[str, None] = {}
-    for part in script(routine, voice=voice, chime=chime):
+    for part in script(routine, voice=voice, chime=chime, listening=listening):
         if isinstance(part, Sound) and part.text is not None:
             seen.setdefault(part.text)
         elif isinstance(part, HoldWindow):
@@ -206,13 +210,14 @@ def iter_events(
     voice: Voice | None = None,
     chime: bool | None = None,
     warn: Callable[[str], None] | None = None,
+    listening: bool = False,
 ) -> Iterator[Event]:
     """The timeline's events, lazily: event k asks `length` only for lines up to k.
 
     `length(text)` gives a spoken line's length in samples. Silence fills every gap, so events are contiguous.
     """
     choice = language(routine, voice)
-    parts = script(routine, voice=voice, chime=chime, phrases=choice.phrases)
+    parts = script(routine, voice=voice, chime=chime, phrases=choice.phrases, listening=listening)
     if warn is not None:
         for warning in routine_warnings(routine):
             warn(warning)
@@ -314,8 +319,9 @@ class _Expansion:
     """Appends the parts of steps to `out`, with the phrases the tool adds around them."""
 
     def __init__(self, say: Phrases, use_chime: bool, hold_end: str, source: str, counter: _StepCounter,
-                 out: list[Part]):
+                 out: list[Part], listening: bool = False):
         self.say, self.use_chime, self.source, self.counter, self.out = say, use_chime, source, counter, out
+        self.listening = listening
         # With chimes, the next step's chime marks the end of a hold; without them "auto" is a tone.
         if hold_end == "auto":
             hold_end = "tone"
@@ -343,7 +349,7 @@ class _Expansion:
                 else:
                     out.append(Sound(SPEECH, INSTRUCTION, number, step.text, label=label, where=spoken, hold=step.hold))
                     where = f"{self.source}:{step.line}" if step.line else self.source
-                    cues = _cues(step, self.say, self.source)
+                    cues = _cues(step, self.say, self.source, self.listening)
                     out.append(HoldWindow(number, step.hold.maximum, cues, where, step.cues.every, _cue_notes(step)))
                     out.extend(self._hold_end(number))
             elif isinstance(step, Repeat):
@@ -408,14 +414,14 @@ def _closing(routine: Routine, use_chime: bool, say: Phrases) -> list[Part]:
     return parts
 
 
-def _cues(step: Say, say: Phrases, source: str = "<routine>") -> tuple[Cue, ...]:
+def _cues(step: Say, say: Phrases, source: str = "<routine>", listening: bool = False) -> tuple[Cue, ...]:
     """The lines said during a hold, merged where they fall together, in time order; the countdown last."""
     hold: Hold = step.hold  # type: ignore[assignment]
     countdown = step.cues.countdown if step.cues.countdown and hold.maximum >= COUNTDOWN_MIN_HOLD else 0
     quiet_from = hold.maximum - countdown - CUE_MERGE_WINDOW if countdown else hold.maximum  # the countdown's
     wanted: list[tuple[float, int, str]] = []  # (time, priority, text): lower priority is said first
     if hold.is_range and hold.minimum < quiet_from:
-        wanted.append((hold.minimum, 1, say.may_stop(hold.maximum - hold.minimum)))
+        wanted.append((hold.minimum, 1, say.may_stop(hold.maximum - hold.minimum, listening)))
     if step.cues.halfway and hold.maximum / 2 < quiet_from:
         wanted.append((hold.maximum / 2, 0, say.halfway()))
     if step.cues.every:

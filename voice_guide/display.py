@@ -6,7 +6,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Callable, Sequence, TextIO
 
-from .commands import NEXT, QUIT
+from .commands import NEXT, QUIT, REPEAT
 from .env import Environment
 from .keys import HELP_FORMS
 from .scheduler import Listener, Played, PlayResult, step_of
@@ -23,6 +23,8 @@ class Playhead:
     position: Callable[[], int]
     paused: Callable[[], bool]
     known: Known
+    # With --listen: the last spoken command taken ("" before the first), None when not listening.
+    heard: Callable[[], "str | None"] = lambda: None
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,7 @@ class LogDisplay(Listener):
         self, stream: TextIO, title: str, steps: Sequence[StepOutline], sample_rate: int = SAMPLE_RATE,
         about: str | None = None, reminders: bool = True,
     ):
-        self._out = stream
+        self._out: TextIO | None = stream
         self._title = title
         self._about = about
         self._steps = steps
@@ -158,7 +160,12 @@ class LogDisplay(Listener):
         self._started = False
 
     def _line(self, text: str) -> None:
-        print(text, file=self._out, flush=True)
+        if self._out is None:
+            return
+        try:
+            print(text, file=self._out, flush=True)
+        except OSError:  # the reader went away (`play | head`) or the disk is full: the routine goes on unlogged
+            self._out = None
 
     def _begin(self) -> None:
         if not self._started:
@@ -198,7 +205,8 @@ class LogDisplay(Listener):
         if command == QUIT:
             self._line("quitting: the closing reminders first")
         elif event.step is not None:
-            self._line(f"{'next' if command == NEXT else 'back'}: {self._step_named(event.step)}")
+            word = {NEXT: "next", REPEAT: "again"}.get(command, "back")
+            self._line(f"{word}: {self._step_named(event.step)}")
         else:
             self._line("back: the beginning")
 
@@ -260,6 +268,10 @@ class LiveDisplay(LogDisplay):
         grid.add_row("routine left", clock_text(view.routine_left))
         if view.next_text:
             grid.add_row("next", Text(view.next_text, style="italic"))
+        heard = self._playhead.heard()
+        if heard is not None:
+            grid.add_row("listening", Text(f"heard: {heard}" if heard else "say: pause, next step, stop now …",
+                                           style="green"))
         # A steady width: the panel must not jump about as the words in it change.
         width = min(options.max_width, 76)
         yield Panel(grid, title=Text(self._title, style="bold"), subtitle=footer(self._keys, width), width=width)

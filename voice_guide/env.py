@@ -47,6 +47,11 @@ def _default_speech_timeout() -> float:
     return seconds if seconds > 0 else DEFAULT_TIMEOUT
 
 
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "voice-guide"
+
+
 @dataclass
 class Environment:
     """Streams, terminal state, folders, limits and the sound device the program uses; every attribute may be
@@ -64,6 +69,7 @@ class Environment:
     cache_dir: Path = field(default_factory=_default_cache_dir)
     speech_timeout: float = field(default_factory=_default_speech_timeout)  # seconds per utterance
     open_sink: Callable[[], Sink] = SimpleaudioSink  # the sound device, opened when playing starts
+    data_dir: Path = field(default_factory=_default_data_dir)  # the user's own files, such as Piper voices
 
     @property
     def stdin_isatty(self) -> bool:
@@ -88,6 +94,11 @@ class Environment:
     def warn(self, message: str) -> None:
         """The one writer of warnings: `voice-guide: warning: ...` on stderr."""
         print(f"voice-guide: warning: {printable(message)}", file=self.stderr, flush=True)
+
+    @property
+    def voices_dir(self) -> Path:
+        """Where the user's own Piper voices are looked for ($XDG_DATA_HOME/voice-guide/voices)."""
+        return self.data_dir / "voices"
 
 
 def _isatty(stream: TextIO) -> bool:

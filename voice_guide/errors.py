@@ -50,6 +50,11 @@ class OutputError(BadInputError):
     """An output path cannot be used as asked (exists without --force, folder missing, unknown extension)."""
 
 
+class OutputStreamError(VoiceGuideError, OSError):
+    """Standard output cannot be written (a full disk, an I/O error); an OSError too, for code that only
+    needs to know that the stream failed."""
+
+
 class EngineError(VoiceGuideError):
     """The speech engine is missing, failed, or hung."""
 

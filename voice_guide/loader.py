@@ -28,6 +28,7 @@ from .printable import describe, find_control, printable
 from .routine import (
     COUNTDOWN_RANGE,
     CUE_MIN_REMAINING,
+    ENGINE_NAMES,
     HOLD_ENDS,
     MAX_TOTAL,
     RATE_RANGE,
@@ -53,11 +54,12 @@ MAX_YAML_DEPTH = 64  # nesting of YAML values; PyYAML's composer recurses once p
 MAX_BLOCK_DEPTH = 8  # nesting of repeat/sides blocks
 MAX_TEXT = 600  # characters in one spoken line
 MAX_PROBLEMS = 200  # enough to fix a file; more is noise (RoutineError shows the first 20)
+_CUT_BY_COMMENTS = ("say", "reminder")  # sentences, where '#3' is likely meant; a title's comment is a comment
 _LIKELY_MINUTES = 10  # a bare-number hold this short, with cues, was probably meant in minutes
 _SHORTEST_CUE = 2.0  # seconds: about the shortest remaining-time line ("five seconds left") and a gap
 
 TOP_KEYS = ("title", "about", "language", "intro", "voice", "chime", "hold_end", "steps", "reminders")
-VOICE_KEYS = ("voice", "rate", "volume")
+VOICE_KEYS = ("engine", "voice", "rate", "volume")
 CUE_KEYS = ("every", "halfway", "countdown")
 SAY_KEYS = ("say", "pause", "hold", "cues")
 REPEAT_KEYS = ("repeat", "steps")
@@ -530,7 +532,7 @@ class _Checker:
             self.report(node, f"{name!r} has nothing to pronounce: {_shortened(value)!r} holds no letters or "
                         "digits; write the words to say")
             return None
-        if spoken and scalar.style is None:
+        if name in _CUT_BY_COMMENTS and scalar.style is None:
             self.comment_after(scalar, value)
         return value
 
@@ -664,6 +666,7 @@ class _Checker:
         if mapping is None:
             return None
         keys = self.fields(mapping, VOICE_KEYS)
+        engine = self.engine(keys["engine"][1]) if "engine" in keys else None
         name = self.text(keys["voice"][1], "voice") if "voice" in keys else None
         rate = volume = None
         if "rate" in keys:
@@ -671,9 +674,21 @@ class _Checker:
             rate = self.whole(keys["rate"][1], "rate", expected, RATE_RANGE, " words per minute")
         if "volume" in keys:
             volume = self.volume(keys["volume"][1])
-        if any(key in keys and value is None for key, value in zip(VOICE_KEYS, (name, rate, volume))):
+        if any(key in keys and value is None for key, value in zip(VOICE_KEYS, (engine, name, rate, volume))):
             return None
-        return Voice(voice=name, rate=rate, volume=volume)
+        return Voice(voice=name, rate=rate, volume=volume, engine=engine)
+
+    def engine(self, node: Node) -> str | None:
+        expected = "one of " + ", ".join(ENGINE_NAMES)
+        scalar = self.scalar(node, "engine", expected)
+        if scalar is None:
+            return None
+        if scalar.value not in ENGINE_NAMES:
+            close = difflib.get_close_matches(scalar.value, ENGINE_NAMES, n=1, cutoff=0.5)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            self.report(node, f"'engine' is {scalar.value!r}; it must be {expected}{hint}")
+            return None
+        return scalar.value
 
     def volume(self, node: Node) -> float | None:
         low, high = VOLUME_RANGE

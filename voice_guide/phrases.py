@@ -260,12 +260,28 @@ class Phrases:
     def halfway(self) -> str:
         return self._say(self._("Halfway."))
 
-    def may_stop(self, seconds_more: float) -> str:
-        """The cue at a range hold's lower bound."""
-        # TRANSLATORS: said at the shortest time of a hold with a range (2m-3m); {time} is how much longer
-        # the listener may go on.
-        text = self._("You can stop here, or keep going for up to {time} more.")
+    def may_stop(self, seconds_more: float, listening: bool = False) -> str:
+        """The cue at a range hold's lower bound; `listening`: the player takes spoken commands, so the cue says
+        which one moves on (the English command phrase: the recogniser knows only English)."""
+        if listening:
+            # TRANSLATORS: as the line after the else, when the player listens for spoken commands; keep "next step" in
+            # English: it is the command the listener says, and the recogniser hears only English.
+            text = self._("You can stop here: say next step to move on, or keep going for up to {time} more.")
+        else:
+            # TRANSLATORS: said at the shortest time of a hold with a range (2m-3m); {time} is how much longer
+            # the listener may go on.
+            text = self._("You can stop here, or keep going for up to {time} more.")
         return self._say(text, time=self.duration(seconds_more))
+
+    def time_left_in_step(self, seconds: float) -> str:
+        """What the player answers to the spoken command "how long": 'One minute fifteen seconds left in this step.'"""
+        seconds = max(1, round(seconds))
+        parts = _split(seconds)
+        agreement = parts[0][1] if len(parts) == 1 else sum(n for _, n in parts)
+        # TRANSLATORS: the answer to the spoken command "how long"; {time} is a length of time in words, and the
+        # plural form follows it as in "{time} left.".
+        text = self._n("{time} left in this step.", "{time} left in this step.", agreement)
+        return self._say(text, time=self.duration(seconds))
 
     def countdown(self, number: int) -> str:
         """'Three.' in a hold's last seconds."""

@@ -21,11 +21,14 @@ MAX_TOTAL = 4 * 3600.0  # seconds a routine may run in all, spoken lines include
 DEFAULT_LOUDNESS = -16.0  # LUFS: the podcast norm, comfortable on a phone
 COUNTDOWN_RANGE = (1, 10)  # seconds a hold may count down aloud
 HOLD_ENDS = ("auto", "words", "tone", "none")  # what marks the end of a hold; auto: the chime, else a tone
+ENGINE_NAMES = ("espeak-ng", "piper")  # the speech engines a routine's `voice: {engine: ...}` and --engine name
+DEFAULT_ENGINE = "espeak-ng"  # needs nothing but espeak-ng; piper is the `neural` extra (see engine.py)
 
 
 @dataclass(frozen=True)
 class Voice:
-    """Voice settings; None means "the engine's default" (rate: words per minute, volume: 0.0-1.0).
+    """Voice settings; None means "the default" (engine: espeak-ng or piper; rate: words per minute;
+    volume: 0.0-1.0).
 
     `language` is the tag of the language the voice speaks, known once the engine has resolved it.
     """
@@ -33,14 +36,23 @@ class Voice:
     voice: str | None = None
     rate: int | None = None
     volume: float | None = None
+    engine: str | None = None
     language: str | None = None
 
     def overridden(self, other: "Voice") -> "Voice":
-        """Settings of `other` where it sets them, ours elsewhere (command-line overrides)."""
+        """Settings of `other` where it sets them, ours elsewhere (command-line overrides). Another engine
+        without a voice drops our voice: a voice belongs to its engine.
+
+        >>> Voice(voice="en_US-joe-medium", engine="piper").overridden(Voice(engine="espeak-ng")).voice is None
+        True
+        """
+        other_engine = other.engine is not None and other.engine != (self.engine or DEFAULT_ENGINE)
+        voice = other.voice if other.voice is not None else None if other_engine else self.voice
         return Voice(
-            voice=other.voice if other.voice is not None else self.voice,
+            voice=voice,
             rate=other.rate if other.rate is not None else self.rate,
             volume=other.volume if other.volume is not None else self.volume,
+            engine=other.engine if other.engine is not None else self.engine,
             language=other.language if other.language is not None else self.language,
         )
 

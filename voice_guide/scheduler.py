@@ -14,7 +14,7 @@ from typing import Callable, Iterable, Iterator, Protocol
 
 from .audio_sink import Sink
 from .chime import CHIME_LENGTH
-from .commands import BACK, NEXT, PAUSE, QUIT
+from .commands import BACK, NEXT, PAUSE, PAUSE_ONLY, QUIT, REPEAT, RESUME
 from .compiler import AFTER_ANNOUNCEMENT, AFTER_CHIME, LEAD_IN
 from .errors import AudioDeviceError, BadInputError
 from .timeline import CHIME, CLOSING, SAMPLE_RATE, SILENCE, SPEECH, Event
@@ -192,7 +192,8 @@ class Scheduler:
         while True:
             event = self._event(self._index)
             if event is None:
-                if self._obey(self._clock.wait_until(self._t0 + end / self._rate)):
+                command = self._clock.wait_until(self._t0 + end / self._rate)
+                if self._obey(command) or command is not None:  # an ignored command: wait on
                     continue
                 break
             end = event.end
@@ -201,7 +202,8 @@ class Scheduler:
                 continue
             pcm = self._clip(event)  # may block while the engine catches up: then the sound starts late
             deadline = self._t0 + event.start / self._rate
-            if self._obey(self._clock.wait_until(deadline)):
+            command = self._clock.wait_until(deadline)
+            if self._obey(command) or command is not None:  # an ignored command must not start the sound early
                 continue
             self._send(event, pcm, deadline)
             self._index += 1
@@ -247,7 +249,7 @@ class Scheduler:
         """Carry out a command; True when the schedule changed (the loop looks again at where it is)."""
         if command is None:
             return False
-        if command == PAUSE:
+        if command in (PAUSE, PAUSE_ONLY):
             self._pause()
             return True
         return self._jump(command)
@@ -265,6 +267,8 @@ class Scheduler:
                 target = here  # well into the step (or in the first one): start it again
             else:
                 target = self._first_index(lambda s: s >= step - 1)
+        elif command == REPEAT:
+            target = self._first_index(lambda s: s == step) if step > 0 else None
         elif command == QUIT:
             target = self._first_index(lambda s: s == CLOSING_STEP, after=current)
             self._quit = target is not None
@@ -291,9 +295,9 @@ class Scheduler:
         self.listener.paused()
         while True:
             command = self._clock.wait_until(float("inf"))
-            if command == PAUSE:
+            if command in (PAUSE, RESUME):
                 break
-            if command in (NEXT, BACK, QUIT):
+            if command in (NEXT, BACK, QUIT, REPEAT):
                 self._paused_at = None
                 self._place(resume_index, resume_at, self._clock.now())  # so the jump starts from here
                 if self._jump(command):

@@ -1,8 +1,9 @@
-"""Speech: text to PCM (float32 mono at SAMPLE_RATE) through pyttsx3, cached on disk, made in parallel.
+"""Speech: text to PCM (float32 mono at SAMPLE_RATE) through a speech engine, cached on disk, made in parallel.
 
-The engine only ever runs in worker subprocesses (see _speech_worker): this process never imports
-pyttsx3, so a hung or crashing engine can be killed, and its stdout noise never reaches ours. Clips
-are cached by (engine, voice id, rate, text); a warm cache answers length() from a WAV header alone.
+The engine (espeak-ng through pyttsx3, or Piper: see engine.py) only ever runs in worker subprocesses (see
+_speech_worker): this process never imports pyttsx3 or onnxruntime, so a hung or crashing engine can be
+killed, and its stdout noise never reaches ours. Clips are cached by (engine, voice identity, rate, text);
+a warm cache answers length() from a WAV header alone.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import sys
 import tempfile
 import threading
 from collections import OrderedDict, deque
@@ -19,57 +19,91 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from . import cachefiles, routine
+from ._espeak_engine import EspeakEngine
+from ._piper_engine import PiperEngine
 from ._speech_cache import ClipCache, ClipKey
-from ._speech_process import WorkerDied, WorkerProcess, WorkerRefused, WorkerStalled, default_command
-from .errors import EngineError
-from .voices import VoiceInfo, VoiceList, resolve_voice
+from ._speech_process import WorkerDied, WorkerProcess, WorkerRefused, WorkerStalled
+from .engine import DEFAULT_ENGINE, DEFAULT_RATE, ENGINE_NAMES, Engine, ResolvedVoice
+from .errors import BadInputError, EngineError
+from .voices import VoiceInfo, VoiceList
 
 if TYPE_CHECKING:
     import numpy
 
-__all__ = ["DEFAULT_RATE", "DEFAULT_VOLUME", "Synthesizer", "VoiceInfo", "VoiceList", "list_voices", "voice_list"]
+__all__ = ["DEFAULT_RATE", "DEFAULT_VOLUME", "Synthesizer", "VoiceInfo", "VoiceList", "list_voices", "voice_lists"]
 
-DEFAULT_RATE = 150  # words per minute: a calm instruction pace
 DEFAULT_VOLUME = 1.0
 DEFAULT_TIMEOUT = 20.0  # seconds per utterance (Environment.speech_timeout is what the program passes)
-MAX_WORKERS = 4  # espeak is fast; more processes mostly cost start-up time and memory
 _CLIPS_IN_MEMORY = 32  # decoded clips kept for samples(); cues repeat ("thirty seconds left")
 _SHOWN_TEXT = 60
 
 
-def list_voices(*, timeout: float = DEFAULT_TIMEOUT, worker_command: Sequence[str] | None = None) -> list[VoiceInfo]:
-    """Every voice the speech engine offers, as the engine lists them (starts one worker).
+_ENGINES = {EspeakEngine.name: EspeakEngine, PiperEngine.name: PiperEngine}
+assert tuple(_ENGINES) == ENGINE_NAMES
 
-    >>> any(v.id == "gmw/en-us" for v in list_voices())  # doctest: +SKIP
+
+def make_engine(name: str | None, cache: ClipCache, voices_dir: Path | None = None) -> Engine:
+    """The engine called `name` (None: the default), or BadInputError naming the ones there are.
+
+    >>> make_engine("piper", ClipCache(Path("/tmp"))).name
+    'piper'
+    """
+    name = name or DEFAULT_ENGINE
+    if name not in _ENGINES:
+        raise BadInputError(f"unknown speech engine {name!r}; use one of: {', '.join(ENGINE_NAMES)}")
+    if name == PiperEngine.name:
+        return PiperEngine(cache, voices_dir)
+    return EspeakEngine(cache)
+
+
+def list_voices(
+    engines: Sequence[str] = ENGINE_NAMES,
+    *,
+    cache_dir: Path,
+    voices_dir: Path | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> list[VoiceInfo]:
+    """Every voice each engine offers here, marked by engine (espeak-ng's are listed by one worker; Piper's
+    are the voice files found in `voices_dir` and in installed packages).
+
+    >>> any(v.engine == "espeak-ng" for v in list_voices(cache_dir=Path("/tmp/speech")))  # doctest: +SKIP
     True
     """
-    return list(voice_list(timeout=timeout, worker_command=worker_command).voices)
+    return [voice for listed in voice_lists(engines, cache_dir=cache_dir, voices_dir=voices_dir,
+                                            timeout=timeout).values() for voice in listed.voices]
 
 
-def voice_list(*, timeout: float = DEFAULT_TIMEOUT, worker_command: Sequence[str] | None = None) -> VoiceList:
-    """The engine's voices, which one it uses by default, and its voice variants (starts one worker).
+def voice_lists(
+    engines: Sequence[str] = ENGINE_NAMES,
+    *,
+    cache_dir: Path,
+    voices_dir: Path | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> dict[str, VoiceList]:
+    """Each engine's voices, the one it uses by default and its variants, by engine name (see list_voices).
 
-    >>> voice_list().default_id  # doctest: +SKIP
+    >>> voice_lists(cache_dir=Path("/tmp/speech"))["espeak-ng"].default_id  # doctest: +SKIP
     'gmw/en'
     """
-    command = worker_command or default_command()
+    cache, warnings = _open_cache(cache_dir)
+    found: dict[str, VoiceList] = {}
+    for name in engines:
+        engine = make_engine(name, cache, voices_dir)
 
-    def ask() -> dict[str, Any]:
-        worker = _start_worker(command, timeout)
-        try:
-            return _ask(worker, {"op": "voices"}, timeout, "listing voices")
-        finally:
-            worker.close()
+        def ask(request: dict[str, Any], doing: str, engine: Engine = engine) -> dict[str, Any]:
+            def once() -> dict[str, Any]:
+                worker = _start_worker(engine.command(None), timeout)
+                try:
+                    return _ask(worker, request, timeout, doing)
+                finally:
+                    worker.close()
 
-    return _voice_list(_twice(ask))
+            return _twice(once)
 
-
-def _voice_list(reply: dict[str, Any]) -> VoiceList:
-    return VoiceList(
-        tuple(_voice_info(v) for v in reply["voices"]),
-        str(reply.get("default") or ""),
-        tuple(_voice_info(v) for v in reply.get("variants") or ()),
-    )
+        found[name] = engine.voices(ask)
+    if warnings:  # a private temporary cache: nobody else will read it
+        shutil.rmtree(cache.root, ignore_errors=True)
+    return found
 
 
 def _twice(ask: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -92,23 +126,14 @@ class _Slot:
     worker: WorkerProcess | None = None
 
 
-@dataclass(frozen=True)
-class _ResolvedVoice:
-    """The engine and voice every clip of one synthesizer is made with (cached on disk per request)."""
-
-    engine: str
-    id: str
-    name: str
-    warnings: tuple[str, ...]
-    language: str | None = None  # the first language the engine lists for the voice
-
-
 class Synthesizer:
     """Speaks texts with one voice setting; each clip is made once, then served from the disk cache.
 
-    `workers` caps the worker processes (default: min(cpu count, 4)); `timeout` is per utterance
-    (a worker that does not answer in time is killed and the utterance retried once).
-    `worker_command` starts a worker differently (tests use it to run the engine without forking).
+    `voice.engine` picks the engine (engine.ENGINE_NAMES; None: espeak-ng). `workers` caps the worker
+    processes (default: min(cpu count, the engine's maximum)); `timeout` is per utterance (a worker that
+    does not answer in time is killed and the utterance retried once). `voices_dir` is where the user's own
+    voice files are looked for (Environment.voices_dir; None: only in installed packages). `worker_command` starts a
+    worker differently (tests use it to run the engine without forking, or to start one that hangs).
 
     >>> with Synthesizer(routine.Voice(rate=170), cache_dir=Path("/tmp/speech")) as speech:  # doctest: +SKIP
     ...     speech.prefetch(["Sit down.", "Relax your foot."])
@@ -123,15 +148,18 @@ class Synthesizer:
         workers: int | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         worker_command: Sequence[str] | None = None,
+        voices_dir: Path | None = None,
     ):
         self._requested = voice
-        self._rate = voice.rate if voice.rate is not None else DEFAULT_RATE
         self._volume = voice.volume if voice.volume is not None else DEFAULT_VOLUME
         self._cache, self._cache_warnings = _open_cache(cache_dir)
         self._cache_is_private = bool(self._cache_warnings)  # the fallback: a temporary folder of our own
-        self._max_workers = max(1, workers if workers is not None else min(os.cpu_count() or 1, MAX_WORKERS))
+        self._engine = make_engine(voice.engine, self._cache, voices_dir)
+        self._rate = voice.rate if voice.rate is not None else self._engine.default_rate
+        most = self._engine.max_workers
+        self._max_workers = max(1, workers if workers is not None else min(os.cpu_count() or 1, most))
         self._timeout = timeout
-        self._command = tuple(worker_command) if worker_command else default_command()
+        self._command = tuple(worker_command) if worker_command else None
 
         self._cond = threading.Condition()
         self._pending: deque[str] = deque()  # texts waiting for a driver thread, most urgent first
@@ -147,16 +175,26 @@ class Synthesizer:
         self._committed = False  # a clip was added to the cache: it is kept within its bound at close
 
         self._resolve_lock = threading.Lock()
-        self._voice: _ResolvedVoice | None = None
+        self._voice: ResolvedVoice | None = None
         self._clips: OrderedDict[str, "numpy.ndarray"] = OrderedDict()
 
     # -- what the caller sees ------------------------------------------------------------------
 
     @property
     def resolved(self) -> routine.Voice:
-        """The voice as used: engine voice id (after any fallback), rate and volume filled in."""
+        """The voice as used: engine, voice id (after any fallback), rate and volume filled in, and its language."""
         voice = self._resolution()
-        return routine.Voice(voice=voice.id, rate=self._rate, volume=self._volume, language=voice.language)
+        return routine.Voice(voice=voice.id, rate=self._rate, volume=self._volume, engine=self._engine.name,
+                             language=voice.language)
+
+    @property
+    def language(self) -> str | None:
+        """The language tag of the voice used (like 'en-us'), when its engine says.
+
+        >>> Synthesizer(routine.Voice(engine="piper")).language  # doctest: +SKIP
+        'en-us'
+        """
+        return self._resolution().language
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -344,13 +382,12 @@ class Synthesizer:
     def _synthesize(self, slot: "_Slot", text: str, key: ClipKey) -> int:
         """Make one clip with the slot's worker; one that hangs or dies is replaced and the text tried once more."""
         voice = self._resolution()
-        request = {"op": "synth", "text": text, "voice": voice.id, "voice_name": voice.name, "rate": self._rate,
-                   "key": key.blob().decode("utf-8")}
+        request = {**self._engine.request(voice, self._rate, text), "key": key.blob().decode("utf-8")}
         problem = ""
         cache = self._cache
         for _attempt in range(2):
             if slot.worker is None:
-                slot.worker = self._take_worker()
+                slot.worker = self._take_worker(voice)
             worker = slot.worker
             try:
                 out = cache.temporary(key)
@@ -403,7 +440,8 @@ class Synthesizer:
             self._cache, self._cache_is_private = ClipCache(fallback), True
             return True
 
-    def _take_worker(self) -> WorkerProcess:
+    def _take_worker(self, voice: ResolvedVoice | None = None) -> WorkerProcess:
+        """An idle worker, or a new one started for `voice` (None: while resolving it)."""
         with self._cond:
             if self._fatal is not None:
                 raise self._fatal
@@ -415,7 +453,7 @@ class Synthesizer:
         if first:  # only runs that synthesize pay for this; a warm `check` never lists the folder
             self._cache.sweep()
         try:
-            worker = _start_worker(self._command, self._timeout)
+            worker = _start_worker(self._command or self._engine.command(voice), self._timeout)
         except EngineError as error:
             with self._cond:
                 self._fatal = error
@@ -441,30 +479,24 @@ class Synthesizer:
 
     def _key(self, text: str) -> ClipKey:
         voice = self._resolution()
-        return ClipKey(voice.engine, voice.id, self._rate, text)
+        return ClipKey(voice.engine, voice.identity, self._rate, text)
 
-    def _resolution(self) -> _ResolvedVoice:
-        """The voice, resolved once per synthesizer: from the cache if it was resolved before, else in a worker."""
+    def _resolution(self) -> ResolvedVoice:
+        """The voice, resolved once per synthesizer by its engine."""
         with self._resolve_lock:
             if self._voice is None:
-                self._voice = self._resolve()
+                self._voice = self._engine.resolve(self._requested.voice, self._ask_while_resolving)
             return self._voice
 
-    def _resolve(self) -> _ResolvedVoice:
-        name = [sys.platform, _RESOLUTION_RULES, self._requested.voice]
-        record = self._cache.load_record(name)
-        installed = _engine_fingerprint()
-        if record is not None and _record_is_current(record, installed):
-            return _ResolvedVoice(record["engine"], record["id"], record["name"], tuple(record["warnings"]),
-                                  record["language"])
-        # No record, a damaged one, or one made before the engine's voices were installed or upgraded:
-        # the voice it names may be gone, so ask the engine again.
+    def _ask_while_resolving(self, request: dict[str, Any], doing: str) -> dict[str, Any]:
+        """One request to a worker started before the voice is known (asked again once if it crashed or hung);
+        the worker is kept for the first driver thread."""
         taken: list[WorkerProcess] = []
 
         def ask() -> dict[str, Any]:
-            worker = self._take_worker()
+            worker = self._take_worker(None)
             try:
-                reply = _ask(worker, {"op": "voices"}, self._timeout, "listing voices")
+                reply = _ask(worker, request, self._timeout, doing)
             except EngineError:
                 self._retire(worker)
                 raise
@@ -475,50 +507,7 @@ class Synthesizer:
         worker = taken[0]
         with self._cond:
             self._idle.append(worker)  # it has started; the first driver thread may as well use it
-        listed = _voice_list(reply)
-        found = resolve_voice(self._requested.voice, listed.voices, listed.default_id, listed.variants)
-        language = found.voice.languages[0] if found.voice.languages else None
-        voice = _ResolvedVoice(worker.engine, found.voice.id, found.voice.name, found.warnings, language)
-        self._cache.store_record(name, {"engine": voice.engine, "id": voice.id, "name": voice.name,
-                                        "warnings": list(voice.warnings), "installed": installed,
-                                        "language": language})
-        return voice
-
-
-# Where distributions put espeak-ng's data; its phoneme table is replaced by every install or upgrade.
-_ESPEAK_DATA_GLOBS = ("/usr/lib/*/espeak-ng-data/phontab", "/usr/*/espeak-ng-data/phontab",
-                      "/usr/local/*/espeak-ng-data/phontab", "/opt/homebrew/share/espeak-ng-data/phontab")
-
-
-def _engine_fingerprint() -> str:
-    """Which installation of the engine's voices this is (paths, sizes and times of espeak-ng's data), so a
-    cached voice choice is trusted only for the installation it was made with. Cheap: a few stat() calls."""
-    import glob
-
-    found = []
-    for pattern in _ESPEAK_DATA_GLOBS:
-        for path in sorted(glob.glob(pattern)):
-            try:
-                status = os.stat(path)
-            except OSError:
-                continue
-            found.append(f"{path}:{status.st_size}:{status.st_mtime_ns}")
-    return "|".join(found) or sys.platform
-
-
-# Changes when the rules for matching a request to a voice change, so choices made by older rules are not reused.
-_RESOLUTION_RULES = "variants-1"
-
-
-def _record_is_current(record: dict[str, Any], installed: str) -> bool:
-    return (
-        record.get("installed") == installed
-        and isinstance(record.get("engine"), str)
-        and all(isinstance(record.get(key), str) and record[key] for key in ("id", "name"))
-        and isinstance(record.get("warnings"), list)
-        and isinstance(record.get("language", 0), (str, type(None)))  # records made before it had one: ask again
-        and all(isinstance(w, str) for w in record["warnings"])
-    )
+        return {**reply, "engine": reply.get("engine") or worker.engine}
 
 
 def _check_text(text: str) -> None:
@@ -529,10 +518,6 @@ def _check_text(text: str) -> None:
 def _shown(text: str) -> str:
     """A text as quoted in messages: in full when short, else its start."""
     return repr(text if len(text) <= _SHOWN_TEXT else text[: _SHOWN_TEXT - 1] + "…")
-
-
-def _voice_info(raw: dict[str, Any]) -> VoiceInfo:
-    return VoiceInfo(raw["id"], raw["name"], tuple(raw.get("languages") or ()), raw.get("gender"))
 
 
 def _start_worker(command: Sequence[str], timeout: float) -> WorkerProcess:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import threading
 from pathlib import Path
 from typing import Iterable, TextIO
 
@@ -31,13 +32,14 @@ class TimingLog(Listener):
         self._stream = stream
         self._origin = origin
         self._rate = sample_rate
+        self._lock = threading.Lock()  # spoken commands are logged from the listening thread
         self.failure: OSError | None = None
 
     def playing(self, played: Played) -> None:
         if self.failure is not None:
             return
         try:
-            self._write(played)
+            self._write_played(played)
         except OSError as error:
             self.failure = error
 
@@ -48,7 +50,7 @@ class TimingLog(Listener):
         except OSError as error:
             self.failure = self.failure or error
 
-    def _write(self, played: Played) -> None:
+    def _write_played(self, played: Played) -> None:
         event = played.event
         line = {
             "index": played.index,
@@ -63,8 +65,25 @@ class TimingLog(Listener):
             "lateness_ms": round(played.lateness * 1000, 3),
             "open_ms": round((played.returned - played.actual) * 1000, 3) if played.returned is not None else None,
         }
-        self._stream.write(json.dumps(line) + "\n")
-        self._stream.flush()
+        self._write(line)
+
+    def heard(self, phrase: str, command: str, decided: float, start: float, end: float, score: float) -> None:
+        """A spoken command taken: its phrase, when it was decided and said (clock seconds), its score."""
+        if self.failure is not None:
+            return
+        try:
+            self._write({
+                "kind": "command", "phrase": phrase, "command": command,
+                "time": round(decided - self._origin, 6),
+                "said": [round(start - self._origin, 6), round(end - self._origin, 6)], "score": score,
+            })
+        except OSError as error:
+            self.failure = error
+
+    def _write(self, line: dict) -> None:
+        with self._lock:
+            self._stream.write(json.dumps(line) + "\n")
+            self._stream.flush()
 
 
 def open_log(path: Path, *, force: bool = False, inputs: Iterable[Path] = ()) -> TextIO:

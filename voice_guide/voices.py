@@ -11,12 +11,14 @@ _CLOSE_MATCHES = 3
 
 @dataclass(frozen=True)
 class VoiceInfo:
-    """One voice the engine offers: `id` selects it; `languages` are tags such as 'en-us'."""
+    """One voice an engine offers: `id` selects it; `languages` are tags such as 'en-us'; `engine` names the
+    engine that offers it (see engine.ENGINE_NAMES)."""
 
     id: str
     name: str
     languages: tuple[str, ...]
     gender: str | None
+    engine: str = ""
 
     def answers_to(self) -> tuple[str, ...]:
         """Every lower-case string a user may write to mean this voice."""
@@ -43,6 +45,7 @@ class Resolution:
 
     voice: VoiceInfo
     warnings: tuple[str, ...] = ()
+    found: bool = True  # False: nothing matched and `voice` is the default
 
 
 def resolve_voice(
@@ -87,8 +90,8 @@ def resolve_voice(
     if any(wanted == v.id.lower() for v in variants):
         note = (f"{requested!r} is a voice variant, not a voice; add it to a voice, like 'en-us+{wanted}'; "
                 f"using {default.name!r}.")
-        return Resolution(default, (note,))
-    return Resolution(default, (_not_found(requested, wanted, voices, default),))
+        return Resolution(default, (note,), found=False)
+    return Resolution(default, (_not_found(requested, wanted, voices, default),), found=False)
 
 
 def _with_variant(
@@ -143,6 +146,15 @@ def _language_name(voice: VoiceInfo) -> str:
 
 
 def _not_found(requested: str, wanted: str, voices: Sequence[VoiceInfo], default: VoiceInfo) -> str:
+    return f"voice {requested!r} not found; using {default.name!r}." + close_matches(wanted, voices, default)
+
+
+def close_matches(wanted: str, voices: Sequence[VoiceInfo], default: VoiceInfo | None = None) -> str:
+    """' Close matches: ...' naming voices spelt like `wanted`, else where to see them all.
+
+    >>> close_matches("en-uss", [VoiceInfo("gmw/en-us", "English (America)", ("en-us",), "male")])
+    " Close matches: 'English (America)'."
+    """
     # Language names and tags first ('englsh' is English, not Welsh or Bengali), then any spelling of a voice.
     languages: dict[str, list[VoiceInfo]] = {}
     for voice in voices:
@@ -160,7 +172,6 @@ def _not_found(requested: str, wanted: str, voices: Sequence[VoiceInfo], default
     for name in candidates:
         if name not in names:
             names.append(name)
-    message = f"voice {requested!r} not found; using {default.name!r}."
     if names:
-        return message + " Close matches: " + ", ".join(repr(n) for n in names[:_CLOSE_MATCHES]) + "."
-    return message + " Run `voice-guide voices` to list them."
+        return " Close matches: " + ", ".join(repr(n) for n in names[:_CLOSE_MATCHES]) + "."
+    return " Run `voice-guide voices` to list them."
