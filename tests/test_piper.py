@@ -58,7 +58,8 @@ def cli_at(tmp_path):
 
 def test_the_default_piper_voice_is_the_bundled_one_and_says_its_language(tmp_path):
     with piper(tmp_path) as speech:
-        assert speech.resolved == Voice(voice="en_US-joe-medium", rate=170, volume=1.0, engine="piper")
+        assert speech.resolved == Voice(voice="en_US-joe-medium", rate=170, volume=1.0, engine="piper",
+                                      language="en-us")
         assert speech.language == "en-us"
         assert speech.workers_started == 0  # resolving a Piper voice needs no worker
 
