@@ -27,8 +27,9 @@ LAYERS = {
     "playing": {"scheduler", "prefetch", "display", "timing_log"},
     "devices": {"clock", "audio_sink", "keys", "procinfo", "env"},
     "stages": {"loader", "compiler", "speech", "mixer", "render", "audiofile", "split", "transcript"},
-    "parts": {"durations", "spoken", "voices", "bundled", "chime", "loudness", "pcm", "tags", "atomicfile", "cachefiles", "printable",
-              "_speech_process", "_speech_worker", "_speech_cache", "_mix_cache"},
+    "parts": {"durations", "spoken", "voices", "bundled", "chime", "loudness", "targets", "pcm", "mp3", "tags",
+              "atomicfile", "cachefiles", "printable", "_speech_process", "_speech_worker", "_speech_cache",
+              "_mix_cache"},
     "facts": {"routine", "timeline", "errors", "formats", "timefmt", "commands"},
 }
 AUDIO_STACK = ("numpy", "soundfile", "simpleaudio", "pyttsx3", "rich", "mutagen")

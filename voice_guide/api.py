@@ -27,16 +27,16 @@ from .errors import AudioDeviceError, BadInputError, NoAudioDeviceError, VoiceGu
 from .keys import KeyReader
 from .loader import load as load_file
 from .mixer import Mixer
-from .pcm import to_pcm16
 from .prefetch import Prefetcher, ReadyClosing
 from .printable import printable
 from .procinfo import process_started_at
 from .render import iter_blocks, render_file
-from .routine import MAX_TOTAL, Routine, Voice
-from .scheduler import Listeners, PlayResult, Scheduler
+from .routine import DEFAULT_LOUDNESS, MAX_TOTAL, Routine, Voice
+from .scheduler import Listener, Listeners, PlayResult, Scheduler
 from .speech import Synthesizer
 from .split import check_folder, export_split, planned_files
 from .tags import Metadata
+from .targets import CHIME_BLOCK_SECONDS, block_seconds, clip_targets
 from .timefmt import compact
 from .timeline import ANNOUNCEMENT, SILENCE, SPEECH, Event, Timeline
 from .timing_log import TimingLog, open_log
@@ -111,18 +111,29 @@ def load(routine: str | os.PathLike | None = None) -> Routine:
     return loaded
 
 
-def synthesizer(routine: Routine, settings: Settings, env: Environment) -> Synthesizer:
-    """The speech engine for this routine, with its voice settings, the user's cache and time limit."""
+def synthesizer(routine: Routine, settings: Settings, env: Environment, *, playing: bool = False) -> Synthesizer:
+    """The speech engine for this routine, with its voice settings, the user's cache and time limit; `playing`:
+    the first line is wanted before the others (export and check want them all, on every core at once)."""
     return Synthesizer(
-        routine.voice.overridden(settings.voice), cache_dir=env.speech_cache_dir, timeout=env.speech_timeout
+        routine.voice.overridden(settings.voice), cache_dir=env.speech_cache_dir, timeout=env.speech_timeout,
+        first_line_first=playing,
     )
 
 
-def mixer(synth: Synthesizer, settings: Settings, env: Environment) -> Mixer:
-    """The mixer for a routine's clips: the one place that decides their final samples, for play and export."""
-    volume = synth.resolved.volume
-    return Mixer(synth, volume=1.0 if volume is None else volume, loudness=settings.loudness,
-                 cache_dir=env.mixed_cache_dir)
+def mixer(routine: Routine, synth: Synthesizer, settings: Settings, env: Environment) -> Mixer:
+    """The mixer for a routine's clips: the one place that decides their final samples, for play and export.
+
+    The clips are levelled so the whole file meets the loudness target, whatever the routine's volume (that is
+    the live player's level); how much the chimes pull the file down is known from the script alone.
+    """
+    use_chime = routine.chime if settings.chime is None else settings.chime
+    spoken, chimes = compiler.sounding_seconds(routine, voice=synth.requested, chime=use_chime)
+    targets = clip_targets(
+        DEFAULT_LOUDNESS if settings.loudness is None else settings.loudness,
+        speech_seconds=sum(block_seconds(seconds) for seconds in spoken),
+        chime_seconds=chimes * CHIME_BLOCK_SECONDS,
+    )
+    return Mixer(synth, targets=targets, cache_dir=env.mixed_cache_dir)
 
 
 def compile(routine: Routine, synth: Synthesizer, settings: Settings = Settings()) -> Timeline:
@@ -228,7 +239,7 @@ def _mixing(routine: Routine, settings: Settings, env: Environment) -> Iterator[
     with synthesizer(routine, settings, env) as synth:
         texts = compiler.texts(routine, voice=synth.resolved, chime=settings.chime)
         synth.prefetch(texts)
-        mixing = mixer(synth, settings, env)
+        mixing = mixer(routine, synth, settings, env)
         mixing.prefetch(texts, chime=routine.chime if settings.chime is None else settings.chime)
         try:
             yield synth, mixing
@@ -263,20 +274,23 @@ def play(routine: Routine, settings: Settings = Settings(), env: Environment | N
             log = open_log(settings.timing_log, force=settings.timing_log_force, inputs=_inputs(routine))
             timing = TimingLog(log, origin)
             stack.callback(timing.close)
-        # Made as `export` makes them (synthesizer, mixer, to_pcm16), so the samples heard are the ones exported.
-        synth = stack.enter_context(synthesizer(routine, settings, env))
+        # Made as `export` makes them (synthesizer, mixer), so the samples heard are the ones exported.
+        synth = stack.enter_context(synthesizer(routine, settings, env, playing=True))
         # In order of first use: the opening line is made first, the rest while it plays; the closing lines come
-        # second, so that whatever fails later, the reminders are ready to be said.
-        texts = ([orientation] if orientation else []) + compiler.texts(routine, voice=synth.resolved,
-                                                                         chime=settings.chime)
+        # second, so that whatever fails later, the reminders are ready to be said. Nothing here waits for the
+        # voice to be resolved (a worker listing the engine's voices on a cold cache): the opening chime needs no
+        # voice, so it sounds while the voice is resolved and the first lines are made.
+        voice = synth.requested
+        texts = ([orientation] if orientation else []) + compiler.texts(routine, voice=voice, chime=settings.chime)
         synth.prefetch(texts[:1] + compiler.closing_texts(routine) + texts[1:])
         # The same mixer as `export` makes (same settings, same cache of final clips): a warm run takes its
         # clips from that cache, so the first sound does not wait for the levelling code to load.
-        mixing = mixer(synth, settings, env)
+        mixing = mixer(routine, synth, settings, env)
         stack.callback(mixing.close)
-        closing = ReadyClosing(lambda: _closing_sounds(routine, synth, mixing, settings.chime))
-        events = compiler.iter_events(routine, synth.length, voice=synth.resolved, chime=settings.chime)
-        prefetcher = Prefetcher(closing.first(events), lambda event: to_pcm16(mixing.clip(event)))
+        closing = ReadyClosing(lambda: _closing_sounds(routine, synth, mixing, settings.chime, voice.volume))
+        events = compiler.iter_events(routine, synth.length, voice=voice, chime=settings.chime)
+        # The player's own level: the clips are the export's, scaled.
+        prefetcher = Prefetcher(closing.first(events), lambda event: mixing.pcm(event, voice.volume))
         stack.callback(prefetcher.stop)
         sink = env.open_sink()
         commands: queue.Queue | None = queue.Queue() if settings.keys and env.stdin_isatty else None
@@ -284,15 +298,16 @@ def play(routine: Routine, settings: Settings = Settings(), env: Environment | N
             stack.enter_context(KeyReader(env.stdin, commands))
         use_chime = routine.chime if settings.chime is None else settings.chime
         scheduler = Scheduler(prefetcher, prefetcher.clip, MonotonicClock(commands), sink, chime=use_chime)
-        shown = synth.warnings
-        for warning in compiler.routine_warnings(routine) + shown:
+        for warning in compiler.routine_warnings(routine):
             env.warn(warning)
-        # Warnings that arise while playing (the cache disk filled up) are given when the run ends.
-        stack.callback(lambda: [env.warn(warning) for warning in synth.warnings[len(shown):]])
+        # The engine's warnings may need the voice resolved: they are given when the first sound plays, and those
+        # that arise while playing (the cache disk filled up) when the run ends.
+        speech_warnings = _Warnings(env, lambda: synth.warnings)
+        stack.callback(speech_warnings.now, quietly=True)
         playhead = Playhead(scheduler.position, lambda: scheduler.paused, prefetcher.known)
         display = stack.enter_context(make_display(env, routine.title, steps, playhead, keys=commands is not None,
                                                    about=routine.about, reminders=bool(routine.reminders)))
-        scheduler.listener = Listeners(display, timing)
+        scheduler.listener = Listeners(speech_warnings, display, timing)
         stack.enter_context(quick_thread_switches())
         stack.callback(sink.stop_all)  # first out: on Ctrl+C or any error the sound stops at once
         try:
@@ -301,6 +316,7 @@ def play(routine: Routine, settings: Settings = Settings(), env: Environment | N
                 said_first = Event(SPEECH, 0, synth.length(orientation), orientation, settings.start_at, ANNOUNCEMENT)
             result = scheduler.run(settings.start_at, said_first)
         except AudioDeviceError as error:
+            speech_warnings.now()
             if not scheduler.played:
                 raise NoAudioDeviceError("no audio output device found") from error
             raise
@@ -315,10 +331,10 @@ def play(routine: Routine, settings: Settings = Settings(), env: Environment | N
         return result
 
 
-def _closing_sounds(routine: Routine, synth: Synthesizer, mixing: Mixer, chime: bool | None) -> tuple:
-    """The closing laid out on its own, with the PCM of each of its sounds."""
+def _closing_sounds(routine: Routine, synth: Synthesizer, mixing: Mixer, chime: bool | None, volume: float) -> tuple:
+    """The closing laid out on its own, with the PCM of each of its sounds at the player's volume."""
     events = compiler.closing_events(routine, synth.length, chime=chime)
-    return events, {(e.kind, e.text): to_pcm16(mixing.clip(e)) for e in events if e.kind != SILENCE}
+    return events, {(e.kind, e.text): mixing.pcm(e, volume) for e in events if e.kind != SILENCE}
 
 
 def _say_closing(closing: ReadyClosing, sink, listener, chime: bool) -> None:
@@ -332,6 +348,32 @@ def _say_closing(closing: ReadyClosing, sink, listener, chime: bool) -> None:
                   chime=chime).run()
     except AudioDeviceError:
         pass
+
+
+class _Warnings(Listener):
+    """Writes the speech engine's warnings (a voice not found...), each once: those there when the first sound
+    plays, then at the end any that arose since."""
+
+    def __init__(self, env: Environment, warnings: Callable[[], tuple[str, ...]]):
+        self._env, self._warnings, self._shown, self._started = env, warnings, 0, False
+
+    def playing(self, played: object) -> None:
+        if not self._started:
+            self._started = True
+            self.now()
+
+    def now(self, quietly: bool = False) -> None:
+        """Write the new ones; `quietly`: a failure to find them out (the engine is missing) is left to the
+        error already on its way."""
+        try:
+            warnings = self._warnings()
+        except Exception:
+            if not quietly:
+                raise
+            return
+        for warning in warnings[self._shown:]:
+            self._env.warn(warning)
+        self._shown = len(warnings)
 
 
 def _with_warnings(timeline: Timeline, extra: tuple[str, ...]) -> Timeline:

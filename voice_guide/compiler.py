@@ -134,6 +134,30 @@ def estimated_length(text: str) -> int:
     return max(1, _samples(len(text) * SECONDS_PER_CHARACTER_AT_ONE_WPM / 150))
 
 
+def sounding_seconds(
+    routine: Routine, *, voice: Voice | None = None, chime: bool | None = None
+) -> tuple[list[float], int]:
+    """Each spoken line's rough length in seconds (one entry per time it is said) and how many chimes sound:
+    what the loudness of the whole file depends on, known before anything is synthesized.
+
+    >>> from voice_guide.routine import Routine, Say
+    >>> lines, chimes = sounding_seconds(Routine("Demo", (Say("Relax."),)))
+    >>> len(lines), chimes
+    (5, 3)
+    """
+    rate = (voice.rate if voice and voice.rate else None) or 150
+    spoken: list[float] = []
+    chimes = 0
+    for part in script(routine, voice=voice, chime=chime):
+        if isinstance(part, HoldWindow):
+            spoken += [_speaking_seconds(cue.text, rate) for cue in part.cues]
+        elif part.kind == CHIME:
+            chimes += 1
+        else:
+            spoken.append(_speaking_seconds(part.text or "", rate))
+    return spoken, chimes
+
+
 def texts(routine: Routine, *, voice: Voice | None = None, chime: bool | None = None) -> list[str]:
     """Every line the routine speaks, each once, in order of first use (what to synthesize first)."""
     seen: dict[str, None] = {}
@@ -430,8 +454,12 @@ def _estimate_seconds(parts: list[Part], words_per_minute: int) -> float:
         elif part.kind == CHIME:
             total += CHIME_LENGTH / SAMPLE_RATE + part.gap_after
         else:
-            total += len(part.text or "") * SECONDS_PER_CHARACTER_AT_ONE_WPM / words_per_minute + part.gap_after
+            total += _speaking_seconds(part.text or "", words_per_minute) + part.gap_after
     return total
+
+
+def _speaking_seconds(text: str, words_per_minute: int) -> float:
+    return len(text) * SECONDS_PER_CHARACTER_AT_ONE_WPM / words_per_minute
 
 
 # --- layout --------------------------------------------------------------------------------------------------

@@ -108,6 +108,7 @@ class Synthesizer:
     `workers` caps the worker processes (default: min(cpu count, 4)); `timeout` is per utterance
     (a worker that does not answer in time is killed and the utterance retried once).
     `worker_command` starts a worker differently (tests use it to run the engine without forking).
+    `first_line_first`: one worker until the first clip is out (a player is waiting for it), then the rest.
 
     >>> with Synthesizer(routine.Voice(rate=170), cache_dir=Path("/tmp/speech")) as speech:  # doctest: +SKIP
     ...     speech.prefetch(["Sit down.", "Relax your foot."])
@@ -122,8 +123,10 @@ class Synthesizer:
         workers: int | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         worker_command: Sequence[str] | None = None,
+        first_line_first: bool = True,
     ):
         self._requested = voice
+        self._first_line_first = first_line_first
         self._rate = voice.rate if voice.rate is not None else DEFAULT_RATE
         self._volume = voice.volume if voice.volume is not None else DEFAULT_VOLUME
         self._cache, self._cache_warnings = _open_cache(cache_dir)
@@ -155,6 +158,12 @@ class Synthesizer:
     def resolved(self) -> routine.Voice:
         """The voice as used: engine voice id (after any fallback), rate and volume filled in."""
         return routine.Voice(voice=self._resolution().id, rate=self._rate, volume=self._volume)
+
+    @property
+    def requested(self) -> routine.Voice:
+        """The voice as asked for, rate and volume filled in: known at once, without asking the engine (what the
+        script and the levels depend on), while `resolved` may have to wait for a worker to list the voices."""
+        return routine.Voice(voice=self._requested.voice, rate=self._rate, volume=self._volume)
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -290,10 +299,10 @@ class Synthesizer:
         if self._closed:
             return
         wanted = min(self._max_workers, len(self._making) + len(self._pending))
-        if not self._lengths and not self._failures:
+        if self._first_line_first and not self._lengths and not self._failures:
             # Until the first clip is out, one thread: a second worker starting up would compete with
             # the first utterance for the CPU, and the player is waiting for that one (about 40% later
-            # on two cores). The others start as soon as it is done.
+            # on two cores). The others start as soon as it is done. (An export waits for all of them.)
             wanted = min(wanted, 1)
         while len(self._threads) < wanted:
             thread = threading.Thread(target=self._drive, name=f"speech-{len(self._threads)}", daemon=True)
