@@ -96,14 +96,21 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
         if stops.first is not None or _terminal_gone(error):
             # The terminal closed: writing to it fails (EIO), often before the SIGHUP itself is handled.
             return stops.report(debug, signum=stops.first or getattr(signal, "SIGHUP", signal.SIGTERM))
-        if isinstance(error, MemoryError) or "can't start new thread" in str(error):
-            _report(env, error, debug, f"not enough memory to go on ({type(error).__name__}: {error}); is a memory "
+        if isinstance(error, MemoryError) or "can't start new thread" in str(error) or _library_without_memory(error):
+            detail = (str(error).strip().splitlines() or [""])[-1].strip()  # numpy's ImportError is a page long
+            _report(env, error, debug, f"not enough memory to go on ({type(error).__name__}: {detail}); is a memory "
                                        "limit set (ulimit -v)? Run with more memory")
             return ExitStatus.ERROR
         _report(env, error, debug, f"internal error: {type(error).__name__}: {error} (rerun with --debug for details)")
         return ExitStatus.ERROR
     finally:
         stops.restore()
+
+
+def _library_without_memory(error: BaseException) -> bool:
+    """An import that failed because its shared library could not be mapped into memory (a memory limit)."""
+    text = str(error)
+    return isinstance(error, ImportError) and ("failed to map segment" in text or "Cannot allocate memory" in text)
 
 
 def _report(env: Environment, error: BaseException | None, debug: bool, text: str | None = None) -> None:
