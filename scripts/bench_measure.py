@@ -16,12 +16,15 @@ from typing import Callable, Mapping, Sequence
 
 @dataclass(frozen=True)
 class Run:
-    """One finished child process: wall seconds, peak RSS in MB, exit status and its stderr."""
+    """One finished child process: wall seconds, peak RSS in MB, exit status, its stderr, and the CPU seconds
+    (user + system) of it and of every process it waited for (speech workers, the baseline's espeak-ng and sox):
+    steadier than wall time on a shared machine."""
 
     seconds: float
     peak_mb: float
     status: int
     stderr: str
+    cpu_seconds: float = 0.0
 
 
 class BenchError(Exception):
@@ -47,7 +50,7 @@ def run(command: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: st
     child.stderr.close()
     if child.returncode != 0:
         raise BenchError(f"{' '.join(command)} exited with {child.returncode}: {stderr.strip()[-800:]}")
-    return Run(seconds, usage.ru_maxrss / 1024, child.returncode, stderr)
+    return Run(seconds, usage.ru_maxrss / 1024, child.returncode, stderr, usage.ru_utime + usage.ru_stime)
 
 
 def alternate(a: Callable[[], float], b: Callable[[], float], pairs: int) -> list[tuple[float, float]]:

@@ -258,8 +258,8 @@ def test_the_progress_bar_shows_a_file_name_as_text_not_as_markup_or_control_cod
     assert "[/x]" in shown and "\\x1b[2J.mp3" in shown and "\x1b[2J" not in shown
 
 
-@pytest.mark.parametrize("bad", ["-13.9", "-31"])
+@pytest.mark.parametrize("bad", ["-16.9", "-31"])
 def test_loudness_targets_outside_what_speech_can_honour_are_refused_with_the_range(cli, tmp_path, bad):
     result = cli("export", SHORT, "-o", tmp_path / "x.wav", "-q", f"--loudness={bad}", status=2)
-    assert "LUFS is out of range; choose from -30 to -14 LUFS (default -16)" in result.stderr
+    assert "LUFS is out of range; choose from -30 to -17 LUFS (default -19)" in result.stderr
     assert not list(tmp_path.iterdir())

@@ -319,3 +319,18 @@ def test_the_four_hour_limit_counts_the_spoken_lines_the_opening_and_the_closing
     with pytest.raises(BadInputError, match=r"^long.yaml: the routine runs 4h.* with its spoken lines, its opening "
                                             r"and its closing; a routine must be at most 4h in all"):
         compiler.compile(routine(4 * 3600.0 - 2), one_second)
+
+
+def test_the_seconds_the_loudness_is_worked_out_from_are_those_of_the_script_said():
+    # The phrases of the voice's language and the listening player's words count, as they are what is spoken.
+    from voice_guide.routine import Voice
+
+    routine = Routine("Demo", (Say("Press.", hold=Hold(20.0, 40.0), cues=Cues(halfway=True)),))
+    english, chimes = compiler.sounding_seconds(routine)
+    german, _ = compiler.sounding_seconds(routine, voice=Voice(language="de"))
+    heard, _ = compiler.sounding_seconds(routine, listening=True)
+    said = compiler.texts
+    assert said(routine, voice=Voice(language="de")) != said(routine) != said(routine, listening=True)
+    assert len(english) == len(german) == len(heard) and chimes == 3
+    assert english != german and english != heard
+    assert sum(compiler.sounding_seconds(routine, voice=Voice(rate=300))[0]) < sum(english) / 1.8  # per engine

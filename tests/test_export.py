@@ -190,15 +190,13 @@ def test_split_writes_one_file_per_step_that_together_make_the_whole(cli, tmp_pa
     assert sum(soundfile.info(p).frames for p in parts) == round(total * 22050)
 
 
-def test_volume_scales_the_exported_samples_and_zero_is_refused(cli, tmp_path):
-    import numpy as np
-
-    levels = {}
-    for volume in ("1", "0.5"):
+def test_volume_is_the_players_level_and_leaves_the_export_at_its_loudness_and_zero_is_refused(cli, tmp_path):
+    written = {}
+    for volume in ("1", "0.5", "0.8"):
         out = tmp_path / f"v{volume}.wav"
         assert cli("export", SHORT, "-o", out, "-q", "--volume", volume).status == 0
-        levels[volume] = np.abs(soundfile.read(out, dtype="float32")[0]).max()
-    assert levels["0.5"] == pytest.approx(levels["1"] / 2, rel=0.01)
+        written[volume] = out.read_bytes()
+    assert written["0.5"] == written["1"] == written["0.8"]
     assert cli("export", SHORT, "-o", tmp_path / "v0.wav", "-q", "--volume", "0", status=2).status == 2  # silence
     assert not (tmp_path / "v0.wav").exists()
 
@@ -226,3 +224,12 @@ def test_a_language_without_phrases_is_read_in_english_with_one_warning(cli, tmp
     timeline = json.loads(result.stdout)
     assert timeline["language"] == "en"
     assert "Twenty seconds left." in [e["text"] for e in timeline["events"]]
+
+
+def test_a_routine_with_its_own_volume_exports_at_the_same_loudness(cli, tmp_path):
+    quiet = tmp_path / "quiet.yaml"
+    quiet.write_text(SHORT.read_text().replace("  rate: 190", "  rate: 190\n  volume: 0.8"))
+    assert "volume: 0.8" in quiet.read_text()
+    for name in ("short", "quiet"):
+        assert cli("export", SHORT if name == "short" else quiet, "-o", tmp_path / f"{name}.wav", "-q").status == 0
+    assert (tmp_path / "quiet.wav").read_bytes() == (tmp_path / "short.wav").read_bytes()

@@ -83,31 +83,42 @@ def test_ffprobe_shows_the_routines_tags(exported, fmt):
 
 @needs_ffmpeg
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_ffprobe_shows_one_chapter_per_step_named_by_its_words_at_its_start(exported, fmt):
+def test_ffprobe_shows_chapters_from_the_start_to_the_end_one_per_step_named_by_its_words(exported, fmt):
     # A step starts with its first event (a chime, "Start with your left foot."), and is named by its instruction,
-    # labelled with the side and round it belongs to.
+    # labelled with the side and round it belongs to; the introduction and the closing reminders are chapters too.
     folder, timeline, _ = exported
-    chapters = ffprobe(folder / f"short.{fmt}")["chapters"]
+    probe = ffprobe(folder / f"short.{fmt}")
+    chapters = probe["chapters"]
     starts: dict[int, float] = {}
     for event in timeline["events"]:
         if event["step"] is not None:
             starts.setdefault(event["step"], event["start"])
+    closing = max(e["end"] for e in timeline["events"] if e["step"] is not None)  # the reminders follow the last step
     assert [c["tags"]["title"] for c in chapters] == [
+        "Introduction",
         "Sit down.",
         "Left foot, round 1 of 2: Press gently.",
         "Left foot, round 2 of 2: Press gently.",
         "Right foot, round 1 of 2: Press gently.",
         "Right foot, round 2 of 2: Press gently.",
+        "Closing",
     ]
-    assert [round(float(c["start_time"]), 3) for c in chapters] == [round(s, 3) for s in starts.values()]
+    assert [round(float(c["start_time"]), 3) for c in chapters] == [0.0] + [round(s, 3) for s in starts.values()] + [
+        round(closing, 3)]
+    ends = [float(c["end_time"]) for c in chapters]
+    assert ends[:-1] == [float(c["start_time"]) for c in chapters[1:]]  # no gaps
+    # To the end of the file as ffprobe sees it: for MP3 its frames, which hold the encoder's delay and padding
+    # around the timeline's samples.
+    assert ends[-1] == pytest.approx(float(probe["format"]["duration"]), abs=0.001), "the last chapter ends at the end"
+    assert 0 <= ends[-1] - timeline["total_seconds"] <= (4 * 576 / RATE if fmt == "mp3" else 0.001)
 
 
 @needs_ffmpeg
 @pytest.mark.parametrize("fmt", FORMATS)
-def test_the_export_measures_minus_16_lufs_and_true_peak_under_minus_1_in_ffmpeg(exported, fmt):
+def test_the_export_measures_minus_19_lufs_and_true_peak_under_minus_1_in_ffmpeg(exported, fmt):
     folder, _, _ = exported
     measured = ebur128(folder / f"short.{fmt}")
-    assert measured.integrated == pytest.approx(-16.0, abs=1.0)
+    assert measured.integrated == pytest.approx(-19.0, abs=0.5)
     assert measured.true_peak <= -1.0
 
 

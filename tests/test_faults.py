@@ -264,7 +264,9 @@ def test_a_missing_speech_engine_names_what_to_install_and_writes_nothing(withou
         "run `sudo apt-get install espeak-ng libespeak-ng1`",
     )
     assert list(out_dir.iterdir()) == []
-    assert cache_files(warm_cache) == before
+    # Nothing in the cache changed or went; the chime, levelled for this routine's loudness, may have been added.
+    after = cache_files(warm_cache)
+    assert before.items() <= after.items() and all(name.startswith("mixed/") for name in after.keys() - before)
     assert_no_stray_processes(warm_cache)
 
 

@@ -33,9 +33,9 @@ def speech_event(text: str) -> Event:
 
 
 def test_a_clip_from_the_disk_cache_is_identical_to_one_levelled_afresh(tmp_path):
-    fresh = Mixer(CountingSpeech(), volume=0.7)
-    first = Mixer(CountingSpeech(), volume=0.7, cache_dir=tmp_path)
-    second = Mixer(CountingSpeech(), volume=0.7, cache_dir=tmp_path)
+    fresh = Mixer(CountingSpeech())
+    first = Mixer(CountingSpeech(), cache_dir=tmp_path)
+    second = Mixer(CountingSpeech(), cache_dir=tmp_path)
     event = speech_event("Press.")
     expected = fresh.clip(event)
     assert np.array_equal(first.clip(event), expected)
@@ -57,14 +57,22 @@ def test_a_second_run_does_not_level_again(tmp_path, monkeypatch):
     assert len(Mixer(CountingSpeech(), cache_dir=tmp_path).clip(event)) == event.length
 
 
-def test_a_different_volume_or_target_is_a_different_cache_entry(tmp_path):
+def test_a_different_target_is_a_different_cache_entry(tmp_path):
+    from voice_guide.targets import clip_targets
+
     event = speech_event("Press.")
-    loud = Mixer(CountingSpeech(), volume=1.0, cache_dir=tmp_path).clip(event)
-    soft = Mixer(CountingSpeech(), volume=0.5, cache_dir=tmp_path).clip(event)
-    quieter = Mixer(CountingSpeech(), loudness=-20.0, cache_dir=tmp_path).clip(event)
-    assert len(list(tmp_path.glob("*.clip"))) == 3
-    assert np.allclose(soft, loud * np.float32(0.5))
-    assert not np.array_equal(quieter, loud)
+    loud = Mixer(CountingSpeech(), cache_dir=tmp_path).clip(event)
+    quieter = Mixer(CountingSpeech(), targets=clip_targets(-22.0), cache_dir=tmp_path).clip(event)
+    assert len(list(tmp_path.glob("*.clip"))) == 2
+    assert np.allclose(quieter, loud * np.float32(10 ** (-3 / 20)), atol=1e-6)  # 3 dB: no limiting at -19
+
+
+def test_the_players_volume_scales_the_clip_and_leaves_it_alone_at_full_volume():
+    from voice_guide.mixer import scaled
+
+    clip = Mixer(CountingSpeech()).clip(speech_event("Press."))
+    assert scaled(clip, 1.0) is clip
+    assert np.array_equal(scaled(clip, 0.5), clip * np.float32(0.5))
 
 
 def test_a_damaged_cache_entry_is_made_again(tmp_path):

@@ -1,8 +1,8 @@
-"""The mixer's disk cache: final (levelled, volume-scaled) samples of each clip, so a warm export skips levelling.
+"""The mixer's disk cache: final (levelled) samples of each clip, so a warm export skips levelling.
 
 Levelling a clip to the loudness target is the costliest step of an export with a warm speech cache (several
-meter passes per clip). Its result depends only on the raw samples, the target,
-the volume and the code that levels them, so it is stored under a hash of exactly those: a new espeak-ng, a
+meter passes per clip). Its result depends only on the raw samples, the target
+and the code that levels them, so it is stored under a hash of exactly those: a new espeak-ng, a
 changed loudness.py or another numpy gives new keys, never stale samples. Each entry also carries its own key,
 checked on read, so an entry moved under another's name is a miss, not another clip's samples. Entries are
 read, written and kept within a size bound through cachefiles; an unreadable entry is a miss (and removed).
@@ -38,7 +38,7 @@ class MixCache:
     >>> import numpy as np, tempfile
     >>> cache = MixCache(Path(tempfile.mkdtemp()))
     >>> raw = np.ones(4, dtype=np.float32)
-    >>> key = cache.key("speech", raw, loudness=-16.0, volume=1.0)
+    >>> key = cache.key("speech", raw, loudness=-19.0)
     >>> cache.get(key) is None
     True
     >>> cache.put(key, raw * 0.5)
@@ -52,12 +52,12 @@ class MixCache:
         self._code: str | None = None
         self._added = False
 
-    def key(self, kind: str, raw: "numpy.ndarray", *, loudness: float, volume: float) -> str:
+    def key(self, kind: str, raw: "numpy.ndarray", *, loudness: float) -> str:
         """The name of the final clip made from `raw` with these settings by this version of the code."""
         import numpy as np
 
         content = hashlib.sha256(np.ascontiguousarray(raw, dtype="<f4").tobytes()).hexdigest()
-        parts = [FORMAT_VERSION, self._code_version(), kind, float(loudness), float(volume), content]
+        parts = [FORMAT_VERSION, self._code_version(), kind, float(loudness), content]
         return hashlib.sha256(json.dumps(parts).encode("utf-8")).hexdigest()
 
     def get(self, key: str) -> "numpy.ndarray | None":

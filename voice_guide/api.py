@@ -30,17 +30,17 @@ from .hearing import Hearing, ReportingSink
 from .keys import KeyReader
 from .loader import load as load_file
 from .mixer import Mixer
-from .pcm import to_pcm16
 from .phrases import Phrases
 from .prefetch import Prefetcher, ReadyClosing
 from .printable import printable
 from .procinfo import process_started_at
 from .render import iter_blocks, render_file
-from .routine import DEFAULT_ENGINE, MAX_TOTAL, Routine, Voice
-from .scheduler import Listeners, PlayResult, Scheduler
+from .routine import DEFAULT_ENGINE, DEFAULT_LOUDNESS, MAX_TOTAL, Routine, Voice
+from .scheduler import Listener, Listeners, PlayResult, Scheduler
 from .speech import Synthesizer
 from .split import check_folder, export_split, planned_files
 from .tags import Metadata
+from .targets import CHIME_BLOCK_SECONDS, block_seconds, clip_targets
 from .timefmt import compact
 from .timeline import ANNOUNCEMENT, SAMPLE_RATE, SILENCE, SPEECH, Event, Timeline
 from .timing_log import TimingLog, open_log
@@ -117,20 +117,41 @@ def load(routine: str | os.PathLike | None = None) -> Routine:
     return loaded
 
 
-def synthesizer(routine: Routine, settings: Settings, env: Environment) -> Synthesizer:
+def synthesizer(routine: Routine, settings: Settings, env: Environment, *, playing: bool = False) -> Synthesizer:
     """The speech engine for this routine, with its voice settings, the user's cache, voices and time limit. A
-    routine that names its language but no voice is read by a voice of that language."""
+    routine that names its language but no voice is read by a voice of that language. `playing`: the first
+    line is wanted before the others (export and check want them all, on every core at once)."""
     voice = routine.voice.overridden(settings.voice)
     if voice.voice is None and routine.language and voice.engine in (None, DEFAULT_ENGINE):
         voice = replace(voice, voice=routine.language)
-    return Synthesizer(voice, cache_dir=env.speech_cache_dir, timeout=env.speech_timeout, voices_dir=env.voices_dir)
+    return Synthesizer(voice, cache_dir=env.speech_cache_dir, timeout=env.speech_timeout, voices_dir=env.voices_dir,
+                       first_line_first=playing)
 
 
-def mixer(synth: Synthesizer, settings: Settings, env: Environment) -> Mixer:
-    """The mixer for a routine's clips: the one place that decides their final samples, for play and export."""
-    volume = synth.resolved.volume
-    return Mixer(synth, volume=1.0 if volume is None else volume, loudness=settings.loudness,
-                 cache_dir=env.mixed_cache_dir)
+def mixer(routine: Routine, synth: Synthesizer, settings: Settings, env: Environment, *, voice: Voice,
+          listening: bool = False) -> Mixer:
+    """The mixer for a routine's clips: the one place that decides their final samples, for play and export.
+
+    The clips are levelled so the whole file meets the loudness target, whatever the routine's volume (that is
+    the live player's level); how much the chimes pull the file down is known from the script alone, the one
+    spoken (the phrases of `voice`'s language, and `listening` as the player's).
+    """
+    use_chime = routine.chime if settings.chime is None else settings.chime
+    spoken, chimes = compiler.sounding_seconds(routine, voice=voice, chime=use_chime, listening=listening)
+    targets = clip_targets(
+        DEFAULT_LOUDNESS if settings.loudness is None else settings.loudness,
+        speech_seconds=sum(block_seconds(seconds) for seconds in spoken),
+        chime_seconds=chimes * CHIME_BLOCK_SECONDS,
+    )
+    return Mixer(synth, targets=targets, cache_dir=env.mixed_cache_dir)
+
+
+def _phrases_voice(routine: Routine, synth: Synthesizer) -> Voice:
+    """The voice a live run's script is made for. A routine that names its `language:` has its phrases known
+    from the request, so nothing waits for the engine (on a cold cache, resolving the voice starts a worker to
+    list the voices: the chime sounds meanwhile); without one, the phrases are the resolved voice's language,
+    which is waited for (a record on disk after the first run: milliseconds)."""
+    return synth.requested if routine.language else synth.resolved
 
 
 def compile(routine: Routine, synth: Synthesizer, settings: Settings = Settings()) -> Timeline:
@@ -240,7 +261,7 @@ def _mixing(routine: Routine, settings: Settings, env: Environment) -> Iterator[
     with synthesizer(routine, settings, env) as synth:
         texts = compiler.texts(routine, voice=synth.resolved, chime=settings.chime)
         synth.prefetch(texts)
-        mixing = mixer(synth, settings, env)
+        mixing = mixer(routine, synth, settings, env, voice=synth.resolved)
         mixing.prefetch(texts, chime=routine.chime if settings.chime is None else settings.chime)
         try:
             yield synth, mixing
@@ -275,23 +296,25 @@ def play(routine: Routine, settings: Settings = Settings(), env: Environment | N
             log = open_log(settings.timing_log, force=settings.timing_log_force, inputs=_inputs(routine))
             timing = TimingLog(log, origin)
             stack.callback(timing.close)
-        # Made as `export` makes them (synthesizer, mixer, to_pcm16), so the samples heard are the ones exported.
-        synth = stack.enter_context(synthesizer(routine, settings, env))
+        # Made as `export` makes them (synthesizer, mixer), so the samples heard are the ones exported.
+        synth = stack.enter_context(synthesizer(routine, settings, env, playing=True))
         # In order of first use: the opening line is made first, the rest while it plays; the closing lines come
         # second, so that whatever fails later, the reminders are ready to be said.
-        texts = ([orientation] if orientation else []) + compiler.texts(routine, voice=synth.resolved,
-                                                                         chime=settings.chime, listening=settings.listen)
-        synth.prefetch(texts[:1] + compiler.closing_texts(routine) + texts[1:])
+        voice = _phrases_voice(routine, synth)
+        texts = ([orientation] if orientation else []) + compiler.texts(routine, voice=voice, chime=settings.chime,
+                                                                         listening=settings.listen)
+        synth.prefetch(texts[:1] + compiler.closing_texts(routine, voice=voice) + texts[1:])
         # The same mixer as `export` makes (same settings, same cache of final clips): a warm run takes its
         # clips from that cache, so the first sound does not wait for the levelling code to load.
-        mixing = mixer(synth, settings, env)
+        mixing = mixer(routine, synth, settings, env, voice=voice, listening=settings.listen)
         stack.callback(mixing.close)
-        closing = ReadyClosing(lambda: _closing_sounds(routine, synth, mixing, settings.chime))
-        events = compiler.iter_events(routine, synth.length, voice=synth.resolved, chime=settings.chime,
+        closing = ReadyClosing(lambda: _closing_sounds(routine, synth, mixing, settings.chime, voice))
+        events = compiler.iter_events(routine, synth.length, voice=voice, chime=settings.chime,
                                       listening=settings.listen)
-        prefetcher = Prefetcher(closing.first(events), lambda event: to_pcm16(mixing.clip(event)))
-        time_left = _time_left_answer(prefetcher, steps, mixing, synth,
-                                      compiler.language(routine, synth.resolved).phrases)
+        # The player's own level: the clips are the export's, scaled.
+        prefetcher = Prefetcher(closing.first(events), lambda event: mixing.pcm(event, voice.volume))
+        time_left = _time_left_answer(prefetcher, steps, mixing, synth, compiler.language(routine, voice).phrases,
+                                      voice.volume)
         stack.callback(prefetcher.stop)
         sink = env.open_sink()
         keys = settings.keys and env.stdin_isatty
@@ -302,17 +325,17 @@ def play(routine: Routine, settings: Settings = Settings(), env: Environment | N
             sink = _listen(stack, commands, sink, settings, env, timing, lambda: time_left(scheduler))
         use_chime = routine.chime if settings.chime is None else settings.chime
         scheduler = Scheduler(prefetcher, prefetcher.clip, MonotonicClock(commands), sink, chime=use_chime)
-        shown = synth.warnings
-        language = compiler.language(routine, synth.resolved)
-        for warning in compiler.routine_warnings(routine) + shown + language.warnings:
+        for warning in compiler.routine_warnings(routine):
             env.warn(warning)
-        # Warnings that arise while playing (the cache disk filled up) are given when the run ends.
-        stack.callback(lambda: [env.warn(warning) for warning in synth.warnings[len(shown):]])
+        # The engine's warnings and those about the language may need the voice resolved: they are given when the
+        # first sound plays, and those that arise while playing (the cache disk filled up) when the run ends.
+        speech_warnings = _Warnings(env, lambda: synth.warnings + compiler.language(routine, synth.resolved).warnings)
+        stack.callback(speech_warnings.now, quietly=True)
         playhead = Playhead(scheduler.position, lambda: scheduler.paused, prefetcher.known,
                             heard=getattr(sink, "last_heard", lambda: None))
         display = stack.enter_context(make_display(env, routine.title, steps, playhead, keys=keys,
                                                    about=routine.about, reminders=routine.reminders != ()))
-        scheduler.listener = Listeners(display, timing)
+        scheduler.listener = Listeners(speech_warnings, display, timing)
         stack.enter_context(quick_thread_switches())
         stack.callback(sink.stop_all)  # first out: on Ctrl+C or any error the sound stops at once
         try:
@@ -321,6 +344,7 @@ def play(routine: Routine, settings: Settings = Settings(), env: Environment | N
                 said_first = Event(SPEECH, 0, synth.length(orientation), orientation, settings.start_at, ANNOUNCEMENT)
             result = scheduler.run(settings.start_at, said_first)
         except AudioDeviceError as error:
+            speech_warnings.now()
             if not scheduler.played:
                 raise NoAudioDeviceError("no audio output device found") from error
             raise
@@ -364,9 +388,10 @@ def _listen(stack: ExitStack, commands: queue.Queue, sink, settings: Settings, e
     return reporting[0]
 
 
-def _time_left_answer(prefetcher: Prefetcher, steps, mixing: Mixer, synth: Synthesizer, say: Phrases):
-    """The PCM of "N seconds left in this step", in the routine's language, for where `scheduler` is now (None
-    outside the steps)."""
+def _time_left_answer(prefetcher: Prefetcher, steps, mixing: Mixer, synth: Synthesizer, say: Phrases,
+                      volume: float):
+    """The PCM of "N seconds left in this step", in the routine's language at the player's volume, for where
+    `scheduler` is now (None outside the steps)."""
 
     def answer(scheduler: Scheduler) -> bytes | None:
         events, complete = prefetcher.known()
@@ -374,15 +399,16 @@ def _time_left_answer(prefetcher: Prefetcher, steps, mixing: Mixer, synth: Synth
         if view.step_left is None or not 1 <= view.step <= view.steps_total:
             return None
         text = say.time_left_in_step(view.step_left)
-        return to_pcm16(mixing.clip(Event(SPEECH, 0, synth.length(text), text)))
+        return mixing.pcm(Event(SPEECH, 0, synth.length(text), text), volume)
 
     return answer
 
 
-def _closing_sounds(routine: Routine, synth: Synthesizer, mixing: Mixer, chime: bool | None) -> tuple:
-    """The closing laid out on its own, with the PCM of each of its sounds."""
-    events = compiler.closing_events(routine, synth.length, chime=chime)
-    return events, {(e.kind, e.text): to_pcm16(mixing.clip(e)) for e in events if e.kind != SILENCE}
+def _closing_sounds(routine: Routine, synth: Synthesizer, mixing: Mixer, chime: bool | None, voice: Voice) -> tuple:
+    """The closing laid out on its own, in the phrases of `voice`, with the PCM of each of its sounds at the
+    player's volume."""
+    events = compiler.closing_events(routine, synth.length, chime=chime, voice=voice)
+    return events, {(e.kind, e.text): mixing.pcm(e, voice.volume) for e in events if e.kind != SILENCE}
 
 
 def _say_closing(closing: ReadyClosing, sink, listener, chime: bool) -> None:
@@ -396,6 +422,34 @@ def _say_closing(closing: ReadyClosing, sink, listener, chime: bool) -> None:
                   chime=chime).run()
     except AudioDeviceError:
         pass
+
+
+class _Warnings(Listener):
+    """Writes the speech engine's warnings (a voice not found...), each once: those there when the first sound
+    plays, then at the end any that arose since."""
+
+    def __init__(self, env: Environment, warnings: Callable[[], tuple[str, ...]]):
+        self._env, self._warnings, self._started = env, warnings, False
+        self._shown: set[str] = set()
+
+    def playing(self, played: object) -> None:
+        if not self._started:
+            self._started = True
+            self.now()
+
+    def now(self, quietly: bool = False) -> None:
+        """Write the new ones; `quietly`: a failure to find them out (the engine is missing) is left to the
+        error already on its way."""
+        try:
+            warnings = self._warnings()
+        except Exception:
+            if not quietly:
+                raise
+            return
+        for warning in warnings:
+            if warning not in self._shown:
+                self._shown.add(warning)
+                self._env.warn(warning)
 
 
 def _with_warnings(timeline: Timeline, extra: tuple[str, ...]) -> Timeline:

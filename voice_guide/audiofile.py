@@ -1,6 +1,7 @@
 """The audio file writer: float blocks in, a finished WAV, FLAC, OGG Vorbis or MP3 file out, published atomically.
 
-Encoding goes through libsndfile (python-soundfile), so no external ffmpeg is needed. Tags and chapters are
+Encoding goes through libsndfile (python-soundfile) for FLAC and OGG and through LAME (mp3.py) for MP3, so no
+external ffmpeg is needed; WAV is written directly, its silences left as holes in the file. Tags and chapters are
 added after the audio is closed (tags.py), then the file is synced and moved to its destination in one step.
 """
 
@@ -15,8 +16,9 @@ from typing import TYPE_CHECKING, BinaryIO, Iterable
 from .atomicfile import AtomicDestination, StreamDestination, is_no_space, no_space_error
 from .errors import VoiceGuideError
 from .formats import AUDIO, format_for
+from .mp3 import Mp3Encoder
 from .pcm import pcm16
-from .tags import Metadata, make_deterministic, write_tags
+from .tags import Metadata, id3_tag, make_deterministic, write_tags
 
 if TYPE_CHECKING:
     from contextlib import ExitStack
@@ -46,9 +48,9 @@ _ENCODINGS = {
     # libsndfile maps the level to Vorbis quality 1 - level: 0.3 -> q0.7, about 15 kbit/s over a whole routine
     # (pauses cost nearly nothing). Lower qualities raise the decoded true peak by up to 1 dB over the input.
     "ogg": _Encoding("OGG", "VORBIS", pcm16=False, compression_level=0.3),
-    # LAME VBR -V3 (level 0.3): about 60 kbit/s while speaking, almost nothing in the pauses. Not CBR: LAME's
-    # CBR presets at these rates scale the input by 0.95, which would leave MP3s 0.45 LU under the target.
-    "mp3": _Encoding("MP3", "MPEG_LAYER_III", pcm16=False, compression_level=0.3, bitrate_mode="VARIABLE"),
+    # LAME VBR -V3: about 60 kbit/s while speaking, almost nothing in the pauses. Not CBR: LAME's CBR presets at
+    # these rates scale the input by 0.95, which would leave MP3s 0.45 LU under the target. Written by mp3.py.
+    "mp3": _Encoding("MP3", "MPEG_LAYER_III", pcm16=True),
 }
 
 
@@ -91,13 +93,20 @@ class AudioFileWriter:
 
     def __enter__(self) -> "AudioFileWriter":
         import numpy as np
-        import soundfile
 
         encoding = _ENCODINGS[self.format]
         self._chunk = np.zeros(_CHUNK, dtype="<i2" if encoding.pcm16 else np.float32)
         self._filled = 0
         temporary = self._destination.__enter__()
         try:
+            if self.format == "mp3":
+                self._file = _Mp3File(temporary, self.sample_rate, self._provisional_id3())
+                return self
+            if self.format == "wav":
+                self._file = _WavFile(temporary, self.sample_rate)
+                return self
+            import soundfile
+
             self._file = soundfile.SoundFile(
                 temporary,
                 "w",
@@ -114,6 +123,13 @@ class AudioFileWriter:
                 raise  # KeyboardInterrupt and friends pass through untouched
             raise self._translated(error) from error
         return self
+
+    def _provisional_id3(self) -> bytes:
+        """The MP3's tag before its audio is encoded, so the file is written once (see tags.id3_tag)."""
+        if self.metadata is None:
+            return b""
+        chapters = self.metadata.chapters
+        return id3_tag(self.metadata, round(chapters[-1].end * 1000) if chapters else 0)
 
     def publish_later(self, stack: "ExitStack") -> None:
         """Publish only when `stack` closes without an error (several files appear together, or none)."""
@@ -137,6 +153,25 @@ class AudioFileWriter:
             if self._filled == _CHUNK:
                 self._flush()
         self.frames += len(data)
+
+    def silence(self, frames: int) -> None:
+        """Append `frames` zeros: the same bytes as write() of zeros, with nothing to convert."""
+        if self._file is None:
+            raise RuntimeError("AudioFileWriter.silence() called outside its `with` block")
+        if isinstance(self._file, _WavFile):  # a hole in the file: zeros that cost no write
+            self._flush()
+            self._file.skip(frames)
+            self.frames += frames
+            return
+        left = frames
+        while left > 0:
+            n = min(left, _CHUNK - self._filled)
+            self._chunk[self._filled : self._filled + n] = 0
+            self._filled += n
+            left -= n
+            if self._filled == _CHUNK:
+                self._flush()
+        self.frames += frames
 
     def _flush(self) -> None:
         """Hand the collected chunk to the encoder."""
@@ -191,6 +226,63 @@ class AudioFileWriter:
         if is_no_space(error, self._destination.temporary.parent):
             return no_space_error(self.path)
         return VoiceGuideError(f"could not write {self.path}: {error}")
+
+
+class _WavFile:
+    """16-bit mono PCM WAV (the canonical 44-byte header), written directly: the samples as they come, silence
+    as a hole in the file (it reads back as zeros; nothing is written or synced for it)."""
+
+    def __init__(self, path: Path, sample_rate: int):
+        self._handle = open(path, "wb")  # noqa: SIM115 - closed by close()
+        self._rate = sample_rate
+        self._frames = 0
+        self._handle.write(self._header())
+
+    def write(self, samples: "numpy.ndarray") -> None:
+        self._handle.write(memoryview(samples.astype("<i2", copy=False)).cast("B"))
+        self._frames += len(samples)
+
+    def skip(self, frames: int) -> None:
+        self._handle.seek(2 * frames, os.SEEK_CUR)
+        self._frames += frames
+
+    def close(self) -> None:
+        try:
+            self._handle.truncate(len(self._header()) + 2 * self._frames)  # a hole at the end is part of the file
+            self._handle.seek(0)
+            self._handle.write(self._header())
+        finally:
+            self._handle.close()
+
+    def _header(self) -> bytes:
+        import struct
+
+        data = 2 * self._frames
+        fmt = struct.pack("<HHIIHH", 1, 1, self._rate, 2 * self._rate, 2, 16)  # PCM, mono, 16-bit
+        return b"RIFF" + struct.pack("<I", 36 + data) + b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt + \
+            b"data" + struct.pack("<I", data)
+
+
+class _Mp3File:
+    """The MP3 encoder behind the same write/close as a soundfile.SoundFile."""
+
+    def __init__(self, path: Path, sample_rate: int, head: bytes = b""):
+        self._handle = open(path, "wb")  # noqa: SIM115 - closed by close()
+        try:
+            self._handle.write(head)  # the tag, when it can be written first
+            self._encoder = Mp3Encoder(self._handle, sample_rate=sample_rate)
+        except BaseException:
+            self._handle.close()
+            raise
+
+    def write(self, samples: "numpy.ndarray") -> None:
+        self._encoder.write(samples)
+
+    def close(self) -> None:
+        try:
+            self._encoder.close()
+        finally:
+            self._handle.close()
 
 
 def write_all(path: str | os.PathLike[str], blocks: Iterable["numpy.ndarray"], **kw) -> None:

@@ -323,7 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--transcript", type=Path, metavar="FILE",
                         help=f"also write a transcript ({' '.join(formats.TRANSCRIPT.extensions)})")
     export.add_argument("--split", type=Path, metavar="DIR", help="also write one file per step and a playlist")
-    export.add_argument("--loudness", type=_loudness, metavar="LUFS", help=f"target loudness (default {DEFAULT_LOUDNESS:g})")
+    export.add_argument("--loudness", type=_loudness, metavar="LUFS",
+                        help="target loudness of the file, {:g} to {:g} (default {:g}, the norm for mono speech)".format(
+                            *LOUDNESS_RANGE, DEFAULT_LOUDNESS))
     export.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _voice_options(export)
     export.set_defaults(run=run_export)
@@ -357,7 +359,8 @@ def _voice_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--voice", metavar="VOICE",
                         help="voice id, name or language tag (see `voice-guide voices`); for piper also a .onnx path")
     parser.add_argument("--rate", type=_rate, metavar="WPM", help="words per minute ({}-{})".format(*RATE_RANGE))
-    parser.add_argument("--volume", type=_volume, metavar="0-1", help="volume from {} to {}".format(*VOLUME_RANGE))
+    parser.add_argument("--volume", type=_volume, metavar="0-1",
+                        help="the live player's volume, {} to {} (exports keep their loudness)".format(*VOLUME_RANGE))
     parser.add_argument("--no-chime", action="store_true", help="no chime before each step")
 
 

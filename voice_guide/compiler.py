@@ -164,6 +164,31 @@ def estimate_seconds(routine: Routine, *, voice: Voice | None = None, chime: boo
     return _estimate_seconds(list(parts), rate)
 
 
+def sounding_seconds(
+    routine: Routine, *, voice: Voice | None = None, chime: bool | None = None, listening: bool = False
+) -> tuple[list[float], int]:
+    """Each spoken line's rough length in seconds (one entry per time it is said) and how many chimes sound:
+    what the loudness of the whole file depends on, known before anything is synthesized. The script is the
+    one played or exported (the phrases of `language(routine, voice)`, `listening` as the player's).
+
+    >>> from voice_guide.routine import Routine, Say
+    >>> lines, chimes = sounding_seconds(Routine("Demo", (Say("Relax."),)))
+    >>> len(lines), chimes
+    (5, 3)
+    """
+    rate = (voice.rate if voice and voice.rate else None) or 150
+    spoken: list[float] = []
+    chimes = 0
+    for part in script(routine, voice=voice, chime=chime, listening=listening):
+        if isinstance(part, HoldWindow):
+            spoken += [_speaking_seconds(cue.text, rate) for cue in part.cues]
+        elif part.kind == CHIME:
+            chimes += 1
+        else:
+            spoken.append(_speaking_seconds(part.text or "", rate))
+    return spoken, chimes
+
+
 def texts(routine: Routine, *, voice: Voice | None = None, chime: bool | None = None,
           listening: bool = False) -> list[str]:
     """Every line the routine speaks, each once, in order of first use (what to synthesize first)."""
@@ -276,17 +301,21 @@ def routine_warnings(routine: Routine) -> tuple[str, ...]:
     )
 
 
-def closing_texts(routine: Routine) -> list[str]:
-    """The lines of the closing ("That's the end", then the reminders): what must be ready early in `play`.
+def closing_texts(routine: Routine, *, voice: Voice | None = None) -> list[str]:
+    """The lines of the closing ("That's the end", then the reminders), in the phrases of
+    `language(routine, voice)`: what must be ready early in `play`.
 
     >>> from voice_guide.routine import Routine, Say
     >>> closing_texts(Routine("Demo", (Say("Relax."),), reminders=("Stop if it hurts.",)))
     ["That's the end of the routine.", 'Stop if it hurts.']
     """
-    return [part.text for part in _closing(routine, False, language(routine).phrases) if isinstance(part, Sound) and part.text]
+    say = language(routine, voice).phrases
+    return [part.text for part in _closing(routine, False, say) if isinstance(part, Sound) and part.text]
 
 
-def closing_events(routine: Routine, length: Length, *, chime: bool | None = None) -> tuple[Event, ...]:
+def closing_events(
+    routine: Routine, length: Length, *, chime: bool | None = None, voice: Voice | None = None
+) -> tuple[Event, ...]:
     """The closing alone, laid out from sample 0 as a short timeline of its own: what the player says when the
     routine itself cannot go on (the engine failed, a disk filled up), so the reminders are still heard."""
     use_chime = routine.chime if chime is None else chime
@@ -294,7 +323,7 @@ def closing_events(routine: Routine, length: Length, *, chime: bool | None = Non
     events: list[Event] = []
     if not use_chime:
         events += layout.quiet(_samples(LEAD_IN), None)
-    for part in _closing(routine, use_chime, language(routine).phrases):
+    for part in _closing(routine, use_chime, language(routine, voice).phrases):
         n = CHIME_LENGTH if part.kind == CHIME else _spoken_length(length, part.text)
         events += layout.sound(part.kind, n, part.text, None, CLOSING)
         events += layout.quiet(_samples(part.gap_after), None)
@@ -496,8 +525,12 @@ def _estimate_seconds(parts: list[Part], words_per_minute: int) -> float:
         elif part.kind == CHIME:
             total += CHIME_LENGTH / SAMPLE_RATE + part.gap_after
         else:
-            total += len(part.text or "") * SECONDS_PER_CHARACTER_AT_ONE_WPM / words_per_minute + part.gap_after
+            total += _speaking_seconds(part.text or "", words_per_minute) + part.gap_after
     return total
+
+
+def _speaking_seconds(text: str, words_per_minute: int) -> float:
+    return len(text) * SECONDS_PER_CHARACTER_AT_ONE_WPM / words_per_minute
 
 
 # --- layout --------------------------------------------------------------------------------------------------

@@ -3,10 +3,13 @@
 Levelling per clip, not per file, lets the player start before the routine is fully synthesized and still play
 exactly the samples the exporter writes. Two things make per-clip levelling add up to the right whole:
 
-- every clip is measured on its own, short ones repeated end to end, so one-word cues sit as loud as
-  sentences; the pauses between clips fall under BS.1770's gates, so they do not lower the file's figure;
-- speech is much peakier than its loudness (espeak-ng's crest factor is about 18 dB), so reaching -16 LUFS
-  under a -1 dBTP ceiling needs a few dB of gentle, smooth peak limiting rather than just less gain.
+- every clip is measured as BS.1770 will see it in the file: with quiet around it, in every 400 ms block that
+  overlaps it (`loudness_in_file`), so a one-word cue counts as it will in the file; the long pauses between
+  clips fall under BS.1770's gates, so they do not lower the file's figure;
+- the chimes are quieter than the voice and pull a file's figure down by how much of it they fill, which the
+  script tells before anything is synthesized (`clip_targets`);
+- speech is peakier than its loudness (espeak-ng's crest factor is about 18 dB), so at -19 LUFS a few peaks
+  still meet the limiter: a look-ahead limiter with a smooth release, which leaves nearly every sample alone.
 
 Everything here is numpy only: importing scipy (directly or through pyloudnorm) costs 1.5-2 s, most of a cold
 export and of the wait before the player's first word. The tests check this meter against pyloudnorm and the
@@ -15,22 +18,27 @@ true peak and gain smoothing against scipy's.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from .routine import DEFAULT_LOUDNESS
+
 PEAK_CEILING_DB = -1.0  # true peak the exported file must stay under
-# The limiter aims lower: decoded Vorbis and MP3 files peak up to 1.3 dB above their input (measured with
-# ffmpeg's ebur128 on the bundled routines), and the exported file must stay under PEAK_CEILING_DB.
-LIMITER_CEILING_DB = -3.0
-# A file measures lower than the clips in it: BS.1770's 400 ms blocks that straddle the edges of a clip, and
-# the quieter chimes, pass the gates but pull the average down, by 0.2 LU (long sentences, few chimes) to 0.9 LU
-# (short cues, a chime every few seconds) on the bundled and test routines. Clips are set this much above the
-# file's target so that whole files land within about half a LU of it.
-FILE_ALLOWANCE_LU = 0.5
-CHIME_BELOW_VOICE_LU = 8.0  # the chime marks a step; it must not be louder than the words
+# The limiter aims lower: decoded Vorbis and MP3 files peak above their input, by up to 0.4 dB at the default
+# target and 0.7 dB at -17 LUFS (measured with ffmpeg's ebur128 on the bundled and test routines), and the
+# exported file must stay under PEAK_CEILING_DB. Lower would make the limiter work more: at -3 dBTP it took more
+# than 3 dB off 0.5 % of the bundled routines' speech samples; at -2, none.
+LIMITER_CEILING_DB = -2.0
 OVERSAMPLING = 4  # BS.1770-4 true peak: at least 4x at 48 kHz and below
 _MIN_MEASURE_SECONDS = 1.2  # three gating blocks: enough for BS.1770's gates to mean something
-_LIMITER_SECONDS = 0.003  # gain glides over 2 x 3 ms: no clicks, and syllables keep their body
+_IN_FILE_HOP_SECONDS = 0.01  # loudness_in_file: blocks every 10 ms, i.e. every position a file may put them at
+# The limiter: the gain falls at most this fast before a peak (look-ahead: it starts falling early enough to
+# be there in time) and recovers at most this fast after it. In dB, so the release is exponential in amplitude.
+ATTACK_DB_PER_SECOND = 1000.0  # 3 dB in 3 ms
+RELEASE_DB_PER_SECOND = 40.0  # 3 dB in 75 ms: no pumping, no distortion of the syllables around a peak
+_LIMITER_SMOOTHING_SECONDS = 0.001  # rounds the corners of the gain curve
+FADE_IN_SECONDS = 0.005  # every clip starts from silence: a clip that opens on a vowel would tick
 # A very peaky clip (a single short word) barely gets louder once the limiter works hard; past this much
 # extra gain into the limiter it would only get squashed, so it stays a little under the target instead.
 MAX_PUSH_DB = 6.0
@@ -101,11 +109,18 @@ def _k_weighted(x: np.ndarray, sample_rate: int) -> np.ndarray:
     impulse response beyond the padding, which is negligible (see _K_TAIL).
     """
     size = 1 << int(len(x) + _K_TAIL - 1).bit_length()
+    return np.fft.irfft(np.fft.rfft(x, size) * _k_response(size, sample_rate), size)[: len(x)]
+
+
+@lru_cache(maxsize=8)
+def _k_response(size: int, sample_rate: int) -> np.ndarray:
+    """The K-weighting filters' frequency response on the grid of an rfft of `size` (costs as much as the FFT)."""
     z = np.exp(-1j * np.pi * np.arange(size // 2 + 1) / (size // 2))  # e^{-jw} on the rfft grid
     response = np.ones_like(z)
     for b, a in _biquads(sample_rate):
         response *= (b[0] + b[1] * z + b[2] * z * z) / (a[0] + a[1] * z + a[2] * z * z)
-    return np.fft.irfft(np.fft.rfft(x, size) * response, size)[: len(x)]
+    response.setflags(write=False)
+    return response
 
 
 def _gated_loudness(weighted: np.ndarray, sample_rate: int) -> float:
@@ -118,7 +133,43 @@ def _gated_loudness(weighted: np.ndarray, sample_rate: int) -> float:
     lower = (_BLOCK_SECONDS * steps * sample_rate).astype(np.int64)
     upper = np.minimum((_BLOCK_SECONDS * (steps + 1) * sample_rate).astype(np.int64), len(weighted))
     energy = np.concatenate(([0.0], np.cumsum(weighted * weighted)))
-    mean_squares = np.maximum(energy[upper] - energy[np.minimum(lower, upper)], 0.0) / block
+    return _gated(np.maximum(energy[upper] - energy[np.minimum(lower, upper)], 0.0) / block)
+
+
+def loudness_in_file(samples: np.ndarray, sample_rate: int) -> float:
+    """The clip's loudness as BS.1770 sees it inside a file, quiet on either side: every 400 ms block that
+    overlaps it, at every position (10 ms apart), each divided by the full block length, then gated.
+
+    This is what the clip adds to a file's integrated loudness, wherever the file's blocks happen to fall:
+    a one-word cue counts with the quiet its blocks also hold, as it does in the file.
+
+    >>> t = np.arange(22050 * 4) / 22050
+    >>> round(loudness_in_file(0.1 * np.sin(2 * np.pi * 1000 * t), 22050), 1)
+    -23.4
+    """
+    x = np.asarray(samples, dtype=np.float64)
+    if len(x) == 0:
+        return float("-inf")
+    return _in_file(_k_weighted_in_file(x, sample_rate), sample_rate)
+
+
+def _k_weighted_in_file(x: np.ndarray, sample_rate: int) -> np.ndarray:
+    """x with a block of quiet either side, K-weighted (the filters ring on into the quiet after it)."""
+    block = int(round(_BLOCK_SECONDS * sample_rate))
+    return _k_weighted(np.concatenate((np.zeros(block), x, np.zeros(block))), sample_rate)
+
+
+def _in_file(weighted: np.ndarray, sample_rate: int) -> float:
+    """loudness_in_file of a clip already padded and K-weighted by _k_weighted_in_file."""
+    block = int(round(_BLOCK_SECONDS * sample_rate))
+    hop = max(1, int(round(_IN_FILE_HOP_SECONDS * sample_rate)))
+    energy = np.concatenate(([0.0], np.cumsum(weighted * weighted)))
+    starts = np.arange(0, len(weighted) - block + 1, hop)
+    return _gated(np.maximum(energy[starts + block] - energy[starts], 0.0) / block)
+
+
+def _gated(mean_squares: np.ndarray) -> float:
+    """BS.1770's absolute and relative gates over blocks' mean squares, as LUFS."""
     with np.errstate(divide="ignore"):
         blocks = -0.691 + 10 * np.log10(mean_squares)
         audible = mean_squares[blocks >= _ABSOLUTE_GATE_LUFS]
@@ -150,10 +201,19 @@ def oversampled(samples: np.ndarray) -> np.ndarray:
     out = np.empty(len(x) * OVERSAMPLING)
     if len(x) == 0:
         return out
-    for phase in range(OVERSAMPLING):
-        # Output sample OVERSAMPLING*m + phase mixes the inputs around m with every OVERSAMPLING-th tap.
-        out[phase::OVERSAMPLING] = np.convolve(x, _TAPS[phase::OVERSAMPLING])[_REACH : _REACH + len(x)]
+    for phase, values in enumerate(_phases(x)):
+        out[phase::OVERSAMPLING] = values
     return out
+
+
+def _phases(x: np.ndarray) -> list[np.ndarray]:
+    """The oversampled signal's OVERSAMPLING phases: phase p holds output samples OVERSAMPLING*m + p."""
+    # Phase 0 falls on the input samples, where the windowed sinc is zero but for its centre tap.
+    phases = [x * _TAPS[_REACH * OVERSAMPLING]]
+    for phase in range(1, OVERSAMPLING):
+        # Output sample OVERSAMPLING*m + phase mixes the inputs around m with every OVERSAMPLING-th tap.
+        phases.append(np.convolve(x, _TAPS[phase::OVERSAMPLING])[_REACH : _REACH + len(x)])
+    return phases
 
 
 def true_peak(samples: np.ndarray) -> float:
@@ -170,31 +230,62 @@ def true_peak(samples: np.ndarray) -> float:
 
 
 def limiter_gain(samples: np.ndarray, ceiling: float, sample_rate: int) -> np.ndarray:
-    """Per-sample gain (<= 1) that keeps the true peak under `ceiling`, changing smoothly.
+    """Per-sample gain (<= 1) that keeps the true peak under `ceiling`: a look-ahead limiter.
 
-    Each sample's needed gain is spread over a window: a minimum filter of twice the window followed by a
-    moving average of the window never rises above what any sample in reach needs (the average only mixes
-    values that are each a minimum over a range containing that sample).
+    The gain falls towards a peak at ATTACK_DB_PER_SECOND, starting early enough to be down in time, and
+    recovers at RELEASE_DB_PER_SECOND; everywhere else it is exactly 1.
 
-    >>> gain = limiter_gain(np.array([0.0] * 500 + [1.0] + [0.0] * 500), 0.5, 22050)
-    >>> round(float(gain[500]), 3), float(gain[0])
-    (0.5, 1.0)
+    >>> gain = limiter_gain(np.array([0.0] * 5000 + [1.0] + [0.0] * 5000), 0.5, 22050)
+    >>> round(float(gain[5000]), 3), float(gain[0]), round(float(gain[5000 + 2205]), 2), float(gain[-1])
+    (0.5, 1.0, 0.79, 1.0)
     """
-    return _smooth_gain(peak_envelope(samples), ceiling, sample_rate)
+    return 10 ** (limiter_db(peak_envelope(samples), ceiling, sample_rate) / 20)
 
 
 def peak_envelope(samples: np.ndarray) -> np.ndarray:
     """Each sample's true peak: the largest of its oversampled values (scales with the signal's gain)."""
     x = np.asarray(samples, dtype=np.float64)
-    return np.abs(oversampled(x))[: len(x) * OVERSAMPLING].reshape(len(x), OVERSAMPLING).max(axis=1)
+    if len(x) == 0:
+        return np.zeros(0)
+    phases = _phases(x)
+    envelope = np.abs(phases[0])
+    for values in phases[1:]:
+        np.maximum(envelope, np.abs(values), out=envelope)
+    return envelope
 
 
-def _smooth_gain(peaks: np.ndarray, ceiling: float, sample_rate: int) -> np.ndarray:
-    """The limiter's gain for a peak envelope: spread over a window, never above what a sample needs."""
-    needed = np.minimum(1.0, ceiling / np.maximum(peaks, 1e-12))
-    half = max(1, int(_LIMITER_SECONDS * sample_rate))
-    spread = moving_minimum(needed, 2 * half)
-    return np.minimum(1.0, moving_average(spread, half))  # 1 + 1e-16 is rounding noise
+def limiter_db(peaks: np.ndarray, ceiling: float, sample_rate: int) -> np.ndarray:
+    """The limiter's gain in dB (<= 0) for a peak envelope, never above what any sample needs.
+
+    Each sample's need is first held over a millisecond either side; the attack and release ramps are the
+    lower envelope of straight lines (in dB) through every held need, which cumulative minima give in O(n);
+    a moving average over the same millisecond then rounds the corners. It stays under every need: the
+    average at a sample only mixes values that are each at most that sample's held need.
+    """
+    return _limiter_db(_decibels(peaks) - 20 * np.log10(ceiling), sample_rate)
+
+
+def _decibels(peaks: np.ndarray) -> np.ndarray:
+    return 20 * np.log10(np.maximum(peaks, 1e-12))
+
+
+def _limiter_db(over_db: np.ndarray, sample_rate: int) -> np.ndarray:
+    """limiter_db for samples `over_db` above the ceiling (negative: under it)."""
+    n = len(over_db)
+    if n == 0:
+        return np.zeros(0)
+    need = np.minimum(0.0, -over_db)
+    if not np.any(need < 0):
+        return np.zeros(n)  # nothing to limit: the usual case at the default target
+    reach = max(1, int(_LIMITER_SMOOTHING_SECONDS * sample_rate))
+    held = moving_minimum(need, reach)
+    index = np.arange(n, dtype=np.float64)
+    attack = ATTACK_DB_PER_SECOND / sample_rate
+    release = RELEASE_DB_PER_SECOND / sample_rate
+    # before a peak: min over later k of need[k] + attack * (k - n); after it: need[k] + release * (n - k)
+    falling = np.minimum.accumulate((held + attack * index)[::-1])[::-1] - attack * index
+    rising = np.minimum.accumulate(held - release * index) + release * index
+    return np.minimum(0.0, moving_average(np.minimum(falling, rising), reach))
 
 
 def moving_minimum(values: np.ndarray, reach: int) -> np.ndarray:
@@ -231,22 +322,40 @@ def moving_average(values: np.ndarray, reach: int) -> np.ndarray:
 
 
 def _level(samples: np.ndarray, sample_rate: int, target_lufs: float) -> np.ndarray:
-    """Gain to the target, peaks limited, re-measured until the limited clip itself meets the target."""
-    x = np.asarray(samples, dtype=np.float64)
+    """Faded in, gain to the target (as measured in a file), peaks limited, re-measured until it is there."""
+    return levelled(samples, sample_rate, target_lufs)[0]
+
+
+def levelled(samples: np.ndarray, sample_rate: int, target_lufs: float) -> tuple[np.ndarray, np.ndarray]:
+    """_level's clip, with the limiter's gain in dB for each sample (0 where it left the sample alone).
+
+    The clip is K-weighted and oversampled once. A gain only scales both; the limiter's gain changes slowly
+    next to the K-weighting filters' memory, so a limited clip is measured as the weighted clip times that
+    gain (within 0.01 LU of measuring it afresh, on speech), and its true peak is computed afresh only where
+    the limiter worked.
+    """
+    x = fade_in(np.asarray(samples, dtype=np.float64), sample_rate)
+    untouched = np.zeros(len(x))
     if len(x) == 0 or not np.any(x):
-        return x.astype(np.float32)
-    loudness = integrated_loudness(x, sample_rate)
+        return x.astype(np.float32), untouched
+    weighted = _k_weighted_in_file(x, sample_rate)
+    loudness = _in_file(weighted, sample_rate)
     if not np.isfinite(loudness):
-        return x.astype(np.float32)  # too quiet to measure: nothing sensible to aim for
+        return x.astype(np.float32), untouched  # too quiet to measure: nothing sensible to aim for
     ceiling = 10 ** (LIMITER_CEILING_DB / 20)
     gain_db = first_gain_db = target_lufs - loudness
     tried: list[tuple[float, float]] = []  # (gain, loudness) pairs, for the secant step
     envelope = peak_envelope(x)  # computed once: a gain only scales it
-    out = x
+    envelope_db = _decibels(envelope) - LIMITER_CEILING_DB  # above the ceiling at unit gain
+    pad = int(round(_BLOCK_SECONDS * sample_rate))
+    limited = untouched
     for _ in range(_ROUNDS):
-        gain = 10 ** (gain_db / 20)
-        out = x * gain * _smooth_gain(envelope * gain, ceiling, sample_rate)
-        measured = integrated_loudness(out, sample_rate)
+        limited = _limiter_db(envelope_db + gain_db, sample_rate)
+        if not np.any(limited):
+            break  # plain gain: the loudness is exactly the target
+        gain = np.ones(len(weighted))
+        gain[pad : pad + len(x)] = 10 ** (limited / 20)
+        measured = _in_file(weighted * gain, sample_rate) + gain_db
         if abs(target_lufs - measured) < _TOLERANCE_LU:
             break
         tried.append((gain_db, measured))
@@ -254,10 +363,39 @@ def _level(samples: np.ndarray, sample_rate: int, target_lufs: float) -> np.ndar
         if pushed == gain_db:
             break  # as loud as it gets without squashing the word
         gain_db = pushed
-    peak = true_peak(out)
-    if peak > ceiling:  # the smoothed gain is computed on the input; a last trim makes the ceiling certain
+    out = x * 10 ** ((gain_db + limited) / 20)
+    peak = _limited_true_peak(out, envelope * 10 ** (gain_db / 20), limited)
+    if peak > ceiling:  # the gain is computed per sample; a last trim makes the ceiling certain
         out = out * (ceiling / peak)
-    return out.astype(np.float32)
+        limited = limited + 20 * np.log10(ceiling / peak)
+    return out.astype(np.float32), limited
+
+
+def _limited_true_peak(out: np.ndarray, envelope: np.ndarray, limited: np.ndarray) -> float:
+    """The true peak of `out`, which is `envelope`'s signal times the limiter's gain: where that gain is 1 over
+    the interpolation filter's whole reach, the envelope is exact; only around limited samples is it measured."""
+    touched = moving_minimum(limited, _REACH + 1) < 0
+    if not np.any(touched):
+        return float(np.max(envelope))
+    peak = float(np.max(envelope[~touched], initial=0.0))
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], touched.astype(np.int8), [0]))))
+    for start, end in zip(edges[::2], edges[1::2]):
+        lo, hi = max(0, start - _REACH), min(len(out), end + _REACH)  # the run with the filter's context
+        values = oversampled(out[lo:hi])[(start - lo) * OVERSAMPLING : (end - lo) * OVERSAMPLING]
+        peak = max(peak, float(np.max(np.abs(values))))
+    return peak
+
+
+def fade_in(samples: np.ndarray, sample_rate: int) -> np.ndarray:
+    """The samples with their first FADE_IN_SECONDS faded in (raised cosine), so no clip starts with a tick.
+
+    >>> fade_in(np.ones(6), 1000).round(2).tolist()
+    [0.0, 0.1, 0.35, 0.65, 0.9, 1.0]
+    """
+    x = np.array(samples, dtype=np.float64)
+    n = min(len(x), max(1, int(round(FADE_IN_SECONDS * sample_rate))))
+    x[:n] *= 0.5 - 0.5 * np.cos(np.pi * np.arange(n) / n)
+    return x
 
 
 def _slope(tried: list[tuple[float, float]]) -> float:
@@ -271,22 +409,11 @@ def _slope(tried: list[tuple[float, float]]) -> float:
 
 
 def level_speech(samples: np.ndarray, sample_rate: int, target_lufs: float = DEFAULT_LOUDNESS) -> np.ndarray:
-    """One speech clip for a file at `target_lufs`: the clip itself at FILE_ALLOWANCE_LU above it, its true
-    peak at most LIMITER_CEILING_DB (-3 dBTP).
+    """One speech clip at `target_lufs` as it will measure in a file, its true peak at most LIMITER_CEILING_DB.
 
     >>> t = np.arange(44100) / 22050
     >>> clip = level_speech(0.01 * np.sin(2 * np.pi * 300 * t), 22050)
-    >>> round(integrated_loudness(clip, 22050), 1), true_peak(clip) <= 10 ** (LIMITER_CEILING_DB / 20)
-    (-15.5, True)
+    >>> round(loudness_in_file(clip, 22050), 1), true_peak(clip) <= 10 ** (LIMITER_CEILING_DB / 20)
+    (-19.0, True)
     """
-    return _level(samples, sample_rate, target_lufs + FILE_ALLOWANCE_LU)
-
-
-def level_chime(samples: np.ndarray, sample_rate: int, target_lufs: float = DEFAULT_LOUDNESS) -> np.ndarray:
-    """The chime for a file at `target_lufs`: CHIME_BELOW_VOICE_LU under the voice clips.
-
-    >>> from voice_guide.chime import chime_samples
-    >>> round(integrated_loudness(level_chime(chime_samples(), 22050), 22050), 1)
-    -23.5
-    """
-    return _level(samples, sample_rate, target_lufs + FILE_ALLOWANCE_LU - CHIME_BELOW_VOICE_LU)
+    return _level(samples, sample_rate, target_lufs)

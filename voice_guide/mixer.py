@@ -1,7 +1,8 @@
 """The mixer: the final samples of every sounding event, shared by the player and the exporter.
 
 Both paths ask the mixer for an event's samples and convert them with `pcm.to_pcm16`, so what is heard live is
-bit-for-bit what is written to a WAV file.
+bit-for-bit what is written to a WAV file. The clips are levelled for the file's loudness target; the live
+player scales them by the routine's volume (`scaled`), which at 1.0 changes nothing.
 """
 
 from __future__ import annotations
@@ -10,13 +11,15 @@ import threading
 from functools import lru_cache
 from typing import TYPE_CHECKING, Callable, Iterable, Protocol
 
+from . import chime
 from ._mix_cache import MixCache
-from .chime import chime_samples
-from .routine import DEFAULT_LOUDNESS
+from .pcm import to_pcm16
+from .targets import ClipTargets, clip_targets
 from .timeline import CHIME, SAMPLE_RATE, SPEECH, Event
 
 if TYPE_CHECKING:
     from pathlib import Path
+
 
     import numpy
 
@@ -26,7 +29,8 @@ class SpeechSource(Protocol):
 
 
 class Mixer:
-    """Levels speech and chimes for one routine; `volume` (0.0-1.0) scales the final level.
+    """Levels speech and chimes for one routine, to `targets` (see targets.clip_targets; default: the default
+    file target with no chimes to make up for).
 
     With `cache_dir`, final clips are also kept on disk (see _mix_cache), so the next run with the same clips
     and settings does no levelling at all. `prefetch()` levels clips in the background while the caller does
@@ -37,13 +41,11 @@ class Mixer:
         self,
         speech: SpeechSource,
         *,
-        volume: float = 1.0,
-        loudness: float | None = None,
+        targets: ClipTargets | None = None,
         cache_dir: "Path | None" = None,
     ):
         self._speech = speech
-        self.volume = volume
-        self.loudness = DEFAULT_LOUDNESS if loudness is None else loudness
+        self.targets = targets if targets is not None else clip_targets()
         self._store = MixCache(cache_dir) if cache_dir is not None else None
         self._cached_speech = lru_cache(maxsize=256)(self._level_speech)
         self._lock = threading.Lock()
@@ -64,6 +66,18 @@ class Mixer:
                 f"clip for {event.text or event.kind!r} is {len(samples)} samples, the timeline says {event.length}"
             )
         return samples
+
+    def pcm(self, event: Event, volume: float = 1.0) -> bytes:
+        """The event's samples at the live player's `volume` as 16-bit PCM: to_pcm16(scaled(clip(event), volume)).
+
+        The chime is made without numpy (chime.pcm16, the same arithmetic), so the first sound of a routine does
+        not wait for numpy to load.
+        """
+        if event.kind == CHIME:
+            if event.length != chime.CHIME_LENGTH:
+                raise ValueError(f"a chime is {chime.CHIME_LENGTH} samples, the timeline says {event.length}")
+            return chime.pcm16(self.targets.chime_lufs, volume)
+        return to_pcm16(scaled(self.clip(event), volume))
 
     def prefetch(self, texts: Iterable[str], *, chime: bool = True) -> None:
         """Level the chime and these texts' clips in a background thread, in order; returns at once.
@@ -118,30 +132,36 @@ class Mixer:
         from .loudness import level_speech
 
         raw = self._speech.samples(text)
-        return self._final("speech", raw, lambda: level_speech(raw, SAMPLE_RATE, self.loudness))
+        lufs = self.targets.speech_lufs
+        return self._final("speech", raw, lufs, lambda: level_speech(raw, SAMPLE_RATE, lufs))
 
-    @lru_cache(maxsize=1)
     def _chime(self) -> "numpy.ndarray":
-        from .loudness import level_chime
+        return chime.chime_samples(self.targets.chime_lufs)  # a plain gain: no levelling, nothing to cache
 
-        raw = chime_samples()
-        return self._final("chime", raw, lambda: level_chime(raw, SAMPLE_RATE, self.loudness))
-
-    def _final(self, kind: str, raw: "numpy.ndarray", level: Callable[[], "numpy.ndarray"]) -> "numpy.ndarray":
-        """The clip levelled and scaled: from the disk cache when it has it, else made (and stored)."""
+    def _final(
+        self, kind: str, raw: "numpy.ndarray", lufs: float, level: Callable[[], "numpy.ndarray"]
+    ) -> "numpy.ndarray":
+        """The levelled clip: from the disk cache when it has it, else made (and stored)."""
         if self._store is None:
-            return self._finish(level())
-        key = self._store.key(kind, raw, loudness=self.loudness, volume=self.volume)
+            return _read_only(level())
+        key = self._store.key(kind, raw, loudness=lufs)
         stored = self._store.get(key)
         if stored is not None:
             return stored
-        out = self._finish(level())
+        out = _read_only(level())
         self._store.put(key, out)
         return out
 
-    def _finish(self, samples: "numpy.ndarray") -> "numpy.ndarray":
-        import numpy as np
 
-        out = (samples * np.float32(self.volume)).astype(np.float32)
-        out.setflags(write=False)
-        return out
+def _read_only(samples: "numpy.ndarray") -> "numpy.ndarray":
+    samples.setflags(write=False)  # shared by every event that says the same line
+    return samples
+
+
+def scaled(samples: "numpy.ndarray", volume: float) -> "numpy.ndarray":
+    """A clip at the live player's `volume` (1.0: the clip itself, the very samples the export writes)."""
+    import numpy as np
+
+    if volume == 1.0:
+        return samples
+    return samples * np.float32(volume)

@@ -29,6 +29,8 @@ class ClipSource(Protocol):
 class BlockWriter(Protocol):
     def write(self, block: "numpy.ndarray") -> None: ...
 
+    def silence(self, frames: int) -> None: ...  # as write() of that many zeros, without making them
+
 
 def iter_blocks(events: Iterable[Event], clips: ClipSource) -> Iterator["numpy.ndarray"]:
     """Every sample of the events, in order, as float32 blocks (read-only views; do not modify them)."""
@@ -48,13 +50,22 @@ def iter_blocks(events: Iterable[Event], clips: ClipSource) -> Iterator["numpy.n
 
 
 def render(timeline: Timeline, clips: ClipSource, writer: BlockWriter, progress: Progress | None = None) -> None:
-    """Write the whole timeline into `writer`, reporting progress in samples."""
+    """Write the whole timeline into `writer`, reporting progress in samples; silence costs no work per sample."""
     done = 0
-    for block in iter_blocks(timeline.events, clips):
-        writer.write(block)
-        done += len(block)
-        if progress is not None:
-            progress(done, timeline.total)
+    for event in timeline.events:
+        left = event.length if event.kind == SILENCE else 0
+        while left > 0:  # in pieces, so the progress bar moves through long holds too
+            n = min(left, SILENCE_BLOCK)
+            writer.silence(n)
+            left -= n
+            done += n
+            if progress is not None:
+                progress(done, timeline.total)
+        if event.kind != SILENCE:
+            writer.write(clips.clip(event))
+            done += event.length
+            if progress is not None:
+                progress(done, timeline.total)
 
 
 def render_file(
@@ -68,13 +79,14 @@ def render_file(
     group: ExitStack | None = None,
     stream: BinaryIO | None = None,
 ) -> None:
-    """Render into an audio file at `path`, atomically, with the routine's tags and one chapter per step.
+    """Render into an audio file at `path`, atomically, with the routine's tags and chapters (introduction, each step, closing).
 
     With `group`, the finished file is published when the group closes without an error (with the other files
     of the same export), not at once. With `stream`, the finished file goes there (`path` only names it).
     """
     rate = timeline.sample_rate
-    chapters = tuple(Chapter(span.start / rate, span.end / rate, span.title) for span in timeline.steps())
+    # From 0 to the end: the introduction and the closing reminders are chapters too.
+    chapters = tuple(Chapter(span.start / rate, span.end / rate, span.title) for span in timeline.sections())
     metadata = Metadata(title=timeline.title, comment=timeline.about, chapters=chapters)
     writer = AudioFileWriter(path, sample_rate=rate, format=format, force=force, metadata=metadata, stream=stream)
     if group is not None:

@@ -13,12 +13,15 @@ from typing import Union
 RATE_RANGE = (80, 400)  # words per minute
 VOLUME_RANGE = (0.0, 1.0)  # 1.0 is full volume; 0 itself is silence, refused
 REPEAT_RANGE = (1, 100)  # rounds of a repeat block
-# Loudness targets (LUFS) an export can honour: louder than -14, speech cannot keep its peaks under the ceiling
-# without being squashed (it then stops short of the target); quieter than -30 it is hard to hear on a phone.
-LOUDNESS_RANGE = (-30.0, -14.0)
+# Loudness targets (LUFS) an export can honour: louder than -17, a file of short cues cannot keep its peaks under
+# the ceiling without being squashed (measured: at -16 it stops 0.7 LU short); quieter than -30 it is hard to hear
+# on a phone.
+LOUDNESS_RANGE = (-30.0, -17.0)
 CUE_MIN_REMAINING = 5.0  # seconds: no remaining-time cue this close to a hold's end ("three seconds left")
 MAX_TOTAL = 4 * 3600.0  # seconds a routine may run in all, spoken lines included; longer is a typo (5h for 5s)
-DEFAULT_LOUDNESS = -16.0  # LUFS: the podcast norm, comfortable on a phone
+# LUFS: the convention for mono speech. -16 LUFS for stereo podcasts is -19 for a mono file (played on both
+# channels, which a meter of the stereo file counts twice: +3 LU).
+DEFAULT_LOUDNESS = -19.0
 COUNTDOWN_RANGE = (1, 10)  # seconds a hold may count down aloud
 HOLD_ENDS = ("auto", "words", "tone", "none")  # what marks the end of a hold; auto: the chime, else a tone
 ENGINE_NAMES = ("espeak-ng", "piper")  # the speech engines a routine's `voice: {engine: ...}` and --engine name

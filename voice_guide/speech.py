@@ -134,6 +134,7 @@ class Synthesizer:
     does not answer in time is killed and the utterance retried once). `voices_dir` is where the user's own
     voice files are looked for (Environment.voices_dir; None: only in installed packages). `worker_command` starts a
     worker differently (tests use it to run the engine without forking, or to start one that hangs).
+    `first_line_first`: one worker until the first clip is out (a player is waiting for it), then the rest.
 
     >>> with Synthesizer(routine.Voice(rate=170), cache_dir=Path("/tmp/speech")) as speech:  # doctest: +SKIP
     ...     speech.prefetch(["Sit down.", "Relax your foot."])
@@ -149,8 +150,10 @@ class Synthesizer:
         timeout: float = DEFAULT_TIMEOUT,
         worker_command: Sequence[str] | None = None,
         voices_dir: Path | None = None,
+        first_line_first: bool = True,
     ):
         self._requested = voice
+        self._first_line_first = first_line_first
         self._volume = voice.volume if voice.volume is not None else DEFAULT_VOLUME
         self._cache, self._cache_warnings = _open_cache(cache_dir)
         self._cache_is_private = bool(self._cache_warnings)  # the fallback: a temporary folder of our own
@@ -195,6 +198,13 @@ class Synthesizer:
         'en-us'
         """
         return self._resolution().language
+
+    @property
+    def requested(self) -> routine.Voice:
+        """The voice as asked for, engine, rate and volume filled in: known at once, without asking the engine,
+        while `resolved` may have to wait for a worker to list the voices (its language is not known here)."""
+        return routine.Voice(voice=self._requested.voice, rate=self._rate, volume=self._volume,
+                             engine=self._engine.name)
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -330,10 +340,10 @@ class Synthesizer:
         if self._closed:
             return
         wanted = min(self._max_workers, len(self._making) + len(self._pending))
-        if not self._lengths and not self._failures:
+        if self._first_line_first and not self._lengths and not self._failures:
             # Until the first clip is out, one thread: a second worker starting up would compete with
             # the first utterance for the CPU, and the player is waiting for that one (about 40% later
-            # on two cores). The others start as soon as it is done.
+            # on two cores). The others start as soon as it is done. (An export waits for all of them.)
             wanted = min(wanted, 1)
         while len(self._threads) < wanted:
             thread = threading.Thread(target=self._drive, name=f"speech-{len(self._threads)}", daemon=True)

@@ -20,7 +20,7 @@ from .audiofile import AudioFileWriter
 from .errors import OutputError
 from .printable import printable
 from .tags import Metadata
-from .timeline import Event, Timeline
+from .timeline import INTRODUCTION_TITLE, Event, Timeline
 
 if TYPE_CHECKING:
     import numpy
@@ -69,22 +69,11 @@ def plan_parts(timeline: Timeline, extension: str) -> tuple[Part, ...]:
     >>> [(p.filename, p.start, p.end) for p in plan_parts(Timeline("T", events, Voice()), ".mp3")]
     [('00 Introduction.mp3', 0, 10), ('01 Sit down.mp3', 10, 30)]
     """
-    steps = timeline.steps()
-    bounds: list[tuple[int, str]] = []
-    if not steps or steps[0].start > 0:
-        bounds.append((0, "Introduction"))
-    bounds += [(span.start, span.title) for span in steps]
-    closing = timeline.closing_start
-    if steps and steps[-1].start < closing < timeline.total:
-        bounds.append((closing, "Closing"))
     parts = []
-    for index, (start, title) in enumerate(bounds):
-        end = bounds[index + 1][0] if index + 1 < len(bounds) else timeline.total
-        if end <= start:
-            continue
-        number = 0 if title == "Introduction" else len([p for p in parts if p.number > 0]) + 1
-        label = _short_title(title)
-        parts.append(Part(number, label, start, end, f"{number:02d} {slug(label)}{extension}"))
+    for section in timeline.sections():
+        number = 0 if section.title == INTRODUCTION_TITLE else len([p for p in parts if p.number > 0]) + 1
+        label = _short_title(section.title)
+        parts.append(Part(number, label, section.start, section.end, f"{number:02d} {slug(label)}{extension}"))
     return tuple(parts)
 
 

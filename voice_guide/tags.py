@@ -54,6 +54,39 @@ def write_tags(path: Path, format: str, metadata: Metadata, *, frames: int, samp
     writers[format](path, format, metadata, samples_to_ms(frames, sample_rate))
 
 
+def mp3_container_ms(path: Path) -> int | None:
+    """How long an MP3's container says it is, in ms: its frame count (from the Xing/Info header in its first
+    frame) times the samples per frame. That is the length ffprobe and players show, the encoder's delay and
+    padding included (a few tens of ms more than the decoded samples); None without such a header.
+
+    >>> mp3_container_ms(Path("/no/such.mp3")) is None
+    True
+    """
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(10)
+            if head[:3] == b"ID3" and len(head) == 10:  # skip a tag before the audio
+                handle.seek(10 + _syncsafe(head[6:10]))
+                head = b""
+            head += handle.read(4096)
+    except OSError:
+        return None
+    if len(head) < 4 or head[0] != 0xFF or head[1] & 0xE0 != 0xE0:
+        return None  # not a frame at the start (the audio is tagged only after this)
+    version = (head[1] >> 3) & 3  # 3: MPEG-1, 2: MPEG-2, 0: MPEG-2.5
+    rate = _MP3_RATES.get(version, (0, 0, 0, 0))[(head[2] >> 2) & 3]
+    for magic in (b"Xing", b"Info"):
+        at = head.find(magic, 4, 64)
+        if rate and at >= 0 and head[at + 7] & 1:  # flags: the frame count is there
+            count = int.from_bytes(head[at + 8 : at + 12], "big")
+            per_frame = 1152 if version == 3 else 576
+            return -(-count * per_frame * 1000 // rate)
+    return None
+
+
+_MP3_RATES = {3: (44100, 48000, 32000, 0), 2: (22050, 24000, 16000, 0), 0: (11025, 12000, 8000, 0)}
+
+
 def chapter_stamp(seconds: float) -> str:
     """HH:MM:SS.mmm, as the Vorbis chapter extension writes a chapter's start.
 
@@ -95,8 +128,9 @@ def _tag_vorbis_comments(path: Path, format: str, metadata: Metadata, length_ms:
     audio.save()
 
 
-def _id3_frames(metadata: Metadata, length_ms: int) -> list:
-    """ID3 frames for MP3 and WAV: text tags, the exact length, and chapters with a table of contents."""
+def _id3_frames(metadata: Metadata, length_ms: int, end_ms: int | None = None) -> list:
+    """ID3 frames for MP3 and WAV: text tags, the exact length, and chapters with a table of contents; the last
+    chapter ends at `end_ms` when given (an MP3's container end)."""
     from mutagen.id3 import CHAP, COMM, CTOC, TALB, TIT2, TLEN, TPE1, TRCK, CTOCFlags
 
     frames = [
@@ -120,11 +154,14 @@ def _id3_frames(metadata: Metadata, length_ms: int) -> list:
             )
         )
     for element_id, chapter in zip(ids, metadata.chapters):
+        end = milliseconds(chapter.end)
+        if end_ms is not None and element_id == ids[-1]:
+            end = max(end, end_ms)
         frames.append(
             CHAP(
                 element_id=element_id,
                 start_time=milliseconds(chapter.start),
-                end_time=milliseconds(chapter.end),
+                end_time=end,
                 start_offset=0xFFFFFFFF,  # "use the times", as the ID3 chapter spec says
                 end_offset=0xFFFFFFFF,
                 sub_frames=[TIT2(encoding=3, text=[chapter.title])],
@@ -152,13 +189,44 @@ def _write_in_added_order(self, config) -> bytes:
 
 
 def _tag_mp3(path: Path, format: str, metadata: Metadata, length_ms: int) -> None:
-    """ID3v2.3: the version every phone and car stereo reads; chapters per the ID3 chapter addendum."""
+    """ID3v2.3: the version every phone and car stereo reads; chapters per the ID3 chapter addendum.
+
+    The last chapter runs to the end of the file as players see it (its frames), not only of its samples. When
+    the file already starts with a tag of the same size (id3_tag, written before the audio), it is overwritten
+    in place; otherwise mutagen puts it in front of the audio, which moves the whole file.
+    """
+    tag = id3_tag(metadata, length_ms, mp3_container_ms(path))
+    with open(path, "r+b") as handle:
+        head = handle.read(10)
+        if head[:3] == b"ID3" and 10 + _syncsafe(head[6:10]) == len(tag):
+            handle.seek(0)
+            handle.write(tag)
+            return
     from mutagen.id3 import ID3
 
     tags = _in_added_order(ID3())
-    for frame in _id3_frames(metadata, length_ms):
+    for frame in _id3_frames(metadata, length_ms, mp3_container_ms(path)):
         tags.add(frame)
     tags.save(path, v2_version=3, v1=0, padding=lambda info: 0)
+
+
+def id3_tag(metadata: Metadata, length_ms: int, end_ms: int | None = None) -> bytes:
+    """The ID3v2.3 tag of an MP3, as bytes: written in front of the audio before it is encoded, and again, with
+    the frames' real end, over itself once they are (the chapter times are fixed-size numbers)."""
+    from io import BytesIO
+
+    from mutagen.id3 import ID3
+
+    tags = _in_added_order(ID3())
+    for frame in _id3_frames(metadata, length_ms, end_ms):
+        tags.add(frame)
+    out = BytesIO()
+    tags.save(out, v2_version=3, v1=0, padding=lambda info: 0)
+    return out.getvalue()
+
+
+def _syncsafe(size: bytes) -> int:
+    return sum((byte & 0x7F) << (7 * (3 - i)) for i, byte in enumerate(size))
 
 
 def _tag_wav(path: Path, format: str, metadata: Metadata, length_ms: int) -> None:

@@ -23,6 +23,10 @@ ANNOUNCEMENT = "announcement"  # "Round two of three.", "Now your right foot."
 CUE = "cue"  # during a hold: remaining time, halfway, "you can stop now"
 CLOSING = "closing"  # the end and the safety reminders
 
+# The stretches before the first step and from the closing on, as chapters and split parts name them.
+INTRODUCTION_TITLE = "Introduction"
+CLOSING_TITLE = "Closing"
+
 
 @dataclass(frozen=True)
 class Event:
@@ -108,3 +112,27 @@ class Timeline:
             StepSpan(number, title or f"Step {number}", start, end)
             for number, (start, end, title) in sorted(spans.items())
         )
+
+    def sections(self) -> tuple[StepSpan, ...]:
+        """The whole timeline in order, without gaps: the introduction (number 0), each step, the closing
+        (the reminders; numbered after the last step). What chapters and split parts are made of.
+
+        >>> events = (Event("speech", 0, 10, "Hi."), Event("speech", 10, 5, "Sit.", step=1, role="instruction"),
+        ...           Event("speech", 15, 7, "Stop if it hurts.", role="closing"))
+        >>> [(s.number, s.title, s.start, s.end) for s in Timeline("T", events, Voice()).sections()]
+        [(0, 'Introduction', 0, 10), (1, 'Sit.', 10, 15), (2, 'Closing', 15, 22)]
+        """
+        steps = self.steps()
+        bounds: list[tuple[int, str, int]] = []
+        if not steps or steps[0].start > 0:
+            bounds.append((0, INTRODUCTION_TITLE, 0))
+        bounds += [(span.number, span.title, span.start) for span in steps]
+        closing = self.closing_start
+        if steps and steps[-1].start < closing < self.total:
+            bounds.append((steps[-1].number + 1, CLOSING_TITLE, closing))
+        sections = []
+        for index, (number, title, start) in enumerate(bounds):
+            end = bounds[index + 1][2] if index + 1 < len(bounds) else self.total
+            if end > start:
+                sections.append(StepSpan(number, title, start, end))
+        return tuple(sections)
