@@ -16,10 +16,11 @@ from voice_guide.loader import load
 from voice_guide.render import iter_blocks
 from voice_guide.split import export_split, plan_parts
 
-from .conftest import DATA
+from .conftest import DATA, ROOT
 from .probes import decoded_samples, ebur128, ffprobe, needs_ffmpeg, tags_of
 
 SHORT = DATA / "routines" / "short.yaml"
+CUES = DATA / "routines" / "cues.yaml"
 RATE = 22050
 FORMATS = ["wav", "flac", "ogg", "mp3"]
 
@@ -120,6 +121,36 @@ def test_the_export_measures_minus_19_lufs_and_true_peak_under_minus_1_in_ffmpeg
     measured = ebur128(folder / f"short.{fmt}")
     assert measured.integrated == pytest.approx(-19.0, abs=0.5)
     assert measured.true_peak <= -1.0
+
+
+@needs_ffmpeg
+def test_a_routine_of_short_cues_meets_the_target_in_every_format_with_a_transparent_limiter(cli, tmp_path,
+                                                                                              cache_root, capsys):
+    # The hardest shape: a chime before every one-word line (the voice raised for them), a countdown, a repeat.
+    import importlib.util
+
+    from voice_guide.env import Environment
+
+    spec = importlib.util.spec_from_file_location("gain_reduction", ROOT / "scripts" / "gain_reduction.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    env = Environment(cache_dir=cache_root / "voice-guide")
+    share, deepest, samples, _ = script.gain_reduction(str(CUES), env=env)
+    with capsys.disabled():
+        print(f"\n{CUES.name}: the limiter takes more than 3 dB off {share:.2%} of {samples} speech samples "
+              f"(deepest {deepest:.1f} dB)")
+    assert share <= 0.01
+    for fmt in FORMATS:
+        out = tmp_path / f"cues.{fmt}"
+        cli("export", CUES, "-o", out, "--quiet")
+        measured = ebur128(out)
+        assert measured.integrated == pytest.approx(-19.0, abs=0.5), f"{fmt}: {measured}"
+        assert measured.true_peak <= -1.0, f"{fmt}: {measured}"
+        probe = ffprobe(out)
+        starts = [float(c["start_time"]) for c in probe["chapters"]]
+        ends = [float(c["end_time"]) for c in probe["chapters"]]
+        assert starts[0] == 0 and starts[1:] == pytest.approx(ends[:-1], abs=0.001)
+        assert ends[-1] == pytest.approx(float(probe["format"]["duration"]), abs=0.001)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

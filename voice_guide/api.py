@@ -142,6 +142,7 @@ def mixer(routine: Routine, synth: Synthesizer, settings: Settings, env: Environ
         DEFAULT_LOUDNESS if settings.loudness is None else settings.loudness,
         speech_seconds=sum(block_seconds(seconds) for seconds in spoken),
         chime_seconds=chimes * CHIME_BLOCK_SECONDS,
+        extra_limiting_db=synth.extra_limiting_db,
     )
     return Mixer(synth, targets=targets, cache_dir=env.mixed_cache_dir)
 

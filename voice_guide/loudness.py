@@ -23,6 +23,7 @@ from functools import lru_cache
 import numpy as np
 
 from .routine import DEFAULT_LOUDNESS
+from .targets import TRANSPARENT_DB
 
 PEAK_CEILING_DB = -1.0  # true peak the exported file must stay under
 # The limiter aims lower: decoded Vorbis and MP3 files peak above their input, by up to 0.4 dB at the default
@@ -42,6 +43,11 @@ FADE_IN_SECONDS = 0.005  # every clip starts from silence: a clip that opens on 
 # A very peaky clip (a single short word) barely gets louder once the limiter works hard; past this much
 # extra gain into the limiter it would only get squashed, so it stays a little under the target instead.
 MAX_PUSH_DB = 6.0
+# Transparency: a clip's gain stops where the limiter would take more than `limit_db` (targets.TRANSPARENT_DB
+# at the default target) off more than MAX_LIMITED_SHARE of its samples, so no file has more (issue #10). A
+# clip whose peaks stand out that much from its loudness (a one-word cue, raised for the chimes) stays a little
+# under its target instead of being squashed: on a routine of short cues that leaves the file 0.1-0.2 LU under.
+MAX_LIMITED_SHARE = 0.01
 _ROUNDS = 8  # limiting lowers the loudness; a few secant steps settle within 0.05 LU
 _TOLERANCE_LU = 0.05
 
@@ -321,13 +327,12 @@ def moving_average(values: np.ndarray, reach: int) -> np.ndarray:
     return (sums[width:] - sums[:-width]) / width
 
 
-def _level(samples: np.ndarray, sample_rate: int, target_lufs: float) -> np.ndarray:
-    """Faded in, gain to the target (as measured in a file), peaks limited, re-measured until it is there."""
-    return levelled(samples, sample_rate, target_lufs)[0]
-
-
-def levelled(samples: np.ndarray, sample_rate: int, target_lufs: float) -> tuple[np.ndarray, np.ndarray]:
-    """_level's clip, with the limiter's gain in dB for each sample (0 where it left the sample alone).
+def levelled(
+    samples: np.ndarray, sample_rate: int, target_lufs: float, limit_db: float = TRANSPARENT_DB
+) -> tuple[np.ndarray, np.ndarray]:
+    """The clip faded in, gain to the target (as measured in a file), peaks limited, re-measured until it is
+    there (or until the limiter would take more than `limit_db` off more than MAX_LIMITED_SHARE of it), with the
+    limiter's gain in dB for each sample (0 where it left the sample alone).
 
     The clip is K-weighted and oversampled once. A gain only scales both; the limiter's gain changes slowly
     next to the K-weighting filters' memory, so a limited clip is measured as the weighted clip times that
@@ -349,8 +354,13 @@ def levelled(samples: np.ndarray, sample_rate: int, target_lufs: float) -> tuple
     envelope_db = _decibels(envelope) - LIMITER_CEILING_DB  # above the ceiling at unit gain
     pad = int(round(_BLOCK_SECONDS * sample_rate))
     limited = untouched
+    most_db = first_gain_db + MAX_PUSH_DB
     for _ in range(_ROUNDS):
         limited = _limiter_db(envelope_db + gain_db, sample_rate)
+        if _squashed(limited, limit_db):
+            gain_db = _transparent_gain_db(envelope_db, gain_db, sample_rate, limit_db)
+            limited = _limiter_db(envelope_db + gain_db, sample_rate)
+            most_db = gain_db  # louder would only squash the word
         if not np.any(limited):
             break  # plain gain: the loudness is exactly the target
         gain = np.ones(len(weighted))
@@ -359,7 +369,7 @@ def levelled(samples: np.ndarray, sample_rate: int, target_lufs: float) -> tuple
         if abs(target_lufs - measured) < _TOLERANCE_LU:
             break
         tried.append((gain_db, measured))
-        pushed = min(gain_db + (target_lufs - measured) / _slope(tried), first_gain_db + MAX_PUSH_DB)
+        pushed = min(gain_db + (target_lufs - measured) / _slope(tried), most_db)
         if pushed == gain_db:
             break  # as loud as it gets without squashing the word
         gain_db = pushed
@@ -369,6 +379,27 @@ def levelled(samples: np.ndarray, sample_rate: int, target_lufs: float) -> tuple
         out = out * (ceiling / peak)
         limited = limited + 20 * np.log10(ceiling / peak)
     return out.astype(np.float32), limited
+
+
+def _squashed(limited: np.ndarray, limit_db: float) -> bool:
+    """The limiter takes more than `limit_db` off more than MAX_LIMITED_SHARE of the samples."""
+    return np.count_nonzero(limited < -limit_db) > MAX_LIMITED_SHARE * len(limited)
+
+
+def _transparent_gain_db(envelope_db: np.ndarray, squashing_db: float, sample_rate: int, limit_db: float) -> float:
+    """The largest gain under `squashing_db` (which squashes) that does not squash, within 0.02 dB.
+
+    At `limit_db - max(envelope_db)` no sample needs more than `limit_db` off (the limiter never takes off more
+    than the deepest need), so the answer lies between the two: bisected.
+    """
+    low, high = limit_db - float(np.max(envelope_db)), squashing_db
+    while high - low > 0.02:
+        middle = (low + high) / 2
+        if _squashed(_limiter_db(envelope_db + middle, sample_rate), limit_db):
+            high = middle
+        else:
+            low = middle
+    return low
 
 
 def _limited_true_peak(out: np.ndarray, envelope: np.ndarray, limited: np.ndarray) -> float:
@@ -408,12 +439,15 @@ def _slope(tried: list[tuple[float, float]]) -> float:
     return min(1.0, max(0.1, (m1 - m0) / (g1 - g0)))  # bounded: a noisy measurement must not send it far
 
 
-def level_speech(samples: np.ndarray, sample_rate: int, target_lufs: float = DEFAULT_LOUDNESS) -> np.ndarray:
-    """One speech clip at `target_lufs` as it will measure in a file, its true peak at most LIMITER_CEILING_DB.
+def level_speech(
+    samples: np.ndarray, sample_rate: int, target_lufs: float = DEFAULT_LOUDNESS, limit_db: float = TRANSPARENT_DB
+) -> np.ndarray:
+    """One speech clip at `target_lufs` as it will measure in a file (a little under it rather than squashed:
+    see levelled), its true peak at most LIMITER_CEILING_DB.
 
     >>> t = np.arange(44100) / 22050
     >>> clip = level_speech(0.01 * np.sin(2 * np.pi * 300 * t), 22050)
     >>> round(loudness_in_file(clip, 22050), 1), true_peak(clip) <= 10 ** (LIMITER_CEILING_DB / 20)
     (-19.0, True)
     """
-    return _level(samples, sample_rate, target_lufs)
+    return levelled(samples, sample_rate, target_lufs, limit_db)[0]

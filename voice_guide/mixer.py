@@ -132,19 +132,19 @@ class Mixer:
         from .loudness import level_speech
 
         raw = self._speech.samples(text)
-        lufs = self.targets.speech_lufs
-        return self._final("speech", raw, lufs, lambda: level_speech(raw, SAMPLE_RATE, lufs))
+        lufs, limit_db = self.targets.speech_lufs, self.targets.limit_db
+        return self._final("speech", raw, lufs, limit_db, lambda: level_speech(raw, SAMPLE_RATE, lufs, limit_db))
 
     def _chime(self) -> "numpy.ndarray":
         return chime.chime_samples(self.targets.chime_lufs)  # a plain gain: no levelling, nothing to cache
 
     def _final(
-        self, kind: str, raw: "numpy.ndarray", lufs: float, level: Callable[[], "numpy.ndarray"]
+        self, kind: str, raw: "numpy.ndarray", lufs: float, limit_db: float, level: Callable[[], "numpy.ndarray"]
     ) -> "numpy.ndarray":
         """The levelled clip: from the disk cache when it has it, else made (and stored)."""
         if self._store is None:
             return _read_only(level())
-        key = self._store.key(kind, raw, loudness=lufs)
+        key = self._store.key(kind, raw, loudness=lufs, limit_db=limit_db)
         stored = self._store.get(key)
         if stored is not None:
             return stored

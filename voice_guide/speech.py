@@ -207,6 +207,11 @@ class Synthesizer:
                              engine=self._engine.name)
 
     @property
+    def extra_limiting_db(self) -> float:
+        """How much deeper than usual the limiter may work on this engine's clips (Engine.extra_limiting_db)."""
+        return self._engine.extra_limiting_db
+
+    @property
     def warnings(self) -> tuple[str, ...]:
         """Things the user should know, e.g. that the voice asked for was not found."""
         return self._cache_warnings + self._resolution().warnings

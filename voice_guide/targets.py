@@ -21,6 +21,11 @@ _BLOCK_SHARE_SECONDS = 0.3
 # The chime's share, measured (bundled and test routines, with and without chimes): less than its 0.8 s,
 # because it decays fast and its last blocks are shared with the line that follows it 0.35 s later.
 CHIME_BLOCK_SECONDS = 0.55
+# At the default target and below, the limiter takes more than this off at most 1 % of a clip's samples (see
+# loudness.MAX_LIMITED_SHARE). A louder target can only be met with more limiting: LIMIT_DB_PER_LU more per LU
+# above the default (at -17 that leaves short cues as loud as they were before the limit, still 0.1-0.6 LU short).
+TRANSPARENT_DB = 3.0
+LIMIT_DB_PER_LU = 3.0
 
 
 @dataclass(frozen=True)
@@ -30,10 +35,11 @@ class ClipTargets:
     file_lufs: float
     speech_lufs: float
     chime_lufs: float
+    limit_db: float = TRANSPARENT_DB  # how much the limiter may take off more than 1 % of a clip's samples
 
 
 def clip_targets(file_lufs: float = DEFAULT_LOUDNESS, *, speech_seconds: float = 1.0,
-                 chime_seconds: float = 0.0) -> ClipTargets:
+                 chime_seconds: float = 0.0, extra_limiting_db: float = 0.0) -> ClipTargets:
     """Clip targets that put a whole file at `file_lufs`, given how much of it is speech and chimes.
 
     The file's integrated loudness is the mean over its gated blocks; every clip's blocks average to the clip's
@@ -46,12 +52,15 @@ def clip_targets(file_lufs: float = DEFAULT_LOUDNESS, *, speech_seconds: float =
     >>> t = clip_targets(-19.0, speech_seconds=30.0, chime_seconds=10.0)
     >>> round(t.speech_lufs, 2), round(t.chime_lufs, 2)
     (-17.97, -25.97)
+    >>> clip_targets(-19.0).limit_db, clip_targets(-17.0).limit_db
+    (3.0, 9.0)
     """
     chime_energy = 10 ** (-CHIME_BELOW_VOICE_LU / 10)
     speech, chime = max(speech_seconds, 1e-9), max(chime_seconds, 0.0)
     raise_lu = min(MAX_RAISE_LU, 10 * math.log10((speech + chime) / (speech + chime * chime_energy)))
     speech_lufs = round(file_lufs + raise_lu, 2)  # rounded: the cache key should not hang on the last digits
-    return ClipTargets(file_lufs, speech_lufs, round(speech_lufs - CHIME_BELOW_VOICE_LU, 2))
+    limit_db = TRANSPARENT_DB + LIMIT_DB_PER_LU * max(0.0, file_lufs - DEFAULT_LOUDNESS) + extra_limiting_db
+    return ClipTargets(file_lufs, speech_lufs, round(speech_lufs - CHIME_BELOW_VOICE_LU, 2), limit_db)
 
 
 def block_seconds(clip_seconds: float) -> float:
