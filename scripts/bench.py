@@ -387,15 +387,25 @@ class Bench:
         self.warm_up(self.routine)
         python = [sys.executable, "-c", "pass"]
         rows = []
-        for label, command in (("voice-guide --help", [*self.vg, "--help"]),
-                               ("voice-guide check (warm cache)", [*self.vg, "check", self.routine])):
-            pairs = alternate(lambda: run(command, env=self.env(self.warm)).seconds,
-                              lambda: run(python, env=self.env(self.warm)).seconds,
-                              self.pairs)
-            ours, bare = medians(pairs)
-            target, met = ("≤ 2.5×", yes(median_ratio(pairs) <= 2.5)) if "check" in label else ("", "")
-            rows.append(Row(label, f"{ours * 1000:.0f} ms", f"{bare * 1000:.0f} ms (python -c pass)",
-                            f"{median_ratio(pairs):.1f}×", target, met))
+        runs = iter(range(1 << 30))
+        check = [*self.vg, "check", self.routine]
+        for label, command, fresh, target in (
+            ("voice-guide --help", [*self.vg, "--help"], False, None),
+            ("voice-guide check (warm cache)", check, False, 2.5),
+            # Another value of an unused variable each time: the key differs, so the check really runs, as after
+            # an edit of the routine (the speech cache stays warm).
+            ("voice-guide check, routine just edited (warm speech cache)", check, True, None),
+        ):
+            def ours(command=command, fresh=fresh) -> float:
+                extra = {"VOICE_GUIDE_BENCH_RUN": str(next(runs))} if fresh else {}
+                return run(command, env={**self.env(self.warm), **extra}).seconds
+
+            run(check, env=self.env(self.warm))  # the first check of the file is kept for the next
+            pairs = alternate(ours, lambda: run(python, env=self.env(self.warm)).seconds, self.pairs)
+            mine, bare = medians(pairs)
+            ratio = median_ratio(pairs)
+            rows.append(Row(label, f"{mine * 1000:.0f} ms", f"{bare * 1000:.0f} ms (python -c pass)",
+                            f"{ratio:.1f}×", f"≤ {target}×" if target else "", yes(ratio <= target) if target else ""))
         imported = self.heavy_imports([sys.executable, "-X", "importtime", "-m", "voice_guide", "check", self.routine])
         rows.append(Row("audio stack imported by `check`", ", ".join(imported) or "none", "", "", "none",
                         yes(not imported)))

@@ -19,18 +19,19 @@ WIRING = {"api", "cli"}  # the only modules that may import more than one stage
 # Own modules imported inside a function, each for a stated reason.
 LAZY = {
     ("__init__", "api"): "`import voice_guide` stays light (PEP 562 __getattr__); the workers import the package",
+    ("launch", "cli"): "a `check` whose result is known is printed before the pipeline is imported (checkmemo)",
     ("mixer", "loudness"): "loudness is numpy from its first line; check and warm plays never level a clip",
     ("_piper_worker", "_speech_worker"): "run as a script the worker imports its sibling by file; this is the "
                                          "fallback for when it is imported from the package (doctests)",
 }
 # The layers, top down; a module imports only modules of its own layer or of layers below it.
 LAYERS = {
-    "front doors": {"__init__", "__main__", "api", "cli"},
+    "front doors": {"__init__", "__main__", "launch", "api", "cli"},
     "playing": {"scheduler", "prefetch", "display", "timing_log", "hearing"},
     "devices": {"clock", "audio_sink", "keys", "procinfo", "env", "microphone", "_listen_worker", "user_settings"},
     "stages": {"loader", "compiler", "speech", "mixer", "render", "audiofile", "split", "transcript"},
     "parts": {"durations", "phrases", "voices", "bundled", "chime", "loudness", "targets", "pcm", "mp3", "tags",
-              "atomicfile", "cachefiles", "printable", "_speech_process", "_speech_worker", "_speech_cache",
+              "atomicfile", "cachefiles", "checkmemo", "printable", "_speech_process", "_speech_worker", "_speech_cache",
               "_mix_cache", "engine", "_espeak_engine", "_piper_engine", "_piper_worker", "listening", "recogniser"},
     "facts": {"routine", "timeline", "errors", "formats", "timefmt", "commands"},
 }

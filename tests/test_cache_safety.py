@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from voice_guide import cachefiles
-from voice_guide.env import _default_cache_dir
+from voice_guide.cachefiles import default_root as _default_cache_dir
 
 from .conftest import ROOT, SHORT, voice_guide
 from .test_faults import assert_cache_sound

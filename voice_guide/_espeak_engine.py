@@ -19,7 +19,7 @@ from .voices import VoiceInfo, VoiceList, resolve_voice
 # Changes when the rules for matching a request to a voice change, so choices made by older rules are not reused.
 _RESOLUTION_RULES = "variants-1"
 # Where distributions put espeak-ng's data; its phoneme table is replaced by every install or upgrade.
-_ESPEAK_DATA_GLOBS = ("/usr/lib/*/espeak-ng-data/phontab", "/usr/*/espeak-ng-data/phontab",
+DATA_GLOBS = ("/usr/lib/*/espeak-ng-data/phontab", "/usr/*/espeak-ng-data/phontab",
                       "/usr/local/*/espeak-ng-data/phontab", "/opt/homebrew/share/espeak-ng-data/phontab")
 
 
@@ -74,7 +74,7 @@ def _engine_fingerprint() -> str:
     """Which installation of the engine's voices this is (paths, sizes and times of espeak-ng's data), so a
     cached voice choice is trusted only for the installation it was made with. Cheap: a few stat() calls."""
     found = []
-    for pattern in _ESPEAK_DATA_GLOBS:
+    for pattern in DATA_GLOBS:
         for path in sorted(glob.glob(pattern)):
             try:
                 status = os.stat(path)

@@ -166,6 +166,7 @@ def check(routine: Routine, settings: Settings = Settings(), env: Environment | 
     env = env or Environment()
     with synthesizer(routine, settings, env) as synth:
         timeline = compile(routine, synth, settings)
+        env.repeatable = env.repeatable and not synth.cache_is_private
         return _with_warnings(timeline, synth.warnings)
 
 

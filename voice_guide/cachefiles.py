@@ -24,6 +24,29 @@ PRIVATE = 0o700
 UNUSED_SECONDS = 90 * 24 * 3600.0  # an entry unused this long is removed by the next eviction
 
 
+def default_root() -> Path:
+    """The caches' folder: $XDG_CACHE_HOME/voice-guide, else ~/.cache/voice-guide.
+
+    XDG says a relative XDG_CACHE_HOME is to be ignored. An empty or relative HOME is no home (the account's own
+    is asked for instead), and neither is "/": then a folder of this user's in the temporary folder (refused,
+    like any cache folder, if someone else made it first).
+    """
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if os.path.isabs(base):
+        return Path(base) / "voice-guide"
+    home = os.environ.get("HOME", "")
+    if not os.path.isabs(home):
+        try:
+            import pwd
+
+            home = pwd.getpwuid(os.getuid()).pw_dir
+        except (ImportError, KeyError):
+            home = ""
+    if os.path.isabs(home) and os.path.normpath(home) != os.sep:
+        return Path(home) / ".cache" / "voice-guide"
+    return Path(tempfile.gettempdir()) / f"voice-guide-cache-{os.getuid()}"
+
+
 class UnsafeFolder(OSError):
     """A cache folder that is not a plain folder of ours: a link, someone else's, or not a folder at all."""
 

@@ -23,8 +23,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Sequence
 
-from . import __version__, api, bundled, compiler, formats, listening, user_settings
+from . import __version__, api, bundled, checkmemo, compiler, formats, listening, user_settings
 from .api import Settings
+from ._espeak_engine import DATA_GLOBS as ESPEAK_DATA_GLOBS
 from ._speech_process import kill_all_workers
 from .atomicfile import check_destinations, remove_live_partials
 from .env import Environment
@@ -33,7 +34,7 @@ from .hearing import Hearing
 from .microphone import MicrophoneError
 from .printable import printable
 from .phrases import phrases_for
-from .routine import DEFAULT_LOUDNESS, ENGINE_NAMES, LOUDNESS_RANGE, RATE_RANGE, VOLUME_RANGE, Routine, Voice
+from .routine import DEFAULT_ENGINE, DEFAULT_LOUDNESS, ENGINE_NAMES, LOUDNESS_RANGE, RATE_RANGE, VOLUME_RANGE, Routine, Voice
 from .speech import voice_lists
 from .voices import VoiceList
 from .timefmt import clock
@@ -83,8 +84,14 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
                                   "give it a file or a pipe (`> out.txt`)")
         if hasattr(args, "voice"):
             args.settings = _settings(args)  # built once; every command that runs the pipeline takes it whole
+        args.memo = None
+        if process and args.command == "check" and not debug:  # kept for launch.py to print next time
+            args.memo = checkmemo.Recorder(argv)
+            env.stdout, env.stderr = args.memo.watch(env.stdout, 1), args.memo.watch(env.stderr, 2)
         status = int(args.run(args, env) or ExitStatus.OK)
         _flush(env.stdout)
+        if args.memo is not None and env.repeatable:
+            args.memo.save(status, env.cache_dir)
         return status
     except BrokenPipeError:
         if process:
@@ -643,6 +650,8 @@ def run_check(args: argparse.Namespace, env: Environment) -> int:
 
     With one routine `--json` prints its timeline; with several, one list with an entry per routine."""
     names = api.routine_files(args.routines)
+    if args.memo is not None:
+        _note_reads(args.memo, args, names)
     loaded: list = []
     for name in names:  # every file validated before any is synthesized
         try:
@@ -657,6 +666,8 @@ def run_check(args: argparse.Namespace, env: Environment) -> int:
             status = max(status, routine.exit_code)
             entries.append({"file": _shown_name(name), "ok": False, "problems": str(routine).split("\n")})
             continue
+        if args.memo is not None and routine.voice.engine not in (None, DEFAULT_ENGINE):
+            args.memo.forget()
         timeline = api.check(routine, args.settings, env)
         if args.listen:
             spoken = [event.text for event in timeline.events if event.text]
@@ -682,6 +693,24 @@ def run_check(args: argparse.Namespace, env: Environment) -> int:
             f"all {len(names)} routines are good")
         print(f"voice-guide: {printable(verdict)}", file=env.stderr)
     return status
+
+
+def _note_reads(memo: checkmemo.Recorder, args: argparse.Namespace, names: list) -> None:
+    """Tell `memo` what this check reads besides the code: the routine files, each folder's list, whether a
+    bundled name is also a file here (load warns), and espeak-ng's data (which voice a request gets). Piper's
+    voices are files of their own anywhere: a check with Piper is not kept."""
+    shipped = bundled.names()
+    for given in args.routines or []:
+        if given not in shipped and os.path.isdir(given):
+            memo.folder(given, [Path(name).name for name in names if Path(name).parent == Path(given)])
+    for name in names:
+        if name is None or name in shipped:
+            memo.exists(name or bundled.DEFAULT)
+        else:
+            memo.file(name)
+    memo.data_files(ESPEAK_DATA_GLOBS)
+    if args.settings.voice.engine not in (None, DEFAULT_ENGINE):
+        memo.forget()
 
 
 def run_listen_test(args: argparse.Namespace, env: Environment) -> int:

@@ -4,39 +4,16 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, TextIO
 
 from .audio_sink import SimpleaudioSink, Sink
+from .cachefiles import default_root
 from .printable import printable
 from .speech import DEFAULT_TIMEOUT
 
 SPEECH_TIMEOUT_VARIABLE = "VOICE_GUIDE_SPEECH_TIMEOUT"  # seconds per utterance, for very slow machines (and tests)
-
-
-def _default_cache_dir() -> Path:
-    """$XDG_CACHE_HOME/voice-guide, else ~/.cache/voice-guide.
-
-    XDG says a relative XDG_CACHE_HOME is to be ignored. An empty or relative HOME is no home (the account's own
-    is asked for instead), and neither is "/": then a folder of this user's in the temporary folder (refused,
-    like any cache folder, if someone else made it first).
-    """
-    base = os.environ.get("XDG_CACHE_HOME", "")
-    if os.path.isabs(base):
-        return Path(base) / "voice-guide"
-    home = os.environ.get("HOME", "")
-    if not os.path.isabs(home):
-        try:
-            import pwd
-
-            home = pwd.getpwuid(os.getuid()).pw_dir
-        except (ImportError, KeyError):
-            home = ""
-    if os.path.isabs(home) and os.path.normpath(home) != os.sep:
-        return Path(home) / ".cache" / "voice-guide"
-    return Path(tempfile.gettempdir()) / f"voice-guide-cache-{os.getuid()}"
 
 
 def _default_speech_timeout() -> float:
@@ -66,10 +43,13 @@ class Environment:
     stdin: TextIO = field(default_factory=lambda: sys.stdin)
     stdout: TextIO = field(default_factory=lambda: sys.stdout)
     stderr: TextIO = field(default_factory=lambda: sys.stderr)
-    cache_dir: Path = field(default_factory=_default_cache_dir)
+    cache_dir: Path = field(default_factory=default_root)
     speech_timeout: float = field(default_factory=_default_speech_timeout)  # seconds per utterance
     open_sink: Callable[[], Sink] = SimpleaudioSink  # the sound device, opened when playing starts
     data_dir: Path = field(default_factory=_default_data_dir)  # the user's own files, such as Piper voices
+    # False once this run's result depended on a passing state (its speech cache fell back to a temporary
+    # folder): such a result is not kept for the next `check` (checkmemo).
+    repeatable: bool = True
 
     @property
     def stdin_isatty(self) -> bool:

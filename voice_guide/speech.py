@@ -212,6 +212,11 @@ class Synthesizer:
         return self._engine.extra_limiting_db
 
     @property
+    def cache_is_private(self) -> bool:
+        """True when this run keeps its speech in a temporary folder of its own (the cache could not be used)."""
+        return self._cache_is_private
+
+    @property
     def warnings(self) -> tuple[str, ...]:
         """Things the user should know, e.g. that the voice asked for was not found."""
         return self._cache_warnings + self._resolution().warnings

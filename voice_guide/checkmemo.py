@@ -1,0 +1,234 @@
+"""What `check` printed, kept so that checking an unchanged routine again costs a look, not a compile.
+
+`voice-guide check` reads YAML, compiles the routine and asks the speech cache how long each line is; run again
+on the same files it would print exactly the same thing. So each run's output (both streams, in order, and the
+exit status) is kept under a key made of everything the output can depend on, and the next run with the same
+key prints it again without importing YAML, the compiler or the engine (`launch.py` looks before anything else
+is imported). Like make or mypy, it trusts only what it can see:
+
+- the key: the command line, the working folder, the environment variables (all but `_` and `OLDPWD`), the
+  interpreter and its flags, the output streams' encodings, voice-guide's own files (names, sizes, modification
+  times) and the installed packages (the names in site-packages: a package's folder carries its version);
+- what the run read, each checked again before the output is reused: every routine file's contents, every
+  folder's list of routine files, whether a bundled name is also a file in the working folder (a warning says
+  so), and espeak-ng's data files (its voices decide which voice a request gets).
+
+Only runs that ended normally (good or bad routines, exit 0 or 2) with the default engine are kept; a run that
+needed a temporary speech cache (a full disk), that read a routine from something other than a regular file,
+or that used Piper is not. Entries live in the cache folder (`checks/`), are read and written as every cache
+entry is (cachefiles: no links, bounded sizes, whole or absent) and are bounded to CHECKS_MAX_BYTES in all.
+Stdlib and cachefiles only: this module is on the path that must stay quick.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import stat
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+from . import cachefiles
+
+FORMAT = 1  # changes whenever an entry's layout or the key's contents change
+ENTRY_LIMIT = 4 * 1024 * 1024  # bytes: a larger output (a thousand-step routine) is simply not kept
+CHECKS_MAX_BYTES = 16 * 1024 * 1024  # all entries together; the least recently used go first
+SUFFIX = ".json"
+# The whole environment is part of the key (a variable may steer voice-guide, Python or a library), except what
+# a shell changes between two identical commands.
+_VOLATILE = {"_", "OLDPWD"}
+_PACKAGE = Path(__file__).resolve().parent
+
+
+class Recorder:
+    """Collects one `check` run's output and what it read, and keeps them if the run may be repeated.
+
+    `streams` are wrapped by `watch`; `file`, `folder`, `exists` and `data_files` name what was read;
+    `forget` says this run must not be kept."""
+
+    def __init__(self, argv: list[str]):
+        self._key = key(argv)
+        self._chunks: list[list[Any]] = []  # [stream number, text], in the order written
+        self._reads: list[dict[str, Any]] = []
+        self._keep = self._key is not None
+
+    def watch(self, stream: TextIO, number: int) -> TextIO:
+        """`stream`, with everything written to it also recorded."""
+        return _Copying(stream, number, self._chunks)
+
+    def file(self, path: str | os.PathLike) -> None:
+        if not _is_regular(path):
+            self.forget()  # a FIFO or a device is read once; a link may change under it
+        self._reads.append({"file": os.fspath(path), "sha256": _digest(path)})
+
+    def folder(self, path: str | os.PathLike, names: list[str]) -> None:
+        self._reads.append({"folder": os.fspath(path), "names": sorted(names)})
+
+    def exists(self, path: str) -> None:
+        self._reads.append({"exists": path, "is": os.path.lexists(path)})
+
+    def data_files(self, patterns: tuple[str, ...]) -> None:
+        self._reads += [{"glob": pattern, "found": _stats(pattern)} for pattern in patterns]
+
+    def forget(self) -> None:
+        self._keep = False
+
+    def save(self, status: int, cache_root: Path) -> None:
+        """Keep the run (exit 0 or 2 only); a cache folder that cannot be used just means nothing is kept."""
+        if not self._keep or status not in (0, 2) or not all(_unchanged(read) for read in self._reads):
+            return  # (a file that changed while it was checked: the output may be of either version)
+        entry = json.dumps({"format": FORMAT, "key": self._key, "reads": self._reads, "status": status,
+                            "output": self._chunks}).encode("utf-8")
+        if len(entry) > ENTRY_LIMIT:
+            return
+        try:
+            folder = cachefiles.private_folder(cache_root / "checks")
+            cachefiles.write_entry(folder / f"{self._key}{SUFFIX}", entry)
+            cachefiles.evict(folder, (SUFFIX,), CHECKS_MAX_BYTES)
+        except (OSError, cachefiles.UnsafeFolder):
+            pass
+
+
+def recall(argv: list[str], cache_root: Path) -> tuple[int, list[tuple[int, str]]] | None:
+    """(exit status, [(stream number, text), ...]) that `check argv` printed when nothing it depends on differs
+    from now; None when it has to run."""
+    found = key(argv)
+    if found is None:
+        return None
+    folder = cache_root / "checks"
+    try:
+        status = os.lstat(folder)
+    except OSError:
+        return None
+    if not (stat.S_ISDIR(status.st_mode) and status.st_uid == os.getuid() and not status.st_mode & 0o077):
+        return None  # not a private folder of ours: nothing in it is trusted
+    data = cachefiles.read_entry(folder / f"{found}{SUFFIX}", ENTRY_LIMIT)
+    if data is None:
+        return None
+    try:
+        entry = json.loads(data)
+        if entry["format"] != FORMAT or entry["key"] != found or entry["status"] not in (0, 2):
+            return None
+        output = [(int(number), str(text)) for number, text in entry["output"] if number in (1, 2)]
+        if all(_unchanged(read) for read in entry["reads"]):
+            return entry["status"], output
+    except (ValueError, KeyError, TypeError):
+        pass  # damaged or foreign: the run simply happens (and replaces it)
+    return None
+
+
+def key(argv: list[str]) -> str | None:
+    """The hash of everything outside the files read that `check argv` prints from; None when there is no
+    working folder (it was removed) or a standard stream is closed."""
+    try:
+        here = os.getcwd()
+        for descriptor in (0, 1, 2):
+            os.fstat(descriptor)
+    except OSError:
+        return None
+    streams = [(getattr(s, "encoding", None), _isatty(s)) for s in (sys.stdout, sys.stderr)]
+    environment = sorted((name, value) for name, value in os.environ.items() if name not in _VOLATILE)
+    interpreter = [sys.executable, sys.version, repr(sys.flags), sys.warnoptions, sorted(sys._xoptions.items())]
+    material = [FORMAT, argv, here, environment, streams, interpreter, _code()]
+    return hashlib.sha256(json.dumps(material).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _code() -> list[Any]:
+    """voice-guide's own files (name, size, time) and the names in each site-packages folder."""
+    own = []
+    for folder, subfolders, names in os.walk(_PACKAGE):
+        subfolders[:] = sorted(name for name in subfolders if name != "__pycache__")
+        for name in sorted(names):
+            path = os.path.join(folder, name)
+            try:
+                status = os.stat(path)
+            except OSError:
+                continue
+            own.append([os.path.relpath(path, _PACKAGE), status.st_size, status.st_mtime_ns])
+    installed = []
+    for entry in sys.path:
+        if os.path.basename(entry) in ("site-packages", "dist-packages"):
+            try:
+                installed.append([entry, sorted(os.listdir(entry))])
+            except OSError:
+                continue
+    return [own, installed]
+
+
+def _unchanged(read: dict[str, Any]) -> bool:
+    if "file" in read:
+        return _digest(read["file"]) == read["sha256"]
+    if "folder" in read:
+        return _routine_names(read["folder"]) == read["names"]
+    if "exists" in read:
+        return os.path.lexists(read["exists"]) == read["is"]
+    if "glob" in read:
+        return _stats(read["glob"]) == read["found"]
+    return False
+
+
+def _routine_names(folder: str) -> list[str] | None:
+    try:
+        return sorted(name for name in os.listdir(folder) if name.endswith((".yaml", ".yml")))
+    except OSError:
+        return None
+
+
+def _digest(path: str | os.PathLike) -> str | None:
+    """sha256 of a regular file's contents; None for anything else (absent, a FIFO, unreadable)."""
+    if not _is_regular(path):
+        return None
+    try:
+        digest = hashlib.sha256()
+        with open(path, "rb") as file:
+            while chunk := file.read(1 << 16):
+                digest.update(chunk)
+        return digest.hexdigest()
+    except OSError:
+        return None
+
+
+def _stats(pattern: str) -> list[list[Any]]:
+    found = []
+    for path in sorted(glob.glob(pattern)):
+        try:
+            status = os.stat(path)
+        except OSError:
+            continue
+        found.append([path, status.st_size, status.st_mtime_ns])
+    return found
+
+
+def _is_regular(path: str | os.PathLike) -> bool:
+    try:
+        return os.path.isfile(path) and not os.path.islink(path)
+    except (OSError, ValueError):
+        return False
+
+
+def _isatty(stream: TextIO | None) -> bool:
+    try:
+        return bool(stream is not None and stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+class _Copying:
+    """A text stream that also records what is written to it."""
+
+    def __init__(self, stream: TextIO, number: int, chunks: list[list[Any]]):
+        self._stream, self._number, self._chunks = stream, number, chunks
+
+    def write(self, text: str) -> int:
+        written = self._stream.write(text)
+        if self._chunks and self._chunks[-1][0] == self._number:
+            self._chunks[-1][1] += text
+        else:
+            self._chunks.append([self._number, text])
+        return written
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)

@@ -1,0 +1,43 @@
+"""The `voice-guide` command's entry point: a `check` whose result is already known is printed from here, before
+anything heavy is imported (see checkmemo); everything else goes to cli.main."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from . import cachefiles, checkmemo
+
+BROKEN_PIPE = 141  # cli.ExitStatus.BROKEN_PIPE; cli is not imported on this path
+
+
+def main() -> int:
+    argv = sys.argv[1:]
+    if argv[:1] == ["check"] and "--debug" not in argv:
+        recalled = checkmemo.recall(argv, cachefiles.default_root())
+        if recalled is not None:
+            return _replay(*recalled)
+    from .cli import main as run  # only here: importing cli imports the whole pipeline
+
+    return run(argv)
+
+
+def _replay(status: int, output: list[tuple[int, str]]) -> int:
+    """Print what the earlier run printed, stream by stream in its order; a closed pipe ends quietly, as in cli."""
+    streams = {1: sys.stdout, 2: sys.stderr}
+    for stream in streams.values():
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")  # as cli's streams: what the terminal cannot show becomes '?'
+    try:
+        for number, text in output:
+            streams[number].write(text)
+            streams[number].flush()
+    except BrokenPipeError:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.close(null)
+        return BROKEN_PIPE
+    except OSError as error:
+        print(f"voice-guide: cannot write the output: {error.strerror or error}", file=sys.stderr)
+        return 1
+    return status
