@@ -63,6 +63,7 @@ TAIL = 0.5  # seconds after each of the player's own sounds during which nothing
 
 # Cutting utterances out of the stream, in voice-activity frames (30 ms, pocketsphinx's Vad):
 VAD_FRAME = 0.03
+VAD_MODE = 2  # pocketsphinx.Vad's aggressiveness, 0..3: 2 took the most commands in loud noise, and soonest
 START_FRAMES = (3, 5)  # speech starts when 3 of the last 5 frames are speech
 END_FRAMES = 12  # ... and ends after 12 frames (0.36 s) of no speech (a stop consonant inside a phrase is shorter)
 EARLY_FRAMES = 6  # after 6 such frames (0.18 s) it may end early: when the phrase is already clear
@@ -178,7 +179,8 @@ def judge(utterance: Utterance, threshold: float = THRESHOLD, phrases: Sequence[
     length = utterance.end - utterance.start
     if phrase is None or not MIN_LENGTH <= length <= MAX_LENGTH or not utterance.confidence >= threshold:
         return None
-    return Heard(phrase.text, phrase.command, utterance.start, utterance.end, round(utterance.confidence - threshold, 2))
+    margin = round(utterance.confidence - threshold, 2)
+    return Heard(phrase.text, phrase.command, utterance.start, utterance.end, margin)
 
 
 # What Endpoints.push says about the frame just pushed.

@@ -129,7 +129,8 @@ class Ears:
         self._threshold = listening.threshold_for(sensitivity)
         self._decoders = Decoders()
         try:
-            self._vad = pocketsphinx.Vad(mode=pocketsphinx.Vad.LOOSE, sample_rate=SAMPLE_RATE, frame_length=listening.VAD_FRAME)
+            self._vad = pocketsphinx.Vad(mode=listening.VAD_MODE, sample_rate=SAMPLE_RATE,
+                                         frame_length=listening.VAD_FRAME)
         except (RuntimeError, ValueError) as error:
             raise RecogniserError(f"pocketsphinx's voice activity detector failed ({error})") from error
         self._frame_bytes = self._vad.frame_bytes
