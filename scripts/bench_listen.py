@@ -155,7 +155,13 @@ def rows(voices: tuple[str, ...] = corpus.HELD_OUT, *, quick: bool = False) -> l
             per.append(f"{phrase.text} {taken}/{len(mine)}")
         ok = sum(o.latency is not None for o in outcomes)
         wrong = sum(o.taken is not None and o.latency is None for o in outcomes)
-        latencies += [o.latency for o in outcomes if o.latency is not None]
+        level_latencies = [o.latency for o in outcomes if o.latency is not None]
+        latencies += level_latencies
+        if level_latencies:
+            out.append((f"decision after the end of the phrase, {name}, median / worst",
+                        f"{statistics.median(level_latencies) * 1000:.0f} / {max(level_latencies) * 1000:.0f} ms",
+                        "≤ 600 ms" if name != "loud" else "(reported)",
+                        ("yes" if max(level_latencies) <= 0.6 else "no") if name != "loud" else ""))
         target = "≥ 90%" if name != "loud" else "(reported)"
         met = ("yes" if ok / len(outcomes) >= 0.9 else "no") if name != "loud" else ""
         out.append((f"commands acted on, {name} ({noise.label}), held-out voices",
@@ -165,9 +171,8 @@ def rows(voices: tuple[str, ...] = corpus.HELD_OUT, *, quick: bool = False) -> l
         others, taken = other_speech(voices, noise, seed=100 + len(out))
         out.append((f"other speech taken as a command, {name}", f"{taken}/{others} = {taken / others:.0%}", "", ""))
     if latencies:
-        out.append(("decision after the end of the phrase, median / worst",
-                    f"{statistics.median(latencies) * 1000:.0f} / {max(latencies) * 1000:.0f} ms", "≤ 600 ms",
-                    "yes" if max(latencies) <= 0.6 else "no"))
+        out.append(("decision after the end of the phrase, all levels, median / worst",
+                    f"{statistics.median(latencies) * 1000:.0f} / {max(latencies) * 1000:.0f} ms", "", ""))
     out.append(("CPU share of one core (recognition, offline)", f"{cpu_total / audio_total:.1%}", "", ""))
     if quick:
         return out
