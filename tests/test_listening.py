@@ -12,13 +12,15 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from voice_guide import listening
 from voice_guide.hearing import Hearing
-from voice_guide.listening import Candidate, Decider, clear_of, phrase_in, spotter_entries
+from voice_guide.listening import CHECK, CUT, END, START, Endpoints, Utterance, clear_of, judge, phrase_in
 
 from .conftest import DATA, ROOT
 from .microphone_feed import Feed, corpus, microphone_config
@@ -26,11 +28,6 @@ from .microphone_feed import Feed, corpus, microphone_config
 needs_flite = pytest.mark.skipif(shutil.which("flite") is None or shutil.which("sox") is None,
                                  reason="flite and sox say the test phrases (bash scripts/setup.sh --test)")
 QUICK = DATA / "play" / "quick.yaml"
-
-
-def decider() -> Decider:
-    thresholds, _, by_key = spotter_entries()
-    return Decider(thresholds, by_key)
 
 
 # --- pure decisions ----------------------------------------------------------------------------------------
@@ -44,44 +41,57 @@ def test_a_phrase_overlapping_the_players_sound_or_its_tail_is_not_taken():
     assert clear_of(8.0, 9.9, sounds)
 
 
-def test_the_better_scoring_of_two_overlapping_phrases_wins_after_the_wait():
-    ears = decider()
-    ears.add(Candidate("pause", 1.0, 1.3, -10.0))  # margin 6 over pause's threshold
-    ears.add(Candidate("stop now", 1.0, 1.5, 0.0))  # margin 30
-    assert ears.decide(1.3 + listening.WAIT_FOR_BETTER - 0.01) == []
-    taken = ears.decide(1.5 + listening.WAIT_FOR_BETTER)
-    assert [(h.phrase, h.command) for h in taken] == [("stop now", listening.QUIT)]
-    assert not ears.waiting
+def test_an_utterance_is_a_command_only_when_whole_confident_and_of_a_commands_length():
+    good = Utterance("say again", 3.0, 3.7, listening.THRESHOLD + 4.0)
+    heard = judge(good)
+    assert (heard.phrase, heard.command, heard.start, heard.end, heard.score) == ("say again", listening.REPEAT,
+                                                                                 3.0, 3.7, 4.0)
+    assert judge(replace(good, confidence=listening.THRESHOLD - 0.5)) is None
+    assert judge(replace(good, text=None)) is None  # the grammar's path ended inside a phrase
+    assert judge(replace(good, text="say")) is None
+    assert judge(replace(good, end=3.0 + listening.MAX_LENGTH + 0.1)) is None
+    assert judge(replace(good, end=3.0 + listening.MIN_LENGTH - 0.05)) is None
+    assert judge(replace(good, confidence=float("-inf"))) is None
 
 
-def test_a_detection_longer_than_the_limit_or_under_its_threshold_is_ignored():
-    ears = decider()
-    ears.add(Candidate("next step", 0.0, listening.MAX_LENGTH + 0.2, 20.0))
-    ears.add(Candidate("pause", 5.0, 5.3, -40.0))
-    assert ears.decide(100.0) == []
+def test_sensitivity_moves_the_threshold_and_a_margin_back_to_the_default():
+    assert listening.threshold_for(0.0) > listening.THRESHOLD > listening.threshold_for(1.0)
+    utterance = Utterance("pause", 1.0, 1.5, listening.THRESHOLD - 3.0)
+    assert judge(utterance) is None
+    eager = judge(utterance, listening.threshold_for(1.0))
+    assert eager is not None and listening.margin_at_default(eager.score, 1.0) == pytest.approx(-3.0)
 
 
-def test_a_detection_too_short_for_its_phones_is_noise():
-    thresholds, _, by_key = spotter_entries()
-    ears = Decider(thresholds, by_key, shortest={"pause": 0.15})
-    ears.add(Candidate("pause", 3.0, 3.12, 5.0))
-    ears.add(Candidate("pause", 9.0, 9.4, 5.0))
-    assert [h.start for h in ears.decide(100.0)] == [9.0]
+def _push(ends: Endpoints, pattern: str) -> list:
+    return [ends.push(c == "#") for c in pattern]
 
 
-def test_a_run_together_spelling_counts_as_its_phrase_and_only_once():
-    ears = decider()
-    ears.add(Candidate("say again", 2.0, 2.3, -20.0))
-    first = ears.decide(3.0)
-    ears.add(Candidate("saygain", 2.2, 2.8, 10.0))  # the same words, reported later
-    assert [h.phrase for h in first] == ["say again"]
-    assert ears.decide(4.0) == []
+def test_endpoints_start_with_a_pre_roll_and_end_after_a_quiet_that_a_stop_consonant_does_not_reach():
+    ends = Endpoints()
+    pre_roll = round(listening.PRE_ROLL / listening.VAD_FRAME)
+    said = _push(ends, "." * 20 + "###")
+    assert said[-1] == START and said.count(START) == 1
+    assert ends.speech_frame == 20 and ends.start_frame == 20 - pre_roll
+    gap = _push(ends, "." * (listening.END_FRAMES - 1) + "####")  # "next ... step": one utterance
+    assert END not in gap and gap[listening.EARLY_FRAMES - 1] == CHECK
+    after = _push(ends, "." * listening.END_FRAMES)
+    assert after[-1] == END and ends.end_frame == 20 + 3 + listening.END_FRAMES - 1 + 4
+    assert not ends.inside and _push(ends, "..")[-1] is None
 
 
-def test_sensitivity_moves_every_threshold_the_same_way():
-    strict, _, _ = spotter_entries(sensitivity=0.0)
-    eager, _, _ = spotter_entries(sensitivity=1.0)
-    assert all(strict[key] > eager[key] for key in strict)
+def test_a_single_click_starts_nothing_and_endless_speech_is_cut():
+    ends = Endpoints()
+    assert set(_push(ends, "#..#..#.." * 3)) == {None}
+    longest = round(listening.LONGEST / listening.VAD_FRAME)
+    run = _push(ends, "#" * (longest + 10))
+    assert CUT in run and run.index(CUT) < longest
+
+
+def test_the_grammar_holds_every_phrase_and_the_extra_pronunciations_are_alternatives():
+    text = listening.grammar()
+    assert all(f" {p.text} " in text.replace("|", " ").replace(";", " ") for p in listening.PHRASES)
+    extra = listening.pronunciations()
+    assert extra == {"pause(2)": "P AA Z", "previous(2)": "P R IY V Y AH S", "long(2)": "L AA NG"}
 
 
 def test_check_finds_a_command_phrase_in_a_line_as_whole_words_only():
@@ -153,6 +163,35 @@ def test_commands_said_into_the_microphone_are_heard_at_the_moment_they_were_sai
     for message, (start, end) in zip(heard, feed.said):
         assert abs(message["start"] - start) < 0.3
         assert message["decided"] > start  # (how soon is the benchmark's to measure, not a test's)
+
+
+@pytest.mark.slow
+@needs_flite
+def test_speech_that_is_not_a_command_said_into_the_microphone_commands_nothing(tmp_path):
+    texts = ("that feels good", "where was I", "Now your right foot")
+    heard, feed = _hear_through_alsa(tmp_path, [corpus.say("flite-awb", text) for text in texts] +
+                                     [corpus.say("flite-awb", "next step")])
+    assert [m["heard"] for m in heard] == ["next step"]  # the one command among them, and nothing else
+    assert abs(heard[0]["start"] - feed.said[-1][0]) < 0.3
+
+
+@pytest.mark.slow
+def test_the_listening_process_runs_below_the_players_priority(tmp_path, monkeypatch):
+    import os
+
+    from voice_guide._listen_worker import NICENESS
+
+    env, fifo, _ = microphone_config(tmp_path)
+    feed = Feed(fifo)
+    monkeypatch.setenv("ALSA_CONFIG_PATH", env["ALSA_CONFIG_PATH"])
+    try:
+        with Hearing(queue.Queue()) as hearing:
+            assert hearing.ready.wait(30) and hearing.working
+            stat = Path(f"/proc/{hearing._process.pid}/stat").read_text()
+            niceness = int(stat.rsplit(")", 1)[1].split()[16])
+    finally:
+        feed.stop()
+    assert niceness == min(19, os.nice(0) + NICENESS)
 
 
 @pytest.mark.slow

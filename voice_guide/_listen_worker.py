@@ -1,9 +1,9 @@
-"""The listening process: microphone -> spotter -> decider, one JSON line per command on stdout.
+"""The listening process: microphone -> recogniser -> commands, one JSON line per command on stdout.
 
 Run by `hearing.Hearing` as `python -m voice_guide._listen_worker SENSITIVITY [--levels]`. It is a process of
-its own so that decoding (which holds Python's interpreter lock) can never delay a scheduled sound, and the
-audio never leaves it. Its stdin carries the player's own sounds, in clock time (time.perf_counter, the same
-clock in every process on one machine):
+its own, at a lower priority (NICENESS), so that decoding (which holds Python's interpreter lock) can never
+delay a scheduled sound, and the audio never leaves it. Its stdin carries the player's own sounds, in clock
+time (time.perf_counter, the same clock in every process on one machine):
 
     {"sound": [start, end]}     the player handed a sound to the device
     {"cut": t}                  every sound stopped at t
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import threading
 from typing import IO
@@ -29,6 +30,7 @@ from .microphone import RATE, Microphone, MicrophoneError
 from .recogniser import Ears, RecogniserError
 
 SOUNDS_KEPT = 64
+NICENESS = 10  # below the player's priority: on a busy machine the player's scheduled sounds come first
 
 
 class Sounds:
@@ -69,6 +71,10 @@ def main(argv: list[str]) -> int:
     import numpy as np
 
     sensitivity = float(argv[0]) if argv else listening.DEFAULT_SENSITIVITY
+    try:
+        os.nice(NICENESS)
+    except (AttributeError, OSError):
+        pass  # not on this system, or not allowed: it still runs in its own process
     report_levels = "--levels" in argv
     sounds = Sounds()
     threading.Thread(target=sounds.read, args=(sys.stdin,), name="sounds", daemon=True).start()

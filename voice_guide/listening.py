@@ -1,14 +1,15 @@
-"""Spoken commands: the phrases, and which of pocketsphinx's candidates become commands. Pure logic.
+"""Spoken commands: the phrases, how a stretch of speech is cut out of the stream, and which become commands.
 
-    microphone (16 kHz) --> recogniser.Spotter --candidates--> Decider --Heard--> the player's command queue
+    microphone (16 kHz) --> voice activity, 30 ms frames --Endpoints--> an utterance
+        --> recogniser: the commands' grammar and a free phone loop decode it --> Utterance --judge--> Heard
 
-A candidate becomes a command when all of these hold (each measured, see scripts/listen_tune.py):
-- its score clears its phrase's threshold (shifted by the user's sensitivity);
-- it lasts at most MAX_LENGTH (in digital silence pocketsphinx reports "phrases" many seconds long), and at
-  least SHORTEST_PHONE per phone (noise makes very short ones);
-- it was said on its own: the audio just before it and just after it is near the noise floor (a command is a
-  phrase said alone; the same words inside a sentence are not one);
-- no better-scoring candidate overlaps it within WAIT_FOR_BETTER after its end ("pause" inside "stop now");
+Pure logic; pocketsphinx is `recogniser`'s. An utterance becomes a command when all of these hold (each
+measured with scripts/bench_listen.py on voices not used to choose the numbers):
+- the grammar's best path is one whole command phrase (the grammar knows nothing else);
+- its confidence clears the threshold: how much worse that path scores than a free phone loop over the same
+  audio, per 10 ms frame (0: the phrase explains the sound as well as any sequence of phones could; speech
+  that is not a command scores far lower, because the grammar must force it into a command);
+- it lasts between MIN_LENGTH and MAX_LENGTH (a cough, or a long sentence, is not a command);
 - the player itself was silent: no sound of its own, nor the TAIL after one, overlaps it (`clear_of`), so the
   routine's own voice, fed back into the microphone, never commands anything.
 """
@@ -32,56 +33,80 @@ TIME_LEFT = "time left"  # says the time left in this step
 
 @dataclass(frozen=True)
 class Phrase:
-    """A command phrase as the user says it, how pocketsphinx spots it, and its threshold (log10)."""
+    """A command phrase as the user says it, its command, and extra pronunciations (word, ARPAbet phones)."""
 
     text: str
     command: str
-    threshold: float
-    # Extra spellings for the spotter: word -> phones (ARPAbet), for how the phrase is often said run together.
-    variants: tuple[tuple[str, str], ...] = ()
+    pronunciations: tuple[tuple[str, str], ...] = ()
 
 
-# Two-word phrases where possible: single words occur in the routines' own lines. Thresholds: chosen on the
-# tuning voices (scripts/listen_tune.py) as the lowest at which each phrase fired at most twice on 320 other
-# utterances and the silences between them; "pause" and "how long" are short, so they need more.
+# Two-word phrases where possible: single words occur in the routines' own lines. The extra pronunciations are
+# the common American ones pocketsphinx's dictionary lacks ("pause" and "long" with the vowel of "father").
 PHRASES = (
-    Phrase("pause", PAUSE, -16.0),
-    Phrase("continue", RESUME, -30.0),
-    Phrase("next step", NEXT, -30.0, (("nexstep", "N EH K S T EH P"), ("nexste", "N EH K S T EH"))),
-    Phrase("previous step", BACK, -30.0,
-           (("previousstep", "P R IY V IY AH S T EH P"), ("previouste", "P R IY V IY AH S T EH"))),
-    Phrase("say again", REPEAT, -30.0, (("saygain", "S EY G EH N"),)),
-    Phrase("stop now", QUIT, -30.0),
-    Phrase("how long", TIME_LEFT, -12.0),
+    Phrase("pause", PAUSE, (("pause", "P AA Z"),)),
+    Phrase("continue", RESUME),
+    Phrase("next step", NEXT),
+    Phrase("previous step", BACK, (("previous", "P R IY V Y AH S"),)),
+    Phrase("say again", REPEAT),
+    Phrase("stop now", QUIT),
+    Phrase("how long", TIME_LEFT, (("long", "L AA NG"),)),
 )
 
-MAX_LENGTH = 1.5  # seconds; longer "detections" are pocketsphinx lost in silence
-# Seconds per phone, at least: shorter "phrases" are noise (in the long quiet of a hold, faint pink noise
-# gave "pause" detections of 0.12 s; said, it lasts 0.3 s or more).
-SHORTEST_PHONE = 0.05
-WAIT_FOR_BETTER = 0.35  # seconds after a candidate's end during which a better-scoring one may replace it
-TAIL = 0.5  # seconds after each of the player's own sounds during which nothing heard is taken
-SENSITIVITY_STEP = 10.0  # log10 units of threshold per unit of sensitivity away from the default
+# Confidence (see the module's text) at the default sensitivity; chosen on the tuning voices as the highest
+# at which nearly all their commands are still taken, in quiet and in moderate noise.
+THRESHOLD = -16.0
+SENSITIVITY_STEP = 10.0  # confidence units of threshold per unit of sensitivity away from the default
 DEFAULT_SENSITIVITY = 0.5  # 0 (strict) .. 1 (eager)
-FRAME = 0.01  # seconds per energy frame (pocketsphinx's frame rate)
+MIN_LENGTH = 0.25  # seconds of speech, at least: shorter sounds are clicks and coughs
+MAX_LENGTH = 2.5  # seconds, at most: a command is said in well under that; a sentence is longer
+TAIL = 0.5  # seconds after each of the player's own sounds during which nothing heard is taken
+
+# Cutting utterances out of the stream, in voice-activity frames (30 ms, pocketsphinx's Vad):
+VAD_FRAME = 0.03
+VAD_MODE = 2  # pocketsphinx.Vad's aggressiveness, 0..3: 2 took the most commands in loud noise, and soonest
+START_FRAMES = (3, 5)  # speech starts when 3 of the last 5 frames are speech
+END_FRAMES = 12  # ... and ends after 12 frames (0.36 s) of no speech (a stop consonant inside a phrase is shorter)
+EARLY_FRAMES = 6  # after 6 such frames (0.18 s) it may end early: when the phrase is already clear
+EARLY_MARGIN = 2.0  # "clear": its confidence clears the threshold by this much
+PRE_ROLL = 0.3  # seconds before the start that are decoded too (the quiet first consonant: "s" of "say")
+LONGEST = 3.0  # seconds: an utterance is cut (and refused) once it is this long
 
 
-def spotter_entries(phrases: Sequence[Phrase] = PHRASES, sensitivity: float = DEFAULT_SENSITIVITY
-                    ) -> tuple[dict[str, float], dict[str, str], dict[str, Phrase]]:
-    """What the spotter is given: (keyphrase -> threshold, extra word -> phones, keyphrase -> its Phrase).
+def grammar(phrases: Sequence[Phrase] = PHRASES) -> str:
+    """The JSGF grammar of the command phrases (one phrase per utterance).
 
-    >>> thresholds, words, by_key = spotter_entries()
-    >>> thresholds["nexstep"] == thresholds["next step"], words["saygain"], by_key["saygain"].command
-    (True, 'S EY G EH N', 'repeat')
+    >>> print(grammar(PHRASES[:2]))
+    #JSGF V1.0;
+    grammar commands;
+    public <command> = pause | continue;
+    <BLANKLINE>
     """
-    shift = (sensitivity - DEFAULT_SENSITIVITY) * SENSITIVITY_STEP
-    thresholds, words, by_key = {}, {}, {}
+    return "#JSGF V1.0;\ngrammar commands;\npublic <command> = " + " | ".join(p.text for p in phrases) + ";\n"
+
+
+def pronunciations(phrases: Sequence[Phrase] = PHRASES) -> dict[str, str]:
+    """Extra dictionary entries, as pocketsphinx names alternatives: word(2) -> phones.
+
+    >>> pronunciations()["pause(2)"]
+    'P AA Z'
+    """
+    entries: dict[str, str] = {}
     for phrase in phrases:
-        for key in (phrase.text, *(word for word, _ in phrase.variants)):
-            thresholds[key] = phrase.threshold - shift
-            by_key[key] = phrase
-        words.update(phrase.variants)
-    return thresholds, words, by_key
+        for word, phones in phrase.pronunciations:
+            n = 2
+            while f"{word}({n})" in entries:
+                n += 1
+            entries[f"{word}({n})"] = phones
+    return entries
+
+
+def threshold_for(sensitivity: float) -> float:
+    """The confidence a phrase needs at `sensitivity` (higher: stricter).
+
+    >>> threshold_for(DEFAULT_SENSITIVITY) == THRESHOLD, threshold_for(1.0) < threshold_for(0.0)
+    (True, True)
+    """
+    return THRESHOLD - (sensitivity - DEFAULT_SENSITIVITY) * SENSITIVITY_STEP
 
 
 def phrase_in(text: str, phrases: Sequence[Phrase] = PHRASES) -> str | None:
@@ -122,13 +147,14 @@ def clear_of(start: float, end: float, sounds: Iterable[tuple[float, float]], ta
 
 
 @dataclass(frozen=True)
-class Candidate:
-    """A phrase the spotter reported: its keyphrase, start and end (seconds of the stream) and score."""
+class Utterance:
+    """What the recogniser made of one stretch of speech: the grammar's phrase (None when its path did not end
+    on a whole phrase), the start and end of the speech (seconds of the stream) and the confidence."""
 
-    key: str
+    text: str | None
     start: float
     end: float
-    score: float
+    confidence: float
 
 
 @dataclass(frozen=True)
@@ -139,122 +165,87 @@ class Heard:
     command: str
     start: float
     end: float
-    score: float  # how far it cleared its threshold (log10)
+    score: float  # how far its confidence cleared the threshold
 
 
-class Levels:
-    """The loudness of recent audio, 10 ms frames in dBFS, for judging whether a phrase was said alone."""
+def judge(utterance: Utterance, threshold: float = THRESHOLD, phrases: Sequence[Phrase] = PHRASES) -> Heard | None:
+    """The command `utterance` gives, or None: a whole phrase, of a command's length, confident enough.
 
-    KEEP = 6.0  # seconds remembered
-
-    def __init__(self) -> None:
-        self._db: deque[float] = deque(maxlen=int(self.KEEP / FRAME))
-        self._frames = 0  # frames ever added (the index of the next one)
-        self._partial: list[float] = []
-
-    @property
-    def time(self) -> float:
-        """Seconds of audio measured so far."""
-        return self._frames * FRAME
-
-    def add(self, samples: Sequence[float] | "object", rate: int = 16000) -> None:
-        """Add samples (floats in -1..1, or int16 in a numpy array)."""
-        import numpy as np
-
-        values = np.asarray(samples, dtype=np.float64)
-        if values.dtype != np.float64 or (len(values) and np.abs(values).max() > 1.0):
-            values = values / 32768.0
-        values = np.concatenate([np.asarray(self._partial), values])
-        size = int(rate * FRAME)
-        whole = len(values) // size * size
-        if whole:
-            power = np.mean(values[:whole].reshape(-1, size) ** 2, axis=1)
-            self._db.extend((10 * np.log10(power + 1e-12)).tolist())
-            self._frames += whole // size
-        self._partial = values[whole:].tolist()
-
-    def span(self, start: float, end: float) -> list[float]:
-        """The frames between two stream times (those still remembered)."""
-        first = self._frames - len(self._db)
-        lo, hi = max(int(round(start / FRAME)), first), min(int(round(end / FRAME)), self._frames)
-        return [self._db[i - first] for i in range(lo, hi)] if hi > lo else []
-
-    def alone(self, start: float, end: float) -> bool:
-        """Whether just before `start` and just after `end` the audio is near the noise floor."""
-        history = sorted(self.span(start - 3.0, start - 0.2))
-        inside = sorted(self.span(start, end))
-        if len(history) < 20 or not inside:
-            return True  # too early to know the floor: do not refuse the first words
-        floor = history[len(history) // 10]
-        peak = inside[min(len(inside) - 1, int(len(inside) * 0.9))]
-        limit = floor + max(6.0, 0.35 * (peak - floor))
-        before, after = self.span(start - 0.35, start - 0.05), self.span(end + 0.15, end + 0.35)
-        return all(not part or sum(part) / len(part) < limit for part in (before, after))
+    >>> judge(Utterance("next step", 4.0, 4.7, -3.0)).command, judge(Utterance("next step", 4.0, 4.7, -30.0))
+    ('next', None)
+    """
+    by_text = {phrase.text: phrase for phrase in phrases}
+    phrase = by_text.get(utterance.text or "")
+    length = utterance.end - utterance.start
+    if phrase is None or not MIN_LENGTH <= length <= MAX_LENGTH or not utterance.confidence >= threshold:
+        return None
+    margin = round(utterance.confidence - threshold, 2)
+    return Heard(phrase.text, phrase.command, utterance.start, utterance.end, margin)
 
 
-class Decider:
-    """Turns the spotter's candidates into commands: threshold, length, said alone, best of those overlapping.
+# What Endpoints.push says about the frame just pushed.
+START = "start"  # speech began; decode from `start_frame` (pre-roll included)
+SPEECH = "speech"  # inside an utterance: decode this frame too
+CHECK = "check"  # inside, and quiet long enough that the utterance may end now if it is already clear
+END = "end"  # the utterance is over (this frame is after it)
+CUT = "cut"  # the utterance ran past LONGEST: over, and not a command
 
-    `decide(now)` is called as audio time advances; it returns the commands whose waiting time is over.
-    The player's own sounds are checked afterwards (`clear_of`), in clock time, by whoever knows them.
 
-    >>> decider = Decider({"next step": -30.0, "pause": -16.0}, {"next step": PHRASES[2], "pause": PHRASES[0]})
-    >>> decider.add(Candidate("pause", 1.0, 1.4, -10.0)); decider.add(Candidate("next step", 1.0, 1.6, 5.0))
-    >>> decider.decide(1.6), [h.phrase for h in decider.decide(2.0)]
-    ([], ['next step'])
+class Endpoints:
+    """Where utterances start and end, from one voice-activity verdict per frame. Pure; frames count from 0.
+
+    >>> ends = Endpoints()
+    >>> [ends.push(v) for v in [False] * 4 + [True] * 3][-1], ends.start_frame, ends.speech_frame
+    ('start', 0, 4)
+    >>> [ends.push(False) for _ in range(END_FRAMES)][-1], ends.end_frame
+    ('end', 7)
     """
 
-    def __init__(self, thresholds: dict[str, float], by_key: dict[str, Phrase], levels: Levels | None = None,
-                 *, shortest: dict[str, float] | None = None):
-        self._thresholds = thresholds
-        self._shortest = shortest or {}
-        self._by_key = by_key
-        self._levels = levels
-        self._pending: dict[tuple[str, float], Candidate] = {}
-        self._decided_until = -math.inf  # the end of the last phrase taken: what overlaps it is the same phrase
+    def __init__(self) -> None:
+        self._recent: deque[bool] = deque(maxlen=START_FRAMES[1])
+        self._pre_roll = round(PRE_ROLL / VAD_FRAME)
+        self._longest = round(LONGEST / VAD_FRAME)
+        self.frames = 0  # frames pushed
+        self.inside = False
+        self.start_frame = 0  # the first frame to decode of the current (or last) utterance (pre-roll included)
+        self.speech_frame = 0  # its first frame of speech
+        self.end_frame = 0  # one past the last frame of speech in it
+        self._quiet = 0
 
-    def add(self, candidate: Candidate) -> None:
-        """A candidate from the spotter (a repeated one with a better score replaces the earlier one)."""
-        if candidate.key not in self._thresholds:
-            return
-        length = candidate.end - candidate.start
-        if length > MAX_LENGTH or length < self._shortest.get(candidate.key, 0.0):
-            return
-        if candidate.score < self._thresholds[candidate.key]:
-            return
-        if candidate.start < self._decided_until:
-            return
-        key = (candidate.key, round(candidate.start, 2))
-        known = self._pending.get(key)
-        if known is None or known.score < candidate.score:
-            self._pending[key] = candidate
+    def push(self, speech: bool) -> str | None:
+        frame = self.frames
+        self.frames += 1
+        if not self.inside:
+            self._recent.append(speech)
+            if sum(self._recent) < START_FRAMES[0]:
+                return None
+            self.inside, self._quiet = True, 0
+            self.speech_frame = frame + 1 - len(self._recent) + list(self._recent).index(True)
+            self.start_frame = max(0, self.speech_frame - self._pre_roll)
+            self.end_frame = frame + 1
+            self._recent.clear()
+            return START
+        if speech:
+            self._quiet, self.end_frame = 0, frame + 1
+        else:
+            self._quiet += 1
+        if frame + 1 - self.start_frame >= self._longest:
+            self.inside = False
+            return CUT
+        if self._quiet >= END_FRAMES:
+            self.inside = False
+            return END
+        return CHECK if self._quiet == EARLY_FRAMES else SPEECH
 
-    def margin(self, candidate: Candidate) -> float:
-        return candidate.score - self._thresholds[candidate.key]
+    def end_early(self) -> None:
+        """The utterance ended at the last CHECK (it was already clear)."""
+        self.inside = False
 
-    def decide(self, now: float) -> list[Heard]:
-        """The commands decided by stream time `now`; the candidates they beat are dropped."""
-        decided = []
-        while self._pending:
-            first = min(self._pending.values(), key=lambda c: c.end)
-            if first.end + WAIT_FOR_BETTER > now:
-                break
-            rivals = [c for c in self._pending.values() if c.end <= first.end + WAIT_FOR_BETTER]
-            best = max(rivals, key=self.margin)
-            for key, candidate in list(self._pending.items()):
-                if candidate in rivals or candidate.start < best.end:
-                    del self._pending[key]
-            if self._levels is not None and not self._levels.alone(best.start, best.end):
-                continue
-            self._decided_until = best.end
-            phrase = self._by_key[best.key]
-            decided.append(Heard(phrase.text, phrase.command, best.start, best.end, round(self.margin(best), 2)))
-        return decided
+    def seconds(self, frame: int) -> float:
+        return frame * VAD_FRAME
 
-    @property
-    def waiting(self) -> bool:
-        """Whether some candidate is still waiting for its decision."""
-        return bool(self._pending)
+
+HEADROOM = 3.0  # confidence units kept between a listen test's weakest phrase and the threshold
 
 
 def margin_at_default(score: float, sensitivity: float) -> float:
@@ -271,12 +262,12 @@ def suggested_sensitivity(best_margins: Sequence[float], noise_margins: Sequence
     the phrases the user said (their margins at the default sensitivity), rounded to a tenth, 0.1..0.9.
 
     >>> suggested_sensitivity([12.0, 8.0], []), suggested_sensitivity([-3.0], []), suggested_sensitivity([5.0], [-2.0])
-    (0.2, 0.9, 0.2)
+    (0.1, 0.9, 0.3)
     """
-    shift = 0.0  # log10 units added to every threshold
+    shift = 0.0  # confidence units added to the threshold
     if best_margins:
-        shift = min(best_margins) - 5.0  # keep 5 units of headroom under the weakest phrase said
+        shift = min(best_margins) - HEADROOM  # keep some headroom under the weakest phrase said
     if noise_margins:
-        shift = max(shift, max(noise_margins) + 5.0)
+        shift = max(shift, max(noise_margins) + HEADROOM)
     sensitivity = DEFAULT_SENSITIVITY - shift / SENSITIVITY_STEP
     return round(min(0.9, max(0.1, sensitivity)), 1) if math.isfinite(sensitivity) else DEFAULT_SENSITIVITY
