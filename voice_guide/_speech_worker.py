@@ -8,20 +8,26 @@ Protocol: one JSON object per line. The worker first answers {"ok": true, "engin
 {"ok": false, "error": ...} when the engine cannot load), then one reply per request line:
     {"op": "voices"}  -> {"ok": true, "engine", "default": id, "voices": [{"id", "name", "languages", "gender"}],
                           "variants": [the same fields; espeak-ng only]}
-    {"op": "synth", "text", "voice", "voice_name", "rate", "out"}  -> {"ok": true, "frames": n}
+    {"op": "synth", "text", "voice", "voice_name", "rate", "out"}  -> {"ok": true, "frames": n, "preloaded": bool}
 Replies go to a private copy of the original stdout; fd 1 itself points at /dev/null, because the espeak
 driver prints "Audio saved to ..." and the CLI's stdout must stay clean.
 
-With espeak, every request runs in a child forked from this (engine-free) process: espeak keeps state
-between utterances (the same text comes out a few samples different the second time), so a fresh engine
-per utterance is what makes synthesis deterministic. Forking costs about 5 ms; the engine is never
-initialised in this process because it starts a thread, and forking a threaded process can deadlock.
+With espeak, every request runs in a child forked from this process, so every utterance starts from the
+same engine state: espeak keeps state between utterances that no call resets (its pitch "flutter" is a
+position in a table, a static variable in wavegen.c that only advances, and voices with breath or the klatt
+variants draw on rand()), so a reused engine says the same text a few samples differently the second time.
+Once a child has shown the engine starts (its data may be missing: then the child dies with espeak's own
+message), this process initialises espeak once through pyttsx3 and every later child inherits it. That is
+fork-safe because of how the children use it: each switches espeak to its synchronous output mode, where
+synthesis runs on the calling thread and never touches the command queue or the lock of espeak's own thread
+(the one thread the child does not have). The samples are byte-identical to an engine made in the child.
 """
 
 from __future__ import annotations
 
 import argparse
 import array
+import gc
 import json
 import os
 import shutil
@@ -31,6 +37,7 @@ import tempfile
 import threading
 import time
 import traceback
+import warnings
 import wave
 import zlib
 from typing import IO, Any, Callable
@@ -43,6 +50,9 @@ _STDERR_SHOWN = 300  # characters of a crashed engine's stderr passed on
 KEY_CHUNK = b"vgky"  # _speech_cache.KEY_CHUNK: what the entry holds (its key, JSON)
 CHECKSUM_CHUNK = b"vgck"  # _speech_cache.CHECKSUM_CHUNK: a CRC-32 of the key and the data chunk's bytes
 WORK_SUFFIX = ".d"  # _speech_cache.WORK_SUFFIX: `<temporary>.d`, the private folder the engine writes into
+ESPEAK_BUFFER_MS = 1000  # the output buffer pyttsx3's espeak driver asks for; a child keeps it (same chunks)
+ENOUTPUT_MODE_SYNCHRONOUS = 1  # espeak_ng.h: synthesis runs in the caller's thread, no command queue
+_TRIM_BLOCK = 256  # samples looked at per step when searching for the first loud one
 FINISH_WAIT_SECONDS = 60.0  # longer than any sane per-utterance timeout: the parent decides when to give up
 INSTALL_HINT = {
     "espeak": "speech engine espeak-ng is not installed: run `sudo apt-get install espeak-ng libespeak-ng1`",
@@ -63,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     fork = options.fork == "yes" or (options.fork == "auto" and driver == "espeak" and hasattr(os, "fork"))
     run = _forked if fork else _inline
+    preload = fork and driver == "espeak" and options.preload == "auto"
     _send(replies, {"ok": True, "engine": driver, "pid": os.getpid()})
     for line in sys.stdin:
         if not line.strip():
@@ -72,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         if reply.get("crashed"):
             reply = explain_crash(driver, reply)
         _send(replies, reply)
+        if preload and reply.get("ok"):  # a child has shown the engine starts
+            preload = False
+            _preload()
     return 0
 
 
@@ -93,17 +107,28 @@ def trim(pcm: array.array) -> array.array:
     >>> len(trim(array.array("h", [0] * 1000 + [5000] + [0] * 5000)))
     1985
     """
-    first = _first_loud(pcm, range(len(pcm)))
+    first = _first_loud(pcm, forward=True)
     if first is None:
         return array.array("h")
-    last = _first_loud(pcm, range(len(pcm) - 1, first - 1, -1))
+    last = _first_loud(pcm, forward=False)
     assert last is not None  # `first` itself is loud
     return pcm[max(0, first - KEEP_LEADING) : min(len(pcm), last + 1 + KEEP_TRAILING)]
 
 
-def _first_loud(pcm: array.array, indices: range) -> int | None:
-    """The first index in `indices` whose sample reaches the silence threshold."""
-    return next((i for i in indices if abs(pcm[i]) >= SILENCE_THRESHOLD), None)
+def _first_loud(pcm: array.array, *, forward: bool) -> int | None:
+    """The index of the first (or, not `forward`, the last) sample that reaches the silence threshold.
+
+    Blocks of samples are skipped while their max and min (C loops) stay inside the threshold; only the block
+    that holds the loud sample is looked at one sample at a time.
+    """
+    size = len(pcm)
+    starts = range(0, size, _TRIM_BLOCK) if forward else range((size - 1) // _TRIM_BLOCK * _TRIM_BLOCK, -1, -_TRIM_BLOCK)
+    for start in starts:
+        block = pcm[start : start + _TRIM_BLOCK]
+        if max(block) >= SILENCE_THRESHOLD or min(block) <= -SILENCE_THRESHOLD:
+            inside = range(len(block)) if forward else range(len(block) - 1, -1, -1)
+            return start + next(i for i in inside if abs(block[i]) >= SILENCE_THRESHOLD)
+    return None
 
 
 def write_wav(path: str, pcm: array.array, key: bytes = b"") -> None:
@@ -114,17 +139,19 @@ def write_wav(path: str, pcm: array.array, key: bytes = b"") -> None:
     a stray write). Players and libsndfile skip chunks they do not know. `path` exists already (the parent made
     it exclusively) and is never followed if someone put a link there.
     """
-    data = _swap_if_big_endian(pcm).tobytes()
+    data = memoryview(_swap_if_big_endian(pcm)).cast("B")  # the samples' bytes, not a copy of them
     fmt = struct.pack("<HHIIHH", 1, 1, SAMPLE_RATE, SAMPLE_RATE * 2, 2, 16)  # PCM, mono, 16-bit
-    chunks = b"".join((
+    head = b"".join((
         b"fmt ", struct.pack("<I", len(fmt)), fmt,
         KEY_CHUNK, struct.pack("<I", len(key)), key, b"\0" * (len(key) & 1),  # chunks are padded to even sizes
-        b"data", struct.pack("<I", len(data)), data,  # even length: 16-bit samples need no pad byte
-        CHECKSUM_CHUNK, struct.pack("<II", 4, zlib.crc32(data, zlib.crc32(key))),
+        b"data", struct.pack("<I", len(data)),  # even length: 16-bit samples need no pad byte
     ))
+    tail = CHECKSUM_CHUNK + struct.pack("<II", 4, zlib.crc32(data, zlib.crc32(key)))
+    riff = b"RIFF" + struct.pack("<I", 4 + len(head) + len(data) + len(tail)) + b"WAVE"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     with os.fdopen(fd, "wb") as out:
-        out.write(b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WAVE" + chunks)
+        for piece in (riff + head, data, tail):
+            out.write(piece)
 
 
 def decode(path: str) -> array.array:
@@ -181,6 +208,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fork", choices=("auto", "yes", "no"), default="auto",
                         help="run each request in a fresh child process (auto: with espeak)")
+    parser.add_argument("--preload", choices=("auto", "no"), default="auto",
+                        help="initialise espeak once in this process for the children it forks (auto: when "
+                             "forking for espeak; no: each child initialises its own)")
     return parser.parse_args(argv)
 
 
@@ -229,10 +259,15 @@ def _forked(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """Run `work` in a child process and return its reply; a child that dies is reported, not fatal."""
     read_end, write_end = os.pipe()
     errors = tempfile.TemporaryFile()  # the child's stderr: what a dying engine says is the useful part
-    pid = os.fork()
+    with warnings.catch_warnings():
+        # Python 3.12+ warns about forking while espeak's thread exists; see the module docstring for why the
+        # child never needs what that thread might hold.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
     if pid == 0:  # the child: do the work, hand back the reply, never return into the loop
         code = 0
         try:
+            gc.disable()  # a child lives for one utterance: collecting would only copy the parent's pages
             os.close(read_end)
             os.dup2(errors.fileno(), 2)
             payload = json.dumps(_inline(work)).encode()
@@ -285,10 +320,55 @@ def _failure(error: BaseException) -> dict[str, Any]:
     return {"ok": False, "error": detail}
 
 
+_PRELOADED: list[Any] = []  # the engine initialised in the forking process (see _preload), when it is
+
+
+def _preload() -> None:
+    """Initialise espeak through pyttsx3 in this process, once, for every child forked after (when it cannot,
+    each child goes on making its own engine).
+
+    Only called once a child has started the engine, so a missing voice data folder is reported by a child
+    (espeak then exits the process it runs in). Waits until espeak's thread has applied the driver's opening
+    settings, so a fork never copies a half-applied one, and freezes the garbage collector's view of this
+    process: children then copy fewer of its pages.
+    """
+    try:
+        import pyttsx3
+        from pyttsx3.drivers import _espeak
+
+        if not hasattr(_espeak.dll, "espeak_ng_InitializeOutput"):  # an espeak older than espeak-ng 1.49
+            return
+        engine = pyttsx3.init()
+        _keep_settings(engine, "espeak")
+        _settle("espeak")
+        time.sleep(0.001)  # a command queued just now may not have woken espeak's thread yet
+        _settle("espeak")
+    except Exception:  # noqa: BLE001 - then every child goes on making its own engine, as without this
+        return
+    _PRELOADED.append(engine)
+    gc.freeze()
+
+
+def _synchronous_output() -> None:
+    """In a child of a preloaded process: espeak's output mode to synchronous (see the module docstring)."""
+    import ctypes
+
+    from pyttsx3.drivers import _espeak
+
+    initialize = _espeak.dll.espeak_ng_InitializeOutput
+    initialize.argtypes = (ctypes.c_int, ctypes.c_int, ctypes.c_char_p)
+    initialize.restype = ctypes.c_int
+    status = initialize(ENOUTPUT_MODE_SYNCHRONOUS, ESPEAK_BUFFER_MS, None)
+    if status != 0:
+        raise RuntimeError(f"espeak could not switch to synchronous output (status {status})")
+
+
 def _handle(request: dict[str, Any], driver: str) -> dict[str, Any]:
     import pyttsx3
 
-    engine = pyttsx3.init()
+    if _PRELOADED:
+        _synchronous_output()
+    engine = pyttsx3.init()  # the preloaded engine, if there is one (pyttsx3 keeps one per driver)
     if request["op"] == "voices":
         return {"ok": True, "engine": driver, "default": engine.getProperty("voice"), "voices": _voices(engine),
                 "variants": _variants(driver)}
@@ -358,7 +438,7 @@ def _synthesize(engine: Any, driver: str, request: dict[str, Any]) -> dict[str, 
     if not pcm:
         raise RuntimeError("the engine produced only silence")
     write_wav(request["out"], pcm, request.get("key", "").encode("utf-8"))
-    return {"ok": True, "frames": len(pcm)}
+    return {"ok": True, "frames": len(pcm), "preloaded": bool(_PRELOADED)}
 
 
 def _keep_settings(engine: Any, driver: str) -> None:
@@ -392,6 +472,8 @@ def _report_callback_failures(engine: Any, finished: threading.Event) -> list[Ba
 
     That callback writes the file (e.g. into a full disk); an error there never sends 'finished-utterance',
     so without this the utterance would wait for the parent's timeout and be reported as a hang.
+    In synchronous output (a preloaded child) it also gets the message-terminated event after the last samples:
+    espeak's command queue sends that event in asynchronous mode, and it is what makes the driver write the file.
     """
     failures: list[BaseException] = []
     driver = getattr(engine.proxy, "_driver", None)
@@ -400,9 +482,17 @@ def _report_callback_failures(engine: Any, finished: threading.Event) -> list[Ba
         return failures
     from pyttsx3.drivers import _espeak
 
+    terminated = (_espeak.EVENT * 2)()  # what espeak's queue passes: MSG_TERMINATED, then the end of the list
+    terminated[0].type = _espeak.EVENT_MSG_TERMINATED
+    terminated[1].type = _espeak.EVENT_LIST_TERMINATED
+    synchronous = bool(_PRELOADED)
+
     def guarded(wav: Any, numsamples: int, events: Any) -> int:
         try:
-            return on_synth(wav, numsamples, events)
+            stop = on_synth(wav, numsamples, events)
+            if synchronous and not wav and not stop:  # no samples (a NULL buffer): the end of the text
+                return on_synth(None, 0, terminated)
+            return stop
         except Exception as error:  # noqa: BLE001 - handed to _record, which raises it
             failures.append(error)
             finished.set()
@@ -410,6 +500,24 @@ def _report_callback_failures(engine: Any, finished: threading.Event) -> list[Ba
 
     _espeak.SetSynthCallback(guarded)
     return failures
+
+
+def _synchronous_loop(engine: Any) -> None:
+    """The espeak driver's loop for synchronous output: start the synthesis, which returns when it is done.
+
+    Its own loop polls every 10 ms for an asynchronous engine to finish; here the file is written before
+    Synth returns, so that loop would only sleep 10 ms per utterance.
+    """
+    driver = engine.proxy._driver
+
+    def start_loop() -> None:
+        driver._looping = True
+        driver._proxy.setBusy(False)
+        if driver._text_to_say:
+            driver._start_synthesis(driver._text_to_say)
+        driver._looping = False
+
+    driver.startLoop = start_loop
 
 
 def _record(engine: Any, text: str, work: str) -> array.array:
@@ -429,13 +537,16 @@ def _record(engine: Any, text: str, work: str) -> array.array:
     raw = os.path.join(work, "utterance.wav")
     token = engine.connect("finished-utterance", on_finished)
     failures = _report_callback_failures(engine, finished)
+    if _PRELOADED:
+        _synchronous_loop(engine)
     try:
         engine.save_to_file(text, raw)
         engine.runAndWait()
         # The espeak driver's runAndWait returns as soon as synthesis is queued; its own thread writes
         # the file later. Reading it now gives a missing or truncated file about one time in ten, so
         # wait for the driver to say it is done (the parent's timeout covers an engine that never is).
-        finished.wait(FINISH_WAIT_SECONDS)
+        # In synchronous output it is done already, or it never will be.
+        finished.wait(0 if _PRELOADED else FINISH_WAIT_SECONDS)
         if failures:
             raise failures[0]
         if outcome and not outcome[0]:
