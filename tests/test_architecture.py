@@ -31,7 +31,7 @@ LAYERS = {
     "devices": {"clock", "audio_sink", "keys", "procinfo", "env", "microphone", "_listen_worker", "user_settings"},
     "stages": {"loader", "compiler", "speech", "mixer", "render", "audiofile", "split", "transcript"},
     "parts": {"durations", "phrases", "voices", "bundled", "chime", "loudness", "targets", "pcm", "mp3", "tags",
-              "atomicfile", "cachefiles", "checkmemo", "printable", "_speech_process", "_speech_worker", "_speech_cache",
+              "atomicfile", "cachefiles", "checkmemo", "cpus", "printable", "_speech_process", "_speech_worker", "_speech_cache",
               "_mix_cache", "engine", "_espeak_engine", "_piper_engine", "_piper_worker", "listening", "recogniser"},
     "facts": {"routine", "timeline", "errors", "formats", "timefmt", "commands"},
 }

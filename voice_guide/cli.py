@@ -28,6 +28,7 @@ from .api import Settings
 from ._espeak_engine import DATA_GLOBS as ESPEAK_DATA_GLOBS
 from ._speech_process import kill_all_workers
 from .atomicfile import check_destinations, remove_live_partials
+from .cpus import usable_cpus
 from .env import Environment
 from .errors import BadInputError, NoAudioDeviceError, OutputStreamError, VoiceGuideError
 from .hearing import Hearing
@@ -544,7 +545,7 @@ def _export_several(args: argparse.Namespace, routines: list, env: Environment) 
     folder.mkdir(exist_ok=True)  # as --split does: the folder is made, but not its parents
     jobs = [(routine, target, args.settings, args.force, env.cache_dir, env.speech_timeout)
             for routine, target in zip(routines, targets)]
-    workers = min(len(jobs), os.cpu_count() or 1)
+    workers = min(len(jobs), usable_cpus())
     status = ExitStatus.OK
     pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_started, initargs=(os.getpid(),))
     try:

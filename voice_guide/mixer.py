@@ -8,11 +8,14 @@ player scales them by the routine's volume (`scaled`), which at 1.0 changes noth
 from __future__ import annotations
 
 import threading
+import time
+from collections import deque
 from functools import lru_cache
 from typing import TYPE_CHECKING, Callable, Iterable, Protocol
 
 from . import chime
 from ._mix_cache import MixCache
+from .cpus import usable_cpus
 from .pcm import to_pcm16
 from .targets import ClipTargets, clip_targets
 from .timeline import CHIME, SAMPLE_RATE, SPEECH, Event
@@ -33,8 +36,8 @@ class Mixer:
     file target with no chimes to make up for).
 
     With `cache_dir`, final clips are also kept on disk (see _mix_cache), so the next run with the same clips
-    and settings does no levelling at all. `prefetch()` levels clips in the background while the caller does
-    something else (in `export`: waiting for the speech engine).
+    and settings does no levelling at all. `prefetch()` levels clips in the background, on every core, while the
+    caller does something else (in `export`: waiting for the speech engine).
     """
 
     def __init__(
@@ -51,7 +54,7 @@ class Mixer:
         self._lock = threading.Lock()
         self._making: dict[str | None, threading.Lock] = {}  # per clip: two threads never level the same one
         self._stopped = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
 
     def clip(self, event: Event) -> "numpy.ndarray":
         """The float32 samples of a speech or chime event, exactly `event.length` long."""
@@ -79,34 +82,46 @@ class Mixer:
             return chime.pcm16(self.targets.chime_lufs, volume)
         return to_pcm16(scaled(self.clip(event), volume))
 
-    def prefetch(self, texts: Iterable[str], *, chime: bool = True) -> None:
-        """Level the chime and these texts' clips in a background thread, in order; returns at once.
+    def prefetch(self, texts: Iterable[str], *, chime: bool = True, threads: int | None = None) -> None:
+        """Level the chime and these texts' clips in background threads, in order; returns at once.
 
-        Failures are left for clip() to raise when the clip is really asked for.
+        One thread per usable CPU (`threads`: how many): numpy lets go of the interpreter while it works on a
+        clip, so each takes the next clip not yet taken, and every clip is still levelled once. Failures are left
+        for clip() to raise when the clip is really asked for.
 
         >>> mixer.prefetch(["Sit down.", "Relax your foot."])  # doctest: +SKIP
         """
-        wanted = list(dict.fromkeys(texts))
+        jobs: deque[Callable[[], object]] = deque()
+        if chime:
+            jobs.append(lambda: self._once(None, self._chime))
+        for text in dict.fromkeys(texts):
+            jobs.append(lambda text=text: self._speech_clip(text))
 
         def work() -> None:
-            if chime and not self._stopped.is_set():
-                self._quietly(lambda: self._once(None, self._chime))
-            for text in wanted:
-                if self._stopped.is_set():
-                    return
-                self._quietly(lambda: self._speech_clip(text))
+            while not self._stopped.is_set():
+                with self._lock:
+                    if not jobs:
+                        return
+                    make = jobs.popleft()
+                self._quietly(make)
 
-        self._thread = threading.Thread(target=work, name="mixer-prefetch", daemon=True)
-        self._thread.start()
+        for number in range(max(1, min(threads or usable_cpus(), len(jobs)))):
+            thread = threading.Thread(target=work, name=f"mixer-prefetch-{number}", daemon=True)
+            try:
+                thread.start()
+            except RuntimeError:  # no memory for another thread: fewer level in the background, none is lost
+                break
+            self._threads.append(thread)
 
-    CLOSE_WAIT = 5.0  # seconds to let the clip being levelled finish; a stuck one is left to its daemon thread
+    CLOSE_WAIT = 5.0  # seconds to let the clips being levelled finish; a stuck one is left to its daemon thread
 
     def close(self) -> None:
-        """Stop prefetching (the clip being levelled is finished first, if it finishes soon), then keep the disk
+        """Stop prefetching (the clips being levelled are finished first, if they finish soon), then keep the disk
         cache within its bound."""
         self._stopped.set()
-        if self._thread is not None:
-            self._thread.join(self.CLOSE_WAIT)
+        deadline = time.monotonic() + self.CLOSE_WAIT
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
         if self._store is not None:
             self._store.evict()
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from . import cachefiles, routine
+from .cpus import usable_cpus
 from ._espeak_engine import EspeakEngine
 from ._piper_engine import PiperEngine
 from ._speech_cache import ClipCache, ClipKey
@@ -130,7 +131,7 @@ class Synthesizer:
     """Speaks texts with one voice setting; each clip is made once, then served from the disk cache.
 
     `voice.engine` picks the engine (engine.ENGINE_NAMES; None: espeak-ng). `workers` caps the worker
-    processes (default: min(cpu count, the engine's maximum)); `timeout` is per utterance (a worker that
+    processes (default: min(the CPUs this process may use, the engine's maximum)); `timeout` is per utterance (a worker that
     does not answer in time is killed and the utterance retried once). `voices_dir` is where the user's own
     voice files are looked for (Environment.voices_dir; None: only in installed packages). `worker_command` starts a
     worker differently (tests use it to run the engine without forking, or to start one that hangs).
@@ -160,7 +161,7 @@ class Synthesizer:
         self._engine = make_engine(voice.engine, self._cache, voices_dir)
         self._rate = voice.rate if voice.rate is not None else self._engine.default_rate
         most = self._engine.max_workers
-        self._max_workers = max(1, workers if workers is not None else min(os.cpu_count() or 1, most))
+        self._max_workers = max(1, workers if workers is not None else min(usable_cpus(), most))
         self._timeout = timeout
         self._command = tuple(worker_command) if worker_command else None
 
@@ -175,6 +176,7 @@ class Synthesizer:
         self._fatal: EngineError | None = None  # the engine cannot start at all: fail fast after once
         self._closed = False
         self._started = 0
+        self._spares_starting = 0  # workers being started ahead of need (export)
         self._committed = False  # a clip was added to the cache: it is kept within its bound at close
 
         self._resolve_lock = threading.Lock()
@@ -225,6 +227,23 @@ class Synthesizer:
     def workers_started(self) -> int:
         """How many worker processes this synthesizer has started (0 when the cache had everything)."""
         return self._started
+
+    def start(self) -> None:
+        """Resolve the voice in the background (starting the engine, when it must be asked); returns at once.
+        A failure is raised again by whatever needs the voice next.
+
+        >>> speech.start()  # doctest: +SKIP
+        """
+        def resolve() -> None:
+            try:
+                self._resolution()
+            except Exception:  # noqa: BLE001 - asked again (and raised) by the caller's next use of the voice
+                pass
+
+        try:
+            threading.Thread(target=resolve, name="speech-resolve", daemon=True).start()
+        except RuntimeError:  # no memory for the thread: the voice is resolved when first needed
+            pass
 
     def prefetch(self, texts: Sequence[str]) -> None:
         """Start making the clips not made yet, in this order, in the background; returns at once.
@@ -463,6 +482,8 @@ class Synthesizer:
     def _take_worker(self, voice: ResolvedVoice | None = None) -> WorkerProcess:
         """An idle worker, or a new one started for `voice` (None: while resolving it)."""
         with self._cond:
+            while not self._idle and self._spares_starting and self._fatal is None and not self._closed:
+                self._cond.wait()  # one is on its way: starting another would only compete with it
             if self._fatal is not None:
                 raise self._fatal
             if self._idle:
@@ -470,20 +491,54 @@ class Synthesizer:
             self._ensure_open()
             self._started += 1
             first = self._started == 1
+            spares = self._max_workers - 1 if first and not self._first_line_first else 0
+            self._spares_starting += spares
         if first:  # only runs that synthesize pay for this; a warm `check` never lists the folder
             self._cache.sweep()
+        for number in range(spares):
+            # The others start beside this one, not after the voice is known or the first line is made: an
+            # export wants every line, and a worker spends most of its start-up importing pyttsx3.
+            try:
+                threading.Thread(target=self._start_spare, args=(voice,), name=f"speech-spare-{number}",
+                                 daemon=True).start()
+            except RuntimeError:  # no memory for the thread: the driver threads start their own workers
+                with self._cond:
+                    self._spares_starting -= 1
         try:
             worker = _start_worker(self._command or self._engine.command(voice), self._timeout)
         except EngineError as error:
             with self._cond:
                 self._fatal = error
+                self._cond.notify_all()
             raise
+        self._keep(worker)
+        return worker
+
+    def _start_spare(self, voice: ResolvedVoice | None) -> None:
+        """Start a worker for a driver thread to take later; one that cannot start is left to the driver
+        threads, which start their own and report what goes wrong."""
+        try:
+            worker: WorkerProcess | None = _start_worker(self._command or self._engine.command(voice), self._timeout)
+        except EngineError:
+            worker = None
+        with self._cond:
+            self._spares_starting -= 1
+            self._cond.notify_all()
+            kept = worker is not None and not self._closed
+            if kept:
+                self._started += 1
+                self._live.append(worker)
+                self._idle.append(worker)
+        if worker is not None and not kept:  # close() ran while it started
+            worker.kill()
+
+    def _keep(self, worker: WorkerProcess) -> None:
+        """Count a started worker as live, so close() stops it (it is killed at once if close() ran already)."""
         with self._cond:
             self._live.append(worker)
             if self._closed:  # close() ran while it started: it missed this one
                 worker.kill()
                 self._ensure_open()
-        return worker
 
     def _retire(self, worker: WorkerProcess) -> None:
         worker.kill()
