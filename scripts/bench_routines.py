@@ -1,4 +1,4 @@
-"""Routines the benchmark makes for itself, as YAML text: the scaling pair and a live-timing routine.
+"""Routines the benchmark makes for itself, as YAML text: the scaling pair, a live-timing routine, many lines.
 
 Pure: each function returns the file's text; the benchmark writes it into a temporary folder.
 """
@@ -49,3 +49,23 @@ def live_routine(minutes: float) -> str:
         "        cues:\n          every: 15s\n          halfway: true\n"
         f"      - say: {RELEASE}\n        pause: 2s\n"
     )
+
+
+NUMBERS = ("two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven")
+PARTS = ("heel", "arch", "ankle", "ball of the foot", "toes")
+
+
+def many_lines_routine(count: int) -> str:
+    """A routine of `count` distinct spoken lines and short pauses: what the speech stage costs per line.
+
+    >>> text = many_lines_routine(40)
+    >>> text.count("- say:"), len(set(line for line in text.splitlines() if "say:" in line))
+    (40, 40)
+    """
+    steps = []
+    for index in range(count):
+        part = PARTS[index % len(PARTS)]
+        number = NUMBERS[index // len(PARTS) % len(NUMBERS)]
+        steps.append(f"  - say: \"Round {index + 1}, press {number} times near the {part}, then rest.\"\n"
+                     "    pause: 2s\n")
+    return "title: Many lines\nsteps:\n" + "".join(steps)
