@@ -265,6 +265,8 @@ def _forked(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         warnings.simplefilter("ignore", DeprecationWarning)
         pid = os.fork()
     if pid == 0:  # the child: do the work, hand back the reply, never return into the loop
+        global _child
+        _child = True
         code = 0
         try:
             gc.disable()  # a child lives for one utterance: collecting would only copy the parent's pages
@@ -320,7 +322,9 @@ def _failure(error: BaseException) -> dict[str, Any]:
     return {"ok": False, "error": detail}
 
 
-_PRELOADED: list[Any] = []  # the engine initialised in the forking process (see _preload), when it is
+_PRELOADED: list[Any] = []  # the engine initialised in the forking process (see _preload), kept alive
+_child = False  # this process is a child forked for one request
+_synchronous = False  # espeak's output is synchronous here (see _synchronous_output)
 
 
 def _preload() -> None:
@@ -338,19 +342,25 @@ def _preload() -> None:
 
         if not hasattr(_espeak.dll, "espeak_ng_InitializeOutput"):  # an espeak older than espeak-ng 1.49
             return
-        engine = pyttsx3.init()
-        _keep_settings(engine, "espeak")
-        _settle("espeak")
-        time.sleep(0.001)  # a command queued just now may not have woken espeak's thread yet
-        _settle("espeak")
+        _PRELOADED.append(pyttsx3.init())
     except Exception:  # noqa: BLE001 - then every child goes on making its own engine, as without this
         return
-    _PRELOADED.append(engine)
+    _keep_settings(_PRELOADED[0], "espeak")
+    _settle("espeak")
+    time.sleep(0.001)  # a command queued just now may not have woken espeak's thread yet
+    _settle("espeak")
     gc.freeze()
+
+
+def _espeak_inherited() -> bool:
+    """Whether this child's memory holds an espeak initialised by its parent (however far _preload got)."""
+    driver = sys.modules.get("pyttsx3.drivers.espeak")
+    return _child and driver is not None and bool(driver.EspeakDriver._moduleInitialized)
 
 
 def _synchronous_output() -> None:
     """In a child of a preloaded process: espeak's output mode to synchronous (see the module docstring)."""
+    global _synchronous
     import ctypes
 
     from pyttsx3.drivers import _espeak
@@ -361,12 +371,13 @@ def _synchronous_output() -> None:
     status = initialize(ENOUTPUT_MODE_SYNCHRONOUS, ESPEAK_BUFFER_MS, None)
     if status != 0:
         raise RuntimeError(f"espeak could not switch to synchronous output (status {status})")
+    _synchronous = True
 
 
 def _handle(request: dict[str, Any], driver: str) -> dict[str, Any]:
     import pyttsx3
 
-    if _PRELOADED:
+    if _espeak_inherited():
         _synchronous_output()
     engine = pyttsx3.init()  # the preloaded engine, if there is one (pyttsx3 keeps one per driver)
     if request["op"] == "voices":
@@ -438,7 +449,7 @@ def _synthesize(engine: Any, driver: str, request: dict[str, Any]) -> dict[str, 
     if not pcm:
         raise RuntimeError("the engine produced only silence")
     write_wav(request["out"], pcm, request.get("key", "").encode("utf-8"))
-    return {"ok": True, "frames": len(pcm), "preloaded": bool(_PRELOADED)}
+    return {"ok": True, "frames": len(pcm), "preloaded": _synchronous}
 
 
 def _keep_settings(engine: Any, driver: str) -> None:
@@ -485,7 +496,7 @@ def _report_callback_failures(engine: Any, finished: threading.Event) -> list[Ba
     terminated = (_espeak.EVENT * 2)()  # what espeak's queue passes: MSG_TERMINATED, then the end of the list
     terminated[0].type = _espeak.EVENT_MSG_TERMINATED
     terminated[1].type = _espeak.EVENT_LIST_TERMINATED
-    synchronous = bool(_PRELOADED)
+    synchronous = _synchronous
 
     def guarded(wav: Any, numsamples: int, events: Any) -> int:
         try:
@@ -537,7 +548,7 @@ def _record(engine: Any, text: str, work: str) -> array.array:
     raw = os.path.join(work, "utterance.wav")
     token = engine.connect("finished-utterance", on_finished)
     failures = _report_callback_failures(engine, finished)
-    if _PRELOADED:
+    if _synchronous:
         _synchronous_loop(engine)
     try:
         engine.save_to_file(text, raw)
@@ -546,7 +557,7 @@ def _record(engine: Any, text: str, work: str) -> array.array:
         # the file later. Reading it now gives a missing or truncated file about one time in ten, so
         # wait for the driver to say it is done (the parent's timeout covers an engine that never is).
         # In synchronous output it is done already, or it never will be.
-        finished.wait(0 if _PRELOADED else FINISH_WAIT_SECONDS)
+        finished.wait(0 if _synchronous else FINISH_WAIT_SECONDS)
         if failures:
             raise failures[0]
         if outcome and not outcome[0]:
