@@ -256,12 +256,11 @@ def _inputs(routine: Routine) -> list[Path]:
 def _mixing(routine: Routine, settings: Settings, env: Environment) -> Iterator[tuple[Synthesizer, Mixer]]:
     """The speech engine and the mixer for one export, both started early: levelling a clip begins as soon as
     the engine has made it (or the disk cache has it), not after the last one is made."""
-    with synthesizer(routine, settings, env) as synth:
-        synth.start()  # the engine starts (when the voice must be asked for) while numpy loads
-        # numpy is imported here, before the threads that use it start (the mixer's): an import that fails (a
-        # memory limit) then fails once, in this thread, instead of leaving a half-made module to the others.
-        import numpy  # noqa: F401
+    # numpy is imported here, before the threads that use it start: an import that fails (a memory limit) then
+    # fails once, in this thread, instead of leaving a half-made module to the others.
+    import numpy  # noqa: F401
 
+    with synthesizer(routine, settings, env) as synth:
         texts = compiler.texts(routine, voice=synth.resolved, chime=settings.chime)
         synth.prefetch(texts)
         mixing = mixer(routine, synth, settings, env, voice=synth.resolved)

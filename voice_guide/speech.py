@@ -228,23 +228,6 @@ class Synthesizer:
         """How many worker processes this synthesizer has started (0 when the cache had everything)."""
         return self._started
 
-    def start(self) -> None:
-        """Resolve the voice in the background (starting the engine, when it must be asked); returns at once.
-        A failure is raised again by whatever needs the voice next.
-
-        >>> speech.start()  # doctest: +SKIP
-        """
-        def resolve() -> None:
-            try:
-                self._resolution()
-            except Exception:  # noqa: BLE001 - asked again (and raised) by the caller's next use of the voice
-                pass
-
-        try:
-            threading.Thread(target=resolve, name="speech-resolve", daemon=True).start()
-        except RuntimeError:  # no memory for the thread: the voice is resolved when first needed
-            pass
-
     def prefetch(self, texts: Sequence[str]) -> None:
         """Start making the clips not made yet, in this order, in the background; returns at once.
 
@@ -515,20 +498,24 @@ class Synthesizer:
         return worker
 
     def _start_spare(self, voice: ResolvedVoice | None) -> None:
-        """Start a worker for a driver thread to take later; one that cannot start is left to the driver
-        threads, which start their own and report what goes wrong."""
+        """Start a worker for a driver thread to take later; one that cannot start (for whatever reason: no memory
+        for its process or its reader thread) is left to the driver threads, which start their own and report what
+        goes wrong. Whatever happens, the count of spares on their way goes down, so nobody waits for this one."""
+        worker: WorkerProcess | None = None
+        kept = False
         try:
-            worker: WorkerProcess | None = _start_worker(self._command or self._engine.command(voice), self._timeout)
-        except EngineError:
+            worker = _start_worker(self._command or self._engine.command(voice), self._timeout)
+        except Exception:  # noqa: BLE001 - see above
             worker = None
-        with self._cond:
-            self._spares_starting -= 1
-            self._cond.notify_all()
-            kept = worker is not None and not self._closed
-            if kept:
-                self._started += 1
-                self._live.append(worker)
-                self._idle.append(worker)
+        finally:
+            with self._cond:
+                self._spares_starting -= 1
+                self._cond.notify_all()
+                kept = worker is not None and not self._closed
+                if kept:
+                    self._started += 1
+                    self._live.append(worker)
+                    self._idle.append(worker)
         if worker is not None and not kept:  # close() ran while it started
             worker.kill()
 
