@@ -45,6 +45,34 @@ def test_the_first_stop_signal_raises_so_the_program_unwinds(stops):
         cli._Stops(stops._env)._handle(signal.SIGINT, None)
 
 
+def test_a_stop_that_lands_in_a_callback_python_cannot_raise_from_is_raised_again(stops, capsys):
+    """A Ctrl+C arriving while a weakref callback runs (importlib's module locks have them) was printed as
+    "Exception ignored ... KeyboardInterrupt" and lost; the watchdog then ended the run 8 s later."""
+    import weakref
+
+    class Thing:
+        pass
+
+    before = sys.unraisablehook
+    handlers = {signum: signal.getsignal(signum) for signum in cli._STOPPED}
+    stops.install()
+    try:
+        thing = Thing()
+        ref = weakref.ref(thing, lambda _: stops._handle(signal.SIGINT, None))
+        with pytest.raises(KeyboardInterrupt):
+            del thing  # the callback's KeyboardInterrupt cannot leave it: it is raised again in the main thread
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:  # raised from here, in a moment
+                pass
+        assert ref() is None
+    finally:
+        stops.restore()  # after a stop it ignores every stop signal: this test process's handlers come back
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    assert "Exception ignored" not in capsys.readouterr().err
+    assert sys.unraisablehook is before
+
+
 def test_more_signals_within_the_grace_period_are_ignored(stops):
     with pytest.raises(cli.Terminated):
         stops._handle(signal.SIGTERM, None)

@@ -5,6 +5,7 @@ This is the only place that prints errors and picks exit codes; everything below
 
 from __future__ import annotations
 
+import _thread
 import argparse
 import dataclasses
 import io
@@ -250,8 +251,12 @@ class _Stops:
         self._at = 0.0
         self._reported = False
         self._watchdog: threading.Timer | None = None
+        self._again = False  # the stop's exception was swallowed: raise it once more
+        self._unraisable = sys.unraisablehook
 
     def install(self) -> None:
+        self._unraisable = sys.unraisablehook
+        sys.unraisablehook = self._lost
         for signum in _STOPPED:
             if signal.getsignal(signum) == signal.SIG_IGN:  # under nohup: the terminal closing is not a stop
                 continue
@@ -261,6 +266,7 @@ class _Stops:
                 break
 
     def restore(self) -> None:
+        sys.unraisablehook = self._unraisable
         if self._watchdog is not None:
             self._watchdog.cancel()  # main is done: what is left is the interpreter's own exit
         for signum, handler in self._previous.items():
@@ -269,16 +275,29 @@ class _Stops:
             signal.signal(signum, signal.SIG_IGN if self.first is not None else handler)
 
     def _handle(self, signum, frame) -> None:
-        if self.first is None:
-            self.first, self._at = signum, time.monotonic()
-            self._watchdog = threading.Timer(self.WATCHDOG, self._force, (signum,))
-            self._watchdog.daemon = True
-            self._watchdog.start()
-            if signum == signal.SIGINT:
+        if self.first is None or self._again:
+            if self.first is None:
+                self.first, self._at = signum, time.monotonic()
+                self._watchdog = threading.Timer(self.WATCHDOG, self._force, (signum,))
+                self._watchdog.daemon = True
+                self._watchdog.start()
+            self._again = False
+            if self.first == signal.SIGINT:
                 raise KeyboardInterrupt
-            raise Terminated(signum)
+            raise Terminated(self.first)
         if time.monotonic() - self._at > self.GRACE:
             self._force(self.first)
+
+    def _lost(self, unraisable) -> None:
+        """sys.unraisablehook: a stop raised inside a callback Python cannot raise from (a weakref's, run by an
+        import) is printed as "Exception ignored" and lost; it is raised again in the main thread instead."""
+        if isinstance(unraisable.exc_value, (KeyboardInterrupt, Terminated)) and self.first is not None:
+            self._again = True
+            # From another thread, so the main thread raises it when it next runs its own code, outside the hook
+            # (interrupt_main from the main thread would run the handler here and now, and lose it again).
+            _thread.start_new_thread(_interrupt_main_soon, (self.first,))  # (threading's start would wait)
+            return
+        self._unraisable(unraisable)
 
     def report(self, debug: bool, error: BaseException | None = None, signum: int | None = None) -> int:
         """Say how the run was stopped (once) and give its exit status."""
@@ -294,6 +313,11 @@ class _Stops:
         kill_all_workers()
         status = self.report(False, signum=signum)
         os._exit(status)
+
+
+def _interrupt_main_soon(signum: int) -> None:
+    time.sleep(0.001)  # the hook that started this thread has returned by then
+    _thread.interrupt_main(signum)
 
 
 # --- the parser ----------------------------------------------------------------------------------------------
