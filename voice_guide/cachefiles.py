@@ -89,20 +89,12 @@ def read_entry(path: Path, limit: int) -> bytes | None:
     >>> read_entry(Path("/no/such/entry"), 100) is None
     True
     """
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except FileNotFoundError:
+    opened = _open_entry(path, limit)
+    if opened is None:
         return None
-    except OSError as error:
-        if error.errno == errno.ELOOP:  # a symbolic link: never followed
-            remove(path)
-        return None
+    fd, size = opened
     try:
-        status = os.fstat(fd)
-        if not stat.S_ISREG(status.st_mode) or status.st_size > limit:
-            remove(path)
-            return None
-        chunks, left = [], status.st_size
+        chunks, left = [], size
         while left > 0:
             chunk = os.read(fd, left)
             if not chunk:
@@ -126,24 +118,39 @@ def read_head(path: Path, size: int, limit: int) -> tuple[bytes, int] | None:
     >>> read_head(Path("/no/such/entry"), 10, 100) is None
     True
     """
+    opened = _open_entry(path, limit)
+    if opened is None:
+        return None
+    fd, whole = opened
+    try:
+        return os.read(fd, size), whole
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _open_entry(path: Path, limit: int) -> tuple[int, int] | None:
+    """An open descriptor on the entry and its size, only if it is a regular file (never through a symbolic
+    link) of at most `limit` bytes; anything else at its name is removed. The caller closes the descriptor."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
     except OSError as error:
-        if error.errno == errno.ELOOP:
+        if error.errno == errno.ELOOP:  # a symbolic link: never followed
             remove(path)
         return None
     try:
         status = os.fstat(fd)
-        if not stat.S_ISREG(status.st_mode) or status.st_size > limit:
-            remove(path)
-            return None
-        return os.read(fd, size), status.st_size
     except OSError:
-        return None
-    finally:
         os.close(fd)
+        return None
+    if not stat.S_ISREG(status.st_mode) or status.st_size > limit:
+        os.close(fd)
+        remove(path)
+        return None
+    return fd, status.st_size
 
 
 def write_entry(path: Path, data: bytes) -> None:
