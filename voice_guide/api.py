@@ -35,7 +35,7 @@ from .prefetch import Prefetcher, ReadyClosing
 from .printable import printable
 from .procinfo import process_started_at
 from .render import iter_blocks, render_file
-from .routine import DEFAULT_ENGINE, DEFAULT_LOUDNESS, MAX_TOTAL, Routine, Voice
+from .routine import DEFAULT_ENGINE, DEFAULT_LOUDNESS, MAX_TOTAL, ROUTINE_SUFFIXES, Routine, Voice
 from .scheduler import Listener, Listeners, PlayResult, Scheduler
 from .speech import Synthesizer
 from .split import check_folder, export_split, planned_files
@@ -73,7 +73,7 @@ def resolve(routine: str | os.PathLike | None) -> Path:
     if _is_bundled_name(routine):  # a plain name means the bundled routine, even where a file has that name
         return bundled.path(str(routine))
     candidate = Path(routine)
-    if candidate.exists() or os.sep in str(routine) or candidate.suffix in {".yaml", ".yml"}:
+    if candidate.exists() or os.sep in str(routine) or candidate.suffix in ROUTINE_SUFFIXES:
         return candidate
     raise BadInputError(
         f"{routine}: no such file, and no bundled routine of that name (bundled: {', '.join(bundled.names())})"
@@ -96,7 +96,7 @@ def routine_files(routines: Sequence["str | os.PathLike | None"]) -> list:
         if routine is None or _is_bundled_name(routine) or not Path(routine).is_dir():
             found.append(routine)
             continue
-        files = sorted(p for p in Path(routine).iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+        files = sorted(p for p in Path(routine).iterdir() if p.suffix in ROUTINE_SUFFIXES and p.is_file())
         if not files:
             raise BadInputError(f"{printable(os.fspath(routine))}: the folder holds no routine files (.yaml, .yml)")
         found.extend(files)

@@ -64,8 +64,10 @@ class Recorder:
             self.forget()  # a FIFO or a device is read once; a link may change under it
         self._reads.append({"file": os.fspath(path), "sha256": _digest(path)})
 
-    def folder(self, path: str | os.PathLike, names: list[str]) -> None:
-        self._reads.append({"folder": os.fspath(path), "names": sorted(names)})
+    def folder(self, path: str | os.PathLike) -> None:
+        """A folder of routines: any change to the names in it (which files are routines is the api's rule, not
+        restated here) means the check is run again."""
+        self._reads.append({"folder": os.fspath(path), "names": _names(os.fspath(path))})
 
     def exists(self, path: str) -> None:
         self._reads.append({"exists": path, "is": os.path.lexists(path)})
@@ -162,7 +164,7 @@ def _unchanged(read: dict[str, Any]) -> bool:
     if "file" in read:
         return _digest(read["file"]) == read["sha256"]
     if "folder" in read:
-        return _routine_names(read["folder"]) == read["names"]
+        return _names(read["folder"]) == read["names"]
     if "exists" in read:
         return os.path.lexists(read["exists"]) == read["is"]
     if "glob" in read:
@@ -170,9 +172,9 @@ def _unchanged(read: dict[str, Any]) -> bool:
     return False
 
 
-def _routine_names(folder: str) -> list[str] | None:
+def _names(folder: str) -> list[str] | None:
     try:
-        return sorted(name for name in os.listdir(folder) if name.endswith((".yaml", ".yml")))
+        return sorted(os.listdir(folder))
     except OSError:
         return None
 

@@ -727,7 +727,7 @@ def _note_reads(memo: checkmemo.Recorder, args: argparse.Namespace, names: list)
     shipped = bundled.names()
     for given in args.routines or []:
         if given not in shipped and os.path.isdir(given):
-            memo.folder(given, [Path(name).name for name in names if Path(name).parent == Path(given)])
+            memo.folder(given)
     for name in names:
         if name is None or name in shipped:
             memo.exists(name or bundled.DEFAULT)

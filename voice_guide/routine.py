@@ -25,6 +25,7 @@ DEFAULT_LOUDNESS = -19.0
 COUNTDOWN_RANGE = (1, 10)  # seconds a hold may count down aloud
 HOLD_ENDS = ("auto", "words", "tone", "none")  # what marks the end of a hold; auto: the chime, else a tone
 ENGINE_NAMES = ("espeak-ng", "piper")  # the speech engines a routine's `voice: {engine: ...}` and --engine name
+ROUTINE_SUFFIXES = (".yaml", ".yml")  # a file with one of these names is a routine (in a folder given as input)
 DEFAULT_ENGINE = "espeak-ng"  # needs nothing but espeak-ng; piper is the `neural` extra (see engine.py)
 
 
