@@ -12,8 +12,10 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
@@ -250,6 +252,19 @@ def test_no_microphone_is_one_line_and_the_routine_plays_on_with_its_reminders(t
     assert "Stop if it hurts." in texts
 
 
+@contextmanager
+def _ended(process: subprocess.Popen, feed: Feed) -> Iterator[None]:
+    """However the block leaves (a failed assertion, a timeout), the player is not left running and the
+    microphone's feed stops."""
+    try:
+        yield
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+        feed.stop()
+
+
 def _say_during_the_hold(tmp_path, cache_root, phrase: str) -> tuple[list[dict], list]:
     """Play the quick routine with --listen; say `phrase` a second into the hold; (timing log, played buffers)."""
     import os
@@ -263,7 +278,7 @@ def _say_during_the_hold(tmp_path, cache_root, phrase: str) -> tuple[list[dict],
     process = subprocess.Popen([sys.executable, "-X", "dev", "-m", "voice_guide", "play", str(QUICK), "--listen",
                                 "--timing-log", str(log)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, env=env, cwd=ROOT)
-    try:
+    with _ended(process, feed):
         deadline = time.monotonic() + 90
         press = None
         while press is None and time.monotonic() < deadline:
@@ -275,11 +290,6 @@ def _say_during_the_hold(tmp_path, cache_root, phrase: str) -> tuple[list[dict],
         time.sleep(press["samples"] / 22050 + 1.0)  # into the quiet of the hold
         feed.say(corpus.say("flite-slt", phrase))
         _, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-        feed.stop()
     assert process.returncode == 0, err
     assert "Warning" not in err and "warning" not in err, err  # -X dev: no ResourceWarning either
     entries = [json.loads(line) for line in log.read_text().splitlines()]
@@ -384,18 +394,13 @@ def test_listen_test_shows_what_it_heard_and_saves_a_sensitivity(tmp_path):
     env = {**os.environ, **env_alsa, "XDG_CONFIG_HOME": str(config)}
     process = subprocess.Popen([sys.executable, "-m", "voice_guide", "listen-test", "--seconds", "7"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
-    try:
+    with _ended(process, feed):
         deadline = time.monotonic() + 60
         while feed.opened_at is None and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(2.0)
         feed.say(corpus.say("flite-slt", "stop now"))
         out, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
-        feed.stop()
     assert process.returncode == 0, err
     assert "heard: stop now" in out
     assert "input level" in out
