@@ -281,6 +281,18 @@ def test_a_start_inside_a_block_is_oriented_by_the_blocks_its_own_lines_do_not_a
     assert steps[6].orientation is None  # "Now your right foot." starts step 7
 
 
+def test_the_steps_shown_are_in_the_language_spoken_a_german_voice_on_a_routine_without_language():
+    from voice_guide.routine import Voice
+
+    routine = Routine("Toes", (Repeat(2, (Say("Spread."), Say("Curl."))),))
+    german = Voice(voice="de", language="de")
+    steps = compiler.outline(routine, voice=german)
+    said = [part for part in compiler.script(routine, voice=german) if getattr(part, "label", None)]
+    assert {s.label for s in steps} == {part.label for part in said} == {"Runde 1 von 2", "Runde 2 von 2"}
+    assert steps[3].orientation == "Weiter: Runde zwei von zwei."
+    assert compiler.outline(routine)[3].orientation == "Picking up with round two of two."  # no voice: English
+
+
 def test_a_cue_every_hundredth_of_a_second_is_refused_before_anything_is_laid_out():
     from voice_guide.compiler import MAX_SPOKEN_LINES
     from voice_guide.errors import BadInputError

@@ -10,6 +10,7 @@ from voice_guide import api
 from voice_guide.env import Environment
 from voice_guide.errors import AudioDeviceError, BadInputError, NoAudioDeviceError, OutputError
 from voice_guide.loader import load
+from voice_guide.routine import Voice
 
 from .fakes import QUICK
 
@@ -99,18 +100,35 @@ class Recorder:
         pass
 
 
+def recording(cache_root) -> tuple[Recorder, Environment]:
+    """A Recorder as the sound device, and an environment that plays to it."""
+    sink = Recorder()
+    return sink, Environment(stdin=io.StringIO(), stdout=io.StringIO(), stderr=io.StringIO(),
+                             cache_dir=cache_root / "voice-guide", open_sink=lambda: sink)
+
+
+BLOCK_START = [
+    # A sides block, English; and a routine without `language:` said by a German voice: shown as said.
+    ("  - sides: [left foot, right foot]\n", Voice(), "Picking up with your right foot.", "(Right foot)"),
+    ("  - repeat: 2\n", Voice(voice="de"), "Weiter: Runde zwei von zwei.", "(Runde 2 von 2)"),
+]
+
+
 @pytest.mark.slow
-def test_play_started_inside_a_block_says_where_it_picks_up_aloud_first(cache_root, tmp_path):
+@pytest.mark.parametrize("block, voice, where, label", BLOCK_START)
+def test_play_started_inside_a_block_says_and_shows_where_it_picks_up_first_in_the_language_spoken(
+        cache_root, tmp_path, block, voice, where, label):
     routine = tmp_path / "feet.yaml"
-    routine.write_text("title: Feet\nvoice:\n  rate: 300\nchime: false\nsteps:\n  - sides: [left foot, right foot]\n"
+    routine.write_text(f"title: Feet\nvoice:\n  rate: 300\nchime: false\nsteps:\n{block}"
                        "    steps:\n      - say: Lift.\n        pause: 0.1s\n      - say: Press.\n        pause: 0.1s\n"
                        "reminders:\n  - Stop if it hurts.\n")
-    sink = Recorder()
-    env = Environment(stdin=io.StringIO(), stdout=io.StringIO(), stderr=io.StringIO(),
-                      cache_dir=cache_root / "voice-guide", open_sink=lambda: sink)
-    with api.synthesizer(load(str(routine)), api.Settings(), env) as synth:
-        said = synth.samples("Picking up with your right foot.")
-    api.play(load(str(routine)), api.Settings(start_at=4), env)
-    assert env.stdout.getvalue().splitlines()[1] == "starting at step 4/4 (Right foot): Picking up with your right foot."
+    sink, env = recording(cache_root)
+    settings = api.Settings(voice=voice, start_at=4)
+    with api.synthesizer(load(str(routine)), settings, env) as synth:
+        said = synth.samples(where)
+    api.play(load(str(routine)), settings, env)
+    lines = env.stdout.getvalue().splitlines()
+    assert lines[1] == f"starting at step 4/4 {label}: {where}"
+    assert lines[2].endswith(f"step 4/4    {label[1:-1]}: Press.")
     assert len(sink.plays[0]) == 2 * len(said)  # 16-bit samples of that very line
     assert len(sink.plays) == 1 + 1 + 2  # where, "Press.", the ending and the reminder

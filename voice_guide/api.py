@@ -287,11 +287,10 @@ def play(routine: Routine, settings: Settings = Settings(), env: Environment | N
         raise BadInputError(f"{routine.source}: the routine runs about {compact(estimate)} with its spoken "
                             f"lines; a routine must be at most {compact(MAX_TOTAL)} in all: "
                             "shorten a hold or a pause")
-    steps = compiler.outline(routine)
-    if settings.start_at is not None and not 1 <= settings.start_at <= len(steps):
-        plural = "s" if len(steps) != 1 else ""
-        raise BadInputError(f"--start-at {settings.start_at}: {routine.title!r} has {len(steps)} step{plural}")
-    orientation = steps[settings.start_at - 1].orientation if settings.start_at is not None else None
+    count = len(compiler.outline(routine))  # the same in every language: checked before anything starts
+    if settings.start_at is not None and not 1 <= settings.start_at <= count:
+        plural = "s" if count != 1 else ""
+        raise BadInputError(f"--start-at {settings.start_at}: {routine.title!r} has {count} step{plural}")
     with ExitStack() as stack:
         timing = None
         if settings.timing_log is not None:  # opened first: a bad path fails before any sound
@@ -303,6 +302,9 @@ def play(routine: Routine, settings: Settings = Settings(), env: Environment | N
         # In order of first use: the opening line is made first, the rest while it plays; the closing lines come
         # second, so that whatever fails later, the reminders are ready to be said.
         voice = _phrases_voice(routine, synth)
+        # Shown and said in one language: the step titles come from the phrases the script is made with.
+        steps = compiler.outline(routine, voice=voice)
+        orientation = steps[settings.start_at - 1].orientation if settings.start_at is not None else None
         texts = ([orientation] if orientation else []) + compiler.texts(routine, voice=voice, chime=settings.chime,
                                                                          listening=settings.listen)
         synth.prefetch(texts[:1] + compiler.closing_texts(routine, voice=voice) + texts[1:])

@@ -202,8 +202,9 @@ def texts(routine: Routine, *, voice: Voice | None = None, chime: bool | None = 
     return list(seen)
 
 
-def outline(routine: Routine) -> tuple[StepOutline, ...]:
-    """Each expanded step, in order.
+def outline(routine: Routine, *, voice: Voice | None = None) -> tuple[StepOutline, ...]:
+    """Each expanded step, in order, its round labels and the line said when playing starts inside a block in
+    the phrases of `language(routine, voice)`: what is shown is in the language of what is said.
 
     >>> from voice_guide.routine import Routine, Say, Sides
     >>> steps = outline(Routine("Demo", (Sides(("left foot", "right foot"), (Say("Lift."), Say("Press."))),)))
@@ -212,7 +213,7 @@ def outline(routine: Routine) -> tuple[StepOutline, ...]:
     >>> steps[0].orientation, steps[1].orientation
     (None, 'Picking up with your left foot.')
     """
-    say = language(routine).phrases
+    say = language(routine, voice).phrases
     parts = [part for part in script(routine, phrases=say) if isinstance(part, Sound) and part.step]
     announced: dict[int, int] = {}
     for part in parts:
