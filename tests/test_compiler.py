@@ -346,3 +346,12 @@ def test_the_seconds_the_loudness_is_worked_out_from_are_those_of_the_script_sai
     assert len(english) == len(german) == len(heard) and chimes == 3
     assert english != german and english != heard
     assert sum(compiler.sounding_seconds(routine, voice=Voice(rate=300))[0]) < sum(english) / 1.8  # per engine
+
+
+def test_warnings_about_crowded_cues_point_at_the_every_that_crowds_them():
+    from voice_guide.loader import loads
+
+    routine = loads("title: T\nsteps:\n  - say: Press.\n    hold: 1m\n    cues:\n      halfway: true\n"
+                    "      every: 2s\n", path="r.yaml")
+    warnings = compiler.compile(routine, lambda text: 2 * SAMPLE_RATE).warnings
+    assert len(warnings) == 1 and warnings[0].startswith("r.yaml:7:7: this hold's cues are too close")

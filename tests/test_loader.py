@@ -347,6 +347,27 @@ def test_a_comment_after_unquoted_spoken_text_is_a_warning_quoting_what_is_cut()
     ]
 
 
+def test_a_number_sign_cut_from_a_title_an_intro_or_about_is_a_warning_but_a_comment_there_is_not():
+    text = ("title: Routine #2 for feet\nabout: Arch #2   # shown\nintro: Get ball #1 ready.\n"
+            "steps:\n  - sides:\n      - left foot  # the sore one\n      - right foot\n    steps:\n      - say: Press.\n")
+    assert warnings_of(text) == [
+        "r.yaml:1:16: only 'Routine' is said: the '#' after it starts a comment, so '#2 for feet' is left out; to "
+        "say it, put the whole text in double quotes",
+        "r.yaml:2:13: only 'Arch' is shown: the '#' after it starts a comment, so '#2 # shown' is left out; to "
+        "show it, put the whole text in double quotes",
+        "r.yaml:3:17: only 'Get ball' is said: the '#' after it starts a comment, so '#1 ready.' is left out; to "
+        "say it, put the whole text in double quotes",
+    ]
+
+
+def test_a_countdown_in_a_hold_under_twenty_seconds_is_a_warning_at_the_countdown():
+    text = "title: A\nsteps:\n  - say: Press.\n    hold: 15s\n    cues:\n      halfway: true\n      countdown: 3\n"
+    assert warnings_of(text) == [
+        "r.yaml:7:7: 'countdown: 3' needs a hold of at least 20s, and this one is 15s, so nothing is counted down; "
+        "hold 20s or more, or remove 'countdown'"
+    ]
+
+
 def test_quoted_text_and_comments_on_their_own_line_give_no_warning():
     text = 'title: A\n# a note\nsteps:\n  - say: "Press point #3."  # the chart\n    pause: 5s  # quiet\n'
     assert warnings_of(text) == []

@@ -33,14 +33,15 @@ STRUCTURAL = """
     rate-not-number rate-out-of-range rate-quoted volume-out-of-range
     voice-not-mapping chime-not-bool repeat-zero repeat-not-whole repeat-without-steps repeat-with-pause
     sides-only-one sides-twice-the-same reminders-empty-list reminders-single-text many-problems alias-bomb-unused
-    bom-with-error duplicate-say-in-step pause-scientific volume-zero
+    bom-with-error duplicate-say-in-step pause-scientific volume-zero key-ends-in-no-break-space
+    key-holds-zero-width-space
 """.split()
 # Faults a schema cannot see: values in range of the pattern but not of the loader, and whole-routine limits.
 BEYOND_THE_SCHEMA = """
     pause-zero hold-reversed-range hold-seconds-over-59 hold-absurd total-over-four-hours total-crosses-four-hours
     deep-blocks duplicate-top-key duplicate-step-key crlf-with-error escape-lone-surrogate
     nothing-to-pronounce silent-lines title-nothing-to-pronounce control-escape-terminal control-escape-nul
-    null-tag-on-text
+    null-tag-on-text intro-nothing-to-pronounce
 """.split()
 # Faults in the YAML or the bytes, tags PyYAML cannot build, and expansions too big to validate.
 NOT_VALIDATED = """

@@ -15,7 +15,7 @@ from typing import Callable, Iterator, Union
 from .chime import CHIME_LENGTH
 from .errors import BadInputError
 from .phrases import Choice, Phrases, choose, phrases_for
-from .routine import CUE_MIN_REMAINING, MAX_TOTAL, Hold, Repeat, Routine, Say, Sides, Step, Voice
+from .routine import COUNTDOWN_MIN_HOLD, CUE_MIN_REMAINING, MAX_TOTAL, Hold, Repeat, Routine, Say, Sides, Step, Voice
 from .timefmt import compact
 from .timeline import (
     ANNOUNCEMENT,
@@ -49,7 +49,6 @@ CUE_MERGE_WINDOW = 1.0  # cues this close together are said as one line
 # Every different line is synthesized (and cached) before or while a routine plays; the bundled routines need
 # 14-18, a four-hour hold with a cue every 15 s about 960. More is a mistake (every: 0.01s), not a routine.
 MAX_SPOKEN_LINES = 1000
-COUNTDOWN_MIN_HOLD = 20.0  # a countdown only in holds this long: a short hold is a countdown already
 AFTER_HOLD_END = 0.5  # after the release cue or the end tone
 
 # espeak-ng says about ten characters of English per second for every word per minute (measured on the bundled
@@ -97,7 +96,6 @@ class HoldWindow:
     cues: tuple[Cue, ...]
     where: str
     every: float | None = None  # the step's 'every', to suggest one that fits when its cues collide
-    notes: tuple[str, ...] = ()  # warnings about the cues asked for
 
 
 Part = Union[Sound, HoldWindow]
@@ -378,9 +376,9 @@ class _Expansion:
                     out.append(Sound(SPEECH, INSTRUCTION, number, step.text, pause, label, spoken))
                 else:
                     out.append(Sound(SPEECH, INSTRUCTION, number, step.text, label=label, where=spoken, hold=step.hold))
-                    where = f"{self.source}:{step.line}" if step.line else self.source
                     cues = _cues(step, self.say, self.source, self.listening)
-                    out.append(HoldWindow(number, step.hold.maximum, cues, where, step.cues.every, _cue_notes(step)))
+                    out.append(HoldWindow(number, step.hold.maximum, cues, _cues_place(step, self.source),
+                                          step.cues.every))
                     out.extend(self._hold_end(number))
             elif isinstance(step, Repeat):
                 for round_number in range(1, step.times + 1):
@@ -484,13 +482,11 @@ def _cues(step: Say, say: Phrases, source: str = "<routine>", listening: bool = 
     return tuple(merged)
 
 
-def _cue_notes(step: Say) -> tuple[str, ...]:
-    hold = step.hold
-    notes = []
-    if step.cues.countdown and hold and hold.maximum < COUNTDOWN_MIN_HOLD:
-        notes.append(f"a countdown needs a hold of at least {_english().duration(COUNTDOWN_MIN_HOLD)}; this one "
-                     f"is {_english().duration(hold.maximum)}, so it has none")
-    return tuple(notes)
+def _cues_place(step: Say, source: str) -> str:
+    """Where warnings about a hold's cues point: its 'cues:' (else the step, for a range's own cue)."""
+    if step.cues.line:
+        return f"{source}:{step.cues.line}:{step.cues.column}"
+    return f"{source}:{step.line}" if step.line else source
 
 
 def _merge(group: list[tuple[float, int, str]]) -> Cue:
@@ -579,8 +575,6 @@ class _Layout:
 
 
 def _lay_out_hold(hold: HoldWindow, layout: _Layout, length: Length, warn: Callable[[str], None]) -> Iterator[Event]:
-    for note in hold.notes:
-        warn(f"{hold.where}: {note}")
     start = layout.cursor
     end = start + _samples(hold.seconds)
     gap = _samples(CUE_GAP)

@@ -26,6 +26,7 @@ from .errors import BadInputError, Problem, RoutineError
 from .phrases import normalized_tag, tag_named
 from .printable import describe, find_control, printable
 from .routine import (
+    COUNTDOWN_MIN_HOLD,
     COUNTDOWN_RANGE,
     CUE_MIN_REMAINING,
     ENGINE_NAMES,
@@ -54,7 +55,10 @@ MAX_YAML_DEPTH = 64  # nesting of YAML values; PyYAML's composer recurses once p
 MAX_BLOCK_DEPTH = 8  # nesting of repeat/sides blocks
 MAX_TEXT = 600  # characters in one spoken line
 MAX_PROBLEMS = 200  # enough to fix a file; more is noise (RoutineError shows the first 20)
-_CUT_BY_COMMENTS = ("say", "reminder")  # sentences, where '#3' is likely meant; a title's comment is a comment
+_CUT_BY_COMMENTS = ("say", "reminder")  # sentences, where '#3' is likely meant
+# Texts where '# ...' is usually a comment (the README's example annotates them), but '#2' is cut text.
+_CUT_BY_NUMBERS = ("title", "about", "intro", "side")
+_CONTENT_AFTER_HASH = re.compile(r"#[^\s#]")  # "#2", "#1": a number sign, not a comment's "# note"
 _LIKELY_MINUTES = 10  # a bare-number hold this short, with cues, was probably meant in minutes
 _SHORTEST_CUE = 2.0  # seconds: about the shortest remaining-time line ("five seconds left") and a gap
 
@@ -479,6 +483,12 @@ class _Checker:
                 found[name] = (key, value)
             elif name == "<<":
                 self.report(key, "merge keys ('<<') are not supported; write the keys out")
+            elif _invisible(name) and _visible(name) in allowed:
+                index, character = _invisible(name)  # type: ignore[misc]
+                self.suggested.add(_visible(name))  # not reported missing too
+                self.problems.append(Problem(key.start_mark.line + 1, key.start_mark.column + index + 1,
+                                             f"the key {_visible(name)!r} holds {_space_name(character)}; retype it "
+                                             "with plain letters"))
             else:
                 self.suggested.add(_suggestion(name, allowed) or "")
                 self.report(key, _unknown_key(name, allowed))
@@ -532,22 +542,24 @@ class _Checker:
             self.report(node, f"{name!r} has nothing to pronounce: {_shortened(value)!r} holds no letters or "
                         "digits; write the words to say")
             return None
-        if name in _CUT_BY_COMMENTS and scalar.style is None:
-            self.comment_after(scalar, value)
+        if scalar.style is None and (name in _CUT_BY_COMMENTS or name in _CUT_BY_NUMBERS):
+            self.comment_after(scalar, value, spoken, any_comment=name in _CUT_BY_COMMENTS)
         return value
 
-    def comment_after(self, scalar: ScalarNode, value: str) -> None:
-        """Warns when a '#' on the line of an unquoted text starts a comment, which cuts what is said."""
+    def comment_after(self, scalar: ScalarNode, value: str, spoken: bool = True, any_comment: bool = True) -> None:
+        """Warns when a '#' on the line of an unquoted text starts a comment, which cuts what is said (or shown);
+        unless `any_comment`, only a '#' that reads as part of the text ('#2')."""
         end = scalar.end_mark.index
         line_end = _LINE_BREAK.search(self.source, end)
         rest = self.source[end : line_end.start() if line_end else len(self.source)]
         stripped = rest.lstrip(" \t")
-        if not stripped.startswith("#"):
+        if not stripped.startswith("#") or not (any_comment or _CONTENT_AFTER_HASH.match(stripped)):
             return
         cut = stripped.rstrip()
         column = scalar.end_mark.column + len(rest) - len(stripped) + 1
-        self.warn(scalar.end_mark.line + 1, column, f"only {_shortened(value)!r} is said: the '#' after it starts a "
-                  f"comment, so {_shortened(cut)!r} is left out; to say it, put the whole text in double quotes")
+        said, say = ("said", "say") if spoken else ("shown", "show")
+        self.warn(scalar.end_mark.line + 1, column, f"only {_shortened(value)!r} is {said}: the '#' after it starts a "
+                  f"comment, so {_shortened(cut)!r} is left out; to {say} it, put the whole text in double quotes")
 
     def escape_position(self, scalar: ScalarNode, character: str) -> tuple[int, int]:
         """Where in the file the quoted escape that made `character` is (the scalar's start if not found)."""
@@ -615,7 +627,7 @@ class _Checker:
         chime = self.flag(keys["chime"][1], "chime") if "chime" in keys else True
         reminders = self.reminders(keys["reminders"][1]) if "reminders" in keys else None
         language = self.language(keys["language"][1]) if "language" in keys else None
-        intro = self.optional_text(keys, "intro")
+        intro = self.optional_text(keys, "intro", spoken=True)
         hold_end = self.choice(keys["hold_end"][1], "hold_end", HOLD_ENDS) if "hold_end" in keys else "auto"
         if steps:
             self.check_length(steps)
@@ -649,13 +661,13 @@ class _Checker:
             return None
         return scalar.value
 
-    def optional_text(self, keys: dict[str, tuple[Node, Node]], name: str) -> str | None:
+    def optional_text(self, keys: dict[str, tuple[Node, Node]], name: str, spoken: bool = False) -> str | None:
         if name not in keys:
             return None
         node = keys[name][1]
         if isinstance(node, ScalarNode) and (_is_null(node) or not node.value.strip()):
             return None
-        return self.text(node, name)
+        return self.text(node, name, spoken=spoken)
 
     def voice(self, node: Node) -> Voice | None:
         if not self.visit(node):
@@ -822,6 +834,11 @@ class _Checker:
             self.warn(*at, f"'hold: {written}' is {written} seconds (a bare number counts seconds), too short for "
                       f"its cues; for minutes write 'hold: {written}m'")
             return
+        if cues.countdown and span[1] < COUNTDOWN_MIN_HOLD:
+            place = self.key_place(keys["cues"][1], "countdown")
+            self.warn(*place, f"'countdown: {cues.countdown}' needs a hold of at least {compact(COUNTDOWN_MIN_HOLD)}, "
+                      f"and this one is {longest}, so nothing is counted down; hold {compact(COUNTDOWN_MIN_HOLD)} "
+                      "or more, or remove 'countdown'")
         every = cues.every
         if every is None or every < span[1] - CUE_MIN_REMAINING:
             return
@@ -834,6 +851,12 @@ class _Checker:
             self.warn(*at, f"'every: {compact(every)}' in a hold of {longest}: no remaining-time cue fits "
                       f"(none is said in the last {compact(CUE_MIN_REMAINING)}); use an 'every' of at most "
                       f"{compact(span[1] - CUE_MIN_REMAINING)}")
+
+    @staticmethod
+    def key_place(mapping: Node, name: str) -> tuple[int, int]:
+        """(line, column) of key `name` in `mapping` (of the mapping itself if it is not there)."""
+        found = next((key for key, _ in getattr(mapping, "value", ()) if getattr(key, "value", None) == name), mapping)
+        return found.start_mark.line + 1, found.start_mark.column + 1
 
     def cues(self, node: Node) -> Cues | None:
         if not self.visit(node):
@@ -852,7 +875,8 @@ class _Checker:
             countdown = self.whole(keys["countdown"][1], "countdown", expected, COUNTDOWN_RANGE, " seconds")
         if ("every" in keys and every is None) or halfway is None or ("countdown" in keys and countdown is None):
             return None
-        return Cues(every=every, halfway=halfway, countdown=countdown)
+        line, column = self.key_place(mapping, "every")  # what crowds a hold, if it is there
+        return Cues(every=every, halfway=halfway, countdown=countdown, line=line, column=column)
 
     def block(self, mapping: MappingNode, keys: dict[str, tuple[Node, Node]], kind: str, depth: int, line: int) -> Step | None:
         if depth >= MAX_BLOCK_DEPTH:
@@ -975,6 +999,20 @@ def _kind(node: Node) -> str:
     if isinstance(node, MappingNode):
         return "a mapping"
     return "nothing" if _is_null(node) else f"{_shortened(node.value)!r}"
+
+
+def _is_invisible(character: str) -> bool:
+    """A character that looks like a space or like nothing: U+00A0, U+2003, U+200B, U+FEFF."""
+    return character != " " and unicodedata.category(character) in ("Zs", "Cf")
+
+
+def _invisible(name: str) -> tuple[int, str] | None:
+    """The first invisible character of a key, and its index."""
+    return next(((i, c) for i, c in enumerate(name) if _is_invisible(c)), None)
+
+
+def _visible(name: str) -> str:
+    return "".join(c for c in name if not _is_invisible(c))
 
 
 def _unknown_key(name: str, allowed: tuple[str, ...]) -> str:

@@ -23,6 +23,7 @@ MAX_TOTAL = 4 * 3600.0  # seconds a routine may run in all, spoken lines include
 # channels, which a meter of the stereo file counts twice: +3 LU).
 DEFAULT_LOUDNESS = -19.0
 COUNTDOWN_RANGE = (1, 10)  # seconds a hold may count down aloud
+COUNTDOWN_MIN_HOLD = 20.0  # a countdown only in holds this long: a short hold is a countdown already
 HOLD_ENDS = ("auto", "words", "tone", "none")  # what marks the end of a hold; auto: the chime, else a tone
 ENGINE_NAMES = ("espeak-ng", "piper")  # the speech engines a routine's `voice: {engine: ...}` and --engine name
 ROUTINE_SUFFIXES = (".yaml", ".yml")  # a file with one of these names is a routine (in a folder given as input)
@@ -81,6 +82,8 @@ class Cues:
     every: float | None = None
     halfway: bool = False
     countdown: int | None = None
+    line: int = field(default=0, compare=False)  # where 'cues:' is in its file, for messages (0: not known)
+    column: int = field(default=0, compare=False)
 
 
 @dataclass(frozen=True)
