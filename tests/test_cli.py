@@ -51,6 +51,8 @@ def test_schema_prints_the_json_schema(cli):
         (["play", "--volume", "0.0"], "0 is silence"),
         (["export", str(SHORT), "-o", "x.wav", "--loudness", "loud"], "argument --loudness: 'loud' is not a "
          "loudness: a number of LUFS, like -20"),
+        (["export", str(SHORT), "-o", "x.wav", "--loudness", "-19dB"], "argument --loudness: '-19dB' is not a "
+         "loudness: a number of LUFS, like -20"),  # not "expected one argument": it begins with '-'
         (["play", "--start-at", "0"], "'0' must be 1 or more"),
         ([], "the following arguments are required: COMMAND"),
     ],
@@ -119,6 +121,8 @@ def test_check_of_several_files_checks_every_one_prints_each_result_and_exits_2(
     assert f"{paths['bad1']}:3:10: 'say' has nothing to pronounce" in result.stderr
     assert f"{paths['bad2']}:4:5: unknown key 'puase'" in result.stderr
     assert result.stderr.splitlines()[-1] == f"voice-guide: 2 of 4 routines have problems: {paths['bad1']}, {paths['bad2']}"
+    result = cli("check", paths["a"], paths["bad1"], status=2)
+    assert result.stderr.splitlines()[-1] == f"voice-guide: 1 of 2 routines has problems: {paths['bad1']}"
 
 
 def test_check_json_of_several_files_is_one_list_with_each_file_its_warnings_or_problems(cli, tmp_path):
@@ -256,6 +260,11 @@ def test_the_progress_bar_shows_a_file_name_as_text_not_as_markup_or_control_cod
     finish()
     shown = env.stderr.getvalue()
     assert "[/x]" in shown and "\\x1b[2J.mp3" in shown and "\x1b[2J" not in shown
+
+
+def test_a_loudness_may_be_written_with_its_unit(cli, tmp_path):
+    result = cli("export", SHORT, "-o", tmp_path / "x.wav", "-q", "--loudness", "-16LUFS", status=2)
+    assert "loudness -16 LUFS is out of range" in result.stderr  # read as the number it is
 
 
 @pytest.mark.parametrize("bad", ["-16.9", "-31"])

@@ -163,6 +163,19 @@ def test_several_routines_with_a_file_name_are_told_to_give_a_folder(cli, tmp_pa
     assert list(tmp_path.iterdir()) == []
 
 
+def test_two_routines_that_would_make_the_same_file_are_named(cli, tmp_path):
+    (tmp_path / "a").mkdir()
+    twin = tmp_path / "a" / "short.yaml"
+    twin.write_text(SHORT.read_text())
+    out = tmp_path / "out"
+    result = cli("export", SHORT, twin, "-o", f"{out}/", "-q", status=2)
+    assert result.stderr == (f"voice-guide: {SHORT} and {twin} would both be written to {out / 'short.mp3'}; export "
+                             "them into different folders, or rename one\n")
+    result = cli("export", SHORT, SHORT, "-o", f"{out}/", "-q", status=2)
+    assert result.stderr == f"voice-guide: {SHORT} is given twice; give each routine once\n"
+    assert not out.exists()
+
+
 def test_several_routines_refuse_an_existing_file_before_any_work(cli, tmp_path):
     (tmp_path / "short.wav").write_bytes(b"mine")
     result = cli("export", SHORT, "arch", "-o", f"{tmp_path}/", "--format", "wav", "-q", status=2)

@@ -500,10 +500,17 @@ def test_an_unknown_variant_keeps_the_voice_and_says_so():
                               "matches: 'klatt'. Run `voice-guide voices` to list the variants.",)
 
 
-def test_a_variant_alone_is_explained():
-    found = resolve_voice("klatt", VOICES, "gmw/en", VARIANTS)
-    assert found.warnings == ("'klatt' is a voice variant, not a voice; add it to a voice, like 'en-us+klatt'; "
-                              "using 'English (Great Britain)'.",)
+@pytest.mark.parametrize("spelling", ["klatt", "+klatt"])
+def test_a_variant_alone_is_explained(spelling):
+    found = resolve_voice(spelling, VOICES, "gmw/en", VARIANTS)
+    assert found.warnings == (f"{spelling!r} is a voice variant, not a voice; add it to a voice, like "
+                              "'en-us+klatt'; using 'English (Great Britain)'.",)
+
+
+@pytest.mark.parametrize("name, voice", [("Deutsch", "German"), ("français", "French (France)")])
+def test_a_language_named_in_itself_picks_a_voice_of_that_language(name, voice):
+    found = resolve_voice(name, WITH_NEIGHBOURS, "gmw/en")
+    assert (found.voice.name, found.warnings) == (voice, ())
 
 
 @pytest.mark.parametrize("spelling", ["en-us+klatt", "en+f3"])

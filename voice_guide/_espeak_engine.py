@@ -17,7 +17,7 @@ from .engine import ESPEAK, Ask, Engine, ResolvedVoice
 from .voices import VoiceInfo, VoiceList, resolve_voice
 
 # Changes when the rules for matching a request to a voice change, so choices made by older rules are not reused.
-_RESOLUTION_RULES = "variants-1"
+_RESOLUTION_RULES = "own-language-names-2"
 # Where distributions put espeak-ng's data; its phoneme table is replaced by every install or upgrade.
 DATA_GLOBS = ("/usr/lib/*/espeak-ng-data/phontab", "/usr/*/espeak-ng-data/phontab",
                       "/usr/local/*/espeak-ng-data/phontab", "/opt/homebrew/share/espeak-ng-data/phontab")

@@ -80,7 +80,7 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
     stops = _Stops(env)
     stops.install()
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser().parse_args(_negative_values_attached(argv))
         if isinstance(env.stdout, _Closed) and args.command in _PRINTING_COMMANDS:
             raise VoiceGuideError(f"standard output is closed, so {args.command} has nowhere to print; "
                                   "give it a file or a pipe (`> out.txt`)")
@@ -396,6 +396,33 @@ def _voice_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-chime", action="store_true", help="no chime before each step")
 
 
+_NEGATIVE_VALUED = ("--loudness",)  # options whose values are negative: '-19LUFS' must not read as an option
+
+
+def _negative_values_attached(argv: list[str]) -> list[str]:
+    """`--loudness -19LUFS` as `--loudness=-19LUFS`: argparse takes a value beginning with '-' for an option
+    unless it is a bare number, and would say "expected one argument" instead of what is wrong with it.
+
+    >>> _negative_values_attached(["export", "--loudness", "-19LUFS"])
+    ['export', '--loudness=-19LUFS']
+    """
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] in _NEGATIVE_VALUED and arg.startswith("-") and arg != "--":
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
+def _lufs(text: str) -> float:
+    """A loudness as written, with or without its unit: '-20', '-20 LUFS', '-20LUFS'."""
+    number = text.strip()
+    if number.lower().endswith("lufs"):
+        number = number[:-4].strip()
+    return float(number)
+
+
 def _number(convert, low: float, high: float, expected: str, outside: str):
     """An argparse type: `convert(text)` within [low, high]; the messages say what was expected."""
 
@@ -414,7 +441,7 @@ def _number(convert, low: float, high: float, expected: str, outside: str):
 _positive_int = _number(int, 1, float("inf"), "a whole number", "'{text}' must be 1 or more")
 _rate = _number(int, *RATE_RANGE, "a whole number of words per minute",
                 "{value} is outside %d-%d words per minute" % RATE_RANGE)
-_loudness = _number(float, -math.inf, math.inf, "a loudness: a number of LUFS, like -20", "'{text}' is not a loudness")
+_loudness = _number(_lufs, -math.inf, math.inf, "a loudness: a number of LUFS, like -20", "'{text}' is not a loudness")
 _volume_in_range = _number(float, *VOLUME_RANGE, "a number from %s to %s" % VOLUME_RANGE,
                            "{value} is outside %s-%s" % VOLUME_RANGE)
 _sensitivity = _number(float, 0.0, 1.0, "a number from 0.0 (strict) to 1.0 (eager)", "{value} is outside 0.0-1.0")
@@ -561,8 +588,13 @@ def _export_several(args: argparse.Namespace, routines: list, env: Environment) 
                             "output folder")
     extension = args.format or "mp3"
     targets = [folder / f"{Path(routine.source).stem}.{extension}" for routine in routines]
-    if len(set(targets)) < len(targets):
-        raise BadInputError("two routines have the same file name; export them into different folders")
+    for index, target in enumerate(targets):
+        if target in targets[:index]:
+            first = routines[targets.index(target)].source
+            if Path(first).resolve() == Path(routines[index].source).resolve():
+                raise BadInputError(f"{printable(first)} is given twice; give each routine once")
+            raise BadInputError(f"{printable(first)} and {printable(routines[index].source)} would both be written "
+                                f"to {printable(str(target))}; export them into different folders, or rename one")
     # Before any work: an existing file without --force, anything but a regular file, a routine itself.
     check_destinations({f"-o for {routine.source}": target for routine, target in zip(routines, targets)},
                        force=args.force, inputs=[Path(routine.source) for routine in routines], new_folders=[folder])
@@ -714,7 +746,8 @@ def run_check(args: argparse.Namespace, env: Environment) -> int:
     elif args.json and len(names) > 1:
         print(json.dumps(entries), file=env.stdout)
     if len(names) > 1:
-        verdict = f"{len(bad)} of {len(names)} routines have problems: {', '.join(bad)}" if bad else (
+        have = "has" if len(bad) == 1 else "have"
+        verdict = f"{len(bad)} of {len(names)} routines {have} problems: {', '.join(bad)}" if bad else (
             f"all {len(names)} routines are good")
         print(f"voice-guide: {printable(verdict)}", file=env.stderr)
     return status

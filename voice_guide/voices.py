@@ -6,6 +6,8 @@ import difflib
 from dataclasses import dataclass
 from typing import Sequence
 
+from .phrases import tag_named
+
 _CLOSE_MATCHES = 3
 
 
@@ -87,9 +89,13 @@ def resolve_voice(
         if found is not None:
             note = f"voice {requested!r} not found; using {found.name!r} (language {shorter!r})."
             return Resolution(found, (note,))
-    if any(wanted == v.id.lower() for v in variants):
-        note = (f"{requested!r} is a voice variant, not a voice; add it to a voice, like 'en-us+{wanted}'; "
-                f"using {default.name!r}.")
+    named = tag_named(wanted)  # a language by its own name: 'Deutsch', 'Español'
+    found = _by_language(named, voices, default) if named else None
+    if found is not None:
+        return Resolution(found)
+    if any(wanted.lstrip("+") == v.id.lower() for v in variants):
+        note = (f"{requested!r} is a voice variant, not a voice; add it to a voice, like "
+                f"'en-us+{wanted.lstrip('+')}'; using {default.name!r}.")
         return Resolution(default, (note,), found=False)
     return Resolution(default, (_not_found(requested, wanted, voices, default),), found=False)
 
