@@ -155,6 +155,14 @@ def test_one_routine_into_a_new_folder_written_with_a_slash_is_named_after_the_r
     assert [p.name for p in (tmp_path / "made").iterdir()] == ["short.wav"]
 
 
+def test_one_routine_into_a_folder_may_have_a_transcript_too(cli, tmp_path):
+    result = cli("export", SHORT, "-o", f"{tmp_path / 'made'}/", "--format", "wav", "--transcript",
+                 tmp_path / "short.vtt", "-q")
+    assert result.status == 0, result.stderr
+    assert [p.name for p in (tmp_path / "made").iterdir()] == ["short.wav"]
+    assert (tmp_path / "short.vtt").read_text().startswith("WEBVTT")
+
+
 def test_several_routines_with_a_file_name_are_told_to_give_a_folder(cli, tmp_path):
     result = cli("export", SHORT, "arch", "-o", tmp_path / "both.mp3", "-q", status=2)
     assert result.status == 2

@@ -523,8 +523,11 @@ def run_export(args: argparse.Namespace, env: Environment) -> int:
         raise BadInputError(f"{len(routines)} routines make {len(routines)} files: give a folder with a trailing "
                             f"slash, like -o {printable(str(args.output.with_suffix('')))}/, not the file name "
                             f"{printable(str(args.output))}")
-    if len(routines) > 1 or (args.output is not None and not to_stdout and _names_a_folder(args.output, written)):
+    into_folder = args.output is not None and not to_stdout and _names_a_folder(args.output, written)
+    if len(routines) > 1 or (into_folder and args.transcript is None and args.split is None):
         return _export_several(args, routines, env)
+    if into_folder:  # one routine, with a transcript or parts: its file named as -o DIR/ names it
+        args.output = _made_folder(args.output) / f"{Path(routines[0].source).stem}.{args.format or 'mp3'}"
     output = _standard_output(env) if to_stdout else args.output
     label = f"Exporting {'to standard output' if to_stdout else (args.output or args.split).name}"
     progress, finish = _progress_bar(env, quiet=args.quiet, label=label)
@@ -573,6 +576,21 @@ def _names_a_folder(path: Path, written: str) -> bool:
     return path.is_dir() or written.endswith(("/", os.sep))
 
 
+def _usable_folder(folder: Path) -> None:
+    """Refuses an -o DIR/ that is a file, or whose parent does not exist (the folder itself is made)."""
+    if folder.exists() and not folder.is_dir():
+        raise BadInputError(f"{printable(str(folder))} is not a folder; give a folder for several routines")
+    if not folder.exists() and not folder.parent.is_dir():
+        raise BadInputError(f"folder {printable(str(folder.parent))} does not exist; create it or choose another "
+                            "output folder")
+
+
+def _made_folder(folder: Path) -> Path:
+    _usable_folder(folder)
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
 def _export_several(args: argparse.Namespace, routines: list, env: Environment) -> int:
     """Several routines into one folder, named after their files, in parallel on the machine's cores."""
     from concurrent.futures import ProcessPoolExecutor  # multiprocessing: a sixth of the CLI's start-up; only here
@@ -581,11 +599,7 @@ def _export_several(args: argparse.Namespace, routines: list, env: Environment) 
     if args.output is None or args.transcript is not None or args.split is not None:
         raise BadInputError("with several routines, give a folder with -o DIR/ (no --transcript or --split)")
     folder = args.output
-    if folder.exists() and not folder.is_dir():
-        raise BadInputError(f"{printable(str(folder))} is not a folder; give a folder for several routines")
-    if not folder.exists() and not folder.parent.is_dir():
-        raise BadInputError(f"folder {printable(str(folder.parent))} does not exist; create it or choose another "
-                            "output folder")
+    _usable_folder(folder)
     extension = args.format or "mp3"
     targets = [folder / f"{Path(routine.source).stem}.{extension}" for routine in routines]
     for index, target in enumerate(targets):
