@@ -310,6 +310,8 @@ def test_a_regional_tag_uses_its_language_catalogue():
     (("left", "right"), ["Start with the left side.", "Now the right side."]),
     (("1", "2", "3"), ["Start with side one.", "Now side two.", "Now side three."]),
     (("the left hand", "both hands"), ["Start with the left hand.", "Now both hands."]),
+    (("A", "b"), ["Start with side A.", "Now side B."]),  # a letter, not the article "a"
+    (("first", "second"), ["Start with the first side.", "Now the second side."]),
 ])
 def test_sides_are_announced_naturally_whatever_their_names(sides, said):
     timeline = compiler.compile(Routine("T", (Sides(sides, (Say("Press."),)),)), spoken_length)

@@ -172,7 +172,7 @@ class Phrases:
         # TRANSLATORS: one-word side names that need a noun after them ("left"); such a side is announced
         # with the "a side named by a direction" messages.
         directions = self._p("words that name a side on their own",
-                             "left right front back top bottom upper lower inner outer near far")
+                             "left right front back top bottom upper lower inner outer near far first second third last")
         # TRANSLATORS: where a sentence's first letters are not simply the first letter as a capital, as
         # prefix=capitals pairs ("éé=Eé ij=IJ" in Dutch: "Eén.", "IJs"); "none" where that never happens.
         self._capitals = _rules(self._p("capital letters at the start of a sentence", "none"))
@@ -209,15 +209,16 @@ class Phrases:
         return self._fill(self._p("label", "round {number} of {total}"), number=str(number), total=str(total))
 
     def side(self, name: str, first: bool) -> str:
-        """'Start with your left foot.', 'Now the right side.', 'Now side two.'"""
+        """'Start with your left foot.', 'Now the right side.', 'Now side two.', 'Now side B.'"""
         words = name.split()
-        if name.strip().isdigit():
+        number = self._side_number(name)
+        if number is not None:
             text = self._("Start with side {number}.") if first else self._("Now side {number}.")
-            return self._say(text, number=self._count(int(name)))
+            return self._say(text, number=number)
         if len(words) == 1 and words[0].lower() in self._directions:
             text = (self._p("a side named by a direction", "Start with the {side} side.") if first
                     else self._p("a side named by a direction", "Now the {side} side."))
-        elif words and words[0].lower() in self._articles:
+        elif len(words) > 1 and words[0].lower() in self._articles:
             text = (self._p("a side whose name has its article", "Start with {side}.") if first
                     else self._p("a side whose name has its article", "Now {side}."))
         else:
@@ -233,14 +234,22 @@ class Phrases:
     def side_in_sentence(self, name: str) -> str:
         """A side as named inside a sentence: 'your left foot', 'the left side', 'side two'."""
         words = name.split()
-        if name.strip().isdigit():
+        number = self._side_number(name)
+        if number is not None:
             # TRANSLATORS: a side named by a number inside a sentence, as in "Picking up with side two."
-            return self._fill(self._p("in a sentence", "side {number}"), number=self._count(int(name)))
+            return self._fill(self._p("in a sentence", "side {number}"), number=number)
         if len(words) == 1 and words[0].lower() in self._directions:
             return self._fill(self._p("in a sentence, a side named by a direction", "the {side} side"), side=name)
-        if words and words[0].lower() in self._articles:
+        if len(words) > 1 and words[0].lower() in self._articles:
             return self._fill(self._p("in a sentence, a side whose name has its article", "{side}"), side=name)
         return self._fill(self._p("in a sentence", "your {side}"), side=name)
+
+    def _side_number(self, name: str) -> str | None:
+        """A side named by a number ('2': its words) or a single letter ('B'), said as 'side two', 'side B'."""
+        name = name.strip()
+        if name.isdigit():
+            return self._count(int(name))
+        return name.upper() if len(name) == 1 and name.isalpha() else None
 
     def picking_up(self, where: tuple[str, ...] | list[str]) -> str:
         """Said when playing starts inside a block: 'Picking up with your right foot, round two of three.'"""
