@@ -34,7 +34,7 @@ STRUCTURAL = """
     voice-not-mapping chime-not-bool repeat-zero repeat-not-whole repeat-without-steps repeat-with-pause
     sides-only-one sides-twice-the-same reminders-empty-list reminders-single-text many-problems alias-bomb-unused
     bom-with-error duplicate-say-in-step pause-scientific volume-zero key-ends-in-no-break-space
-    key-holds-zero-width-space
+    key-holds-zero-width-space fullwidth-colon-key
 """.split()
 # Faults a schema cannot see: values in range of the pattern but not of the loader, and whole-routine limits.
 BEYOND_THE_SCHEMA = """
@@ -48,7 +48,8 @@ NOT_VALIDATED = """
     syntax-unclosed-quote syntax-colon-in-text syntax-bad-indent syntax-missing-colon syntax-unclosed-bracket
     tab-indent tab-after-colon two-documents alias-undefined anchor-defined-twice empty-file only-comments
     not-utf8 utf16 control-character tag-python-object key-is-a-list recursive-alias deep-nesting-yaml
-    tag-unknown tag-binary alias-bomb escape-beyond-unicode repeat-huge-number
+    tag-unknown tag-binary alias-bomb escape-beyond-unicode repeat-huge-number text-starts-with-dash
+    text-starts-with-asterisk en-dash-list-item
     single-quote-closed-early single-quote-closed-early-title nbsp-indentation nbsp-after-indicator
     ideographic-space-indentation chime-bool-tag-on-text utf-32 utf-32-no-bom utf-16-no-bom
     double-quote-closed-early flow-comment-hides-bracket nbsp-after-dash

@@ -130,7 +130,7 @@ def loads(text: str | bytes, path: str = "<string>") -> Routine:
     voice_guide.errors.RoutineError: quick.yaml:2:8: 'steps' is empty; add at least one step, like '- say: ...'
     """
     text = _decoded(text, path)
-    spacing = _odd_spacing(text)
+    spacing = _odd_spacing(text) + _lookalike_marks(text)
     if spacing:
         raise RoutineError(path, spacing)
     root = _compose(text, path)
@@ -236,6 +236,28 @@ def _odd_spacing(text: str) -> list[Problem]:
         if odd:
             message = f"this line is indented with {_space_name(odd.group())}; use plain spaces to indent"
             problems.append(Problem(number, odd.start() + 1, message))
+    return problems
+
+
+# Marks that look like YAML's '-' and ':' but are not (a word processor's dashes, a full-width colon).
+_DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63\uff0d"
+_COLONS = "\uff1a\u2236\ua789\ufe55"
+_LOOKALIKE_ITEM = re.compile(f"^[ ]*(?:-[ ]+)*([{_DASHES}])[ \t]")
+_LOOKALIKE_KEY = re.compile(f"^[ ]*(?:-[ ]+)*([A-Za-z_]+)([{_COLONS}])")
+
+
+def _lookalike_marks(text: str) -> list[Problem]:
+    """A problem for each line that starts a list item with a dash that is not '-', or a key with a colon
+    that is not ':': YAML reads either as text, and the message it would give names the wrong cause."""
+    problems = []
+    for number, line in enumerate(_LINE_BREAK.split(text), start=1):
+        item, key = _LOOKALIKE_ITEM.match(line), _LOOKALIKE_KEY.match(line)
+        if item:
+            problems.append(Problem(number, item.start(1) + 1, f"this line starts with {_space_name(item.group(1))}, "
+                                    "not the '-' that starts a list item; type a plain '-'"))
+        elif key:
+            problems.append(Problem(number, key.start(2) + 1, f"{_space_name(key.group(2))} follows "
+                                    f"{key.group(1)!r}; YAML needs a plain ':' after a key"))
     return problems
 
 
@@ -348,8 +370,32 @@ def _syntax_problem(error: yaml.MarkedYAMLError, text: str) -> Problem:
         return Problem(error.context_mark.line + 1, error.context_mark.column + 1, "this quote is never closed")
     if problem.startswith("expected <block end>"):
         return Problem(line, column, "this line's indentation does not match the lines above it")
+    unquoted = _indicator_start(text, error)
+    if unquoted is not None:
+        return unquoted
     where = f" ({context} from line {context_line})" if context and context_line else ""
     return Problem(line, column, f"YAML syntax error: {problem}{where}")
+
+
+# A value after 'key: ' (or '- ') that starts with a character YAML reads as syntax, and what it reads it as.
+_INDICATOR_VALUE = re.compile(r"^(\s*(?:-\s+)*(?:[^\s#'\"\-][^:#]*:\s+|-\s+))([@`%*&]|-(?=\s))")
+_INDICATORS = {"@": "a reserved character", "`": "a reserved character", "%": "a directive", "*": "an alias",
+               "&": "an anchor", "-": "a list item"}
+
+
+def _indicator_start(text: str, error: yaml.MarkedYAMLError) -> Problem | None:
+    """Text left unquoted that begins with '@', '%', '*', '&' or '- ', which YAML reads as its own syntax."""
+    for mark in (error.problem_mark, error.context_mark):
+        if mark is None:
+            continue
+        lines = _LINE_BREAK.split(text)
+        found = _INDICATOR_VALUE.match(lines[mark.line]) if mark.line < len(lines) else None
+        if found:
+            character = found.group(2)
+            return Problem(mark.line + 1, found.end(1) + 1,
+                           f"text that starts with {character!r} must be quoted: unquoted, YAML reads it as "
+                           f"{_INDICATORS[character]}; put the whole text in double quotes")
+    return None
 
 
 _QUOTE_START = re.compile(r"""(?:^|[\s\[{,])(['"])""")
@@ -450,7 +496,9 @@ class _Checker:
             raise _Stop
         if node.tag not in _ALLOWED_TAGS:
             tag = "!!" + node.tag[len(_CORE):] if node.tag.startswith(_CORE) else node.tag
-            self.report(node, f"tag {tag!r} is not allowed; a routine holds plain text, numbers, lists and keys")
+            local = isinstance(node, ScalarNode) and not node.tag.startswith(_CORE)  # '!important', not '!!binary'
+            hint = "; to say text that starts with '!', put it in quotes" if local else ""
+            self.report(node, f"tag {tag!r} is not allowed; a routine holds plain text, numbers, lists and keys{hint}")
             return False
         if isinstance(node, ScalarNode) and node.tag in _TYPED and not _fits_tag(node):
             tag = "!!" + node.tag[len(_CORE):]
