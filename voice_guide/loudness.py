@@ -18,6 +18,7 @@ true peak and gain smoothing against scipy's.
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -77,9 +78,9 @@ def integrated_loudness(samples: np.ndarray, sample_rate: int) -> float:
 # ear's low-frequency roll-off), as RBJ-cookbook biquads designed for the actual rate, as pyloudnorm does.
 _SHELF_DB, _SHELF_HZ, _SHELF_Q = 4.0, 1500.0, 1 / np.sqrt(2)
 _HIGH_PASS_HZ, _HIGH_PASS_Q = 38.0, 0.5
-# The filters' impulse response has died away (below 1e-30) well within this many samples even at 48 kHz:
-# zero padding this long makes the FFT's circular convolution equal the linear one.
-_K_TAIL = 16384
+# The filters' impulse response has died away (below 1e-30) within this long even at 48 kHz (16384 samples):
+# an FFT this much longer than the signal makes its circular convolution equal the linear one.
+_K_TAIL_SECONDS = 0.35
 _BLOCK_SECONDS, _BLOCK_STEP = 0.4, 0.25  # 400 ms gating blocks, 75 % overlap
 _ABSOLUTE_GATE_LUFS, _RELATIVE_GATE_LU = -70.0, -10.0
 
@@ -108,24 +109,58 @@ def _biquads(sample_rate: int) -> list[tuple[tuple[float, float, float], tuple[f
     return [shelf, high_pass]
 
 
-def _k_weighted(x: np.ndarray, sample_rate: int) -> np.ndarray:
-    """x through the K-weighting filters (zero initial state), as a product of frequency responses.
+def _k_weighted(x: np.ndarray, sample_rate: int, length: int | None = None) -> np.ndarray:
+    """x through the K-weighting filters (zero initial state), as a product of frequency responses; `length`
+    samples of it (default len(x)), the filters ringing on into the quiet after x.
 
-    numpy has no IIR filter; evaluating each biquad's response on the FFT grid is exact up to the part of the
-    impulse response beyond the padding, which is negligible (see _K_TAIL).
+    numpy has no IIR filter (scipy's costs more to import than all of an export's levelling); the filters'
+    impulse response, cut where it has died away (see _K_TAIL_SECONDS), convolved through the FFT is exact but
+    for the part beyond. The FFT's size has no prime factor above 5: as fast as a power of two, and up to half as
+    long.
     """
-    size = 1 << int(len(x) + _K_TAIL - 1).bit_length()
-    return np.fft.irfft(np.fft.rfft(x, size) * _k_response(size, sample_rate), size)[: len(x)]
+    length = len(x) if length is None else length
+    impulse = _k_impulse(sample_rate)
+    size = _fft_size(max(length, len(x) + len(impulse)))
+    return np.fft.irfft(np.fft.rfft(x, size) * np.fft.rfft(impulse, size), size)[:length]
 
 
 @lru_cache(maxsize=8)
+def _k_impulse(sample_rate: int) -> np.ndarray:
+    """The K-weighting filters' impulse response, its first _K_TAIL_SECONDS (from their frequency response)."""
+    tail = int(_K_TAIL_SECONDS * sample_rate)
+    size = _fft_size(2 * tail)  # what the response aliases back into the first `tail` samples is below 1e-30
+    impulse = np.fft.irfft(_k_response(size, sample_rate), size)[:tail]
+    impulse.setflags(write=False)
+    return impulse
+
+
+@lru_cache(maxsize=64)
+def _fft_size(least: int) -> int:
+    """The smallest even number >= `least` with no prime factor above 5 (pocketfft is fastest on those).
+
+    >>> _fft_size(97020), _fft_size(131072)
+    (97200, 131072)
+    """
+    best = 1 << max(1, (least - 1).bit_length())
+    fives = 1
+    while fives < best:
+        threes = fives
+        while threes < best:
+            size = threes
+            while size < least or size % 2:
+                size *= 2
+            best = min(best, size)
+            threes *= 3
+        fives *= 5
+    return best
+
+
 def _k_response(size: int, sample_rate: int) -> np.ndarray:
-    """The K-weighting filters' frequency response on the grid of an rfft of `size` (costs as much as the FFT)."""
+    """The K-weighting filters' frequency response on the grid of an rfft of `size`."""
     z = np.exp(-1j * np.pi * np.arange(size // 2 + 1) / (size // 2))  # e^{-jw} on the rfft grid
     response = np.ones_like(z)
     for b, a in _biquads(sample_rate):
         response *= (b[0] + b[1] * z + b[2] * z * z) / (a[0] + a[1] * z + a[2] * z * z)
-    response.setflags(write=False)
     return response
 
 
@@ -160,18 +195,45 @@ def loudness_in_file(samples: np.ndarray, sample_rate: int) -> float:
 
 
 def _k_weighted_in_file(x: np.ndarray, sample_rate: int) -> np.ndarray:
-    """x with a block of quiet either side, K-weighted (the filters ring on into the quiet after it)."""
+    """x with a block of quiet either side, K-weighted (the filters ring on into the quiet after it; the quiet
+    before it stays quiet: the filters start at rest)."""
     block = int(round(_BLOCK_SECONDS * sample_rate))
-    return _k_weighted(np.concatenate((np.zeros(block), x, np.zeros(block))), sample_rate)
+    out = np.zeros(len(x) + 2 * block)
+    out[block:] = _k_weighted(x, sample_rate, len(x) + block)
+    return out
 
 
 def _in_file(weighted: np.ndarray, sample_rate: int) -> float:
     """loudness_in_file of a clip already padded and K-weighted by _k_weighted_in_file."""
-    block = int(round(_BLOCK_SECONDS * sample_rate))
-    hop = max(1, int(round(_IN_FILE_HOP_SECONDS * sample_rate)))
-    energy = np.concatenate(([0.0], np.cumsum(weighted * weighted)))
-    starts = np.arange(0, len(weighted) - block + 1, hop)
-    return _gated(np.maximum(energy[starts + block] - energy[starts], 0.0) / block)
+    return _BlockEnergies(weighted, sample_rate).loudness()
+
+
+class _BlockEnergies:
+    """The energy of a padded, K-weighted clip in each 400 ms block loudness_in_file looks at (one every 10 ms).
+
+    Kept as sums over pieces as long as the largest common divisor of the block and the hop (20 samples at
+    22050 Hz): every block is a run of whole pieces, so a gain on a few samples (the limiter's) changes the
+    blocks' energies at the cost of those few samples, not of the whole clip.
+    """
+
+    def __init__(self, weighted: np.ndarray, sample_rate: int):
+        self._block = int(round(_BLOCK_SECONDS * sample_rate))
+        hop = max(1, int(round(_IN_FILE_HOP_SECONDS * sample_rate)))
+        self._piece = math.gcd(self._block, hop)
+        self._squares = weighted * weighted
+        whole = -(-len(weighted) // self._piece) * self._piece
+        self._pieces = np.pad(self._squares, (0, whole - len(weighted))).reshape(-1, self._piece).sum(axis=1)
+        self._starts = np.arange(0, len(weighted) - self._block + 1, hop) // self._piece
+        self._span = self._block // self._piece
+
+    def loudness(self, where: np.ndarray | None = None, gain: np.ndarray | None = None) -> float:
+        """The gated loudness, with the samples at `where` (indices, sorted) times `gain` if given."""
+        pieces = self._pieces
+        if where is not None and len(where):
+            change = self._squares[where] * (gain * gain - 1.0)
+            pieces = pieces + np.bincount(where // self._piece, weights=change, minlength=len(pieces))
+        energy = np.concatenate(([0.0], np.cumsum(pieces)))
+        return _gated(np.maximum(energy[self._starts + self._span] - energy[self._starts], 0.0) / self._block)
 
 
 def _gated(mean_squares: np.ndarray) -> float:
@@ -260,6 +322,80 @@ def peak_envelope(samples: np.ndarray) -> np.ndarray:
     return envelope
 
 
+# A sample's oversampled values mix the inputs within _REACH of it, so none exceeds this many times the largest
+# of those inputs (the largest sum of one phase's absolute taps; 1 plus a little for the rounding of the sums).
+_ENVELOPE_BOUND = max(float(np.sum(np.abs(_TAPS[phase::OVERSAMPLING]))) for phase in range(OVERSAMPLING)) * (1 + 1e-9)
+_STRIDE = 64  # samples per block when looking for where the envelope may matter (more than _REACH)
+
+
+class _Envelope:
+    """A clip's peak envelope (see peak_envelope), computed only as far as the gains asked for need it.
+
+    `over(gain_db)` gives the samples whose true peak is over LIMITER_CEILING_DB at that gain, and by how many
+    dB. Each block of _STRIDE samples is bounded by its largest sample and its neighbours' (a strided max); the
+    oversampled phases are computed only over runs of blocks whose bound reaches the ceiling at some gain asked
+    for so far, with the filter's reach of context either side: the same values as over the whole clip. Speech
+    sits well under its peaks most of the time, so that is a fraction of it.
+    """
+
+    def __init__(self, x: np.ndarray):
+        self._x = x
+        n = len(x)
+        blocks = -(-n // _STRIDE)
+        magnitude = np.zeros(blocks * _STRIDE)
+        np.abs(x, out=magnitude[:n])
+        peaks = magnitude.reshape(blocks, _STRIDE).max(axis=1)
+        near = peaks.copy()
+        np.maximum(near[1:], peaks[:-1], out=near[1:])
+        np.maximum(near[:-1], peaks[1:], out=near[:-1])
+        # in dB over the ceiling at unit gain: the block needs computing once the gain exceeds minus this
+        self._bound_db = _decibels(near * _ENVELOPE_BOUND) - LIMITER_CEILING_DB
+        self._done = np.zeros(blocks, dtype=bool)
+        self.linear = np.zeros(n)  # the envelope where computed, 0 elsewhere (where it is under the ceiling)
+        self._index = np.zeros(0, dtype=np.int64)  # the samples computed, in order
+        self._db = np.zeros(0)  # their envelope in dB over the ceiling at unit gain
+        self._most_db = -np.inf  # the largest gain asked for so far
+
+    def over(self, gain_db: float) -> tuple[np.ndarray, np.ndarray]:
+        """(samples, dB) of the samples over the ceiling at `gain_db`, in order."""
+        if gain_db > self._most_db:
+            self._extend(gain_db)
+        above = self._db + gain_db > 0
+        return self._index[above], self._db[above] + gain_db
+
+    def highest_db(self) -> float:
+        """The largest value computed so far, in dB over the ceiling at unit gain."""
+        return float(np.max(self._db, initial=-np.inf))
+
+    def _extend(self, gain_db: float) -> None:
+        self._most_db = gain_db
+        todo = (self._bound_db + gain_db > 0) & ~self._done
+        if not np.any(todo):
+            return
+        self._done |= todo
+        x, n = self._x, len(self._x)
+        for first, last in _runs(np.flatnonzero(todo), 1):
+            start, end = first * _STRIDE, min(n, (last + 1) * _STRIDE)
+            lo, hi = max(0, start - _REACH), min(n, end + _REACH)
+            self.linear[start:end] = peak_envelope(x[lo:hi])[start - lo : end - lo]
+        self._index = np.flatnonzero(np.repeat(self._done, _STRIDE)[:n])
+        self._db = _decibels(self.linear[self._index]) - LIMITER_CEILING_DB
+
+
+def _runs(indices: np.ndarray, gap: int) -> list[tuple[int, int]]:
+    """(first, last) of each run of sorted `indices` no more than `gap` apart.
+
+    >>> _runs(np.array([1, 2, 3, 7, 8, 20]), 1), _runs(np.array([1, 3, 9]), 2)
+    ([(1, 3), (7, 8), (20, 20)], [(1, 3), (9, 9)])
+    """
+    if len(indices) == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(indices) > gap)
+    firsts = indices[np.concatenate(([0], breaks + 1))]
+    lasts = indices[np.concatenate((breaks, [len(indices) - 1]))]
+    return list(zip(firsts.tolist(), lasts.tolist()))
+
+
 def limiter_db(peaks: np.ndarray, ceiling: float, sample_rate: int) -> np.ndarray:
     """The limiter's gain in dB (<= 0) for a peak envelope, never above what any sample needs.
 
@@ -292,6 +428,35 @@ def _limiter_db(over_db: np.ndarray, sample_rate: int) -> np.ndarray:
     falling = np.minimum.accumulate((held + attack * index)[::-1])[::-1] - attack * index
     rising = np.minimum.accumulate(held - release * index) + release * index
     return np.minimum(0.0, moving_average(np.minimum(falling, rising), reach))
+
+
+def _sparse_limiter_db(over: tuple[np.ndarray, np.ndarray], n: int, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """_limiter_db of `n` samples, of which those in `over` (indices in order, dB) are over the ceiling, computed
+    only around those; with the samples it changes (in order).
+
+    A need of D dB at sample k shapes the gain from D / attack samples before it to D / release after it, and the
+    holding and smoothing reach a millisecond further each way: outside those spans the gain is exactly 0 dB.
+    Each span (merged with those it overlaps) is limited on its own, with quiet margins either side.
+    """
+    hot, depth = over
+    out = np.zeros(n)
+    if len(hot) == 0:
+        return out, hot  # nothing to limit: the usual case at the default target
+    margin = 2 * max(1, int(_LIMITER_SMOOTHING_SECONDS * sample_rate)) + 2
+    starts = np.maximum(0, hot - (np.ceil(depth * sample_rate / ATTACK_DB_PER_SECOND).astype(np.int64) + margin))
+    ends = np.minimum(n, hot + (np.ceil(depth * sample_rate / RELEASE_DB_PER_SECOND).astype(np.int64) + margin + 1))
+    order = np.argsort(starts, kind="stable")
+    starts, ends = starts[order], np.maximum.accumulate(ends[order])
+    breaks = np.flatnonzero(starts[1:] > ends[:-1])
+    touched = []
+    for start, end in zip(starts[np.concatenate(([0], breaks + 1))].tolist(),
+                          ends[np.concatenate((breaks, [len(hot) - 1]))].tolist()):
+        local = np.full(end - start, -np.inf)
+        inside = (hot >= start) & (hot < end)
+        local[hot[inside] - start] = depth[inside]
+        out[start:end] = gain = _limiter_db(local, sample_rate)
+        touched.append(np.flatnonzero(gain) + start)
+    return out, np.concatenate(touched)
 
 
 def moving_minimum(values: np.ndarray, reach: int) -> np.ndarray:
@@ -334,38 +499,37 @@ def levelled(
     there (or until the limiter would take more than `limit_db` off more than MAX_LIMITED_SHARE of it), with the
     limiter's gain in dB for each sample (0 where it left the sample alone).
 
-    The clip is K-weighted and oversampled once. A gain only scales both; the limiter's gain changes slowly
-    next to the K-weighting filters' memory, so a limited clip is measured as the weighted clip times that
-    gain (within 0.01 LU of measuring it afresh, on speech), and its true peak is computed afresh only where
-    the limiter worked.
+    The clip is K-weighted once, and oversampled once where its peaks may reach the ceiling (_Envelope). A gain
+    only scales both; the limiter's gain changes slowly next to the K-weighting filters' memory, so a limited
+    clip is measured as the weighted clip times that gain (within 0.01 LU of measuring it afresh, on speech),
+    and its true peak is computed afresh only where the limiter worked. Everything after the first measurement
+    costs in proportion to the few samples near the ceiling, not to the clip's length.
     """
     x = fade_in(np.asarray(samples, dtype=np.float64), sample_rate)
     untouched = np.zeros(len(x))
     if len(x) == 0 or not np.any(x):
         return x.astype(np.float32), untouched
     weighted = _k_weighted_in_file(x, sample_rate)
-    loudness = _in_file(weighted, sample_rate)
+    energies = _BlockEnergies(weighted, sample_rate)
+    loudness = energies.loudness()
     if not np.isfinite(loudness):
         return x.astype(np.float32), untouched  # too quiet to measure: nothing sensible to aim for
     ceiling = 10 ** (LIMITER_CEILING_DB / 20)
     gain_db = first_gain_db = target_lufs - loudness
     tried: list[tuple[float, float]] = []  # (gain, loudness) pairs, for the secant step
-    envelope = peak_envelope(x)  # computed once: a gain only scales it
-    envelope_db = _decibels(envelope) - LIMITER_CEILING_DB  # above the ceiling at unit gain
+    envelope = _Envelope(x)  # a gain only scales it
     pad = int(round(_BLOCK_SECONDS * sample_rate))
-    limited = untouched
+    limited, touched = untouched, np.zeros(0, dtype=np.int64)
     most_db = first_gain_db + MAX_PUSH_DB
     for _ in range(_ROUNDS):
-        limited = _limiter_db(envelope_db + gain_db, sample_rate)
-        if _squashed(limited, limit_db):
-            gain_db = _transparent_gain_db(envelope_db, gain_db, sample_rate, limit_db)
-            limited = _limiter_db(envelope_db + gain_db, sample_rate)
+        limited, touched = _sparse_limiter_db(envelope.over(gain_db), len(x), sample_rate)
+        if _squashed(limited[touched], len(x), limit_db):
+            gain_db = _transparent_gain_db(envelope, len(x), gain_db, sample_rate, limit_db)
+            limited, touched = _sparse_limiter_db(envelope.over(gain_db), len(x), sample_rate)
             most_db = gain_db  # louder would only squash the word
-        if not np.any(limited):
+        if len(touched) == 0:
             break  # plain gain: the loudness is exactly the target
-        gain = np.ones(len(weighted))
-        gain[pad : pad + len(x)] = 10 ** (limited / 20)
-        measured = _in_file(weighted * gain, sample_rate) + gain_db
+        measured = energies.loudness(pad + touched, 10 ** (limited[touched] / 20)) + gain_db
         if abs(target_lufs - measured) < _TOLERANCE_LU:
             break
         tried.append((gain_db, measured))
@@ -373,48 +537,57 @@ def levelled(
         if pushed == gain_db:
             break  # as loud as it gets without squashing the word
         gain_db = pushed
-    out = x * 10 ** ((gain_db + limited) / 20)
-    peak = _limited_true_peak(out, envelope * 10 ** (gain_db / 20), limited)
+    # x * 10 ** ((gain_db + limited) / 20), the power taken only where the limiter works
+    factors = 10 ** (np.concatenate(([gain_db], gain_db + limited[touched])) / 20)
+    gains = np.full(len(x), factors[0])
+    gains[touched] = factors[1:]
+    out = x * gains
+    peak = _limited_true_peak(out, envelope.linear * 10 ** (gain_db / 20), touched)
     if peak > ceiling:  # the gain is computed per sample; a last trim makes the ceiling certain
         out = out * (ceiling / peak)
         limited = limited + 20 * np.log10(ceiling / peak)
     return out.astype(np.float32), limited
 
 
-def _squashed(limited: np.ndarray, limit_db: float) -> bool:
-    """The limiter takes more than `limit_db` off more than MAX_LIMITED_SHARE of the samples."""
-    return np.count_nonzero(limited < -limit_db) > MAX_LIMITED_SHARE * len(limited)
+def _squashed(limited: np.ndarray, n: int, limit_db: float) -> bool:
+    """The limiter takes more than `limit_db` off more than MAX_LIMITED_SHARE of `n` samples (`limited`: its
+    gain where it works)."""
+    return np.count_nonzero(limited < -limit_db) > MAX_LIMITED_SHARE * n
 
 
-def _transparent_gain_db(envelope_db: np.ndarray, squashing_db: float, sample_rate: int, limit_db: float) -> float:
+def _transparent_gain_db(envelope: _Envelope, n: int, squashing_db: float, sample_rate: int, limit_db: float) -> float:
     """The largest gain under `squashing_db` (which squashes) that does not squash, within 0.02 dB.
 
-    At `limit_db - max(envelope_db)` no sample needs more than `limit_db` off (the limiter never takes off more
-    than the deepest need), so the answer lies between the two: bisected.
+    At `limit_db - max(envelope)` no sample needs more than `limit_db` off (the limiter never takes off more
+    than the deepest need), so the answer lies between the two: bisected. (The envelope is known up to
+    `squashing_db`, and its largest value is over the ceiling there: it has been computed.)
     """
-    low, high = limit_db - float(np.max(envelope_db)), squashing_db
+    low, high = limit_db - envelope.highest_db(), squashing_db
     while high - low > 0.02:
         middle = (low + high) / 2
-        if _squashed(_limiter_db(envelope_db + middle, sample_rate), limit_db):
+        limited, touched = _sparse_limiter_db(envelope.over(middle), n, sample_rate)
+        if _squashed(limited[touched], n, limit_db):
             high = middle
         else:
             low = middle
     return low
 
 
-def _limited_true_peak(out: np.ndarray, envelope: np.ndarray, limited: np.ndarray) -> float:
-    """The true peak of `out`, which is `envelope`'s signal times the limiter's gain: where that gain is 1 over
-    the interpolation filter's whole reach, the envelope is exact; only around limited samples is it measured."""
-    touched = moving_minimum(limited, _REACH + 1) < 0
-    if not np.any(touched):
+def _limited_true_peak(out: np.ndarray, envelope: np.ndarray, touched: np.ndarray) -> float:
+    """The true peak of `out`, which is `envelope`'s signal times the limiter's gain (1 but at the samples
+    `touched`), as far as it reaches the ceiling (see _Envelope): where that gain is 1 over the
+    interpolation filter's whole reach, the envelope is exact; only around limited samples is it measured."""
+    if len(touched) == 0:
         return float(np.max(envelope))
-    peak = float(np.max(envelope[~touched], initial=0.0))
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], touched.astype(np.int8), [0]))))
-    for start, end in zip(edges[::2], edges[1::2]):
+    near = np.ones(len(out), dtype=bool)
+    peak = 0.0
+    for first, last in _runs(touched, 2 * _REACH + 3):
+        start, end = max(0, first - _REACH - 1), min(len(out), last + _REACH + 2)
+        near[start:end] = False
         lo, hi = max(0, start - _REACH), min(len(out), end + _REACH)  # the run with the filter's context
         values = oversampled(out[lo:hi])[(start - lo) * OVERSAMPLING : (end - lo) * OVERSAMPLING]
         peak = max(peak, float(np.max(np.abs(values))))
-    return peak
+    return max(peak, float(np.max(envelope, where=near, initial=0.0)))
 
 
 def fade_in(samples: np.ndarray, sample_rate: int) -> np.ndarray:
