@@ -300,3 +300,21 @@ def test_a_start_inside_a_block_says_where_first_then_plays_the_step_as_timed():
     spoken_at, chime_at = sink.plays[0][0], sink.plays[1][0]
     assert spoken_at == pytest.approx(START)
     assert chime_at == pytest.approx(START + 1.0 + AFTER_ANNOUNCEMENT)
+
+
+def test_while_a_start_inside_a_block_says_where_the_screen_is_already_on_that_step():
+    from voice_guide.display import describe
+
+    events = timeline_events()
+    where = Event(SPEECH, 0, RATE, "Picking up with your left foot.", 3, ANNOUNCEMENT)
+    clock = FakeClock()
+    scheduler = Scheduler(events, clip, clock, FakeSink(clock), chime=True)
+    seen: list[int] = []
+
+    class Watch(Listener):
+        def oriented(self, event):
+            seen.append(describe(events, True, scheduler.position(), compiler.outline(ROUTINE)).step)
+
+    scheduler.listener = Watch()
+    scheduler.run(3, where)
+    assert seen == [3]  # not step 2, whose events come before step 3's first sound

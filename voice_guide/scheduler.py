@@ -143,6 +143,7 @@ class Scheduler:
         self._t0 = 0.0
         self._index = 0
         self._paused_at: int | None = None  # sample position while paused
+        self._floor: int | None = None  # started at a step: before its first sound, the screen shows that step
         self._played: list[Played] = []
         self._quit = False
 
@@ -152,7 +153,8 @@ class Scheduler:
         """The sample of the timeline being heard now (frozen while paused; may be negative in the lead-in)."""
         if self._paused_at is not None:
             return self._paused_at
-        return int((self._clock.now() - self._t0) * self._rate)
+        here = int((self._clock.now() - self._t0) * self._rate)
+        return here if self._floor is None else max(here, self._floor)
 
     @property
     def paused(self) -> bool:
@@ -181,6 +183,10 @@ class Scheduler:
         margin = LEAD_IN if start > 0 and first.kind == SPEECH else 0.0
         begin = self._clock.now() + margin
         if orientation is not None and start > 0:
+            # Placed for the screen while the line is said (the step started at is where it is), and again,
+            # exactly, once the line is handed to the device.
+            self._start_at(start, begin + orientation.length / self._rate + AFTER_ANNOUNCEMENT)
+            self._floor = first.start
             try:
                 self._sink.play(self._clip(orientation))
             except AudioDeviceError as error:
@@ -188,6 +194,8 @@ class Scheduler:
             self.listener.oriented(orientation)
             begin = self._clock.now() + orientation.length / self._rate + AFTER_ANNOUNCEMENT
         self._start_at(start, begin)
+        if start > 0:
+            self._floor = first.start  # kept until a jump moves the playhead (_place)
         end = first.end
         while True:
             event = self._event(self._index)
@@ -240,6 +248,7 @@ class Scheduler:
 
     def _place(self, index: int, sample: int, when: float) -> None:
         """Make `sample` of the timeline sound at clock time `when`; event `index` is the next to play."""
+        self._floor = None
         self._index = index
         self._t0 = when - sample / self._rate
 
