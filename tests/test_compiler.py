@@ -355,3 +355,13 @@ def test_warnings_about_crowded_cues_point_at_the_every_that_crowds_them():
                     "      every: 2s\n", path="r.yaml")
     warnings = compiler.compile(routine, lambda text: 2 * SAMPLE_RATE).warnings
     assert len(warnings) == 1 and warnings[0].startswith("r.yaml:7:7: this hold's cues are too close")
+
+
+def test_the_introduction_and_the_closing_are_titled_in_the_language_spoken():
+    from voice_guide.routine import Voice
+
+    routine = Routine("T", (Say("Sit."),))
+    for voice, titles in ((None, ("Introduction", "Closing")), (Voice(voice="de", language="de"),
+                                                                ("Einleitung", "Abschluss"))):
+        sections = compiler.compile(routine, lambda text: SAMPLE_RATE, voice=voice).sections()
+        assert (sections[0].title, sections[-1].title) == titles

@@ -6,7 +6,7 @@ import io
 
 from voice_guide import compiler
 from voice_guide.compiler import outline
-from voice_guide.display import INTRODUCING, LogDisplay, View, clock_text, describe
+from voice_guide.display import LogDisplay, View, clock_text, describe
 from voice_guide.commands import QUIT
 from voice_guide.phrases import phrases_for
 from voice_guide.routine import Routine, Say
@@ -88,7 +88,7 @@ def test_the_live_panel_shows_step_words_times_next_and_pause():
 def test_the_first_panel_and_the_plain_log_show_what_the_routine_is_about():
     events = timeline_events()
     assert describe(events, True, 0, outline(ROUTINE), about="Thumb pressure.").text == "Thumb pressure."
-    assert describe(events, True, 0, outline(ROUTINE)).text == INTRODUCING
+    assert describe(events, True, 0, outline(ROUTINE)).text == "Listen: the first step comes next"
     stream = io.StringIO()
     display = LogDisplay(stream, "Demo", outline(ROUTINE), about="Thumb pressure.")
     display.playing(Played(0, events[0], 0.0, 0.0))
@@ -201,3 +201,18 @@ def test_the_plain_log_stops_quietly_when_its_reader_goes_away():
     for index, event in enumerate(events):
         display.playing(Played(index, event, 0.0, 0.0))  # raises nothing: the routine goes on
     display.paused()
+
+
+def test_what_the_view_shows_is_in_the_language_the_routine_is_said_in():
+    german = phrases_for("de")
+    titles = outline(ROUTINE)
+    events = timeline_events()
+    assert describe(events, True, -100, titles, say=german).heading == "Einleitung"
+    assert describe(events, True, -100, titles, say=german).text == "Zuhören: gleich kommt der erste Schritt"
+    step = next(e for e in events if e.step == 2 and e.role == "instruction")
+    assert describe(events, True, step.start, titles, say=german).heading == "Schritt 2 von 3"
+    last = next(e for e in events if e.step == 3 and e.role == "instruction")
+    assert describe(events, True, last.start, titles, say=german).next_text == "die Hinweise zum Schluss"
+    closing = next(e for e in events if e.role == "closing")
+    view = describe(events, True, closing.start, titles, say=german)
+    assert (view.heading, view.text) == ("Abschluss", "Das Ende und ein paar Hinweise")

@@ -304,6 +304,7 @@ def play(routine: Routine, settings: Settings = Settings(), env: Environment | N
         voice = _phrases_voice(routine, synth)
         # Shown and said in one language: the step titles come from the phrases the script is made with.
         steps = compiler.outline(routine, voice=voice)
+        say = compiler.language(routine, voice).phrases
         orientation = steps[settings.start_at - 1].orientation if settings.start_at is not None else None
         texts = ([orientation] if orientation else []) + compiler.texts(routine, voice=voice, chime=settings.chime,
                                                                          listening=settings.listen)
@@ -317,8 +318,7 @@ def play(routine: Routine, settings: Settings = Settings(), env: Environment | N
                                       listening=settings.listen)
         # The player's own level: the clips are the export's, scaled.
         prefetcher = Prefetcher(closing.first(events), lambda event: mixing.pcm(event, voice.volume))
-        time_left = _time_left_answer(prefetcher, steps, mixing, synth, compiler.language(routine, voice).phrases,
-                                      voice.volume)
+        time_left = _time_left_answer(prefetcher, steps, mixing, synth, say, voice.volume)
         stack.callback(prefetcher.stop)
         sink = env.open_sink()
         keys = settings.keys and env.stdin_isatty
@@ -338,7 +338,8 @@ def play(routine: Routine, settings: Settings = Settings(), env: Environment | N
         playhead = Playhead(scheduler.position, lambda: scheduler.paused, prefetcher.known,
                             heard=getattr(sink, "last_heard", lambda: None))
         display = stack.enter_context(make_display(env, routine.title, steps, playhead, keys=keys,
-                                                   about=routine.about, reminders=routine.reminders != ()))
+                                                   about=routine.about, reminders=routine.reminders != (),
+                                                   say=say))
         scheduler.listener = Listeners(speech_warnings, display, timing)
         stack.enter_context(quick_thread_switches())
         stack.callback(sink.stop_all)  # first out: on Ctrl+C or any error the sound stops at once

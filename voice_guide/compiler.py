@@ -280,13 +280,15 @@ def compile(
     """
     warnings: list[str] = []
     events = tuple(iter_events(routine, length, voice=voice, chime=chime, warn=warnings.append))
+    say = language(routine, voice).phrases
     return Timeline(
         title=routine.title,
         events=events,
         voice=voice or routine.voice,
         about=routine.about,
         warnings=tuple(dict.fromkeys(warnings)),  # a step in a repeat or sides block warns once, not per round
-        language=language(routine, voice).phrases.tag,
+        language=say.tag,
+        section_titles=(say.shown_introduction(), say.shown_closing()),
     )
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Sequence, TextIO
 
 from .commands import NEXT, QUIT, REPEAT
 from .env import Environment
 from .keys import HELP_FORMS
+from .phrases import DEFAULT_LANGUAGE, Phrases, phrases_for
 from .scheduler import Listener, Played, PlayResult, step_of
 from .timefmt import clock
 from .timeline import CLOSING, INSTRUCTION, SAMPLE_RATE, SPEECH, Event, StepOutline
@@ -40,15 +41,18 @@ class View:
     paused: bool = False
     label: str | None = None  # inside blocks: which side, which round ("Left foot, round 2 of 3")
     stop_left: float | None = None  # a range hold: seconds until "you can stop here" (0 once it is said)
+    # The phrases the routine is said in: what is shown is in that language (None: English).
+    shown: Phrases | None = field(default=None, compare=False, repr=False)
 
     @property
     def heading(self) -> str:
+        say = self.shown or phrases_for(DEFAULT_LANGUAGE)
         if self.step == 0:
-            return "Introduction"
+            return say.shown_introduction()
         if self.step > self.steps_total:
-            return "Closing"
+            return say.shown_closing()
         where = f" · {self.label}" if self.label else ""
-        return f"Step {self.step} of {self.steps_total}{where}"
+        return say.step_heading(self.step, self.steps_total) + where
 
 
 def describe(
@@ -61,9 +65,11 @@ def describe(
     sample_rate: int = SAMPLE_RATE,
     about: str | None = None,
     reminders: bool = True,
+    say: Phrases | None = None,
 ) -> View:
     """The view at sample `position`, from the events known so far; pure. `reminders`: the routine has closing
-    reminders (`reminders: none` drops them).
+    reminders (`reminders: none` drops them); `say`: the phrases it is said in (default English), which the
+    view's own words are shown in.
 
     >>> from voice_guide.timeline import Event
     >>> events = [Event("speech", 0, 22050, "Relax.", 1, "instruction"), Event("silence", 22050, 44100, None, 1)]
@@ -72,8 +78,10 @@ def describe(
     ('Step 1 of 1', 'Relax.', 2.0, 'the closing reminders')
     """
     total_steps = len(steps)
+    say = say or phrases_for(DEFAULT_LANGUAGE)
     if not events:
-        return View(0, total_steps, "Getting ready", None, None, _title(steps, 1, reminders), paused)
+        return View(0, total_steps, say.getting_ready(), None, None, _title(steps, 1, reminders, say), paused,
+                    shown=say)
     starts = [event.start for event in events]
     index = max(0, bisect_right(starts, position) - 1)
     of_events = _steps(events)
@@ -90,17 +98,14 @@ def describe(
     routine_left = max(0.0, (events[-1].end - here) / sample_rate) if complete else None
     label = stop_left = None
     if step == 0:
-        text = about or INTRODUCING  # the routine's own description, while its title is said
+        text = about or say.introducing()  # the routine's own description, while its title is said
     elif step > total_steps:
-        text = "The end, and a few reminders" if reminders else "The end"
+        text = say.shown_end(reminders)
     else:
         text, label = steps[step - 1].text, steps[step - 1].label
         stop_left = _stop_left(events, steps[step - 1], here, sample_rate)
-    return View(step, total_steps, text, step_left, routine_left, _title(steps, step + 1, reminders), paused,
-                label, stop_left)
-
-
-INTRODUCING = "Listen: the first step comes next"  # the heading already says "Introduction"
+    return View(step, total_steps, text, step_left, routine_left, _title(steps, step + 1, reminders, say), paused,
+                label, stop_left, shown=say)
 
 
 def _stop_left(events: Sequence[Event], step: StepOutline, here: int, sample_rate: int) -> float | None:
@@ -122,11 +127,11 @@ def _steps(events: Sequence[Event]) -> list[int]:
     return out
 
 
-def _title(steps: Sequence[StepOutline], step: int, reminders: bool = True) -> str | None:
+def _title(steps: Sequence[StepOutline], step: int, reminders: bool, say: Phrases) -> str | None:
     if 1 <= step <= len(steps):
         return steps[step - 1].text
     if step == len(steps) + 1:
-        return "the closing reminders" if reminders else "the end"
+        return say.next_is_the_end(reminders)
     return None
 
 
@@ -236,8 +241,10 @@ class LiveDisplay(LogDisplay):
         sample_rate: int = SAMPLE_RATE,
         about: str | None = None,
         reminders: bool = True,
+        say: Phrases | None = None,
     ):
         super().__init__(stream, title, steps, sample_rate, about, reminders)
+        self._say = say
         self._playhead = playhead
         self._keys = keys
         self._live = None
@@ -246,7 +253,7 @@ class LiveDisplay(LogDisplay):
         events, complete = self._playhead.known()
         position, paused = self._playhead.position(), self._playhead.paused()
         return describe(events, complete, position, self._steps, paused=paused, sample_rate=self._rate,
-                        about=self._about, reminders=self._reminders)
+                        about=self._about, reminders=self._reminders, say=self._say)
 
     def __rich_console__(self, console, options):
         from rich.panel import Panel
@@ -343,8 +350,10 @@ def make_display(
     keys: bool,
     about: str | None = None,
     reminders: bool = True,
+    say: Phrases | None = None,
 ) -> LogDisplay:
-    """A live view when stdout is a terminal, log lines otherwise; `about` (the routine's) is shown first."""
+    """A live view when stdout is a terminal, log lines otherwise; `about` (the routine's) is shown first, and
+    the view's words are in the language of `say`, the phrases the routine is said in."""
     if env.stdout_isatty:
-        return LiveDisplay(env.stdout, title, steps, playhead, keys=keys, about=about, reminders=reminders)
+        return LiveDisplay(env.stdout, title, steps, playhead, keys=keys, about=about, reminders=reminders, say=say)
     return LogDisplay(env.stdout, title, steps, about=about, reminders=reminders)

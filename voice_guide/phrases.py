@@ -256,6 +256,41 @@ class Phrases:
         # TRANSLATORS: {where} is the sides and rounds named inside a sentence, joined with commas.
         return self._say(self._("Picking up with {where}."), where=", ".join(where))
 
+    # -- shown, not said: the live view and the chapters, in the language the phrases are said in --
+
+    def shown_introduction(self) -> str:
+        """The introduction's chapter title and heading: 'Introduction'."""
+        # TRANSLATORS: shown, not said (the live view's headings and lines, chapter titles); the numbers are digits.
+        return self._fill(self._p("shown", "Introduction"))
+
+    def shown_closing(self) -> str:
+        """The closing's chapter title and heading: 'Closing'."""
+        return self._fill(self._p("shown", "Closing"))
+
+    def step_heading(self, number: int, total: int) -> str:
+        """'Step 4 of 11'."""
+        return self._fill(self._p("shown", "Step {number} of {total}"), number=str(number), total=str(total))
+
+    def getting_ready(self) -> str:
+        """The view before the first sound."""
+        return self._fill(self._p("shown", "Getting ready"))
+
+    def introducing(self) -> str:
+        """The view while the title is said, when the routine has no `about`."""
+        return self._fill(self._p("shown", "Listen: the first step comes next"))
+
+    def shown_end(self, reminders: bool = True) -> str:
+        """The view in the closing: 'The end, and a few reminders' (or 'The end' without reminders)."""
+        if reminders:
+            return self._fill(self._p("shown", "The end, and a few reminders"))
+        return self._fill(self._p("shown", "The end"))
+
+    def next_is_the_end(self, reminders: bool = True) -> str:
+        """What comes after the last step, as the view's "next" says it: 'the closing reminders'."""
+        if reminders:
+            return self._fill(self._p("shown, what comes next", "the closing reminders"))
+        return self._fill(self._p("shown, what comes next", "the end"))
+
     # -- during a hold --
 
     def remaining(self, seconds: float) -> str:

@@ -20,7 +20,7 @@ from .audiofile import AudioFileWriter
 from .errors import OutputError
 from .printable import printable
 from .tags import Metadata
-from .timeline import INTRODUCTION_TITLE, Event, Timeline
+from .timeline import Event, Timeline
 
 if TYPE_CHECKING:
     import numpy
@@ -71,7 +71,7 @@ def plan_parts(timeline: Timeline, extension: str) -> tuple[Part, ...]:
     """
     parts = []
     for section in timeline.sections():
-        number = 0 if section.title == INTRODUCTION_TITLE else len([p for p in parts if p.number > 0]) + 1
+        number = 0 if section.number == 0 else len([p for p in parts if p.number > 0]) + 1  # 0: the introduction
         label = _short_title(section.title)
         parts.append(Part(number, label, section.start, section.end, f"{number:02d} {slug(label)}{extension}"))
     return tuple(parts)

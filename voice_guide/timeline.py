@@ -77,6 +77,8 @@ class Timeline:
     about: str | None = None
     warnings: tuple[str, ...] = field(default_factory=tuple)
     language: str = "en"  # the catalogue the tool's own phrases came from (a BCP 47 tag)
+    # The introduction's and the closing's titles (chapters, split parts), in that language.
+    section_titles: tuple[str, str] = (INTRODUCTION_TITLE, CLOSING_TITLE)
 
     @property
     def total(self) -> int:
@@ -125,11 +127,11 @@ class Timeline:
         steps = self.steps()
         bounds: list[tuple[int, str, int]] = []
         if not steps or steps[0].start > 0:
-            bounds.append((0, INTRODUCTION_TITLE, 0))
+            bounds.append((0, self.section_titles[0], 0))
         bounds += [(span.number, span.title, span.start) for span in steps]
         closing = self.closing_start
         if steps and steps[-1].start < closing < self.total:
-            bounds.append((steps[-1].number + 1, CLOSING_TITLE, closing))
+            bounds.append((steps[-1].number + 1, self.section_titles[1], closing))
         sections = []
         for index, (number, title, start) in enumerate(bounds):
             end = bounds[index + 1][2] if index + 1 < len(bounds) else self.total
