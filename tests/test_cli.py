@@ -125,6 +125,15 @@ def test_check_of_several_files_checks_every_one_prints_each_result_and_exits_2(
     assert result.stderr.splitlines()[-1] == f"voice-guide: 1 of 2 routines has problems: {paths['bad1']}"
 
 
+def test_check_of_a_good_file_and_a_folder_without_routines_checks_the_file_and_counts_the_folder(cli, tmp_path):
+    paths = _routines(tmp_path, a=GOOD_TEXT)
+    (tmp_path / "empty").mkdir()
+    result = cli("check", paths["a"], tmp_path / "empty", status=2)
+    assert f"{paths['a']}: Good" in result.stdout
+    assert f"{tmp_path / 'empty'}: the folder holds no routine files (.yaml, .yml)" in result.stderr
+    assert result.stderr.splitlines()[-1] == f"voice-guide: 1 of 2 routines has problems: {tmp_path / 'empty'}"
+
+
 def test_check_json_of_several_files_is_one_list_with_each_file_its_warnings_or_problems(cli, tmp_path):
     paths = _routines(tmp_path, a="title: A\nsteps:\n  - say: Press #3.\n", bad='title: B\nsteps:\n  - say: "-"\n')
     result = cli("check", "--json", paths["a"], paths["bad"], status=2)

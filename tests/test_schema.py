@@ -41,7 +41,7 @@ BEYOND_THE_SCHEMA = """
     pause-zero hold-reversed-range hold-seconds-over-59 hold-absurd total-over-four-hours total-crosses-four-hours
     deep-blocks duplicate-top-key duplicate-step-key crlf-with-error escape-lone-surrogate
     nothing-to-pronounce silent-lines title-nothing-to-pronounce control-escape-terminal control-escape-nul
-    null-tag-on-text intro-nothing-to-pronounce
+    null-tag-on-text intro-nothing-to-pronounce hold-with-no-break-space
 """.split()
 # Faults in the YAML or the bytes, tags PyYAML cannot build, and expansions too big to validate.
 NOT_VALIDATED = """

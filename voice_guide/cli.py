@@ -720,12 +720,21 @@ def run_check(args: argparse.Namespace, env: Environment) -> int:
     """Checks every routine named, good or bad, and prints each one's result; exit 2 if any is bad.
 
     With one routine `--json` prints its timeline; with several, one list with an entry per routine."""
-    names = api.routine_files(args.routines)
+    names: list = []
+    refused: dict[int, BadInputError] = {}  # a folder without routines is one bad entry; the others are checked
+    for argument in args.routines or [None]:
+        try:
+            names += api.routine_files([argument])
+        except BadInputError as error:
+            refused[len(names)] = error
+            names.append(argument)
     if args.memo is not None:
         _note_reads(args.memo, args, names)
     loaded: list = []
-    for name in names:  # every file validated before any is synthesized
+    for index, name in enumerate(names):  # every file validated before any is synthesized
         try:
+            if index in refused:
+                raise refused[index]
             loaded.append(api.load(name))
         except BadInputError as error:
             loaded.append(error)

@@ -646,6 +646,14 @@ class _Checker:
         scalar = self.scalar(node, name, "a duration like 30s or 1m30s")
         if scalar is None:
             return None
+        odd = _invisible(scalar.value)
+        if odd is not None:  # read as text, not as the space it looks like: say what it is
+            index, character = odd
+            where = _position(self.source, scalar.start_mark.index + index) if scalar.style is None else (
+                scalar.start_mark.line + 1, scalar.start_mark.column + 1)
+            self.problems.append(Problem(*where, f"{name!r}: {_shortened(scalar.value)!r} holds "
+                                         f"{_space_name(character)}; write the duration with plain spaces, or none"))
+            return None
         try:
             return parse(scalar.value)
         except ValueError as error:
