@@ -312,6 +312,7 @@ def test_a_regional_tag_uses_its_language_catalogue():
     (("the left hand", "both hands"), ["Start with the left hand.", "Now both hands."]),
     (("A", "b"), ["Start with side A.", "Now side B."]),  # a letter, not the article "a"
     (("first", "second"), ["Start with the first side.", "Now the second side."]),
+    (("one", "Two"), ["Start with side one.", "Now side two."]),  # numbers in words, not "your one"
 ])
 def test_sides_are_announced_naturally_whatever_their_names(sides, said):
     timeline = compiler.compile(Routine("T", (Sides(sides, (Say("Press."),)),)), spoken_length)
@@ -322,6 +323,7 @@ def test_sides_are_announced_naturally_whatever_their_names(sides, said):
     ("de", ("links", "rechts"), ["Zuerst links.", "Jetzt rechts."]),
     ("fr", ("gauche", "droite"), ["Commencez à gauche.", "Maintenant, à droite."]),
     ("es", ("1", "2"), ["Empieza por el lado uno.", "Ahora, el lado dos."]),
+    ("de", ("eins", "zwei"), ["Zuerst Seite eins.", "Jetzt Seite zwei."]),
     ("it", ("il piede sinistro", "il piede destro"), ["Inizia con il piede sinistro.", "Ora il piede destro."]),
 ])
 def test_sides_are_announced_naturally_in_other_languages(tag, sides, said):

@@ -24,6 +24,7 @@ DEFAULT_LANGUAGE = "en"  # the language of the message ids: no catalogue file ne
 GENDERS = ("feminine", "masculine")
 
 _TAG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z]{4})?(?:-(?:[A-Za-z]{2}|[0-9]{3}))?(?:-[A-Za-z0-9]{1,8})*")
+_SPELLED_SIDES = 12  # sides named "one" .. "twelve" (in the phrase language) are numbers, said "side one"
 _NOTHING = "none"  # the message id of rule lists that are empty in English
 
 
@@ -245,10 +246,15 @@ class Phrases:
         return self._fill(self._p("in a sentence", "your {side}"), side=name)
 
     def _side_number(self, name: str) -> str | None:
-        """A side named by a number ('2': its words) or a single letter ('B'), said as 'side two', 'side B'."""
+        """A side named by a number ('2' or 'two': its words) or a single letter ('B'), said as 'side two',
+        'side B'."""
         name = name.strip()
         if name.isdigit():
             return self._count(int(name))
+        spelled = next((n for n in range(1, _SPELLED_SIDES + 1)
+                        if _number_words(n, self._numbers).lower() == name.lower()), None)
+        if spelled is not None:
+            return self._count(spelled)
         return name.upper() if len(name) == 1 and name.isalpha() else None
 
     def picking_up(self, where: tuple[str, ...] | list[str]) -> str:
