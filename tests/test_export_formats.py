@@ -153,6 +153,39 @@ def test_a_routine_of_short_cues_meets_the_target_in_every_format_with_a_transpa
         assert ends[-1] == pytest.approx(float(probe["format"]["duration"]), abs=0.001)
 
 
+@needs_ffmpeg
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_split_part_measures_the_target_on_its_own_even_a_chime_and_one_word(cli, tmp_path, fmt):
+    # Each part is a file someone may play alone: ffmpeg's meter must read it at the target too. The short
+    # cues' parts hold a chime and one word; the introduction none (it is lowered: the voice is raised for
+    # the chimes of the whole file).
+    folder = tmp_path / "parts"
+    cli("export", CUES, "-o", tmp_path / f"whole.{fmt}", "--split", folder, "--quiet")
+    parts = sorted(folder.glob(f"*.{fmt}"))
+    assert len(parts) == 13  # the introduction, five steps, three rounds of two, the closing
+    for part in parts:
+        measured = ebur128(part)
+        assert measured.integrated == pytest.approx(-19.0, abs=0.5), f"{part.name}: {measured}"
+        assert measured.true_peak <= -1.0, f"{part.name}: {measured}"
+    if fmt == "wav":  # a part is its slice of the whole file with one gain of its own
+        whole = soundfile.read(tmp_path / "whole.wav", dtype="int16")[0].astype(np.float64)
+        intro = soundfile.read(parts[0], dtype="int16")[0].astype(np.float64)
+        piece = whole[: len(intro)]
+        gain = np.dot(intro, piece) / np.dot(piece, piece)
+        assert gain < 0.99 and np.max(np.abs(intro - gain * piece)) <= 1.0
+
+
+@needs_ffmpeg
+def test_split_parts_meet_a_louder_and_a_quieter_target_too(cli, tmp_path):
+    for target in ("-17", "-30"):
+        folder = tmp_path / f"parts{target}"
+        cli("export", CUES, "--split", folder, "--format", "mp3", "--loudness", target, "--quiet")
+        for part in sorted(folder.glob("*.mp3")):
+            measured = ebur128(part)
+            assert measured.integrated == pytest.approx(float(target), abs=0.5), f"{part.name}: {measured}"
+            assert measured.true_peak <= -1.0, f"{part.name}: {measured}"
+
+
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_exporting_again_gives_the_same_bytes(exported, fmt):
     folder, _, run = exported

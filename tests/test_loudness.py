@@ -13,6 +13,7 @@ from voice_guide import chime as chimes
 from voice_guide.chime import chime_samples
 from voice_guide.loudness import (
     FADE_IN_SECONDS,
+    file_loudness,
     LIMITER_CEILING_DB,
     MAX_LIMITED_SHARE,
     integrated_loudness,
@@ -20,6 +21,8 @@ from voice_guide.loudness import (
     levelled,
     limiter_gain,
     loudness_in_file,
+    part_gain_db,
+    regained,
     true_peak,
 )
 from voice_guide.mixer import scaled, to_pcm16
@@ -315,3 +318,50 @@ def test_levelling_a_clip_never_imports_scipy():
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]", done.stdout
+
+
+# --- a file of its own: the parts of a split export -------------------------------------------------------
+
+
+def short_files(clips: dict[str, np.ndarray], target: float = -19.0) -> dict[str, tuple[list[tuple[int, np.ndarray]], int]]:
+    """Files shaped like split parts, their clips levelled for `target` as the whole file's are: a chime and one
+    word, a word at the very start, lines far apart, a line and a long hold, a file shorter than a block."""
+    chime = chime_samples(target - CHIME_BELOW_VOICE_LU)
+    word, line = level_speech(clips["Go."], RATE, target), level_speech(clips[LINES[1]], RATE, target)
+    return {
+        "chime and one word": ([(0, chime), (len(chime) + 7700, word)], len(chime) + 7700 + len(word) + RATE),
+        "a word at the start": ([(0, word)], len(word) + 3000),
+        "two lines far apart": ([(500, line), (500 + len(line) + 3 * RATE, line)], 2 * len(line) + 4 * RATE),
+        "a line then a hold": ([(0, line)], len(line) + 60 * RATE),
+        "shorter than a block": ([(0, word[: RATE // 4])], RATE // 3),
+    }
+
+
+@needs_espeak
+@needs_ffmpeg
+def test_the_file_meter_reads_short_files_as_ffmpeg_does(clips, tmp_path):
+    for name, (sounds, length) in short_files(clips).items():
+        samples = np.zeros(length, dtype=np.float32)
+        for at, sound in sounds:
+            samples[at : at + len(sound)] = sound
+        path = tmp_path / f"{name}.wav"
+        write_all(path, [samples], sample_rate=RATE)
+        ours, theirs = file_loudness(sounds, length, RATE), ebur128(path).integrated
+        if np.isfinite(ours):
+            assert ours == pytest.approx(theirs, abs=0.1), name
+        else:
+            assert theirs == -70.0, name  # ffmpeg's reading when no block is whole
+
+
+@needs_espeak
+@pytest.mark.parametrize("target", [-17.0, -19.0, -23.0, -30.0])
+def test_a_part_gets_the_one_gain_that_brings_it_to_the_target_with_peaks_under_the_ceiling(clips, target):
+    for name, (sounds, length) in short_files(clips, target).items():
+        gain = part_gain_db(sounds, length, RATE, target)
+        made = [(at, regained(sound, gain, RATE)) for at, sound in sounds]
+        measured = file_loudness(made, length, RATE)
+        if np.isfinite(measured):
+            assert measured == pytest.approx(target, abs=0.06), name
+        assert all(db(true_peak(sound)) <= LIMITER_CEILING_DB + 0.01 for _, sound in made), name
+        if gain <= 0:  # lowered: only scaled
+            assert all(np.allclose(m, s * 10 ** (gain / 20), atol=1e-7) for (_, m), (_, s) in zip(made, sounds))

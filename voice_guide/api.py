@@ -16,7 +16,7 @@ import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, BinaryIO, Callable, Iterable, Iterator, Sequence
 
 from . import bundled, compiler, listening
 from .atomicfile import check_destinations
@@ -45,6 +45,9 @@ from .timefmt import compact
 from .timeline import ANNOUNCEMENT, SAMPLE_RATE, SILENCE, SPEECH, Event, Timeline
 from .timing_log import TimingLog, open_log
 from .transcript import write_transcript
+
+if TYPE_CHECKING:
+    import numpy
 
 
 @dataclass(frozen=True)
@@ -214,10 +217,16 @@ def export(
                         stream=stream)
         if split is not None:
             export_split(
-                timeline, lambda events: iter_blocks(events, mixer), split, format=format or "mp3", force=force,
+                timeline, lambda events: _part_blocks(mixer, events), split, format=format or "mp3", force=force,
                 metadata=Metadata(timeline.title, comment=timeline.about), progress=progress, group=published,
             )
     return timeline
+
+
+def _part_blocks(mixer: Mixer, events: Iterable[Event]) -> Iterator["numpy.ndarray"]:
+    """A split part's samples, at the part's own loudness (Mixer.part)."""
+    events = list(events)
+    return iter_blocks(events, mixer.part(events))
 
 
 def check_outputs(

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -624,3 +625,112 @@ def level_speech(
     (-19.0, True)
     """
     return levelled(samples, sample_rate, target_lufs, limit_db)[0]
+
+
+# --- a file of its own: the parts of a split export ------------------------------------------------------------
+
+_FILE_HOP_SECONDS = 0.1  # ffmpeg's ebur128 filter: a 400 ms block ending every 100 ms of the file, whole blocks only
+
+
+def file_loudness(sounds: Sequence[tuple[int, np.ndarray]], length: int, sample_rate: int) -> float:
+    """The integrated loudness of a file `length` samples long that is silent but for `sounds` ((offset, samples)
+    pairs, in order, not overlapping), as ffmpeg's EBU R128 meter reads it: 400 ms blocks every 100 ms from the
+    file's first sample, only the whole ones (the last partial 100 ms counts for nothing; a file shorter than
+    one block measures -inf), then BS.1770's gates. Only the sound and the K-weighting filters' ringing after
+    it are filtered and summed, so a part holding a long hold costs no more than its words.
+
+    >>> t = np.arange(22050) / 22050
+    >>> tone = 0.1 * np.sin(2 * np.pi * 1000 * t)  # -23 LUFS on its own; ffmpeg reads -24.1 in 3 s with its edges
+    >>> round(file_loudness([(0, tone)], 22050, 22050), 1), round(file_loudness([(22050, tone)], 3 * 22050, 22050), 1)
+    (-23.1, -24.2)
+    """
+    block = int(round(_BLOCK_SECONDS * sample_rate))
+    hop = int(round(_FILE_HOP_SECONDS * sample_rate))
+    blocks = (length - block) // hop + 1 if length >= block else 0
+    energy = np.zeros(max(blocks, 0))
+    for start, end, weighted in _islands(sounds, length, sample_rate):
+        sums = np.concatenate(([0.0], np.cumsum(weighted * weighted)))
+        first, last = max(0, (start - block) // hop), min(blocks - 1, (end - 1) // hop)
+        lower = np.arange(first, last + 1) * hop
+        lo, hi = np.clip(lower - start, 0, end - start), np.clip(lower + block - start, 0, end - start)
+        energy[first : last + 1] += sums[hi] - sums[lo]
+    return _gated(energy / block) if blocks else float("-inf")
+
+
+def _islands(
+    sounds: Sequence[tuple[int, np.ndarray]], length: int, sample_rate: int
+) -> Iterator[tuple[int, int, np.ndarray]]:
+    """(start, end, K-weighted samples) of each run of sounds closer together than the filters' ringing, cut at
+    the file's end; everything between runs is silence and stays exactly zero after the filters (see
+    _K_TAIL_SECONDS)."""
+    tail = int(_K_TAIL_SECONDS * sample_rate)
+    runs: list[list[tuple[int, np.ndarray]]] = []
+    for offset, samples in sounds:
+        if len(samples) == 0 or offset >= length:
+            continue
+        if runs and offset < runs[-1][-1][0] + len(runs[-1][-1][1]) + tail:
+            runs[-1].append((offset, samples))
+        else:
+            runs.append([(offset, samples)])
+    for run in runs:
+        start = run[0][0]
+        end = min(length, run[-1][0] + len(run[-1][1]) + tail)
+        x = np.zeros(end - start)
+        for offset, samples in run:
+            piece = np.asarray(samples, dtype=np.float64)[: end - offset]
+            x[offset - start : offset - start + len(piece)] = piece
+        yield start, end, _k_weighted(x, sample_rate)
+
+
+def regained(samples: np.ndarray, gain_db: float, sample_rate: int) -> np.ndarray:
+    """A levelled clip `gain_db` louder or quieter, its true peak kept under LIMITER_CEILING_DB by the same
+    look-ahead limiter (a clip made quieter is only scaled).
+
+    >>> clip = level_speech(0.01 * np.sin(2 * np.pi * 300 * np.arange(22050) / 22050), 22050)
+    >>> bool(true_peak(regained(clip, 6.0, 22050)) <= 10 ** (LIMITER_CEILING_DB / 20))
+    True
+    """
+    x = np.asarray(samples, dtype=np.float64) * 10 ** (gain_db / 20)
+    if gain_db <= 0 or len(x) == 0:
+        return x.astype(np.float32)
+    envelope = peak_envelope(x)
+    limited = _limiter_db(_decibels(envelope) - LIMITER_CEILING_DB, sample_rate)
+    if not np.any(limited):
+        return x.astype(np.float32)
+    out = x * 10 ** (limited / 20)
+    ceiling = 10 ** (LIMITER_CEILING_DB / 20)
+    peak = _limited_true_peak(out, envelope, np.flatnonzero(limited))
+    if peak > ceiling:
+        out = out * (ceiling / peak)
+    return out.astype(np.float32)
+
+
+def part_gain_db(sounds: Sequence[tuple[int, np.ndarray]], length: int, sample_rate: int, target_lufs: float) -> float:
+    """The gain that brings a file of these levelled sounds (see file_loudness) to `target_lufs` as ffmpeg reads
+    it, the raised clips' peaks limited (regained): within _TOLERANCE_LU, or as close as MAX_PUSH_DB more gain
+    gets it. 0.0 for a file too short or too quiet to measure.
+
+    >>> t = np.arange(22050) / 22050
+    >>> round(part_gain_db([(0, 0.1 * np.sin(2 * np.pi * 1000 * t))], 22050, 22050, -19.0), 2)
+    4.06
+    """
+    measured = file_loudness(sounds, length, sample_rate)
+    if not np.isfinite(measured):
+        return 0.0
+    gain_db = first_db = target_lufs - measured
+    if gain_db <= 0:
+        return gain_db  # only scaled: every block and both gates move with the gain
+    tried: list[tuple[float, float]] = []
+    for _ in range(_ROUNDS):
+        made: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # a line said twice in a part is regained once
+        for _, samples in sounds:
+            made.setdefault(id(samples), (samples, regained(samples, gain_db, sample_rate)))
+        measured = file_loudness([(at, made[id(s)][1]) for at, s in sounds], length, sample_rate)
+        if abs(target_lufs - measured) < _TOLERANCE_LU:
+            break
+        tried.append((gain_db, measured))
+        pushed = min(gain_db + (target_lufs - measured) / _slope(tried), first_db + MAX_PUSH_DB)
+        if pushed == gain_db:
+            break
+        gain_db = pushed
+    return gain_db

@@ -11,14 +11,14 @@ import threading
 import time
 from collections import deque
 from functools import lru_cache
-from typing import TYPE_CHECKING, Callable, Iterable, Protocol
+from typing import TYPE_CHECKING, Callable, Iterable, Protocol, Sequence
 
 from . import chime
 from ._mix_cache import MixCache
 from .cpus import usable_cpus
 from .pcm import to_pcm16
 from .targets import ClipTargets, clip_targets
-from .timeline import CHIME, SAMPLE_RATE, SPEECH, Event
+from .timeline import CHIME, SAMPLE_RATE, SILENCE, SPEECH, Event
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -81,6 +81,21 @@ class Mixer:
                 raise ValueError(f"a chime is {chime.CHIME_LENGTH} samples, the timeline says {event.length}")
             return chime.pcm16(self.targets.chime_lufs, volume)
         return to_pcm16(scaled(self.clip(event), volume))
+
+    def part(self, events: "Sequence[Event]") -> "PartClips":
+        """The clips of one file of a split export (`events`: the part's, in order, covering it), at that file's
+        own loudness: ffmpeg's meter reads each part at the file target by itself, as it reads the whole file.
+
+        A part is its slice of the whole file with one gain of its own (see loudness.part_gain_db): a part of a
+        chime and a short word is raised, an introduction without a chime lowered; a raised clip's peaks go
+        through the limiter again. So the parts are not the samples the player plays; the whole file is.
+        """
+        from .loudness import part_gain_db
+
+        start = events[0].start if events else 0
+        length = sum(event.length for event in events)
+        sounds = [(event.start - start, self.clip(event)) for event in events if event.kind != SILENCE]
+        return PartClips(self, part_gain_db(sounds, length, SAMPLE_RATE, self.targets.file_lufs))
 
     def prefetch(self, texts: Iterable[str], *, chime: bool = True, threads: int | None = None) -> None:
         """Level the chime and these texts' clips in background threads, in order; returns at once.
@@ -166,6 +181,23 @@ class Mixer:
         out = _read_only(level())
         self._store.put(key, out)
         return out
+
+
+class PartClips:
+    """A ClipSource: the mixer's clips with one part's gain (Mixer.part); each distinct clip regained once."""
+
+    def __init__(self, mixer: Mixer, gain_db: float):
+        self._mixer = mixer
+        self.gain_db = gain_db
+        self._made: dict[int, tuple["numpy.ndarray", "numpy.ndarray"]] = {}
+
+    def clip(self, event: Event) -> "numpy.ndarray":
+        from .loudness import regained
+
+        samples = self._mixer.clip(event)
+        if id(samples) not in self._made:  # the clip is kept with its result, so its id cannot be reused
+            self._made[id(samples)] = (samples, _read_only(regained(samples, self.gain_db, SAMPLE_RATE)))
+        return self._made[id(samples)][1]
 
 
 def _read_only(samples: "numpy.ndarray") -> "numpy.ndarray":
