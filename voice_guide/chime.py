@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import cmath
 import math
+import operator
 import sys
 from array import array
 from functools import lru_cache
+from itertools import accumulate, repeat
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 from .timeline import SAMPLE_RATE
@@ -40,18 +43,20 @@ def raw_chime() -> tuple[float, ...]:
     (True, 0.5)
     """
     # Each partial, a decaying sine, is the imaginary part of a complex number turned one step each sample
-    # (one multiplication a sample instead of an exp and a sin).
+    # (one multiplication a sample instead of an exp and a sin). The loops over samples are map/accumulate, run
+    # in C: this is computed before the first sound, and each value is the one a plain loop gives.
     tone = [0.0] * CHIME_LENGTH
     for hz, amp, decay in _PARTIALS:
         step = cmath.exp(complex(-decay, 2 * math.pi * hz) / SAMPLE_RATE)
-        z = complex(amp, 0.0)
-        for i in range(CHIME_LENGTH):
-            tone[i] += z.imag
-            z *= step
+        turns = accumulate(repeat(step, CHIME_LENGTH - 1), operator.mul, initial=complex(amp, 0.0))
+        tone = list(map(operator.add, tone, map(attrgetter("imag"), turns)))
     attack, fade = _ATTACK_SECONDS * SAMPLE_RATE, _FADE_SECONDS * SAMPLE_RATE
-    out = [x * min(1.0, i / attack) * min(1.0, max(0.0, (CHIME_LENGTH - i) / fade)) for i, x in enumerate(tone)]
-    scale = 0.5 / max(map(abs, out))
-    return tuple(x * scale for x in out)
+    # The envelope is 1.0 (x * 1.0 is x) but on the attack and the fade: only those samples are multiplied.
+    edges = [*range(0, math.ceil(attack) + 1), *range(CHIME_LENGTH - math.ceil(fade) - 1, CHIME_LENGTH)]
+    for i in edges:
+        tone[i] = tone[i] * min(1.0, i / attack) * min(1.0, max(0.0, (CHIME_LENGTH - i) / fade))
+    scale = 0.5 / max(map(abs, tone))
+    return tuple(map(scale.__mul__, tone))
 
 
 @lru_cache(maxsize=4)
@@ -62,9 +67,10 @@ def levelled(target_lufs: float) -> array:
     0.25
     """
     gain = 10 ** ((target_lufs - RAW_LOUDNESS_IN_FILE) / 20)
-    return array("f", [x * gain for x in raw_chime()])
+    return array("f", map(gain.__mul__, raw_chime()))
 
 
+@lru_cache(maxsize=8)
 def pcm16(target_lufs: float, volume: float = 1.0) -> bytes:
     """The levelled chime, scaled by `volume`, as 16-bit PCM: what mixer.to_pcm16(mixer.scaled(clip, volume))
     gives for the same float32 samples.
@@ -75,9 +81,11 @@ def pcm16(target_lufs: float, volume: float = 1.0) -> bytes:
     samples = levelled(target_lufs)
     if volume != 1.0:
         factor = array("f", [volume])[0]
-        samples = array("f", [x * factor for x in samples])
-    scaled = array("f", [x * 32767.0 for x in samples])
-    pcm = array("h", [max(-32768, min(32767, round(x))) for x in scaled])
+        samples = array("f", map(factor.__mul__, samples))
+    values = list(map(round, array("f", map((32767.0).__mul__, samples))))
+    if min(values) < -32768 or max(values) > 32767:
+        values = [max(-32768, min(32767, x)) for x in values]
+    pcm = array("h", values)
     if sys.byteorder == "big":
         pcm.byteswap()
     return pcm.tobytes()
