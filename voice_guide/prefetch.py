@@ -87,21 +87,33 @@ class Prefetcher:
 
 
 class ReadyClosing:
-    """The closing (end chime and reminders) with its sound, prepared in the background from the start of a run,
+    """The closing (end chime and reminders) with its sound, prepared in the background from early in a run,
     so the reminders can be said whatever makes the routine itself stop early.
 
-    `make()` gives the closing's events and their PCM by (kind, text).
+    `make()` gives the closing's events and their PCM by (kind, text). It starts once the run's first spoken line
+    is ready (see first(): until then it would only compete with the line the listener is waiting for), or as
+    soon as sounds() asks for it.
     """
 
     WAIT = 60.0  # seconds at most for its sound, if it is not ready yet (the engine retries a hung line once)
 
     def __init__(self, make: Callable[[], tuple[tuple[Event, ...], dict]]):
+        self._make = make
         self._outcome: list = []
         self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._started = False
+
+    def start(self) -> None:
+        """Start making the closing's sound in the background (once; later calls do nothing)."""
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
 
         def work() -> None:
             try:
-                self._outcome.append(make())
+                self._outcome.append(self._make())
             except BaseException as error:  # noqa: BLE001 - say() finds it; the failure the player reports stands
                 self._outcome.append(error)
             finally:
@@ -111,16 +123,19 @@ class ReadyClosing:
 
     def first(self, events: Iterable[Event]) -> Iterator[Event]:
         """`events`, held back after the first spoken line until the closing is ready: the engine makes the
-        reminders before the rest of the routine (while the opening line plays, so nobody waits for them)."""
+        reminders before the rest of the routine (while the opening line plays, so nobody waits for them).
+        Asked for the event after that line, the reader (Prefetcher) has made its sound: the closing starts."""
         waited = False
         for event in events:
             yield event
             if event.kind == SPEECH and not waited:
+                self.start()
                 self._done.wait(self.WAIT)
                 waited = True
 
     def sounds(self) -> tuple[tuple[Event, ...], dict] | None:
         """The closing's events and PCM, or None when they could not be made (in time)."""
+        self.start()
         if not self._done.wait(self.WAIT) or isinstance(self._outcome[0], BaseException):
             return None
         return self._outcome[0]
