@@ -33,7 +33,7 @@ def gain_reduction(
     with api.synthesizer(loaded, settings, env) as synth:
         voice = synth.resolved
         timeline = compiler.compile(loaded, synth.length, voice=voice, chime=settings.chime)
-        mixing = api.mixer(loaded, synth, settings, env, voice=voice)
+        mixing = api.mixer(loaded, synth, settings, env)
         said = Counter(e.text for e in timeline.events if e.kind == SPEECH)
         over = total = 0
         deepest = 0.0

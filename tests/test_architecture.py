@@ -15,18 +15,21 @@ PACKAGE = Path(__file__).resolve().parent.parent / "voice_guide"
 
 # The pipeline's stages, in order: load -> compile -> synthesize -> mix -> play | render.
 STAGES = ("loader", "compiler", "speech", "mixer", "scheduler", "render")
-WIRING = {"api", "cli"}  # the only modules that may import more than one stage
+WIRING = {"api", "cli", "opening"}  # the only modules that may import more than one stage (opening: play's chime)
 # Own modules imported inside a function, each for a stated reason.
 LAZY = {
     ("__init__", "api"): "`import voice_guide` stays light (PEP 562 __getattr__); the workers import the package",
     ("launch", "cli"): "a `check` whose result is known is printed before the pipeline is imported (checkmemo)",
+    ("launch", "cachefiles"): "only `check` looks for its kept result; `play`'s chime does not wait for that code",
+    ("launch", "checkmemo"): "only `check` looks for its kept result; `play`'s chime does not wait for that code",
+    ("launch", "opening"): "`check`'s fast path loads no routine and no sound device; `play` starts its chime there",
     ("mixer", "loudness"): "loudness is numpy from its first line; check and warm plays never level a clip",
     ("_piper_worker", "_speech_worker"): "run as a script the worker imports its sibling by file; this is the "
                                          "fallback for when it is imported from the package (doctests)",
 }
 # The layers, top down; a module imports only modules of its own layer or of layers below it.
 LAYERS = {
-    "front doors": {"__init__", "__main__", "launch", "api", "cli"},
+    "front doors": {"__init__", "__main__", "launch", "api", "cli", "opening"},
     "playing": {"scheduler", "prefetch", "display", "timing_log", "hearing"},
     "devices": {"clock", "audio_sink", "keys", "procinfo", "env", "microphone", "_listen_worker", "user_settings"},
     "stages": {"loader", "compiler", "speech", "mixer", "render", "audiofile", "split", "transcript"},

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Callable, Iterable, Iterator, Sequence
 
-from . import bundled, compiler, listening
+from . import compiler, listening, loader
 from .atomicfile import check_destinations
 from .formats import AUDIO, TRANSCRIPT, format_for
 from .chime import tick_pcm
@@ -28,20 +28,18 @@ from .env import Environment
 from .errors import AudioDeviceError, BadInputError, NoAudioDeviceError, VoiceGuideError
 from .hearing import Hearing, ReportingSink
 from .keys import KeyReader
-from .loader import load as load_file
-from .mixer import Mixer
+from .mixer import Mixer, routine_targets
+from .opening import Opening
 from .phrases import Phrases
 from .prefetch import Prefetcher, ReadyClosing
 from .printable import printable
 from .procinfo import process_started_at
 from .render import iter_blocks, render_file
-from .routine import DEFAULT_ENGINE, DEFAULT_LOUDNESS, MAX_TOTAL, ROUTINE_SUFFIXES, Routine, Voice
+from .routine import DEFAULT_ENGINE, ROUTINE_SUFFIXES, Routine, Voice
 from .scheduler import Listener, Listeners, PlayResult, Scheduler
 from .speech import Synthesizer
 from .split import check_folder, export_split, planned_files
 from .tags import Metadata
-from .targets import CHIME_BLOCK_SECONDS, block_seconds, clip_targets
-from .timefmt import compact
 from .timeline import ANNOUNCEMENT, SAMPLE_RATE, SILENCE, SPEECH, Event, Timeline
 from .timing_log import TimingLog, open_log
 from .transcript import write_transcript
@@ -71,20 +69,7 @@ def resolve(routine: str | os.PathLike | None) -> Path:
     >>> resolve("arch").name
     'arch.yaml'
     """
-    if routine is None:
-        return bundled.path(bundled.DEFAULT)
-    if _is_bundled_name(routine):  # a plain name means the bundled routine, even where a file has that name
-        return bundled.path(str(routine))
-    candidate = Path(routine)
-    if candidate.exists() or os.sep in str(routine) or candidate.suffix in ROUTINE_SUFFIXES:
-        return candidate
-    raise BadInputError(
-        f"{routine}: no such file, and no bundled routine of that name (bundled: {', '.join(bundled.names())})"
-    )
-
-
-def _is_bundled_name(routine: str | os.PathLike) -> bool:
-    return isinstance(routine, str) and routine in bundled.names()
+    return loader.resolve(routine)
 
 
 def routine_files(routines: Sequence["str | os.PathLike | None"]) -> list:
@@ -96,7 +81,7 @@ def routine_files(routines: Sequence["str | os.PathLike | None"]) -> list:
     """
     found: list = []
     for routine in routines or [None]:
-        if routine is None or _is_bundled_name(routine) or not Path(routine).is_dir():
+        if routine is None or loader.is_bundled_name(routine) or not Path(routine).is_dir():
             found.append(routine)
             continue
         files = sorted(p for p in Path(routine).iterdir() if p.suffix in ROUTINE_SUFFIXES and p.is_file())
@@ -112,12 +97,7 @@ def load(routine: str | os.PathLike | None = None) -> Routine:
     >>> load("arch").title
     'Arch self-massage'
     """
-    loaded = load_file(resolve(routine))
-    if routine is not None and _is_bundled_name(routine) and os.path.lexists(routine):
-        note = (f"{routine!r} is the bundled routine; the file {routine!r} in this folder is not used "
-                f"(to use it, write ./{routine})")
-        loaded = replace(loaded, warnings=(note,) + loaded.warnings)
-    return loaded
+    return loader.load_argument(routine)
 
 
 def synthesizer(routine: Routine, settings: Settings, env: Environment, *, playing: bool = False) -> Synthesizer:
@@ -131,22 +111,16 @@ def synthesizer(routine: Routine, settings: Settings, env: Environment, *, playi
                        first_line_first=playing)
 
 
-def mixer(routine: Routine, synth: Synthesizer, settings: Settings, env: Environment, *, voice: Voice,
+def mixer(routine: Routine, synth: Synthesizer, settings: Settings, env: Environment, *,
           listening: bool = False) -> Mixer:
     """The mixer for a routine's clips: the one place that decides their final samples, for play and export.
 
     The clips are levelled so the whole file meets the loudness target, whatever the routine's volume (that is
-    the live player's level); how much the chimes pull the file down is known from the script alone, the one
-    spoken (the phrases of `voice`'s language, and `listening` as the player's).
+    the live player's level); how much the chimes pull the file down is known from the script alone, before the
+    engine is asked anything (see mixer.routine_targets; `listening` as the player's).
     """
-    use_chime = routine.chime if settings.chime is None else settings.chime
-    spoken, chimes = compiler.sounding_seconds(routine, voice=voice, chime=use_chime, listening=listening)
-    targets = clip_targets(
-        DEFAULT_LOUDNESS if settings.loudness is None else settings.loudness,
-        speech_seconds=sum(block_seconds(seconds) for seconds in spoken),
-        chime_seconds=chimes * CHIME_BLOCK_SECONDS,
-        extra_limiting_db=synth.extra_limiting_db,
-    )
+    targets = routine_targets(routine, synth.requested, chime=settings.chime, listening=listening,
+                              loudness=settings.loudness, extra_limiting_db=synth.extra_limiting_db)
     return Mixer(synth, targets=targets, cache_dir=env.mixed_cache_dir)
 
 
@@ -253,12 +227,7 @@ def check_outputs(
         sketch = compiler.compile(routine, compiler.estimated_length, voice=routine.voice.overridden(settings.voice),
                                   chime=settings.chime)
         destinations.update(planned_files(sketch, split, format or "mp3"))
-    check_destinations(destinations, force=force, inputs=_inputs(routine), new_folders=[Path(split)] if split else [])
-
-
-def _inputs(routine: Routine) -> list[Path]:
-    """The files a run reads, which it must never write over."""
-    return [Path(routine.source)] if routine.source and not routine.source.startswith("<") else []
+    check_destinations(destinations, force=force, inputs=loader.inputs(routine), new_folders=[Path(split)] if split else [])
 
 
 @contextmanager
@@ -272,7 +241,7 @@ def _mixing(routine: Routine, settings: Settings, env: Environment) -> Iterator[
     with synthesizer(routine, settings, env) as synth:
         texts = compiler.texts(routine, voice=synth.resolved, chime=settings.chime)
         synth.prefetch(texts)
-        mixing = mixer(routine, synth, settings, env, voice=synth.resolved)
+        mixing = mixer(routine, synth, settings, env)
         mixing.prefetch(texts, chime=routine.chime if settings.chime is None else settings.chime)
         try:
             yield synth, mixing
@@ -280,22 +249,20 @@ def _mixing(routine: Routine, settings: Settings, env: Environment) -> Iterator[
             mixing.close()
 
 
-def play(routine: Routine, settings: Settings = Settings(), env: Environment | None = None) -> PlayResult:
+def play(routine: Routine, settings: Settings = Settings(), env: Environment | None = None,
+         opening: Opening | None = None) -> PlayResult:
     """Play a routine live, hands-free, to the end (or until `q`, after which the reminders are still spoken).
 
     Raises NoAudioDeviceError when there is no sound device, AudioDeviceError when it fails, BadInputError for a
     bad `start_at`, EngineError when speech fails. Ctrl+C stops the sound at once and propagates
-    KeyboardInterrupt.
+    KeyboardInterrupt. `opening`: the timing log, sink and chime that opening.start already opened and started
+    for this routine and these settings (the console command's light start).
 
     >>> play(load("arch"))  # doctest: +SKIP
     """
     env = env or Environment()
     origin = process_started_at()
-    estimate = compiler.estimate_seconds(routine, voice=routine.voice.overridden(settings.voice), chime=settings.chime)
-    if estimate > MAX_TOTAL:  # known exactly only as the lines are made: refused before any sound
-        raise BadInputError(f"{routine.source}: the routine runs about {compact(estimate)} with its spoken "
-                            f"lines; a routine must be at most {compact(MAX_TOTAL)} in all: "
-                            "shorten a hold or a pause")
+    compiler.check_length(routine, voice=routine.voice.overridden(settings.voice), chime=settings.chime)
     count = len(compiler.outline(routine))  # the same in every language: checked before anything starts
     if settings.start_at is not None and not 1 <= settings.start_at <= count:
         plural = "s" if count != 1 else ""
@@ -303,7 +270,8 @@ def play(routine: Routine, settings: Settings = Settings(), env: Environment | N
     with ExitStack() as stack:
         timing = None
         if settings.timing_log is not None:  # opened first: a bad path fails before any sound
-            log = open_log(settings.timing_log, force=settings.timing_log_force, inputs=_inputs(routine))
+            log = opening.log if opening is not None and opening.log is not None else open_log(
+                settings.timing_log, force=settings.timing_log_force, inputs=loader.inputs(routine))
             timing = TimingLog(log, origin)
             stack.callback(timing.close)
         # Made as `export` makes them (synthesizer, mixer), so the samples heard are the ones exported.
@@ -320,7 +288,7 @@ def play(routine: Routine, settings: Settings = Settings(), env: Environment | N
         synth.prefetch(texts[:1] + compiler.closing_texts(routine, voice=voice) + texts[1:])
         # The same mixer as `export` makes (same settings, same cache of final clips): a warm run takes its
         # clips from that cache, so the first sound does not wait for the levelling code to load.
-        mixing = mixer(routine, synth, settings, env, voice=voice, listening=settings.listen)
+        mixing = mixer(routine, synth, settings, env, listening=settings.listen)
         stack.callback(mixing.close)
         closing = ReadyClosing(lambda: _closing_sounds(routine, synth, mixing, settings.chime, voice))
         events = compiler.iter_events(routine, synth.length, voice=voice, chime=settings.chime,
@@ -329,7 +297,7 @@ def play(routine: Routine, settings: Settings = Settings(), env: Environment | N
         prefetcher = Prefetcher(closing.first(events), lambda event: mixing.pcm(event, voice.volume))
         time_left = _time_left_answer(prefetcher, steps, mixing, synth, say, voice.volume)
         stack.callback(prefetcher.stop)
-        sink = env.open_sink()
+        sink = opening.sink if opening is not None else env.open_sink()
         keys = settings.keys and env.stdin_isatty
         commands: queue.Queue | None = queue.Queue() if keys or settings.listen else None
         if keys:
@@ -356,7 +324,7 @@ def play(routine: Routine, settings: Settings = Settings(), env: Environment | N
             said_first = None
             if orientation is not None:  # starting inside a block: say where first
                 said_first = Event(SPEECH, 0, synth.length(orientation), orientation, settings.start_at, ANNOUNCEMENT)
-            result = scheduler.run(settings.start_at, said_first)
+            result = scheduler.run(settings.start_at, said_first, opening.started if opening is not None else None)
         except AudioDeviceError as error:
             speech_warnings.now()
             if not scheduler.played:

@@ -34,6 +34,7 @@ from .env import Environment
 from .errors import BadInputError, NoAudioDeviceError, OutputStreamError, VoiceGuideError
 from .hearing import Hearing
 from .microphone import MicrophoneError
+from .opening import Opening
 from .printable import printable
 from .phrases import phrases_for
 from .routine import DEFAULT_ENGINE, DEFAULT_LOUDNESS, ENGINE_NAMES, LOUDNESS_RANGE, RATE_RANGE, VOLUME_RANGE, Routine, Voice
@@ -71,8 +72,9 @@ class _Parser(argparse.ArgumentParser):
         raise BadInputError(f"{message} (see `{self.prog} --help`)")
 
 
-def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> int:
-    """Run voice-guide with `argv`; returns the exit status (the console script passes it to sys.exit)."""
+def main(argv: Sequence[str] | None = None, env: Environment | None = None, opening: Opening | None = None) -> int:
+    """Run voice-guide with `argv`; returns the exit status (the console script passes it to sys.exit).
+    `opening`: what opening.start did for this `play` command line before this module was imported."""
     process = env is None
     env = env or _process_environment()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -87,6 +89,7 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> i
         if hasattr(args, "voice"):
             args.settings = _settings(args)  # built once; every command that runs the pipeline takes it whole
         args.memo = None
+        args.opening = opening
         if process and args.command == "check" and not debug:  # kept for launch.py to print next time
             args.memo = checkmemo.Recorder(argv)
             env.stdout, env.stderr = args.memo.watch(env.stdout, 1), args.memo.watch(env.stderr, 2)
@@ -472,7 +475,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def run_play(args: argparse.Namespace, env: Environment) -> int:
-    routine = api.load(args.routine)
+    routine = args.opening.routine if args.opening is not None else api.load(args.routine)
     saved = user_settings.load()  # listen: true, sensitivity: ... (the command line wins)
     settings = dataclasses.replace(
         args.settings,
@@ -481,7 +484,7 @@ def run_play(args: argparse.Namespace, env: Environment) -> int:
             saved.sensitivity if saved.sensitivity is not None else listening.DEFAULT_SENSITIVITY),
     )
     try:
-        api.play(routine, settings, env)
+        api.play(routine, settings, env, opening=args.opening)
     except NoAudioDeviceError as error:
         raise NoAudioDeviceError(f"{error}; export the routine instead: {_export_instead(args, routine)}") from (
             error.__cause__

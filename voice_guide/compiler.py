@@ -162,6 +162,16 @@ def estimate_seconds(routine: Routine, *, voice: Voice | None = None, chime: boo
     return _estimate_seconds(list(parts), rate)
 
 
+def check_length(routine: Routine, *, voice: Voice | None = None, chime: bool | None = None) -> None:
+    """Refuse a routine that runs longer than MAX_TOTAL with its spoken lines, as estimated (the real length is
+    known only as the lines are made): a player calls this before any sound (BadInputError)."""
+    estimate = estimate_seconds(routine, voice=voice, chime=chime)
+    if estimate > MAX_TOTAL:
+        raise BadInputError(f"{routine.source}: the routine runs about {compact(estimate)} with its spoken "
+                            f"lines; a routine must be at most {compact(MAX_TOTAL)} in all: "
+                            "shorten a hold or a pause")
+
+
 def sounding_seconds(
     routine: Routine, *, voice: Voice | None = None, chime: bool | None = None, listening: bool = False
 ) -> tuple[list[float], int]:

@@ -1,12 +1,11 @@
 """The `voice-guide` command's entry point: a `check` whose result is already known is printed from here, before
-anything heavy is imported (see checkmemo); everything else goes to cli.main."""
+anything heavy is imported (see checkmemo), and a `play` starts its opening chime from here (see opening);
+everything else goes to cli.main."""
 
 from __future__ import annotations
 
 import os
 import sys
-
-from . import cachefiles, checkmemo
 
 BROKEN_PIPE = 141  # cli.ExitStatus.BROKEN_PIPE; cli is not imported on this path
 
@@ -14,12 +13,19 @@ BROKEN_PIPE = 141  # cli.ExitStatus.BROKEN_PIPE; cli is not imported on this pat
 def main() -> int:
     argv = sys.argv[1:]
     if argv[:1] == ["check"] and "--debug" not in argv:
+        from . import cachefiles, checkmemo  # only here: `play` starts its chime without them
+
         recalled = checkmemo.recall(argv, cachefiles.default_root())
         if recalled is not None:
             return _replay(*recalled)
+    opened = None
+    if argv[:1] == ["play"]:
+        from . import opening  # only here: `check` does not load routines or the sound device on this path
+
+        opened = opening.start(argv)
     from .cli import main as run  # only here: importing cli imports the whole pipeline
 
-    return run(argv)
+    return run(argv, opening=opened)
 
 
 def _replay(status: int, output: list[tuple[int, str]]) -> int:

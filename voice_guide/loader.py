@@ -16,11 +16,13 @@ import re
 import stat
 import unicodedata
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Callable, TypeVar
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from . import bundled
 from .durations import is_range, parse_duration, parse_span
 from .errors import BadInputError, Problem, RoutineError
 from .phrases import normalized_tag, tag_named
@@ -34,6 +36,7 @@ from .routine import (
     MAX_TOTAL,
     RATE_RANGE,
     REPEAT_RANGE,
+    ROUTINE_SUFFIXES,
     VOLUME_RANGE,
     Cues,
     Hold,
@@ -80,6 +83,44 @@ _DECIMAL = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)", re.ASCII)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _LINE_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")  # what PyYAML counts as a new line
 _EMPTY_HINT = "the file is empty; a routine needs at least `title` and `steps`"
+
+
+def resolve(routine: str | os.PathLike | None) -> Path:
+    """A routine argument as a file: a path, or the name of a bundled routine (None: the default one).
+
+    >>> resolve("arch").name
+    'arch.yaml'
+    """
+    if routine is None:
+        return bundled.path(bundled.DEFAULT)
+    if is_bundled_name(routine):  # a plain name means the bundled routine, even where a file has that name
+        return bundled.path(str(routine))
+    candidate = Path(routine)
+    if candidate.exists() or os.sep in str(routine) or candidate.suffix in ROUTINE_SUFFIXES:
+        return candidate
+    raise BadInputError(
+        f"{routine}: no such file, and no bundled routine of that name (bundled: {', '.join(bundled.names())})"
+    )
+
+
+def is_bundled_name(routine: str | os.PathLike) -> bool:
+    return isinstance(routine, str) and routine in bundled.names()
+
+
+def load_argument(routine: str | os.PathLike | None = None) -> Routine:
+    """The routine a command line names (a file, a bundled name, None: the default), read and validated; a file
+    of the same name as a bundled routine in this folder gets a warning."""
+    loaded = load(resolve(routine))
+    if routine is not None and is_bundled_name(routine) and os.path.lexists(routine):
+        note = (f"{routine!r} is the bundled routine; the file {routine!r} in this folder is not used "
+                f"(to use it, write ./{routine})")
+        loaded = replace(loaded, warnings=(note,) + loaded.warnings)
+    return loaded
+
+
+def inputs(routine: Routine) -> list[Path]:
+    """The files a run reads (the routine's own), which it must never write over."""
+    return [Path(routine.source)] if routine.source and not routine.source.startswith("<") else []
 
 
 def load(path: str | os.PathLike) -> Routine:

@@ -12,6 +12,7 @@ from typing import Union
 # use these.
 RATE_RANGE = (80, 400)  # words per minute
 VOLUME_RANGE = (0.0, 1.0)  # 1.0 is full volume; 0 itself is silence, refused
+DEFAULT_VOLUME = 1.0  # when neither the routine nor the command line says
 REPEAT_RANGE = (1, 100)  # rounds of a repeat block
 # Loudness targets (LUFS) an export can honour: louder than -17, a file of short cues cannot keep its peaks under
 # the ceiling without being squashed (measured: at -16 it stops 0.7 LU short); quieter than -30 it is hard to hear

@@ -48,6 +48,16 @@ class Played:
         return self.actual - self.scheduled
 
 
+@dataclass(frozen=True)
+class Started:
+    """A sound handed to the sink before the scheduler ran (`play`'s opening chime, see opening.py): its PCM and
+    the clock readings just before and just after the hand-over."""
+
+    pcm: bytes
+    actual: float
+    returned: float
+
+
 class Listener:
     """What the scheduler tells the screen and the timing log; every method may be left as is."""
 
@@ -167,11 +177,13 @@ class Scheduler:
 
     # --- running ---------------------------------------------------------------------------------------------
 
-    def run(self, start_step: int | None = None, orientation: Event | None = None) -> PlayResult:
+    def run(self, start_step: int | None = None, orientation: Event | None = None,
+            started: Started | None = None) -> PlayResult:
         """Play from the beginning (or from the first event of `start_step`) to the end.
 
         `orientation`, a line outside the timeline, is said before `start_step` begins ("Picking up with your
-        right foot.")."""
+        right foot."). `started`: the first sound is already playing; when it is the first event's clip, the
+        timeline starts when it did (else it is silenced, and the timeline starts now)."""
         start = 0 if start_step is None else self._first_index(lambda s: start_step <= s < CLOSING_STEP)
         if start is None:
             raise BadInputError(f"--start-at {start_step}: the routine has no step {start_step}")
@@ -196,6 +208,8 @@ class Scheduler:
         self._start_at(start, begin)
         if start > 0:
             self._floor = first.start  # kept until a jump moves the playhead (_place)
+        if started is not None:
+            self._take_started(start, first, started)
         end = first.end
         while True:
             event = self._event(self._index)
@@ -217,6 +231,16 @@ class Scheduler:
             self._index += 1
         self._sink.wait_done()
         return PlayResult(tuple(self._played), self._quit)
+
+    def _take_started(self, index: int, first: Event, started: Started) -> None:
+        if index != 0 or first.kind == SILENCE or self._clip(first) != started.pcm:
+            self._sink.stop_all()  # not the sound this timeline opens with
+            return
+        self._start_at(index, started.actual)
+        played = Played(index, first, started.actual, started.actual, started.returned)
+        self._played.append(played)
+        self.listener.playing(played)
+        self._index = index + 1
 
     def _send(self, event: Event, pcm: bytes, deadline: float) -> None:
         actual = self._clock.now()

@@ -26,6 +26,7 @@ from ._speech_cache import ClipCache, ClipKey
 from ._speech_process import WorkerDied, WorkerProcess, WorkerRefused, WorkerStalled
 from .engine import DEFAULT_ENGINE, DEFAULT_RATE, ENGINE_NAMES, Engine, ResolvedVoice
 from .errors import BadInputError, EngineError
+from .routine import DEFAULT_VOLUME
 from .voices import VoiceInfo, VoiceList
 
 if TYPE_CHECKING:
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_RATE", "DEFAULT_VOLUME", "Synthesizer", "VoiceInfo", "VoiceList", "list_voices", "voice_lists"]
 
-DEFAULT_VOLUME = 1.0
 DEFAULT_TIMEOUT = 20.0  # seconds per utterance (Environment.speech_timeout is what the program passes)
 _CLIPS_IN_MEMORY = 32  # decoded clips kept for samples(); cues repeat ("thirty seconds left")
 _SHOWN_TEXT = 60

@@ -1,0 +1,213 @@
+"""`play`'s opening chime, started by the console command before the pipeline is imported (voice_guide/opening.py):
+it reaches the device first, the timeline keeps its place after it, and a bad command still plays nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.test_play_alsa import alsa_file, played_buffers, timing_lines  # noqa: F401 - alsa_file is a fixture
+from voice_guide import opening
+from voice_guide.chime import CHIME_LENGTH
+from voice_guide.scheduler import Scheduler, Started
+from voice_guide.timeline import CHIME, SILENCE, SPEECH, Event
+
+ROOT = Path(__file__).resolve().parent.parent
+# What the chime must not wait for: the pipeline, the engine, numpy.
+PIPELINE = ("voice_guide.cli", "voice_guide.api", "voice_guide.speech", "voice_guide.display", "voice_guide.render",
+            "voice_guide.loudness", "voice_guide.prefetch", "numpy", "pyttsx3")
+SHORT = "title: Opening test\nsteps:\n  - say: Relax your foot.\nreminders:\n  - Stop if it hurts.\n"
+# The console command with a spy on simpleaudio's play_buffer (the real one still plays): which of PIPELINE were
+# imported when the first sound went to the device, written to the file named by SPY_OUT.
+SPY = f"""
+import json, os, sys
+import simpleaudio
+real, first = simpleaudio.play_buffer, []
+def spy(*args):
+    if not first:
+        first.append(sorted(name for name in {PIPELINE!r} if name in sys.modules))
+        with open(os.environ["SPY_OUT"], "w") as out:
+            json.dump(first[0], out)
+    return real(*args)
+simpleaudio.play_buffer = spy
+sys.argv = ["voice-guide", *sys.argv[1:]]
+from voice_guide.launch import main
+sys.exit(main())
+"""
+
+
+def console(cache_root, env: dict, *args, spy: Path | None = None) -> subprocess.CompletedProcess:
+    """`voice-guide ARGS` as the console command runs it (voice_guide.launch), optionally under the spy."""
+    full = {**os.environ, "XDG_CACHE_HOME": str(cache_root), **env}
+    command = [sys.executable, "-c", SPY] if spy else [sys.executable, "-m", "voice_guide"]
+    if spy:
+        full["SPY_OUT"] = str(spy)
+    return subprocess.run([*command, *map(str, args)], capture_output=True, text=True, env=full, cwd=ROOT,
+                          timeout=300)
+
+
+@pytest.mark.slow
+def test_the_chime_reaches_the_device_before_the_pipeline_is_imported(cache_root, alsa_file, tmp_path):
+    env, folder = alsa_file
+    routine, log, spied = tmp_path / "short.yaml", tmp_path / "timing.jsonl", tmp_path / "spied.json"
+    routine.write_text(SHORT)
+    done = console(cache_root, env, "play", routine, "--no-keys", "--timing-log", log, spy=spied)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(spied.read_text()) == []
+    sounds = timing_lines(log)
+    # The chime is the timeline's first sound, logged as played when it really started; the rest keeps its place.
+    assert [s["kind"] for s in sounds[:2]] == [CHIME, SPEECH] and sounds[0]["index"] == 0
+    assert sounds[0]["lateness_ms"] == 0.0 and sounds[0]["scheduled"] == sounds[0]["actual"]
+    step = sounds[1]
+    assert abs(step["scheduled"] - sounds[0]["actual"] - step["sample"] / 22050) < 1e-5
+    buffers = played_buffers(folder)
+    assert len(buffers) == len(sounds) and len(buffers[0]) == CHIME_LENGTH
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("text, message", [
+    ("title: Bad\nsteps:\n  - say: Relax.\n    hold: 5 parsecs\n", "5 parsecs"),
+    ("title: Bad\nsteps: [\n", "YAML syntax error"),
+])
+def test_a_bad_routine_gives_exit_2_and_its_message_with_nothing_played(cache_root, alsa_file, tmp_path, text,
+                                                                         message):
+    env, folder = alsa_file
+    routine = tmp_path / "bad.yaml"
+    routine.write_text(text)
+    done = console(cache_root, env, "play", routine, "--no-keys", "--timing-log", tmp_path / "log.jsonl")
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr and "bad.yaml:" in done.stderr
+    assert played_buffers(folder) == [] and not (tmp_path / "log.jsonl").exists()
+
+
+@pytest.mark.slow
+def test_a_timing_log_that_exists_gives_exit_2_with_nothing_played_and_the_file_kept(cache_root, alsa_file,
+                                                                                     tmp_path):
+    env, folder = alsa_file
+    log = tmp_path / "log.jsonl"
+    log.write_text("keep me\n")
+    done = console(cache_root, env, "play", "arch", "--no-keys", "--timing-log", log)
+    assert done.returncode == 2, done.stderr
+    assert "--force" in done.stderr
+    assert played_buffers(folder) == [] and log.read_text() == "keep me\n"
+
+
+@pytest.mark.slow
+def test_a_routine_too_long_with_its_spoken_lines_gives_exit_2_with_nothing_played(cache_root, alsa_file, tmp_path):
+    env, folder = alsa_file
+    line = "Press gently along the arch with both thumbs and breathe slowly while you do it. " * 6
+    steps = "".join(f"  - say: {line}{n}\n    pause: 1s\n" for n in range(40))
+    routine = tmp_path / "long.yaml"
+    routine.write_text(f"title: Long\nsteps:\n  - say: Hold.\n    hold: 3h55m\n{steps}")
+    done = console(cache_root, env, "play", routine, "--no-keys")
+    assert done.returncode == 2, done.stderr
+    assert "with its spoken lines" in done.stderr
+    assert played_buffers(folder) == []
+
+
+# --- which command lines start here ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv", [
+    ["play"], ["play", "arch"], ["play", "arch", "--no-keys", "--timing-log", "t.jsonl", "--force"],
+    ["play", "--rate=170", "--volume", "0.5", "--voice", "en-us", "calf"], ["play", "--engine", "espeak-ng"],
+])
+def test_plain_play_command_lines_are_read_as_argparse_reads_them(argv):
+    options = opening._parse(argv)
+    assert options is not None
+    assert options.get("--rate") in (None, 170) and options.get("--volume") in (None, 0.5)
+
+
+@pytest.mark.parametrize("argv", [
+    ["check", "arch"], ["play", "--listen"], ["play", "--start-at", "2"], ["play", "--help"], ["play", "-h"],
+    ["play", "--no-k"], ["play", "a", "b"], ["play", "--rate", "5"], ["play", "--rate", "fast"],
+    ["play", "--volume", "0"], ["play", "--volume", "2"], ["play", "--timing-log"], ["play", "--timing-log", "--force"],
+    ["play", "--engine", "piper"], ["play", "--voice", "-x"], ["play", "--rate", "170", "--rate", "180"],
+    ["play", "--debug"], ["play", "--", "arch"],
+])
+def test_anything_else_is_left_to_the_cli(argv):
+    assert opening._parse(argv) is None
+
+
+def test_nothing_starts_for_a_routine_without_chimes_or_another_engine(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    opened = []
+    for text in ("title: T\nchime: false\nsteps:\n  - say: Relax.\n",
+                 "title: T\nvoice:\n  engine: piper\nsteps:\n  - say: Relax.\n"):
+        routine = tmp_path / "r.yaml"
+        routine.write_text(text)
+        assert opening.start(["play", str(routine)], open_sink=lambda: opened.append(1)) is None
+    assert opening.start(["play", "arch", "--no-chime"], open_sink=lambda: opened.append(1)) is None
+    assert opened == []
+
+
+def test_the_opening_chime_is_the_one_the_player_would_play(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    sink = FakeSink()
+    started = opening.start(["play", "arch", "--volume", "0.7"], open_sink=lambda: sink, clock=iter([5.0, 5.001]).__next__)
+    assert started is not None and started.log is None and started.routine.title == "Arch self-massage"
+    assert started.started == Started(sink.played[0], 5.0, 5.001)
+    from voice_guide import api
+
+    settings = api.Settings(voice=api.Voice(volume=0.7))
+    with api.synthesizer(started.routine, settings, api.Environment(cache_dir=tmp_path)) as synth:
+        mixing = api.mixer(started.routine, synth, settings, api.Environment(cache_dir=tmp_path))
+        assert mixing.pcm(Event(CHIME, 0, CHIME_LENGTH), synth.requested.volume) == sink.played[0]
+
+
+# --- the scheduler takes the started chime as the timeline's first sound -------------------------------------------
+
+
+class FakeSink:
+    def __init__(self):
+        self.played: list[bytes] = []
+        self.stops = 0
+
+    def play(self, pcm: bytes) -> None:
+        self.played.append(pcm)
+
+    def stop_all(self) -> None:
+        self.stops += 1
+
+    def wait_done(self) -> None:
+        pass
+
+
+class FakeClock:
+    def __init__(self, t: float):
+        self.t = t
+
+    def now(self) -> float:
+        return self.t
+
+    def wait_until(self, deadline: float) -> None:
+        self.t = max(self.t, deadline)
+
+
+EVENTS = [Event(CHIME, 0, CHIME_LENGTH), Event(SILENCE, CHIME_LENGTH, 7717), Event(SPEECH, 25357, 22050, "Relax.")]
+
+
+def clip(event: Event) -> bytes:
+    return b"chime" if event.kind == CHIME else event.text.encode()
+
+
+def test_a_started_chime_is_logged_as_played_when_it_started_and_the_next_sound_is_timed_from_it():
+    sink, clock = FakeSink(), FakeClock(10.0)
+    result = Scheduler(EVENTS, clip, clock, sink).run(started=Started(b"chime", 9.5, 9.501))
+    assert sink.played == [b"Relax."] and sink.stops == 0
+    first, said = result.played
+    assert (first.index, first.scheduled, first.actual, first.returned) == (0, 9.5, 9.5, 9.501)
+    assert said.scheduled == pytest.approx(9.5 + 25357 / 22050)
+
+
+def test_a_started_sound_that_is_not_the_timelines_first_is_silenced_and_the_chime_played_again():
+    sink, clock = FakeSink(), FakeClock(10.0)
+    result = Scheduler(EVENTS, clip, clock, sink).run(started=Started(b"another chime", 9.5, 9.501))
+    assert sink.stops == 1 and sink.played == [b"chime", b"Relax."]
+    assert result.played[0].actual == 10.0
