@@ -211,3 +211,25 @@ def test_a_started_sound_that_is_not_the_timelines_first_is_silenced_and_the_chi
     result = Scheduler(EVENTS, clip, clock, sink).run(started=Started(b"another chime", 9.5, 9.501))
     assert sink.stops == 1 and sink.played == [b"chime", b"Relax."]
     assert result.played[0].actual == 10.0
+
+
+def test_the_chime_made_with_loops_in_c_is_the_plain_loops_chime_bit_for_bit():
+    import cmath
+    import math
+    import struct
+
+    from voice_guide import chime
+    from voice_guide.timeline import SAMPLE_RATE
+
+    tone = [0.0] * CHIME_LENGTH
+    for hz, amp, decay in chime._PARTIALS:  # the definition, sample by sample
+        step, z = cmath.exp(complex(-decay, 2 * math.pi * hz) / SAMPLE_RATE), complex(amp, 0.0)
+        for i in range(CHIME_LENGTH):
+            tone[i] += z.imag
+            z *= step
+    attack, fade = chime._ATTACK_SECONDS * SAMPLE_RATE, chime._FADE_SECONDS * SAMPLE_RATE
+    out = [x * min(1.0, i / attack) * min(1.0, max(0.0, (CHIME_LENGTH - i) / fade)) for i, x in enumerate(tone)]
+    scale = 0.5 / max(map(abs, out))
+    plain = [x * scale for x in out]
+    packed = struct.Struct(f"<{CHIME_LENGTH}d")
+    assert packed.pack(*chime.raw_chime()) == packed.pack(*plain)
