@@ -34,6 +34,10 @@ def spy(*args):
         first.append(sorted(name for name in {PIPELINE!r} if name in sys.modules))
         with open(os.environ["SPY_OUT"], "w") as out:
             json.dump(first[0], out)
+        played = real(*args)
+        if os.environ.get("SPY_SIGNAL"):  # a stop while the chime sounds and the pipeline is still being imported
+            os.kill(os.getpid(), int(os.environ["SPY_SIGNAL"]))
+        return played
     return real(*args)
 simpleaudio.play_buffer = spy
 sys.argv = ["voice-guide", *sys.argv[1:]]
@@ -68,6 +72,19 @@ def test_the_chime_reaches_the_device_before_the_pipeline_is_imported(cache_root
     assert abs(step["scheduled"] - sounds[0]["actual"] - step["sample"] / 22050) < 1e-5
     buffers = played_buffers(folder)
     assert len(buffers) == len(sounds) and len(buffers[0]) == CHIME_LENGTH
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum, status, said", [(2, 130, "stopped (Ctrl+C)"), (15, 143, "stopped (terminated)")])
+def test_a_stop_during_the_chime_before_the_cli_is_loaded_stops_as_usual(cache_root, alsa_file, tmp_path, signum,
+                                                                        status, said):
+    env, _ = alsa_file
+    routine, spied = tmp_path / "short.yaml", tmp_path / "spied.json"
+    routine.write_text(SHORT)
+    done = console(cache_root, {**env, "SPY_SIGNAL": str(signum)}, "play", routine, "--no-keys", spy=spied)
+    assert json.loads(spied.read_text()) == []  # it came while the pipeline was not yet imported
+    assert done.returncode == status, done.stderr
+    assert "Traceback" not in done.stderr and said in done.stderr
 
 
 @pytest.mark.slow

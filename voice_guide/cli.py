@@ -82,6 +82,8 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None, open
     stops = _Stops(env)
     stops.install()
     try:
+        if opening is not None:
+            opening.let_stops_in()  # a stop since the chime began is raised here, inside this try
         args = build_parser().parse_args(_negative_values_attached(argv))
         if isinstance(env.stdout, _Closed) and args.command in _PRINTING_COMMANDS:
             raise VoiceGuideError(f"standard output is closed, so {args.command} has nowhere to print; "

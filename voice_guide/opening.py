@@ -15,6 +15,7 @@ here, before the chime, as api.play would open it.
 
 from __future__ import annotations
 
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,10 @@ from .scheduler import Started
 from .timeline import CHIME, Event
 from .timing_log import open_log
 
+# The signals that stop voice-guide (cli._STOPPED says how each is reported). From the chime until cli has put
+# its handlers in place they are held back (blocked), then delivered: a Ctrl+C while the pipeline is imported
+# stops the run as one at any other moment does, with the timing log closed and no traceback.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 _FLAGS = ("--no-keys", "--force", "--no-chime")
 _VALUED = ("--timing-log", "--voice", "--rate", "--volume", "--engine")
 
@@ -45,6 +50,12 @@ class Opening:
     log: TextIO | None
     sink: Sink
     started: Started | None
+    held: bool = False  # the stop signals are blocked until let_stops_in
+
+    def let_stops_in(self) -> None:
+        """Deliver the stop signals held back since the chime (cli calls this once its handlers are in place)."""
+        if self.held:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
 
 def start(argv: Sequence[str], open_sink=SimpleaudioSink, clock=time.perf_counter) -> Opening | None:
@@ -75,12 +86,22 @@ def start(argv: Sequence[str], open_sink=SimpleaudioSink, clock=time.perf_counte
             log = open_log(Path(options["--timing-log"]), force="--force" in options, inputs=loader.inputs(routine))
     except Exception:  # noqa: BLE001 - a bad input or anything else: cli meets the same and reports it
         return None
+    held = _hold_stops()
     actual = clock()
     try:
         sink.play(pcm)
     except AudioDeviceError:
-        return Opening(routine, log, sink, None)
-    return Opening(routine, log, sink, Started(pcm, actual, clock()))
+        return Opening(routine, log, sink, None, held)
+    return Opening(routine, log, sink, Started(pcm, actual, clock()), held)
+
+
+def _hold_stops() -> bool:
+    """Block the stop signals in this thread (and the threads it starts); False where that cannot be done."""
+    try:
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    except (AttributeError, OSError, ValueError):
+        return False
+    return True
 
 
 def _parse(argv: Sequence[str]) -> dict | None:
