@@ -365,3 +365,31 @@ def test_a_part_gets_the_one_gain_that_brings_it_to_the_target_with_peaks_under_
         assert all(db(true_peak(sound)) <= LIMITER_CEILING_DB + 0.01 for _, sound in made), name
         if gain <= 0:  # lowered: only scaled
             assert all(np.allclose(m, s * 10 ** (gain / 20), atol=1e-7) for (_, m), (_, s) in zip(made, sounds))
+
+
+@needs_espeak
+@pytest.mark.parametrize("routine", ["marks.yaml", "cues.yaml", "short.yaml"])
+@pytest.mark.parametrize("target", [-17.0, -19.0])
+def test_clips_at_their_targets_put_the_file_at_its_target(routine, target, cache_root):
+    # What targets.py works out from the script alone (the voice raised for the chimes) must hold for the
+    # file: with every line exactly at the voice's level and the chimes at theirs, ffmpeg's grid reads the target.
+    from voice_guide import api, compiler
+    from voice_guide.env import Environment
+    from voice_guide.timeline import CHIME, SPEECH
+
+    from .conftest import DATA
+
+    settings = api.Settings(loudness=target)
+    env = Environment(cache_dir=cache_root / "voice-guide")
+    loaded = api.load(DATA / "routines" / routine)
+    with api.synthesizer(loaded, settings, env) as synth:
+        timeline = compiler.compile(loaded, synth.length, voice=synth.resolved)
+        targets = api.mixer(loaded, synth, settings, env).targets
+        exact = {}
+        for text in {e.text for e in timeline.events if e.kind == SPEECH}:
+            clip = level_speech(synth.samples(text), RATE, targets.speech_lufs)
+            exact[text] = clip * 10 ** ((targets.speech_lufs - loudness_in_file(clip, RATE)) / 20)
+    chime = chime_samples(targets.chime_lufs)
+    sounds = [(e.start, exact[e.text] if e.kind == SPEECH else chime)
+              for e in timeline.events if e.kind in (SPEECH, CHIME)]
+    assert file_loudness(sounds, timeline.total, RATE) == pytest.approx(target, abs=0.12)

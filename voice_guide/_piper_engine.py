@@ -42,7 +42,7 @@ NOISE_SCALE = 0.0
 NOISE_W_SCALE = 0.0
 SENTENCE_GAP = 0.25  # seconds of quiet between the sentences of one line (Piper speaks each on its own)
 # Bump when what the worker does with the model's output changes (gap, trimming, conversion).
-SYNTHESIS_VERSION = 2  # 2: onnxruntime without graph optimisations
+SYNTHESIS_VERSION = 3  # 2: onnxruntime without graph optimisations; 3: the phase rotator (_piper_worker)
 
 _WORKER = Path(__file__).with_name("_piper_worker.py")
 
@@ -69,9 +69,6 @@ class PiperEngine(Engine):
     # Whisper tiny.en) rises from 96.3 % at 140 wpm and 96.8 % at 160 to 97.6 % at 170; 170 wpm is a length
     # scale of 1.10, close to the 1.0 the voice was trained at.
     default_rate = 170
-    # Its peaks stand 17-23 dB above their loudness (espeak-ng's 15-19): under a transparent limiter a file of
-    # its speech measured -20.2 LUFS for -19; with 6 dB more, -19.0 (and 5-11 % of samples lose over 3 dB).
-    extra_limiting_db = 6.0
 
     def __init__(self, cache: ClipCache, voices_dir: Path | None):
         self._cache = cache

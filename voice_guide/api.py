@@ -120,7 +120,7 @@ def mixer(routine: Routine, synth: Synthesizer, settings: Settings, env: Environ
     engine is asked anything (see mixer.routine_targets; `listening` as the player's).
     """
     targets = routine_targets(routine, synth.requested, chime=settings.chime, listening=listening,
-                              loudness=settings.loudness, extra_limiting_db=synth.extra_limiting_db)
+                              loudness=settings.loudness)
     return Mixer(synth, targets=targets, cache_dir=env.mixed_cache_dir)
 
 

@@ -48,9 +48,6 @@ class Engine(ABC):
     name: str  # one of ENGINE_NAMES
     max_workers: int = 4  # worker processes worth starting at most
     default_rate: int = DEFAULT_RATE  # words per minute when neither the routine nor the command line says
-    # dB the limiter may take off this engine's clips beyond targets.TRANSPARENT_DB: voices whose peaks stand
-    # further above their loudness than espeak-ng's can only meet the file's target with deeper limiting.
-    extra_limiting_db: float = 0.0
 
     @abstractmethod
     def resolve(self, requested: str | None, ask: Ask) -> ResolvedVoice:

@@ -203,7 +203,7 @@ class PartClips:
 
 
 def routine_targets(routine: Routine, voice: Voice, *, chime: bool | None = None, listening: bool = False,
-                    loudness: float | None = None, extra_limiting_db: float = 0.0) -> ClipTargets:
+                    loudness: float | None = None) -> ClipTargets:
     """What a routine's clips are levelled to (targets.clip_targets), from its script as `voice` (rate; the voice
     as asked for, not as resolved) would say it in the routine's `language:` (English without one).
 
@@ -218,7 +218,6 @@ def routine_targets(routine: Routine, voice: Voice, *, chime: bool | None = None
         DEFAULT_LOUDNESS if loudness is None else loudness,
         speech_seconds=sum(block_seconds(seconds) for seconds in spoken),
         chime_seconds=chimes * CHIME_BLOCK_SECONDS,
-        extra_limiting_db=extra_limiting_db,
     )
 
 

@@ -209,11 +209,6 @@ class Synthesizer:
                              engine=self._engine.name)
 
     @property
-    def extra_limiting_db(self) -> float:
-        """How much deeper than usual the limiter may work on this engine's clips (Engine.extra_limiting_db)."""
-        return self._engine.extra_limiting_db
-
-    @property
     def cache_is_private(self) -> bool:
         """True when this run keeps its speech in a temporary folder of its own (the cache could not be used)."""
         return self._cache_is_private
