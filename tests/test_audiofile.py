@@ -433,3 +433,30 @@ def test_a_folder_that_cannot_be_written_gives_the_reason(tmp_path):
         with pytest.raises(OutputError) as caught:
             write_all(folder / "r.mp3", [tone()], sample_rate=RATE)
         assert str(caught.value) == f"cannot write r.mp3 in {folder}: Read-only file system"
+
+
+@pytest.mark.parametrize("fmt", [name for name, encoding in _ENCODINGS.items() if encoding.pcm16])
+def test_16_bit_samples_handed_over_as_such_make_the_same_file_as_the_float_samples(tmp_path, fmt):
+    samples = tone()
+    from_pcm = tmp_path / f"b.{fmt}"
+    with AudioFileWriter(from_pcm, sample_rate=RATE, metadata=METADATA) as writer:
+        assert writer.takes_pcm16
+        for block in blocks_of(samples, 7001):
+            writer.write_pcm16(pcm16(block).tobytes())
+            writer.silence(3)
+    with AudioFileWriter(tmp_path / f"c.{fmt}", sample_rate=RATE, metadata=METADATA) as writer:
+        for block in blocks_of(samples, 7001):
+            writer.write(block)
+            writer.silence(3)
+    assert from_pcm.read_bytes() == (tmp_path / f"c.{fmt}").read_bytes()
+    assert soundfile.info(from_pcm).frames == len(samples) + 3 * len(blocks_of(samples, 7001))
+
+
+def test_a_wav_is_tagged_in_one_pass_with_the_tag_mutagen_reads(tmp_path):
+    from mutagen.wave import WAVE
+
+    target = tmp_path / "t.wav"
+    write_all(target, [tone()], sample_rate=RATE, metadata=METADATA)
+    tags = WAVE(target).tags
+    assert str(tags["TIT2"]) == METADATA.title and len(tags.getall("CHAP")) == len(METADATA.chapters)
+    assert soundfile.info(target).frames == len(tone())

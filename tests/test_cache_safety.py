@@ -94,7 +94,7 @@ def test_a_cache_folder_another_user_prepared_is_never_used_nor_their_files_touc
 
 
 def test_entries_that_are_links_fifos_or_huge_are_removed_and_made_again(clean, warm_cache, tmp_path):
-    entries = sorted(p for p in (warm_cache / "voice-guide").rglob("*") if p.suffix in (".wav", ".clip"))
+    entries = sorted(p for p in (warm_cache / "voice-guide").rglob("*") if p.suffix in (".wav", ".clip", ".pcm"))
     assert len(entries) >= 6
     for n, entry in enumerate(entries):
         entry.unlink()
@@ -114,7 +114,7 @@ def test_entries_that_are_links_fifos_or_huge_are_removed_and_made_again(clean, 
     assert all(entry.is_file() and not entry.is_symlink() for entry in entries)
 
 
-@pytest.mark.parametrize("kind, suffix", [("speech", ".wav"), ("mixed", ".clip")])
+@pytest.mark.parametrize("kind, suffix", [("speech", ".wav"), ("mixed", ".clip"), ("mixed", ".pcm")])
 def test_two_entries_swapped_are_each_caught_as_another_clip_and_made_again(clean, warm_cache, tmp_path, kind,
                                                                              suffix):
     if kind == "speech":

@@ -254,3 +254,29 @@ def test_a_routine_with_its_own_volume_exports_at_the_same_loudness(cli, tmp_pat
     for name in ("short", "quiet"):
         assert cli("export", SHORT if name == "short" else quiet, "-o", tmp_path / f"{name}.wav", "-q").status == 0
     assert (tmp_path / "quiet.wav").read_bytes() == (tmp_path / "short.wav").read_bytes()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("suffix", [".wav", ".mp3"])
+def test_a_warm_export_to_wav_or_mp3_imports_no_numpy_and_writes_the_cold_exports_bytes(tmp_path, suffix):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from voice_guide.cli import main\n"
+        "status = main(sys.argv[1:])\n"
+        "print('numpy' in sys.modules)\n"
+        "sys.exit(status)\n"
+    )
+    env = {**__import__("os").environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    runs = []
+    for name in ("cold", "warm"):
+        out = tmp_path / f"{name}{suffix}"
+        done = subprocess.run([sys.executable, "-c", code, "export", str(SHORT), "-o", str(out), "--quiet"],
+                              capture_output=True, text=True, env=env, timeout=300)
+        assert done.returncode == 0, done.stderr
+        runs.append((done.stdout.strip(), sha256(out)))
+    (cold_numpy, cold_bytes), (warm_numpy, warm_bytes) = runs
+    assert (cold_numpy, warm_numpy) == ("True", "False")
+    assert warm_bytes == cold_bytes

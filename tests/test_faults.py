@@ -90,13 +90,14 @@ def speech_dir(cache: Path) -> Path:
 
 
 def entry_is_sound(path: Path) -> bool:
-    """A speech clip readable to its last sample; a mixed clip whose checksum matches."""
+    """A speech clip readable to its last sample; a mixed clip (either form) whose checksum matches."""
     if path.suffix == ".wav":
         return wav_length(path) is not None
-    if path.suffix == ".clip":
+    if path.suffix in (".clip", ".pcm"):
         from voice_guide._mix_cache import MixCache
 
-        return MixCache(path.parent).get(path.stem) is not None
+        cache = MixCache(path.parent)
+        return (cache.get if path.suffix == ".clip" else cache.get_pcm16)(path.stem) is not None
     return True
 
 
@@ -402,11 +403,11 @@ def test_damaged_cache_entries_are_made_again_and_the_export_is_identical_to_a_c
     assert cache_files(warm_cache) == clean[1]  # every entry repaired to the very bytes of a clean one
 
 
-@pytest.mark.parametrize("kind", ["speech", "mixed"])
-def test_cache_entries_whose_samples_were_changed_are_detected_and_made_again(clean, warm_cache, out_dir, kind):
+@pytest.mark.parametrize("kind, suffix", [("speech", ".wav"), ("mixed", ".clip"), ("mixed", ".pcm")])
+def test_cache_entries_whose_samples_were_changed_are_detected_and_made_again(clean, warm_cache, out_dir, kind,
+                                                                              suffix):
     if kind == "speech":
         shutil.rmtree(warm_cache / "voice-guide" / "mixed", ignore_errors=True)  # so the speech clips are used
-    suffix = {"speech": ".wav", "mixed": ".clip"}[kind]
     for entry in sorted((warm_cache / "voice-guide" / kind).glob(f"*{suffix}")):
         data = bytearray(entry.read_bytes())
         middle = len(data) // 2 // 4 * 4

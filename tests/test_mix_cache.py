@@ -20,12 +20,12 @@ class CountingSpeech:
         self.asked: dict[str, int] = {}
         self.delay = delay
 
-    def samples(self, text: str) -> np.ndarray:
+    def pcm16(self, text: str, *, wait: bool = True) -> bytes:
         if self.delay is not None:
             self.delay.wait(5)
         self.asked[text] = self.asked.get(text, 0) + 1
         t = np.arange(22050 + 100 * len(text)) / 22050
-        return (0.05 * np.sin(2 * np.pi * (200 + 10 * len(text)) * t)).astype(np.float32)
+        return np.round(1600 * np.sin(2 * np.pi * (200 + 10 * len(text)) * t)).astype("<i2").tobytes()
 
 
 def speech_event(text: str) -> Event:
@@ -106,7 +106,7 @@ def test_prefetch_levels_each_text_once_even_when_clip_asks_at_the_same_time(tmp
 
 def test_a_failure_while_prefetching_is_raised_by_clip_not_lost():
     class Broken:
-        def samples(self, text):
+        def pcm16(self, text, wait=True):
             raise RuntimeError(f"engine failed on {text!r}")
 
     mixer = Mixer(Broken())
@@ -114,3 +114,32 @@ def test_a_failure_while_prefetching_is_raised_by_clip_not_lost():
     mixer.close()
     with pytest.raises(RuntimeError, match="engine failed on 'Sit.'"):
         mixer.clip(Event(SPEECH, 0, 10, "Sit."))
+
+
+def test_the_16_bit_clip_from_the_disk_cache_is_the_float_clips_pcm16_without_levelling_again(tmp_path, monkeypatch):
+    from voice_guide.pcm import to_pcm16
+
+    event = speech_event("Press.")
+    expected = to_pcm16(Mixer(CountingSpeech(), cache_dir=tmp_path).clip(event))
+    import voice_guide.loudness as loudness
+
+    def fail(*args, **kwargs):
+        raise AssertionError("levelled again although the cache had the clip")
+
+    monkeypatch.setattr(loudness, "level_speech", fail)
+    warm = Mixer(CountingSpeech(), cache_dir=tmp_path)
+    assert warm.ready(["Press."]) and not warm.ready(["Press.", "Sit."])
+    assert warm.pcm(event) == expected
+
+
+def test_a_damaged_16_bit_entry_is_made_from_the_float_clip(tmp_path):
+    from voice_guide.pcm import to_pcm16
+
+    event = speech_event("Press.")
+    expected = to_pcm16(Mixer(CountingSpeech(), cache_dir=tmp_path).clip(event))
+    (entry,) = tmp_path.glob("*.pcm")
+    damaged = bytearray(entry.read_bytes())
+    damaged[-1] ^= 0xFF
+    entry.write_bytes(bytes(damaged))
+    assert Mixer(CountingSpeech(), cache_dir=tmp_path).pcm(event) == expected
+    assert not entry.exists()  # removed, not served

@@ -6,45 +6,54 @@ and the code that levels them, so it is stored under a hash of exactly those: a 
 changed loudness.py or another numpy gives new keys, never stale samples. Each entry also carries its own key,
 checked on read, so an entry moved under another's name is a miss, not another clip's samples. Entries are
 read, written and kept within a size bound through cachefiles; an unreadable entry is a miss (and removed).
+
+A clip is kept twice: as float32 (`.clip`: what Vorbis encodes, and what the player scales by its volume) and
+as the 16-bit PCM every other output uses (`.pcm`: pcm.pcm16 of the former). A warm WAV or MP3 export and the
+player at full volume read only the second, and need no numpy at all: neither the key (a hash of the raw
+16-bit samples) nor the 16-bit entry does.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import cachefiles
+from .pcm import to_pcm16
 from .targets import TRANSPARENT_DB
 
 if TYPE_CHECKING:
     import numpy
 
-FORMAT_VERSION = 3
-# Then the entry's key (64 hex digits), the SHA-256 of the samples, then the samples (float32, little-endian).
-_MAGIC = b"voice-guide mixed clip 3\n"
+FORMAT_VERSION = 4
+# Then the entry's key (64 hex digits), the SHA-256 of the samples, then the samples (float32 or int16,
+# little-endian, by the entry's kind).
+_MAGIC = {".clip": b"voice-guide mixed clip 4\n", ".pcm": b"voice-guide mixed pcm16 4\n"}
 _KEY_SIZE = 64
 _DIGEST_SIZE = 32
 ENTRY_LIMIT = 32 << 20  # bytes: six minutes of float32 samples; no clip is that long
-CACHE_LIMIT = 512 << 20  # bytes of final clips kept; the least recently used go first
+CACHE_LIMIT = 512 << 20  # bytes of final clips kept (both forms); the least recently used go first
 # Whatever can change the final samples: these modules' source and these packages' versions.
-_CODE = ("loudness.py", "chime.py", "mixer.py")
+_CODE = ("loudness.py", "chime.py", "mixer.py", "pcm.py")
 _PACKAGES = ("numpy",)
 
 
 class MixCache:
-    """Final clips under one folder, as checksummed float32 files named by a hash of what made them.
+    """Final clips under one folder, as checksummed float32 and 16-bit files named by a hash of what made them.
 
     >>> import numpy as np, tempfile
     >>> cache = MixCache(Path(tempfile.mkdtemp()))
-    >>> raw = np.ones(4, dtype=np.float32)
+    >>> raw = bytes(8)
     >>> key = cache.key("speech", raw, loudness=-19.0)
     >>> cache.get(key) is None
     True
-    >>> cache.put(key, raw * 0.5)
-    >>> cache.get(key).tolist()
-    [0.5, 0.5, 0.5, 0.5]
+    >>> cache.put(key, np.full(4, 0.5, dtype=np.float32))
+    >>> cache.get(key).tolist(), cache.get_pcm16(key)
+    ([0.5, 0.5, 0.5, 0.5], b'\\x00@\\x00@\\x00@\\x00@')
     """
 
     def __init__(self, root: Path, max_bytes: int = CACHE_LIMIT):
@@ -53,45 +62,58 @@ class MixCache:
         self._code: str | None = None
         self._added = False
 
-    def key(self, kind: str, raw: "numpy.ndarray", *, loudness: float, limit_db: float = TRANSPARENT_DB) -> str:
-        """The name of the final clip made from `raw` with these settings by this version of the code."""
-        import numpy as np
-
-        content = hashlib.sha256(np.ascontiguousarray(raw, dtype="<f4").tobytes()).hexdigest()
-        parts = [FORMAT_VERSION, self._code_version(), kind, float(loudness), float(limit_db), content]
+    def key(self, kind: str, raw: bytes, *, loudness: float, limit_db: float = TRANSPARENT_DB) -> str:
+        """The name of the final clip made from `raw` (the clip as made: 16-bit PCM) with these settings by this
+        version of the code."""
+        parts = [FORMAT_VERSION, self._code_version(), kind, float(loudness), float(limit_db),
+                 hashlib.sha256(raw).hexdigest()]
         return hashlib.sha256(json.dumps(parts).encode("utf-8")).hexdigest()
 
     def get(self, key: str) -> "numpy.ndarray | None":
         """The stored clip (read-only float32), or None when missing or damaged (its key and checksum are
         verified, so an entry of another clip or samples changed in place are caught, not played)."""
+        body = self._read(key, ".clip", 4)
+        if body is None:
+            return None
         import numpy as np
 
-        data = cachefiles.read_entry(self._path(key), ENTRY_LIMIT)
-        if data is None:
-            return None
-        head = len(_MAGIC) + _KEY_SIZE + _DIGEST_SIZE
-        body = data[head:]
-        if (
-            not data.startswith(_MAGIC)
-            or data[len(_MAGIC):len(_MAGIC) + _KEY_SIZE] != key.encode("ascii")
-            or len(body) % 4
-            or hashlib.sha256(body).digest() != data[len(_MAGIC) + _KEY_SIZE:head]
-        ):
-            cachefiles.remove(self._path(key))
-            return None
         samples = np.frombuffer(body, dtype="<f4")
         samples.setflags(write=False)
         return samples
 
+    def get_pcm16(self, key: str) -> bytes | None:
+        """The stored clip as 16-bit little-endian PCM (what pcm.to_pcm16 makes of get()), or None (as get)."""
+        return self._read(key, ".pcm", 2)
+
+    def has(self, key: str) -> bool:
+        """Whether both forms of the clip are stored, as regular files of a sound size (their contents are checked
+        when read: get and get_pcm16). Anything else at their names (a link, a FIFO) is made again."""
+        for suffix in _MAGIC:
+            try:
+                status = os.lstat(self._path(key, suffix))
+            except OSError:
+                return False
+            if not stat.S_ISREG(status.st_mode) or status.st_size > ENTRY_LIMIT:
+                return False
+        return True
+
     def put(self, key: str, samples: "numpy.ndarray") -> None:
-        """Store a clip; a cache that cannot be written is only slower, never an error."""
+        """Store a clip in both forms; a cache that cannot be written is only slower, never an error."""
         import numpy as np
 
-        body = np.ascontiguousarray(samples, dtype="<f4").tobytes()
+        self._write(key, ".clip", np.ascontiguousarray(samples, dtype="<f4").tobytes())
+        self._write(key, ".pcm", to_pcm16(samples))
+
+    def put_pcm16(self, key: str, pcm: bytes) -> None:
+        """Store only the 16-bit form of a clip (one made without numpy: the chime), as put() does."""
+        self._write(key, ".pcm", pcm)
+
+    def _write(self, key: str, suffix: str, body: bytes) -> None:
         try:
             if not self._added:
                 cachefiles.private_folder(self.root)
-            cachefiles.write_entry(self._path(key), _MAGIC + key.encode("ascii") + hashlib.sha256(body).digest() + body)
+            cachefiles.write_entry(self._path(key, suffix),
+                                   _MAGIC[suffix] + key.encode("ascii") + hashlib.sha256(body).digest() + body)
         except OSError:
             return
         self._added = True
@@ -99,10 +121,29 @@ class MixCache:
     def evict(self) -> None:
         """Keep the folder within its bound, if this cache added anything (see cachefiles.evict)."""
         if self._added:
-            cachefiles.evict(self.root, (".clip",), self.max_bytes)
+            cachefiles.evict(self.root, tuple(_MAGIC), self.max_bytes)
 
-    def _path(self, key: str) -> Path:
-        return self.root / f"{key}.clip"
+    def _read(self, key: str, suffix: str, width: int) -> bytes | None:
+        """An entry's samples, checked against its key and checksum; a damaged entry is removed."""
+        path = self._path(key, suffix)
+        data = cachefiles.read_entry(path, ENTRY_LIMIT)
+        if data is None:
+            return None
+        magic = _MAGIC[suffix]
+        head = len(magic) + _KEY_SIZE + _DIGEST_SIZE
+        body = data[head:]
+        if (
+            not data.startswith(magic)
+            or data[len(magic):len(magic) + _KEY_SIZE] != key.encode("ascii")
+            or len(body) % width
+            or hashlib.sha256(body).digest() != data[len(magic) + _KEY_SIZE:head]
+        ):
+            cachefiles.remove(path)
+            return None
+        return body
+
+    def _path(self, key: str, suffix: str = ".clip") -> Path:
+        return self.root / f"{key}{suffix}"
 
     def _code_version(self) -> str:
         if self._code is None:

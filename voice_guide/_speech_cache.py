@@ -149,22 +149,15 @@ class ClipCache:
             self.discard(path)
         return frames
 
-    def samples(self, key: ClipKey) -> "numpy.ndarray | None":
-        """The clip as float32 in [-1, 1), or None when it is missing or damaged (then it is removed).
-
-        Decoded with the stdlib and numpy, not soundfile: every entry is 16-bit mono PCM written by us,
-        and the player should not pay for importing libsndfile. x / 32768 is what libsndfile gives too.
-        """
-        import numpy as np
-
+    def pcm16(self, key: ClipKey) -> bytes | None:
+        """The clip's samples as 16-bit little-endian PCM (pcm.float_samples makes float32 of them: x / 32768, what
+        libsndfile gives too), or None when it is missing or damaged (then it is removed). Every entry is 16-bit
+        mono PCM written by us: read with the stdlib alone."""
         path = self.path(key)
         raw = read_checked(path, key)
         if raw is None:
             self.discard(path)
-            return None
-        data = np.frombuffer(raw, dtype="<i2").astype(np.float32) * np.float32(1 / 32768)
-        data.setflags(write=False)  # shared between callers; nobody may scale it in place
-        return data
+        return raw
 
     def temporary(self, key: ClipKey) -> Path:
         """A fresh name next to the entry, made exclusively, for a worker to write into before commit()."""

@@ -234,15 +234,17 @@ def check_outputs(
 def _mixing(routine: Routine, settings: Settings, env: Environment) -> Iterator[tuple[Synthesizer, Mixer]]:
     """The speech engine and the mixer for one export, both started early: levelling a clip begins as soon as
     the engine has made it (or the disk cache has it), not after the last one is made."""
-    # numpy is imported here, before the threads that use it start: an import that fails (a memory limit) then
-    # fails once, in this thread, instead of leaving a half-made module to the others.
-    import numpy  # noqa: F401
-
     with synthesizer(routine, settings, env) as synth:
         texts = compiler.texts(routine, voice=synth.resolved, chime=settings.chime)
         synth.prefetch(texts)
         mixing = mixer(routine, synth, settings, env)
-        mixing.prefetch(texts, chime=routine.chime if settings.chime is None else settings.chime)
+        if not mixing.ready(texts):
+            # Some clip is still to be levelled. numpy is imported here, while the engine starts, and before the
+            # threads that use it: an import that fails (a memory limit) then fails once, in this thread,
+            # instead of leaving a half-made module to the others. (A warm export to WAV or MP3 needs none.)
+            import numpy  # noqa: F401
+
+            mixing.prefetch(texts, chime=routine.chime if settings.chime is None else settings.chime)
         try:
             yield synth, mixing
         finally:

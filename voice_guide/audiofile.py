@@ -1,13 +1,15 @@
 """The audio file writer: float blocks in, a finished WAV, FLAC, OGG Vorbis or MP3 file out, published atomically.
 
 Encoding goes through libsndfile (python-soundfile) for FLAC and OGG and through LAME (mp3.py) for MP3, so no
-external ffmpeg is needed; WAV is written directly, its silences left as holes in the file. Tags and chapters are
-added after the audio is closed (tags.py), then the file is synced and moved to its destination in one step.
+external ffmpeg is needed; WAV is written directly, its silences left as holes in the file, its tag after the
+samples, once: numpy is not needed for it, nor for MP3 given 16-bit samples (`write_pcm16`). Other formats are
+tagged after the audio is closed (tags.py). Then the file is synced and moved to its destination in one step.
 """
 
 from __future__ import annotations
 
 import os
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -19,6 +21,7 @@ from .formats import AUDIO, format_for
 from .mp3 import Mp3Encoder
 from .pcm import pcm16
 from .tags import Metadata, id3_tag, make_deterministic, write_tags
+from .timefmt import samples_to_ms
 
 if TYPE_CHECKING:
     from contextlib import ExitStack
@@ -90,12 +93,16 @@ class AudioFileWriter:
         self._file = None  # the open soundfile.SoundFile while writing
         self._chunk = None  # frames collected for the encoder, _filled of them valid
         self._filled = 0
+        self.takes_pcm16 = _ENCODINGS[self.format].pcm16  # stores 16-bit samples: write_pcm16 is what it keeps
 
     def __enter__(self) -> "AudioFileWriter":
-        import numpy as np
-
         encoding = _ENCODINGS[self.format]
-        self._chunk = np.zeros(_CHUNK, dtype="<i2" if encoding.pcm16 else np.float32)
+        if self.takes_pcm16:  # little-endian 16-bit samples, seen two bytes at a time
+            self._chunk = memoryview(bytearray(2 * _CHUNK)).cast("h")
+        else:
+            import numpy as np
+
+            self._chunk = np.zeros(_CHUNK, dtype=np.float32)
         self._filled = 0
         temporary = self._destination.__enter__()
         try:
@@ -142,7 +149,22 @@ class AudioFileWriter:
         if self._file is None:
             raise RuntimeError("AudioFileWriter.write() called outside its `with` block")
         samples = np.asarray(block, dtype=np.float32).reshape(-1)
-        data = pcm16(samples) if _ENCODINGS[self.format].pcm16 else np.clip(samples, -1.0, 1.0)
+        if self.takes_pcm16:
+            self._append(memoryview(pcm16(samples)).cast("B").cast("h"))
+        else:
+            self._append(np.clip(samples, -1.0, 1.0))
+
+    def write_pcm16(self, pcm: bytes) -> None:
+        """Append 16-bit little-endian samples: the same as write() of the float samples they are pcm16 of
+        (only for formats that store 16-bit samples, `takes_pcm16`)."""
+        if self._file is None:
+            raise RuntimeError("AudioFileWriter.write_pcm16() called outside its `with` block")
+        if not self.takes_pcm16:
+            raise ValueError(f"{self.format} is not written from 16-bit samples; use write()")
+        self._append(memoryview(pcm).cast("B").cast("h"))
+
+    def _append(self, data) -> None:
+        """Collect samples (16-bit little-endian, or float32: as the chunk holds) into chunks for the encoder."""
         taken = 0
         while taken < len(data):
             room = _CHUNK - self._filled
@@ -166,7 +188,7 @@ class AudioFileWriter:
         left = frames
         while left > 0:
             n = min(left, _CHUNK - self._filled)
-            self._chunk[self._filled : self._filled + n] = 0
+            self._chunk[self._filled : self._filled + n] = _zeros(self._chunk, n)
             self._filled += n
             left -= n
             if self._filled == _CHUNK:
@@ -176,7 +198,9 @@ class AudioFileWriter:
     def _flush(self) -> None:
         """Hand the collected chunk to the encoder."""
         try:
-            self._file.write(self._chunk[: self._filled])
+            chunk = self._chunk[: self._filled]
+            self._file.write(chunk if isinstance(self._file, (_WavFile, _Mp3File)) or not self.takes_pcm16
+                             else _int16_array(chunk))
         except Exception as error:
             raise self._translated(error) from error
         self._filled = 0
@@ -204,11 +228,20 @@ class AudioFileWriter:
         """Close the encoder, then tag the closed file and make its bytes depend only on its content."""
         self._flush()
         file, self._file = self._file, None
-        file.close()
         temporary = self._destination.temporary
-        if self.metadata is not None:
-            write_tags(temporary, self.format, self.metadata, frames=self.frames, sample_rate=self.sample_rate)
+        if isinstance(file, _WavFile):
+            file.close(self._wav_tag())
+        else:
+            file.close()
+            if self.metadata is not None:
+                write_tags(temporary, self.format, self.metadata, frames=self.frames, sample_rate=self.sample_rate)
         make_deterministic(temporary, self.format)
+
+    def _wav_tag(self) -> bytes:
+        """The WAV's ID3 tag (text tags and chapters, see tags.id3_tag), written after its samples."""
+        if self.metadata is None:
+            return b""
+        return id3_tag(self.metadata, samples_to_ms(self.frames, self.sample_rate))
 
     def _close_quietly(self) -> None:
         """Close the encoder after a failure; its own complaints add nothing."""
@@ -230,7 +263,8 @@ class AudioFileWriter:
 
 class _WavFile:
     """16-bit mono PCM WAV (the canonical 44-byte header), written directly: the samples as they come, silence
-    as a hole in the file (it reads back as zeros; nothing is written or synced for it)."""
+    as a hole in the file (it reads back as zeros; nothing is written or synced for it), then the tag in an
+    `id3 ` chunk, as players and mutagen read it."""
 
     def __init__(self, path: Path, sample_rate: int):
         self._handle = open(path, "wb")  # noqa: SIM115 - closed by close()
@@ -238,28 +272,30 @@ class _WavFile:
         self._frames = 0
         self._handle.write(self._header())
 
-    def write(self, samples: "numpy.ndarray") -> None:
-        self._handle.write(memoryview(samples.astype("<i2", copy=False)).cast("B"))
+    def write(self, samples) -> None:
+        """16-bit little-endian samples (a memoryview or array of them)."""
+        self._handle.write(memoryview(samples).cast("B"))
         self._frames += len(samples)
 
     def skip(self, frames: int) -> None:
         self._handle.seek(2 * frames, os.SEEK_CUR)
         self._frames += frames
 
-    def close(self) -> None:
+    def close(self, tag: bytes = b"") -> None:
         try:
-            self._handle.truncate(len(self._header()) + 2 * self._frames)  # a hole at the end is part of the file
+            self._handle.seek(len(self._header()) + 2 * self._frames)  # past a hole at the end: part of the file
+            trailer = b"id3 " + struct.pack("<I", len(tag)) + tag + b"\0" * (len(tag) & 1) if tag else b""
+            self._handle.write(trailer)
+            self._handle.truncate()
             self._handle.seek(0)
-            self._handle.write(self._header())
+            self._handle.write(self._header(len(trailer)))
         finally:
             self._handle.close()
 
-    def _header(self) -> bytes:
-        import struct
-
+    def _header(self, trailer: int = 0) -> bytes:
         data = 2 * self._frames
         fmt = struct.pack("<HHIIHH", 1, 1, self._rate, 2 * self._rate, 2, 16)  # PCM, mono, 16-bit
-        return b"RIFF" + struct.pack("<I", 36 + data) + b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt + \
+        return b"RIFF" + struct.pack("<I", 36 + data + trailer) + b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt + \
             b"data" + struct.pack("<I", data)
 
 
@@ -275,7 +311,8 @@ class _Mp3File:
             self._handle.close()
             raise
 
-    def write(self, samples: "numpy.ndarray") -> None:
+    def write(self, samples) -> None:
+        """16-bit samples (a memoryview or array of them)."""
         self._encoder.write(samples)
 
     def close(self) -> None:
@@ -283,6 +320,20 @@ class _Mp3File:
             self._encoder.close()
         finally:
             self._handle.close()
+
+
+def _zeros(chunk, n: int):
+    """n zeros of the chunk's kind, to assign into it."""
+    if isinstance(chunk, memoryview):
+        return memoryview(bytes(2 * n)).cast("h")
+    return 0
+
+
+def _int16_array(chunk: memoryview) -> "numpy.ndarray":
+    """A chunk of 16-bit samples as the array libsndfile's writer takes."""
+    import numpy as np
+
+    return np.frombuffer(chunk, dtype="<i2")
 
 
 def write_all(path: str | os.PathLike[str], blocks: Iterable["numpy.ndarray"], **kw) -> None:

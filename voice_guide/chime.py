@@ -73,7 +73,7 @@ def levelled(target_lufs: float) -> array:
 @lru_cache(maxsize=8)
 def pcm16(target_lufs: float, volume: float = 1.0) -> bytes:
     """The levelled chime, scaled by `volume`, as 16-bit PCM: what mixer.to_pcm16(mixer.scaled(clip, volume))
-    gives for the same float32 samples.
+    gives for the same float32 samples (made once per level: a routine has a chime at every step).
 
     Each step rounds as numpy's float32 arithmetic does: the product of two float32 values is exact in a
     Python float, and array("f") rounds it to the nearest float32; round() goes half to even, as np.rint.

@@ -2,7 +2,8 @@
 
 Both paths ask the mixer for an event's samples and convert them with `pcm.to_pcm16`, so what is heard live is
 bit-for-bit what is written to a WAV file. The clips are levelled for the file's loudness target; the live
-player scales them by the routine's volume (`scaled`), which at 1.0 changes nothing.
+player scales them by the routine's volume (`scaled`), which at 1.0 changes nothing. A clip whose 16-bit form
+is in the disk cache is handed out as such (`pcm`), with no numpy: a warm WAV or MP3 export imports none.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Protocol, Sequence
 from . import chime, compiler
 from ._mix_cache import MixCache
 from .cpus import usable_cpus
-from .pcm import to_pcm16
+from .pcm import float_samples, to_pcm16
 from .routine import DEFAULT_LOUDNESS, Routine, Voice
 from .targets import CHIME_BLOCK_SECONDS, ClipTargets, block_seconds, clip_targets
 from .timeline import CHIME, SAMPLE_RATE, SILENCE, SPEECH, Event
@@ -30,7 +31,8 @@ if TYPE_CHECKING:
 
 
 class SpeechSource(Protocol):
-    def samples(self, text: str) -> "numpy.ndarray": ...
+    def pcm16(self, text: str, *, wait: bool = True) -> bytes | None:
+        """The clip as made (16-bit little-endian mono PCM); without `wait`, None unless it is made already."""
 
 
 class Mixer:
@@ -53,6 +55,7 @@ class Mixer:
         self.targets = targets if targets is not None else clip_targets()
         self._store = MixCache(cache_dir) if cache_dir is not None else None
         self._cached_speech = lru_cache(maxsize=256)(self._level_speech)
+        self._keys: dict[str, str] = {}  # text -> its final clip's name in the disk cache
         self._lock = threading.Lock()
         self._making: dict[str | None, threading.Lock] = {}  # per clip: two threads never level the same one
         self._stopped = threading.Event()
@@ -76,12 +79,21 @@ class Mixer:
         """The event's samples at the live player's `volume` as 16-bit PCM: to_pcm16(scaled(clip(event), volume)).
 
         The chime is made without numpy (chime.pcm16, the same arithmetic), so the first sound of a routine does
-        not wait for numpy to load.
+        not wait for numpy to load; so is a speech clip at full volume whose 16-bit form the disk cache holds.
         """
         if event.kind == CHIME:
             if event.length != chime.CHIME_LENGTH:
                 raise ValueError(f"a chime is {chime.CHIME_LENGTH} samples, the timeline says {event.length}")
+            if volume == 1.0 and self._store is not None:
+                return self._stored_chime()
             return chime.pcm16(self.targets.chime_lufs, volume)
+        if event.kind == SPEECH and volume == 1.0:
+            stored = self._stored_pcm16(event.text)
+            if stored is not None:
+                if len(stored) != 2 * event.length:
+                    raise ValueError(f"clip for {event.text!r} is {len(stored) // 2} samples, the timeline says "
+                                     f"{event.length}")
+                return stored
         return to_pcm16(scaled(self.clip(event), volume))
 
     def part(self, events: "Sequence[Event]") -> "PartClips":
@@ -98,6 +110,17 @@ class Mixer:
         length = sum(event.length for event in events)
         sounds = [(event.start - start, self.clip(event)) for event in events if event.kind != SILENCE]
         return PartClips(self, part_gain_db(sounds, length, SAMPLE_RATE, self.targets.file_lufs))
+
+    def ready(self, texts: Iterable[str]) -> bool:
+        """Whether every one of these texts is spoken already and its final clip is in the disk cache (then
+        nothing is left to level: no numpy needed for a 16-bit output). Does not wait for speech."""
+        if self._store is None:
+            return False
+        for text in dict.fromkeys(texts):
+            key = self._key(text, wait=False)
+            if key is None or not self._store.has(key):
+                return False
+        return True
 
     def prefetch(self, texts: Iterable[str], *, chime: bool = True, threads: int | None = None) -> None:
         """Level the chime and these texts' clips in background threads, in order; returns at once.
@@ -145,6 +168,40 @@ class Mixer:
     def _speech_clip(self, text: str) -> "numpy.ndarray":
         return self._once(text, lambda: self._cached_speech(text))
 
+    def _stored_pcm16(self, text: str) -> bytes | None:
+        """The final clip's 16-bit form from the disk cache, if it is there (None: make it from the float clip)."""
+        if self._store is None:
+            return None
+        return self._store.get_pcm16(self._key(text))
+
+    def _stored_chime(self) -> bytes:
+        """The chime at full volume, from the disk cache: chime.pcm16 is pure Python, tens of ms each run."""
+        assert self._store is not None
+        key = self._store.key("chime", b"", loudness=self.targets.chime_lufs)
+        pcm = self._store.get_pcm16(key)
+        if pcm is None or len(pcm) != 2 * chime.CHIME_LENGTH:
+            pcm = chime.pcm16(self.targets.chime_lufs)
+            self._store.put_pcm16(key, pcm)
+        return pcm
+
+    def _key(self, text: str, *, wait: bool = True) -> str | None:
+        """The disk cache's name for the text's final clip (a hash of its raw samples and settings); None when
+        not `wait`ing and the text is not spoken yet."""
+        with self._lock:
+            key = self._keys.get(text)
+        if key is None:
+            raw = self._speech.pcm16(text, wait=wait)
+            if raw is None:
+                return None
+            key = self._store_key(raw)
+            with self._lock:
+                self._keys[text] = key
+        return key
+
+    def _store_key(self, raw: bytes) -> str:
+        assert self._store is not None
+        return self._store.key("speech", raw, loudness=self.targets.speech_lufs, limit_db=self.targets.limit_db)
+
     def _once(self, name: str | None, make: Callable[[], "numpy.ndarray"]) -> "numpy.ndarray":
         with self._lock:
             lock = self._making.setdefault(name, threading.Lock())
@@ -163,26 +220,23 @@ class Mixer:
     def _level_speech(self, text: str) -> "numpy.ndarray":
         from .loudness import level_speech
 
-        raw = self._speech.samples(text)
+        raw = self._speech.pcm16(text)
+        assert raw is not None
         lufs, limit_db = self.targets.speech_lufs, self.targets.limit_db
-        return self._final("speech", raw, lufs, limit_db, lambda: level_speech(raw, SAMPLE_RATE, lufs, limit_db))
-
-    def _chime(self) -> "numpy.ndarray":
-        return chime.chime_samples(self.targets.chime_lufs)  # a plain gain: no levelling, nothing to cache
-
-    def _final(
-        self, kind: str, raw: "numpy.ndarray", lufs: float, limit_db: float, level: Callable[[], "numpy.ndarray"]
-    ) -> "numpy.ndarray":
-        """The levelled clip: from the disk cache when it has it, else made (and stored)."""
         if self._store is None:
-            return _read_only(level())
-        key = self._store.key(kind, raw, loudness=lufs, limit_db=limit_db)
+            return _read_only(level_speech(float_samples(raw), SAMPLE_RATE, lufs, limit_db))
+        key = self._store_key(raw)
+        with self._lock:
+            self._keys[text] = key
         stored = self._store.get(key)
         if stored is not None:
             return stored
-        out = _read_only(level())
+        out = _read_only(level_speech(float_samples(raw), SAMPLE_RATE, lufs, limit_db))
         self._store.put(key, out)
         return out
+
+    def _chime(self) -> "numpy.ndarray":
+        return chime.chime_samples(self.targets.chime_lufs)  # a plain gain: no levelling, nothing to cache
 
 
 class PartClips:
@@ -200,6 +254,9 @@ class PartClips:
         if id(samples) not in self._made:  # the clip is kept with its result, so its id cannot be reused
             self._made[id(samples)] = (samples, _read_only(regained(samples, self.gain_db, SAMPLE_RATE)))
         return self._made[id(samples)][1]
+
+    def pcm(self, event: Event) -> bytes:
+        return to_pcm16(self.clip(event))
 
 
 def routine_targets(routine: Routine, voice: Voice, *, chime: bool | None = None, listening: bool = False,

@@ -1,7 +1,8 @@
 """The renderer: a timeline's samples as a stream of blocks, and that stream into an audio file.
 
 Silence costs almost nothing: it is handed out as views of one shared block of zeros, and the file writer
-streams, so memory does not grow with a routine's length.
+streams, so memory does not grow with a routine's length. A writer of 16-bit samples is handed each clip as
+16-bit PCM (the mixer's `pcm`, which a warm cache answers without numpy), any other the float samples.
 """
 
 from __future__ import annotations
@@ -25,9 +26,15 @@ Progress = Callable[[int, int], None]  # (samples done, samples in all)
 class ClipSource(Protocol):
     def clip(self, event: Event) -> "numpy.ndarray": ...
 
+    def pcm(self, event: Event) -> bytes: ...  # pcm.to_pcm16(clip(event))
+
 
 class BlockWriter(Protocol):
+    takes_pcm16: bool  # stores 16-bit samples: give it write_pcm16(clips.pcm(event)), the same as write(clip)
+
     def write(self, block: "numpy.ndarray") -> None: ...
+
+    def write_pcm16(self, pcm: bytes) -> None: ...
 
     def silence(self, frames: int) -> None: ...  # as write() of that many zeros, without making them
 
@@ -62,7 +69,10 @@ def render(timeline: Timeline, clips: ClipSource, writer: BlockWriter, progress:
             if progress is not None:
                 progress(done, timeline.total)
         if event.kind != SILENCE:
-            writer.write(clips.clip(event))
+            if writer.takes_pcm16:
+                writer.write_pcm16(clips.pcm(event))
+            else:
+                writer.write(clips.clip(event))
             done += event.length
             if progress is not None:
                 progress(done, timeline.total)

@@ -26,6 +26,7 @@ from ._speech_cache import ClipCache, ClipKey
 from ._speech_process import WorkerDied, WorkerProcess, WorkerRefused, WorkerStalled
 from .engine import DEFAULT_ENGINE, DEFAULT_RATE, ENGINE_NAMES, Engine, ResolvedVoice
 from .errors import BadInputError, EngineError
+from .pcm import float_samples
 from .routine import DEFAULT_VOLUME
 from .voices import VoiceInfo, VoiceList
 
@@ -266,31 +267,46 @@ class Synthesizer:
         return [self.length(text) for text in texts]
 
     def samples(self, text: str) -> "numpy.ndarray":
-        """The clip: float32 mono in [-1, 1] at SAMPLE_RATE, read-only, len == length(text); blocks.
+        """The clip: float32 mono in [-1, 1) at SAMPLE_RATE, read-only, len == length(text); blocks.
 
         >>> speech.samples("Sit down.").dtype  # doctest: +SKIP
         dtype('float32')
         """
-        frames = self.length(text)
         with self._cond:
             if text in self._clips:
                 self._clips.move_to_end(text)
                 return self._clips[text]
+        raw = self.pcm16(text)
+        assert raw is not None
+        data = float_samples(raw)
+        with self._cond:
+            self._clips[text] = data
+            if len(self._clips) > _CLIPS_IN_MEMORY:
+                self._clips.popitem(last=False)
+        return data
+
+    def pcm16(self, text: str, *, wait: bool = True) -> bytes | None:
+        """The clip as the engine made it: 16-bit little-endian mono PCM at SAMPLE_RATE, len == 2 * length(text);
+        blocks until it is made (without `wait`: None unless it is in the cache already). No numpy needed.
+
+        >>> len(speech.pcm16("Sit down.")) // 2  # doctest: +SKIP
+        17311
+        """
+        _check_text(text)
+        if not wait and self._cache.length(self._key(text)) is None:
+            return None  # not made yet (or being made)
+        frames = self.length(text)
         key = self._key(text)
-        data = self._cache.samples(key)
-        if data is None or len(data) != frames:
+        data = self._cache.pcm16(key)
+        if data is None or len(data) != 2 * frames:
             # Damaged (or replaced) since its header was read: make it again, once.
             self._cache.discard(self._cache.path(key))
             with self._cond:
                 self._lengths.pop(text, None)
             frames = self._make(text)
-            data = self._cache.samples(key)
-            if data is None or len(data) != frames:
+            data = self._cache.pcm16(key)
+            if data is None or len(data) != 2 * frames:
                 raise EngineError(f"the speech cache entry for {_shown(text)} cannot be read: {self._cache.path(key)}")
-        with self._cond:
-            self._clips[text] = data
-            if len(self._clips) > _CLIPS_IN_MEMORY:
-                self._clips.popitem(last=False)
         return data
 
     def close(self) -> None:

@@ -40,7 +40,8 @@ class Metadata:
 
 
 def write_tags(path: Path, format: str, metadata: Metadata, *, frames: int, sample_rate: int) -> None:
-    """Add title, artist, album, comment and chapters to a closed audio file of `format`.
+    """Add title, artist, album, comment and chapters to a closed audio file of `format` (a WAV's tag, id3_tag,
+    is written by the WAV writer after the samples: no second pass over the file).
 
     >>> from voice_guide.tags import Metadata
     >>> write_tags(Path("x.wav"), "aiff", Metadata("t"), frames=0, sample_rate=22050)
@@ -48,7 +49,7 @@ def write_tags(path: Path, format: str, metadata: Metadata, *, frames: int, samp
     ...
     ValueError: no tag writer for format 'aiff'
     """
-    writers = {"mp3": _tag_mp3, "ogg": _tag_vorbis_comments, "flac": _tag_vorbis_comments, "wav": _tag_wav}
+    writers = {"mp3": _tag_mp3, "ogg": _tag_vorbis_comments, "flac": _tag_vorbis_comments}
     if format not in writers:
         raise ValueError(f"no tag writer for format {format!r}")
     writers[format](path, format, metadata, samples_to_ms(frames, sample_rate))
@@ -211,8 +212,10 @@ def _tag_mp3(path: Path, format: str, metadata: Metadata, length_ms: int) -> Non
 
 
 def id3_tag(metadata: Metadata, length_ms: int, end_ms: int | None = None) -> bytes:
-    """The ID3v2.3 tag of an MP3, as bytes: written in front of the audio before it is encoded, and again, with
-    the frames' real end, over itself once they are (the chapter times are fixed-size numbers)."""
+    """The ID3v2.3 tag of an MP3 or a WAV, as bytes. An MP3's is written in front of the audio before it is
+    encoded, and again, with the frames' real end, over itself once they are (the chapter times are fixed-size
+    numbers); a WAV's goes in its `id3 ` chunk, after the samples (WAV has no standard chapter form players
+    agree on: the chapters there are for those that read ID3)."""
     from io import BytesIO
 
     from mutagen.id3 import ID3
@@ -227,18 +230,6 @@ def id3_tag(metadata: Metadata, length_ms: int, end_ms: int | None = None) -> by
 
 def _syncsafe(size: bytes) -> int:
     return sum((byte & 0x7F) << (7 * (3 - i)) for i, byte in enumerate(size))
-
-
-def _tag_wav(path: Path, format: str, metadata: Metadata, length_ms: int) -> None:
-    """WAV has no standard chapter form players agree on; an ID3 chunk carries the text tags."""
-    from mutagen.wave import WAVE
-
-    audio = WAVE(path)
-    audio.add_tags()
-    _in_added_order(audio.tags)
-    for frame in _id3_frames(metadata, length_ms):
-        audio.tags.add(frame)
-    audio.save(v2_version=3, padding=lambda info: 0)
 
 
 def make_deterministic(path: Path, format: str) -> None:
