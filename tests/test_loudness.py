@@ -393,3 +393,48 @@ def test_clips_at_their_targets_put_the_file_at_its_target(routine, target, cach
     sounds = [(e.start, exact[e.text] if e.kind == SPEECH else chime)
               for e in timeline.events if e.kind in (SPEECH, CHIME)]
     assert file_loudness(sounds, timeline.total, RATE) == pytest.approx(target, abs=0.12)
+
+
+# --- the shortcuts levelling takes give what the whole-clip computations give ---------------------------------
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), length=st.integers(1, 60000), ring=st.integers(0, 9000))
+def test_k_weighting_by_blocks_equals_one_long_convolution(seed, length, ring):
+    from voice_guide.loudness import _k_impulse, _k_weighted
+
+    x = np.random.default_rng(seed).standard_normal(length)
+    size = 1 << (length + ring + 20000).bit_length()
+    whole = np.fft.irfft(np.fft.rfft(x, size) * np.fft.rfft(_k_impulse(RATE), size), size)[: length + ring]
+    np.testing.assert_allclose(_k_weighted(x, RATE, length + ring), whole, rtol=0, atol=1e-11)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), gains=st.lists(st.floats(-6.0, 30.0), min_size=1, max_size=4))
+def test_the_envelope_is_computed_exactly_wherever_a_gain_asked_for_lifts_it_over_the_ceiling(seed, gains):
+    from voice_guide.loudness import _Envelope, peak_envelope
+
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 0.02, 5000) * (1 + 20 * (rng.random(5000) < 0.01))  # quiet, with a few peaks
+    envelope = _Envelope(x)
+    whole_db = 20 * np.log10(np.maximum(peak_envelope(x), 1e-12)) - LIMITER_CEILING_DB
+    for gain in gains:
+        index, over = envelope.over(gain)
+        expected = np.flatnonzero(whole_db + gain > 0)
+        assert np.array_equal(index, expected)
+        np.testing.assert_allclose(over, whole_db[expected] + gain, rtol=0, atol=1e-9)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), peaks=st.integers(0, 12))
+def test_the_limiter_around_its_peaks_only_equals_the_limiter_over_the_whole_clip(seed, peaks):
+    from voice_guide.loudness import _limiter_db, _sparse_limiter_db
+
+    rng = np.random.default_rng(seed)
+    over = np.full(30000, -20.0)
+    over[rng.integers(0, 30000, peaks)] = rng.uniform(0.01, 12.0, peaks)
+    dense = _limiter_db(over, RATE)
+    hot = np.flatnonzero(over > 0)
+    touched, gain = _sparse_limiter_db((hot, over[hot]), len(over), RATE)
+    assert np.array_equal(touched, np.flatnonzero(dense))
+    np.testing.assert_allclose(gain, dense[touched], rtol=0, atol=1e-9)

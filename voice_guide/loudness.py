@@ -80,7 +80,7 @@ def integrated_loudness(samples: np.ndarray, sample_rate: int) -> float:
 _SHELF_DB, _SHELF_HZ, _SHELF_Q = 4.0, 1500.0, 1 / np.sqrt(2)
 _HIGH_PASS_HZ, _HIGH_PASS_Q = 38.0, 0.5
 # The filters' impulse response has died away (below 1e-30) within this long even at 48 kHz (16384 samples):
-# an FFT this much longer than the signal makes its circular convolution equal the linear one.
+# convolving with this much of it is convolving with all of it.
 _K_TAIL_SECONDS = 0.35
 _BLOCK_SECONDS, _BLOCK_STEP = 0.4, 0.25  # 400 ms gating blocks, 75 % overlap
 _ABSOLUTE_GATE_LUFS, _RELATIVE_GATE_LU = -70.0, -10.0
@@ -111,18 +111,32 @@ def _biquads(sample_rate: int) -> list[tuple[tuple[float, float, float], tuple[f
 
 
 def _k_weighted(x: np.ndarray, sample_rate: int, length: int | None = None) -> np.ndarray:
-    """x through the K-weighting filters (zero initial state), as a product of frequency responses; `length`
-    samples of it (default len(x)), the filters ringing on into the quiet after x.
+    """x through the K-weighting filters (zero initial state); `length` samples of it (default len(x)), the
+    filters ringing on into the quiet after x.
 
-    numpy has no IIR filter (scipy's costs more to import than all of an export's levelling); the filters'
-    impulse response, cut where it has died away (see _K_TAIL_SECONDS), convolved through the FFT is exact but
-    for the part beyond. The FFT's size has no prime factor above 5: as fast as a power of two, and up to half as
-    long.
+    numpy has no IIR filter (scipy's costs more to import than all of an export's levelling): the filters'
+    impulse response, cut where it has died away (see _K_TAIL_SECONDS), is convolved with x through the FFT
+    (overlap-save), which is exact but for the part beyond. The blocks are all of one size per rate, and
+    transformed several at a time: pocketfft then uses the CPU's vector unit across them, and keeps its tables.
     """
     length = len(x) if length is None else length
     impulse = _k_impulse(sample_rate)
-    size = _fft_size(max(length, len(x) + len(impulse)))
-    return np.fft.irfft(np.fft.rfft(x, size) * np.fft.rfft(impulse, size), size)[:length]
+    size, spectrum = _k_spectrum(sample_rate)
+    reach = len(impulse) - 1  # each output needs this many inputs before it
+    step = size - reach  # new outputs per block
+    blocks = -(-length // step)
+    padded = np.zeros(blocks * step + reach)
+    used = min(len(x), length)
+    padded[reach : reach + used] = x[:used]
+    frames = np.lib.stride_tricks.sliding_window_view(padded, size)[::step]
+    out = np.empty((blocks, step))
+    for first in range(0, blocks, _K_BATCH):
+        batch = frames[first : first + _K_BATCH]
+        out[first : first + len(batch)] = np.fft.irfft(np.fft.rfft(batch, axis=1) * spectrum, size, axis=1)[:, reach:]
+    return out.reshape(-1)[:length]
+
+
+_K_BATCH = 8  # blocks transformed together: enough for the vector unit, little memory even for a long clip
 
 
 @lru_cache(maxsize=8)
@@ -133,6 +147,17 @@ def _k_impulse(sample_rate: int) -> np.ndarray:
     impulse = np.fft.irfft(_k_response(size, sample_rate), size)[:tail]
     impulse.setflags(write=False)
     return impulse
+
+
+@lru_cache(maxsize=8)
+def _k_spectrum(sample_rate: int) -> tuple[int, np.ndarray]:
+    """The overlap-save block size at `sample_rate` (a power of two, four times the impulse response: three
+    quarters of each block are new outputs) and the impulse response's spectrum on its grid."""
+    impulse = _k_impulse(sample_rate)
+    size = 1 << (4 * len(impulse) - 1).bit_length()
+    spectrum = np.fft.rfft(impulse, size)
+    spectrum.setflags(write=False)
+    return size, spectrum
 
 
 @lru_cache(maxsize=64)
@@ -326,33 +351,24 @@ def peak_envelope(samples: np.ndarray) -> np.ndarray:
 # A sample's oversampled values mix the inputs within _REACH of it, so none exceeds this many times the largest
 # of those inputs (the largest sum of one phase's absolute taps; 1 plus a little for the rounding of the sums).
 _ENVELOPE_BOUND = max(float(np.sum(np.abs(_TAPS[phase::OVERSAMPLING]))) for phase in range(OVERSAMPLING)) * (1 + 1e-9)
-_STRIDE = 64  # samples per block when looking for where the envelope may matter (more than _REACH)
 
 
 class _Envelope:
     """A clip's peak envelope (see peak_envelope), computed only as far as the gains asked for need it.
 
     `over(gain_db)` gives the samples whose true peak is over LIMITER_CEILING_DB at that gain, and by how many
-    dB. Each block of _STRIDE samples is bounded by its largest sample and its neighbours' (a strided max); the
-    oversampled phases are computed only over runs of blocks whose bound reaches the ceiling at some gain asked
-    for so far, with the filter's reach of context either side: the same values as over the whole clip. Speech
-    sits well under its peaks most of the time, so that is a fraction of it.
+    dB. Each sample is bounded by the largest input within the interpolation filter's reach (a moving maximum),
+    times _ENVELOPE_BOUND; the oversampled values are computed only at the samples whose bound reaches the
+    ceiling at some gain asked for so far: speech sits well under its peaks most of the time, so that is a
+    small part of it (a tenth, for espeak-ng at the default target).
     """
 
     def __init__(self, x: np.ndarray):
         self._x = x
-        n = len(x)
-        blocks = -(-n // _STRIDE)
-        magnitude = np.zeros(blocks * _STRIDE)
-        np.abs(x, out=magnitude[:n])
-        peaks = magnitude.reshape(blocks, _STRIDE).max(axis=1)
-        near = peaks.copy()
-        np.maximum(near[1:], peaks[:-1], out=near[1:])
-        np.maximum(near[:-1], peaks[1:], out=near[:-1])
-        # in dB over the ceiling at unit gain: the block needs computing once the gain exceeds minus this
-        self._bound_db = _decibels(near * _ENVELOPE_BOUND) - LIMITER_CEILING_DB
-        self._done = np.zeros(blocks, dtype=bool)
-        self.linear = np.zeros(n)  # the envelope where computed, 0 elsewhere (where it is under the ceiling)
+        self._padded = np.pad(x, _REACH)  # zeros beyond the ends, as the convolution sees them
+        self._near = -moving_minimum(-np.abs(x), _REACH)  # the ends extended: still a bound
+        self._done = np.zeros(len(x), dtype=bool)
+        self.linear = np.zeros(len(x))  # the envelope where computed, 0 elsewhere (where it is under the ceiling)
         self._index = np.zeros(0, dtype=np.int64)  # the samples computed, in order
         self._db = np.zeros(0)  # their envelope in dB over the ceiling at unit gain
         self._most_db = -np.inf  # the largest gain asked for so far
@@ -370,17 +386,35 @@ class _Envelope:
 
     def _extend(self, gain_db: float) -> None:
         self._most_db = gain_db
-        todo = (self._bound_db + gain_db > 0) & ~self._done
-        if not np.any(todo):
+        floor = 10 ** ((LIMITER_CEILING_DB - gain_db) / 20) / _ENVELOPE_BOUND
+        todo = np.flatnonzero((self._near > floor) & ~self._done)
+        if len(todo) == 0:
             return
-        self._done |= todo
-        x, n = self._x, len(self._x)
-        for first, last in _runs(np.flatnonzero(todo), 1):
-            start, end = first * _STRIDE, min(n, (last + 1) * _STRIDE)
-            lo, hi = max(0, start - _REACH), min(n, end + _REACH)
-            self.linear[start:end] = peak_envelope(x[lo:hi])[start - lo : end - lo]
-        self._index = np.flatnonzero(np.repeat(self._done, _STRIDE)[:n])
-        self._db = _decibels(self.linear[self._index]) - LIMITER_CEILING_DB
+        self._done[todo] = True
+        values = _envelope_at(self._padded, todo)
+        self.linear[todo] = values
+        index = np.concatenate((self._index, todo))
+        order = np.argsort(index, kind="stable")
+        self._index = index[order]
+        self._db = np.concatenate((self._db, _decibels(values) - LIMITER_CEILING_DB))[order]
+
+
+def _envelope_at(padded: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """peak_envelope of a signal at the samples `index`, from the signal padded with _REACH zeros either side:
+    each phase's value is its taps times the inputs around the sample, summed tap by tap over all the samples
+    at once."""
+    centre = padded[index + _REACH]
+    envelope = np.abs(centre * _TAPS[_REACH * OVERSAMPLING])
+    # Output sample OVERSAMPLING*m + phase mixes the inputs m + _REACH - j (j = 0.._REACH*2-1) with every
+    # OVERSAMPLING-th tap, as _phases does.
+    inputs = [padded[index + 2 * _REACH - j] for j in range(2 * _REACH)]
+    for phase in range(1, OVERSAMPLING):
+        taps = _TAPS[phase::OVERSAMPLING]
+        value = inputs[0] * taps[0]
+        for j in range(1, len(taps)):
+            value += inputs[j] * taps[j]
+        np.maximum(envelope, np.abs(value), out=envelope)
+    return envelope
 
 
 def _runs(indices: np.ndarray, gap: int) -> list[tuple[int, int]]:
@@ -433,31 +467,32 @@ def _limiter_db(over_db: np.ndarray, sample_rate: int) -> np.ndarray:
 
 def _sparse_limiter_db(over: tuple[np.ndarray, np.ndarray], n: int, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
     """_limiter_db of `n` samples, of which those in `over` (indices in order, dB) are over the ceiling, computed
-    only around those; with the samples it changes (in order).
+    only around those: (the samples it changes, in order; its gain there in dB). Everywhere else it is 0 dB.
 
     A need of D dB at sample k shapes the gain from D / attack samples before it to D / release after it, and the
     holding and smoothing reach a millisecond further each way: outside those spans the gain is exactly 0 dB.
     Each span (merged with those it overlaps) is limited on its own, with quiet margins either side.
     """
     hot, depth = over
-    out = np.zeros(n)
     if len(hot) == 0:
-        return out, hot  # nothing to limit: the usual case at the default target
+        return hot, depth  # nothing to limit: the usual case at the default target
     margin = 2 * max(1, int(_LIMITER_SMOOTHING_SECONDS * sample_rate)) + 2
     starts = np.maximum(0, hot - (np.ceil(depth * sample_rate / ATTACK_DB_PER_SECOND).astype(np.int64) + margin))
     ends = np.minimum(n, hot + (np.ceil(depth * sample_rate / RELEASE_DB_PER_SECOND).astype(np.int64) + margin + 1))
     order = np.argsort(starts, kind="stable")
     starts, ends = starts[order], np.maximum.accumulate(ends[order])
     breaks = np.flatnonzero(starts[1:] > ends[:-1])
-    touched = []
+    touched, gains = [], []
     for start, end in zip(starts[np.concatenate(([0], breaks + 1))].tolist(),
                           ends[np.concatenate((breaks, [len(hot) - 1]))].tolist()):
         local = np.full(end - start, -np.inf)
         inside = (hot >= start) & (hot < end)
         local[hot[inside] - start] = depth[inside]
-        out[start:end] = gain = _limiter_db(local, sample_rate)
-        touched.append(np.flatnonzero(gain) + start)
-    return out, np.concatenate(touched)
+        gain = _limiter_db(local, sample_rate)
+        where = np.flatnonzero(gain)
+        touched.append(where + start)
+        gains.append(gain[where])
+    return np.concatenate(touched), np.concatenate(gains)
 
 
 def moving_minimum(values: np.ndarray, reach: int) -> np.ndarray:
@@ -520,17 +555,17 @@ def levelled(
     tried: list[tuple[float, float]] = []  # (gain, loudness) pairs, for the secant step
     envelope = _Envelope(x)  # a gain only scales it
     pad = int(round(_BLOCK_SECONDS * sample_rate))
-    limited, touched = untouched, np.zeros(0, dtype=np.int64)
+    touched, limited = np.zeros(0, dtype=np.int64), np.zeros(0)  # the limiter's gain in dB where it works
     most_db = first_gain_db + MAX_PUSH_DB
     for _ in range(_ROUNDS):
-        limited, touched = _sparse_limiter_db(envelope.over(gain_db), len(x), sample_rate)
-        if _squashed(limited[touched], len(x), limit_db):
+        touched, limited = _sparse_limiter_db(envelope.over(gain_db), len(x), sample_rate)
+        if _squashed(limited, len(x), limit_db):
             gain_db = _transparent_gain_db(envelope, len(x), gain_db, sample_rate, limit_db)
-            limited, touched = _sparse_limiter_db(envelope.over(gain_db), len(x), sample_rate)
+            touched, limited = _sparse_limiter_db(envelope.over(gain_db), len(x), sample_rate)
             most_db = gain_db  # louder would only squash the word
         if len(touched) == 0:
             break  # plain gain: the loudness is exactly the target
-        measured = energies.loudness(pad + touched, 10 ** (limited[touched] / 20)) + gain_db
+        measured = energies.loudness(pad + touched, 10 ** (limited / 20)) + gain_db
         if abs(target_lufs - measured) < _TOLERANCE_LU:
             break
         tried.append((gain_db, measured))
@@ -539,20 +574,22 @@ def levelled(
             break  # as loud as it gets without squashing the word
         gain_db = pushed
     # x * 10 ** ((gain_db + limited) / 20), the power taken only where the limiter works
-    factors = 10 ** (np.concatenate(([gain_db], gain_db + limited[touched])) / 20)
+    factors = 10 ** (np.concatenate(([gain_db], gain_db + limited)) / 20)
     gains = np.full(len(x), factors[0])
     gains[touched] = factors[1:]
     out = x * gains
+    reduction = untouched
+    reduction[touched] = limited
     peak = _limited_true_peak(out, envelope.linear * 10 ** (gain_db / 20), touched)
     if peak > ceiling:  # the gain is computed per sample; a last trim makes the ceiling certain
         out = out * (ceiling / peak)
-        limited = limited + 20 * np.log10(ceiling / peak)
-    return out.astype(np.float32), limited
+        reduction = reduction + 20 * np.log10(ceiling / peak)
+    return out.astype(np.float32), reduction
 
 
 def _squashed(limited: np.ndarray, n: int, limit_db: float) -> bool:
     """The limiter takes more than `limit_db` off more than MAX_LIMITED_SHARE of `n` samples (`limited`: its
-    gain where it works)."""
+    gain in dB where it works)."""
     return np.count_nonzero(limited < -limit_db) > MAX_LIMITED_SHARE * n
 
 
@@ -566,8 +603,7 @@ def _transparent_gain_db(envelope: _Envelope, n: int, squashing_db: float, sampl
     low, high = limit_db - envelope.highest_db(), squashing_db
     while high - low > 0.02:
         middle = (low + high) / 2
-        limited, touched = _sparse_limiter_db(envelope.over(middle), n, sample_rate)
-        if _squashed(limited[touched], n, limit_db):
+        if _squashed(_sparse_limiter_db(envelope.over(middle), n, sample_rate)[1], n, limit_db):
             high = middle
         else:
             low = middle
