@@ -7,6 +7,7 @@ import hashlib
 import io
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -29,6 +30,16 @@ class Result:
     status: int
     stdout: str
     stderr: str
+
+
+@pytest.fixture(autouse=True)
+def _signal_mask_unchanged():
+    """A test that leaves signals blocked in this process (opening.start holds the stop signals until cli lets
+    them in) would pass the block on to every later test's subprocesses, which then ignore SIGTERM: fail it."""
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    yield
+    after = signal.pthread_sigmask(signal.SIG_SETMASK, before)
+    assert after == before, f"the test left signals blocked: {sorted(after - before)}"
 
 
 @pytest.fixture(scope="session")

@@ -169,6 +169,8 @@ def test_the_opening_chime_is_the_one_the_player_would_play(tmp_path, monkeypatc
     sink = FakeSink()
     started = opening.start(["play", "arch", "--volume", "0.7"], open_sink=lambda: sink, clock=iter([5.0, 5.001]).__next__)
     assert started is not None and started.log is None and started.routine.title == "Arch self-massage"
+    assert started.held  # the stop signals wait for cli's handlers ...
+    started.let_stops_in()  # ... which let them in (here: before this process starts speech workers)
     assert started.started == Started(sink.played[0], 5.0, 5.001)
     from voice_guide import api
 
