@@ -104,6 +104,26 @@ def test_prefetch_levels_each_text_once_even_when_clip_asks_at_the_same_time(tmp
     assert source.asked == {"Sit.": 1, "Press.": 1, "Release.": 1}
 
 
+def test_after_a_stop_close_does_not_wait_for_the_clip_being_levelled(tmp_path):
+    """A stopped export waited for the clips in the making (seconds on a loaded machine), and its parallel
+    export's parent killed it meanwhile. close(wait=False) returns at once; close() still lets a clip finish."""
+    import time
+
+    release = threading.Event()
+    mixer = Mixer(CountingSpeech(delay=release), cache_dir=tmp_path)
+    mixer.prefetch(["Sit."], chime=False)
+    began = time.monotonic()
+    mixer.close(wait=False)
+    assert time.monotonic() - began < 1.0 and mixer._threads[0].is_alive()
+    release.set()
+    patient = Mixer(CountingSpeech(delay=threading.Event()), cache_dir=tmp_path / "patient")
+    patient.CLOSE_WAIT = 1.5
+    patient.prefetch(["Sit."], chime=False)
+    began = time.monotonic()
+    patient.close()
+    assert time.monotonic() - began >= 1.4
+
+
 def test_a_failure_while_prefetching_is_raised_by_clip_not_lost():
     class Broken:
         def pcm16(self, text, wait=True):

@@ -152,6 +152,34 @@ def test_the_workers_of_a_killed_parallel_export_stop_too_and_publish_nothing(tw
     assert list(out.iterdir()) == []
 
 
+def _deaf_to_stops() -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a worker stuck where it cannot unwind
+
+
+def _write_and_hang(target: Path) -> None:
+    from voice_guide.atomicfile import partial_path
+
+    partial_path(target).write_bytes(b"half an export")
+    time.sleep(60)
+
+
+def test_a_worker_that_must_be_killed_leaves_no_temporary_file(tmp_path, monkeypatch):
+    """The CI failure: a worker still unwinding (levelling a clip on a loaded machine) when the parent's wait ran
+    out was killed, and its temporary file stayed. The parent now removes what its dead workers were writing."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    monkeypatch.setattr(cli, "WORKER_STOP_WAIT", 0.2)
+    target = tmp_path / "first.mp3"
+    pool = ProcessPoolExecutor(max_workers=1, initializer=_deaf_to_stops)
+    pool.submit(_write_and_hang, target)
+    deadline = time.monotonic() + 30
+    while not list(tmp_path.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(partials(tmp_path)) == 1
+    cli._stop_workers(pool, [target])
+    assert list(tmp_path.iterdir()) == []
+
+
 # --- limits -----------------------------------------------------------------------------------------------
 
 

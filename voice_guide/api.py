@@ -247,8 +247,10 @@ def _mixing(routine: Routine, settings: Settings, env: Environment) -> Iterator[
             mixing.prefetch(texts, chime=routine.chime if settings.chime is None else settings.chime)
         try:
             yield synth, mixing
-        finally:
-            mixing.close()
+        except BaseException:
+            mixing.close(wait=False)  # a stop or a failure: the export ends now, not when the clips being made are
+            raise
+        mixing.close()
 
 
 def play(routine: Routine, settings: Settings = Settings(), env: Environment | None = None,
@@ -291,7 +293,7 @@ def play(routine: Routine, settings: Settings = Settings(), env: Environment | N
         # The same mixer as `export` makes (same settings, same cache of final clips): a warm run takes its
         # clips from that cache, so the first sound does not wait for the levelling code to load.
         mixing = mixer(routine, synth, settings, env, listening=settings.listen)
-        stack.callback(mixing.close)
+        stack.push(lambda failed, *_: mixing.close(wait=failed is None))  # Ctrl+C stops at once
         closing = ReadyClosing(lambda: _closing_sounds(routine, synth, mixing, settings.chime, voice))
         events = compiler.iter_events(routine, synth.length, voice=voice, chime=settings.chime,
                                       listening=settings.listen)

@@ -28,7 +28,7 @@ from . import __version__, api, bundled, checkmemo, compiler, formats, listening
 from .api import Settings
 from ._espeak_engine import DATA_GLOBS as ESPEAK_DATA_GLOBS
 from ._speech_process import kill_all_workers
-from .atomicfile import check_destinations, remove_live_partials
+from .atomicfile import check_destinations, partial_path, remove_live_partials
 from .cpus import usable_cpus
 from .env import Environment
 from .errors import BadInputError, NoAudioDeviceError, OutputStreamError, VoiceGuideError
@@ -634,11 +634,11 @@ def _export_several(args: argparse.Namespace, routines: list, env: Environment) 
             elif not args.quiet:
                 print(f"wrote {target} ({clock(seconds)})", file=env.stderr)
     except BrokenProcessPool:
-        _stop_workers(pool)
+        _stop_workers(pool, targets)
         raise VoiceGuideError("an export worker was stopped or died; the exports still running were stopped, "
                               "and published nothing") from None
     except BaseException:
-        _stop_workers(pool)  # a stop or a failure here: the exports still running publish nothing
+        _stop_workers(pool, targets)  # a stop or a failure here: the exports still running publish nothing
         raise
     pool.shutdown()
     return status
@@ -689,20 +689,28 @@ def _die_with_parent(parent: int) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _stop_workers(pool: "ProcessPoolExecutor") -> None:
-    """Stop every export worker: no new job starts, each running one unwinds (SIGTERM), a stuck one is killed."""
+def _stop_workers(pool: "ProcessPoolExecutor", targets: list[Path]) -> None:
+    """Stop every export worker: no new job starts, each running one unwinds (SIGTERM), a stuck one is killed,
+    and whatever temporary file a killed one leaves (or one that died by itself) is removed here."""
     import multiprocessing
 
     pool.shutdown(wait=False, cancel_futures=True)
     children = multiprocessing.active_children()
     for child in children:
         child.terminate()
-    deadline = time.monotonic() + WORKER_STOP_WAIT
+    # A worker's own watchdog ends it WORKER_STOP_WAIT after the signal, removing its files: the kill comes later.
+    deadline = time.monotonic() + WORKER_STOP_WAIT + 1.0
     for child in children:
         child.join(max(0.0, deadline - time.monotonic()))
         if child.is_alive():
             child.kill()
             child.join(1.0)
+    for child in children:
+        for target in targets:
+            try:
+                partial_path(target, child.pid).unlink()
+            except OSError:
+                pass  # none (it removed its own), or not ours to remove
 
 
 def _export_one(job) -> tuple:

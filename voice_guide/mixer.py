@@ -155,12 +155,15 @@ class Mixer:
 
     CLOSE_WAIT = 5.0  # seconds to let the clips being levelled finish; a stuck one is left to its daemon thread
 
-    def close(self) -> None:
-        """Stop prefetching (the clips being levelled are finished first, if they finish soon), then keep the disk
-        cache within its bound."""
+    def close(self, *, wait: bool = True) -> None:
+        """Stop prefetching, then keep the disk cache within its bound.
+
+        `wait`: the clips being levelled are finished first, if they finish soon (their work is kept in the cache).
+        After a stop or a failure nothing waits: a clip can take seconds on a loaded machine, and nobody needs it
+        (its thread is a daemon; the cache never holds half an entry)."""
         self._stopped.set()
-        deadline = time.monotonic() + self.CLOSE_WAIT
-        for thread in self._threads:
+        deadline = time.monotonic() + (self.CLOSE_WAIT if wait else 0.0)
+        for thread in self._threads if wait else ():
             thread.join(max(0.0, deadline - time.monotonic()))
         if self._store is not None:
             self._store.evict()
