@@ -252,3 +252,48 @@ def test_the_chime_made_with_loops_in_c_is_the_plain_loops_chime_bit_for_bit():
     plain = [x * scale for x in out]
     packed = struct.Struct(f"<{CHIME_LENGTH}d")
     assert packed.pack(*chime.raw_chime()) == packed.pack(*plain)
+
+
+def test_the_kept_chime_table_is_the_computed_chime_bit_for_bit():
+    from voice_guide import chime
+
+    kept = chime.read_table(chime.TABLE)
+    assert kept is not None, "chime.f64 does not hold this definition's chime: run chime.write_table()"
+    assert kept.tobytes() == chime.computed_chime().tobytes()
+
+
+def test_a_chime_table_of_another_definition_or_cut_short_is_not_used(tmp_path, monkeypatch):
+    from voice_guide import chime
+
+    table = tmp_path / "chime.f64"
+    chime.write_table(table)
+    assert chime.read_table(table).tobytes() == chime.computed_chime().tobytes()
+    table.write_bytes(table.read_bytes()[:-8])
+    assert chime.read_table(table) is None
+    assert chime.read_table(tmp_path / "missing.f64") is None
+    chime.write_table(table)
+    three_partials = chime.read_table(table).tobytes()
+    monkeypatch.setattr(chime, "_PARTIALS", ((880.0, 1.0, 3.5),))  # the definition changed, the file did not
+    assert chime.read_table(table) is None
+    monkeypatch.setattr(chime, "TABLE", table)
+    chime.raw_chime.cache_clear()
+    try:
+        one_partial = chime.raw_chime().tobytes()
+        assert one_partial == chime.computed_chime().tobytes() and one_partial != three_partials
+    finally:
+        chime.raw_chime.cache_clear()
+
+
+@pytest.mark.parametrize("volume", [1.0, 0.8, 0.33, 0.05, 1.9])
+@pytest.mark.parametrize("target", [-38.0, -27.0, -25.97, -14.0, -6.0, 0.0])
+def test_the_chimes_pcm_is_each_float32_sample_rounded_half_to_even_and_clipped(target, volume):
+    from array import array
+
+    from voice_guide import chime
+
+    samples = chime.levelled(target)
+    if volume != 1.0:
+        factor = array("f", [volume])[0]
+        samples = array("f", [factor * x for x in samples])
+    plain = [max(-32768, min(32767, round(x))) for x in array("f", [32767.0 * x for x in samples])]
+    assert chime.pcm16(target, volume) == array("h", plain).tobytes()

@@ -5,6 +5,11 @@ chime to compute): plain floats, rounded to float32 with the array module, and c
 exactly the arithmetic `mixer.to_pcm16` does in numpy, so the player's chime is the exported one, bit for bit.
 Its level is a plain gain (it is far from the limiter's ceiling), from its loudness in a file measured once
 (below -29 LUFS it measures up to 0.05 LU louder than asked: BS.1770's absolute gate drops its faint tail).
+
+The raw tone's samples are also kept, as computed, in `chime.f64` beside this module (made by `write_table`, in
+the tests checked against the computation bit for bit): the computation alone is most of the cold path to the
+first sound. The file starts with the definition it was computed from, and is used only while that is the
+definition here; otherwise the tone is computed.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import math
 import operator
 import sys
 from array import array
+from pathlib import Path
 from functools import lru_cache
 from itertools import accumulate, repeat
 from operator import attrgetter
@@ -33,15 +39,26 @@ _ATTACK_SECONDS = 0.008  # it starts from silence (this is its fade-in)
 _FADE_SECONDS = 0.05
 # loudness.loudness_in_file of raw_chime(), in LUFS (the tests hold it to the meter): what sets its gain.
 RAW_LOUDNESS_IN_FILE = -19.5037
+TABLE = Path(__file__).with_name("chime.f64")
+# 1.5 * 2**23: a float32 value x (|x| < 2**22) plus this, rounded to float32, is this plus round(x) (ties to
+# even, as np.rint), and that integer's two's complement is the float32's low bits (see pcm16).
+_ROUNDER = 12582912.0
 
 
 @lru_cache(maxsize=1)
-def raw_chime() -> tuple[float, ...]:
-    """The raw chime, mono at SAMPLE_RATE, peak 0.5 (levelled() sets its final level).
+def raw_chime() -> "array[float]":
+    """The raw chime, mono at SAMPLE_RATE, peak 0.5 (levelled() sets its final level), as float64 values
+    (array typecode 'd', shared: never change it); from TABLE when it holds this definition's samples.
 
     >>> len(raw_chime()) == CHIME_LENGTH, max(map(abs, raw_chime()))
     (True, 0.5)
     """
+    kept = read_table(TABLE)
+    return kept if kept is not None else computed_chime()
+
+
+def computed_chime() -> "array[float]":
+    """raw_chime() computed from the definition (_PARTIALS, the attack and the fade)."""
     # Each partial, a decaying sine, is the imaginary part of a complex number turned one step each sample
     # (one multiplication a sample instead of an exp and a sin). The loops over samples are map/accumulate, run
     # in C: this is computed before the first sound, and each value is the one a plain loop gives.
@@ -56,7 +73,38 @@ def raw_chime() -> tuple[float, ...]:
     for i in edges:
         tone[i] = tone[i] * min(1.0, i / attack) * min(1.0, max(0.0, (CHIME_LENGTH - i) / fade))
     scale = 0.5 / max(map(abs, tone))
-    return tuple(map(scale.__mul__, tone))
+    return array("d", map(scale.__mul__, tone))
+
+
+def _definition() -> bytes:
+    """What the raw chime is computed from, as TABLE's first line."""
+    facts = (CHIME_LENGTH, SAMPLE_RATE, _PARTIALS, _ATTACK_SECONDS, _FADE_SECONDS)
+    return f"voice-guide chime float64le {facts!r}\n".encode("ascii")
+
+
+def read_table(path: Path) -> "array[float] | None":
+    """The raw chime kept in `path`, or None when the file is missing, short, or of another definition."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    head = _definition()
+    if not data.startswith(head) or len(data) != len(head) + 8 * CHIME_LENGTH:
+        return None
+    samples = array("d")
+    samples.frombytes(data[len(head):])
+    if sys.byteorder == "big":
+        samples.byteswap()
+    return samples
+
+
+def write_table(path: Path = TABLE) -> None:
+    """Write the computed raw chime to `path` (after a change to its definition: `python -c "from
+    voice_guide import chime; chime.write_table()"`)."""
+    samples = computed_chime()
+    if sys.byteorder == "big":
+        samples.byteswap()
+    path.write_bytes(_definition() + samples.tobytes())
 
 
 @lru_cache(maxsize=4)
@@ -66,8 +114,11 @@ def levelled(target_lufs: float) -> array:
     >>> round(max(map(abs, levelled(RAW_LOUDNESS_IN_FILE - 6.0206))), 3)
     0.25
     """
-    gain = 10 ** ((target_lufs - RAW_LOUDNESS_IN_FILE) / 20)
-    return array("f", map(gain.__mul__, raw_chime()))
+    return array("f", map(_gain(target_lufs).__mul__, raw_chime()))
+
+
+def _gain(target_lufs: float) -> float:
+    return 10 ** ((target_lufs - RAW_LOUDNESS_IN_FILE) / 20)
 
 
 @lru_cache(maxsize=8)
@@ -76,19 +127,31 @@ def pcm16(target_lufs: float, volume: float = 1.0) -> bytes:
     gives for the same float32 samples (made once per level: a routine has a chime at every step).
 
     Each step rounds as numpy's float32 arithmetic does: the product of two float32 values is exact in a
-    Python float, and array("f") rounds it to the nearest float32; round() goes half to even, as np.rint.
+    Python float, and array("f") rounds it to the nearest float32; adding _ROUNDER (exact in a Python float)
+    and rounding to float32 again rounds to a whole number half to even, as np.rint, whose 16-bit two's
+    complement is then the float32's two low bytes. A chime loud enough to clip is clipped value by value.
     """
     samples = levelled(target_lufs)
+    factor = 1.0
     if volume != 1.0:
         factor = array("f", [volume])[0]
         samples = array("f", map(factor.__mul__, samples))
-    values = list(map(round, array("f", map((32767.0).__mul__, samples))))
-    if min(values) < -32768 or max(values) > 32767:
-        values = [max(-32768, min(32767, x)) for x in values]
-    pcm = array("h", values)
+    scaled = array("f", map((32767.0).__mul__, samples))
+    # The raw peak is 0.5: one float32 rounding of each product can raise it by 2**-24 of itself at most.
+    if 0.5 * _gain(target_lufs) * factor * 32767.0 * (1 + 2.0**-20) >= 32767.0:
+        values = [max(-32768, min(32767, round(x))) for x in scaled]
+        pcm = array("h", values)
+        if sys.byteorder == "big":
+            pcm.byteswap()
+        return pcm.tobytes()
+    rounded = array("f", map(_ROUNDER.__add__, scaled))
     if sys.byteorder == "big":
-        pcm.byteswap()
-    return pcm.tobytes()
+        rounded.byteswap()
+    words = rounded.tobytes()
+    out = bytearray(len(words) // 2)
+    out[0::2] = words[0::4]  # the low byte and the next of each little-endian float32
+    out[1::2] = words[1::4]
+    return bytes(out)
 
 
 def chime_samples(target_lufs: float) -> "numpy.ndarray":
