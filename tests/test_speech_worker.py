@@ -100,3 +100,26 @@ def test_trimming_finds_a_single_loud_sample_at_a_block_edge(where):
 
 def test_trimming_a_silent_clip_leaves_nothing():
     assert _speech_worker.trim(array.array("h", [103, -103, 0] * 1000)) == array.array("h")
+
+
+def test_a_preloaded_child_refuses_a_voice_espeak_does_not_take_as_a_fresh_engine_does(tmp_path):
+    """The id, then the name, tried; neither taken: the same error from a preloaded child as from a fresh engine,
+    and the worker goes on saying the next line as a fresh engine does."""
+    answers = []
+    for name, command in (("preloaded", list(default_command())), ("fresh", [*default_command(), "--preload", "no"])):
+        folder = tmp_path / name
+        folder.mkdir()
+        worker = WorkerProcess(command, timeout=TIMEOUT)
+        try:
+            replies = []
+            for index, voice in enumerate(("gmw/en", "nonexistent/xx", "gmw/en")):
+                out = folder / f"{index}.wav"
+                out.touch()
+                replies.append(worker.ask({"op": "synth", "text": LINES[0], "voice": voice, "voice_name": voice,
+                                           "rate": 150, "out": str(out), "key": ""}, TIMEOUT, "saying"))
+        finally:
+            worker.close()
+        assert [reply["ok"] for reply in replies] == [True, False, True]
+        assert "did not accept voice 'nonexistent/xx'" in replies[1]["error"]
+        answers.append([(folder / f"{index}.wav").read_bytes() for index in (0, 2)])
+    assert answers[0] == answers[1]

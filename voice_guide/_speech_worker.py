@@ -379,6 +379,8 @@ def _handle(request: dict[str, Any], driver: str) -> dict[str, Any]:
 
     if _espeak_inherited():
         _synchronous_output()
+        if request["op"] == "synth":
+            return _synthesize_inherited(request)
     engine = pyttsx3.init()  # the preloaded engine, if there is one (pyttsx3 keeps one per driver)
     if request["op"] == "voices":
         return {"ok": True, "engine": driver, "default": engine.getProperty("voice"), "voices": _voices(engine),
@@ -446,6 +448,59 @@ def _synthesize(engine: Any, driver: str, request: dict[str, Any]) -> dict[str, 
             break
     else:
         raise RuntimeError(f"the engine did not accept voice {voice_id!r} ({request['voice_name']!r})")
+    if not pcm:
+        raise RuntimeError("the engine produced only silence")
+    write_wav(request["out"], pcm, request.get("key", "").encode("utf-8"))
+    return {"ok": True, "frames": len(pcm), "preloaded": _synchronous}
+
+
+def _synthesize_inherited(request: dict[str, Any]) -> dict[str, Any]:
+    """_synthesize in a child of a preloaded process: the same espeak calls, in the same order, through the
+    espeak driver's own settings and pyttsx3's espeak binding, without the engine's proxy, callbacks and the
+    WAV file the driver writes and this reads back (the child's cost per line is mostly the pages it touches).
+
+    Per handle tried (the id, then the name): the voice, the rate and full volume set, the text synthesized
+    with the flags the driver passes, the voice checked after (so a second try starts where the engine's would). espeak hands the samples to `collect` in its
+    synchronous output mode, on this thread, before Synth returns; they are the bytes the driver would have
+    written, so the clip is byte-identical (tests/test_speech_worker.py holds it to a fresh engine).
+    """
+    import ctypes
+
+    from pyttsx3.drivers import _espeak
+    from pyttsx3.drivers.espeak import EspeakDriver
+
+    voice_id = request["voice"]
+    chunks: list[bytes] = []
+    failures: list[BaseException] = []
+
+    def collect(wav: Any, numsamples: int, events: Any) -> int:
+        try:
+            if numsamples > 0:
+                chunks.append(ctypes.string_at(wav, numsamples * 2))  # 16-bit samples
+            return 0
+        except Exception as error:  # noqa: BLE001 - raised below; ctypes would only print it
+            failures.append(error)
+            return 1  # tells espeak to stop synthesizing
+
+    _espeak.SetSynthCallback(collect)
+    for handle in (voice_id, request["voice_name"]):
+        chunks.clear()
+        try:
+            EspeakDriver.setProperty("voice", handle)
+        except ValueError:  # espeak refused it: the engine's proxy only reports that, and the check below fails
+            pass
+        EspeakDriver.setProperty("rate", int(request["rate"]))
+        EspeakDriver.setProperty("volume", 1.0)  # always full scale: the mixer applies the routine's volume
+        status = _espeak.Synth(str(request["text"]).encode("utf-8"), flags=_espeak.ENDPAUSE | _espeak.CHARS_UTF8)
+        if failures:
+            raise failures[0]
+        if status != 0:
+            raise RuntimeError(f"espeak could not synthesize the text (status {status})")
+        if str(EspeakDriver.getProperty("voice") or "").lower() == voice_id.lower():
+            break
+    else:
+        raise RuntimeError(f"the engine did not accept voice {voice_id!r} ({request['voice_name']!r})")
+    pcm = trim(_swap_if_big_endian(array.array("h", b"".join(chunks))))
     if not pcm:
         raise RuntimeError("the engine produced only silence")
     write_wav(request["out"], pcm, request.get("key", "").encode("utf-8"))
