@@ -79,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         if not line.strip():
             continue
         request = json.loads(line)
+        if _PRELOADED and request.get("op") == "synth":
+            _voice_ahead(request["voice"])
         reply = run(lambda: _handle(request, driver))
         if reply.get("crashed"):
             reply = explain_crash(driver, reply)
@@ -350,6 +352,28 @@ def _preload() -> None:
     time.sleep(0.001)  # a command queued just now may not have woken espeak's thread yet
     _settle("espeak")
     gc.freeze()
+
+
+_voice_set_ahead: list[str] = []  # the voice this forking process last selected for its children (see _voice_ahead)
+
+
+def _voice_ahead(voice: str) -> None:
+    """Select `voice` in this preloaded process before forking, so its children find it selected already.
+
+    Selecting a voice other than the current one loads its dictionary (about 10 ms, most of a line's cost);
+    selecting the current one again is cheap. The child still selects it as before, from a state that holds the
+    same voice: the samples are the same bytes as a fresh engine's (tests/test_speech_worker.py). Nothing
+    else is set here: rate and volume stay the child's (espeak applies them per utterance)."""
+    if _voice_set_ahead[-1:] == [voice]:
+        return
+    from pyttsx3.drivers.espeak import EspeakDriver
+
+    _voice_set_ahead[:] = [voice]
+    try:
+        EspeakDriver.setProperty("voice", voice)
+    except ValueError:  # not a voice espeak knows: the child reports that as it always did
+        pass
+    _settle("espeak")
 
 
 def _espeak_inherited() -> bool:
