@@ -496,22 +496,25 @@ def _sparse_limiter_db(over: tuple[np.ndarray, np.ndarray], n: int, sample_rate:
 
 
 def moving_minimum(values: np.ndarray, reach: int) -> np.ndarray:
-    """Each value's minimum over `reach` neighbours either side, the ends extended (van Herk/Gil-Werman, O(n)).
+    """Each value's minimum over `reach` neighbours either side, the ends extended.
+
+    Minima over runs of 1, 2, 4, ... values, each from two of the last (log2 of the window passes, each one C
+    loop over the array); a window is then the minimum of the two longest runs that cover it.
 
     >>> moving_minimum(np.array([5.0, 3, 4, 9, 9, 1]), 1).tolist()
     [3.0, 3.0, 3.0, 4.0, 1.0, 1.0]
     """
     x = np.asarray(values, dtype=np.float64)
-    if len(x) == 0:
+    n = len(x)
+    if n == 0:
         return x.copy()
     width = 2 * reach + 1
-    padded = np.pad(x, (reach, reach + (-(len(x) + 2 * reach)) % width), mode="edge")
-    blocks = padded.reshape(-1, width)
-    # Any window of `width` spans the tail of one block and the head of the next: the minimum of a suffix
-    # minimum and a prefix minimum.
-    prefix = np.minimum.accumulate(blocks, axis=1).ravel()
-    suffix = np.minimum.accumulate(blocks[:, ::-1], axis=1)[:, ::-1].ravel()
-    return np.minimum(suffix[: len(x)], prefix[width - 1 : width - 1 + len(x)])
+    runs = np.pad(x, reach, mode="edge")  # runs[i]: the minimum of `span` values from padded index i
+    span = 1
+    while 2 * span <= width:
+        runs = np.minimum(runs[:-span], runs[span:])
+        span *= 2
+    return np.minimum(runs[:n], runs[width - span : width - span + n])
 
 
 def moving_average(values: np.ndarray, reach: int) -> np.ndarray:
