@@ -24,6 +24,11 @@ LAZY = {
     ("launch", "checkmemo"): "only `check` looks for its kept result; `play`'s chime does not wait for that code",
     ("launch", "opening"): "`check`'s fast path loads no routine and no sound device; `play` starts its chime there",
     ("mixer", "loudness"): "loudness is numpy from its first line; check and warm plays never level a clip",
+    **{("api", name): "only play() needs the player's modules: an export or a check never loads them"
+       for name in ("clock", "display", "keys", "prefetch", "procinfo", "scheduler", "timing_log", "listening",
+                    "chime", "hearing")},
+    **{("cli", name): "only play, check --listen and listen-test need them: an export never loads them"
+       for name in ("listening", "user_settings", "hearing", "microphone")},
     ("_piper_worker", "_speech_worker"): "run as a script the worker imports its sibling by file; this is the "
                                          "fallback for when it is imported from the package (doctests)",
 }

@@ -13,6 +13,10 @@ from voice_guide import bundled
 from .conftest import DATA
 
 SHORT = DATA / "routines" / "short.yaml"
+# What only `play` needs (and the speech engine, which runs in a worker process): an export loads none of it.
+PLAY_ONLY = ("pyttsx3", "simpleaudio", "rich") + tuple(f"voice_guide.{name}" for name in (
+    "clock", "display", "keys", "prefetch", "scheduler", "timing_log", "listening", "hearing", "microphone",
+    "opening", "user_settings", "commands"))
 
 
 def sha256(path) -> str:
@@ -258,15 +262,23 @@ def test_a_routine_with_its_own_volume_exports_at_the_same_loudness(cli, tmp_pat
 
 @pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".wav", ".mp3"])
-def test_a_warm_export_to_wav_or_mp3_imports_no_numpy_and_writes_the_cold_exports_bytes(tmp_path, suffix):
+def test_a_warm_export_to_wav_or_mp3_imports_no_numpy_nor_the_player_and_writes_the_cold_exports_bytes(tmp_path, suffix):
     import subprocess
     import sys
 
     code = (
-        "import sys\n"
+        "import subprocess, sys\n"
+        "started = []\n"
+        "class Counted(subprocess.Popen):\n"
+        "    def __init__(self, *args, **kwargs):\n"
+        "        started.append(args)\n"
+        "        super().__init__(*args, **kwargs)\n"
+        "subprocess.Popen = Counted\n"
         "from voice_guide.cli import main\n"
         "status = main(sys.argv[1:])\n"
         "print('numpy' in sys.modules)\n"
+        f"print(sorted(m for m in {PLAY_ONLY!r} if m in sys.modules))\n"
+        "print(len(started))\n"
         "sys.exit(status)\n"
     )
     env = {**__import__("os").environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
@@ -276,7 +288,12 @@ def test_a_warm_export_to_wav_or_mp3_imports_no_numpy_and_writes_the_cold_export
         done = subprocess.run([sys.executable, "-c", code, "export", str(SHORT), "-o", str(out), "--quiet"],
                               capture_output=True, text=True, env=env, timeout=300)
         assert done.returncode == 0, done.stderr
-        runs.append((done.stdout.strip(), sha256(out)))
-    (cold_numpy, cold_bytes), (warm_numpy, warm_bytes) = runs
+        numpy, play_only, workers = done.stdout.splitlines()
+        runs.append((numpy, play_only, int(workers), sha256(out)))
+    (cold_numpy, cold_play_only, cold_workers, cold_bytes), (warm_numpy, warm_play_only, warm_workers, warm_bytes) = runs
     assert (cold_numpy, warm_numpy) == ("True", "False")
+    # Nothing of the player (screen, keys, scheduler, microphone) is loaded by an export, and a warm one starts no
+    # speech engine: pyttsx3 is imported only in a speech worker, and no worker is started.
+    assert cold_play_only == warm_play_only == "[]"
+    assert cold_workers > 0 and warm_workers == 0
     assert warm_bytes == cold_bytes

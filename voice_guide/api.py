@@ -18,34 +18,29 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Callable, Iterable, Iterator, Sequence
 
-from . import compiler, listening, loader
+from . import compiler, loader
 from .atomicfile import check_destinations
 from .formats import AUDIO, TRANSCRIPT, format_for
-from .chime import tick_pcm
-from .clock import MonotonicClock, quick_thread_switches
-from .display import Playhead, describe, make_display
 from .env import Environment
 from .errors import AudioDeviceError, BadInputError, NoAudioDeviceError, VoiceGuideError
-from .hearing import Hearing, ReportingSink
-from .keys import KeyReader
 from .mixer import Mixer, routine_targets
-from .opening import Opening
 from .phrases import Phrases
-from .prefetch import Prefetcher, ReadyClosing
 from .printable import printable
-from .procinfo import process_started_at
 from .render import iter_blocks, render_file
 from .routine import DEFAULT_ENGINE, ROUTINE_SUFFIXES, Routine, Voice
-from .scheduler import Listener, Listeners, PlayResult, Scheduler
 from .speech import Synthesizer
 from .split import check_folder, export_split, planned_files
 from .tags import Metadata
 from .timeline import ANNOUNCEMENT, SAMPLE_RATE, SILENCE, SPEECH, Event, Timeline
-from .timing_log import TimingLog, open_log
 from .transcript import write_transcript
 
 if TYPE_CHECKING:
     import numpy
+
+    from .opening import Opening
+    from .prefetch import Prefetcher, ReadyClosing
+    from .scheduler import PlayResult, Scheduler
+    from .timing_log import TimingLog
 
 
 @dataclass(frozen=True)
@@ -264,6 +259,16 @@ def play(routine: Routine, settings: Settings = Settings(), env: Environment | N
 
     >>> play(load("arch"))  # doctest: +SKIP
     """
+    # The player's own modules are imported here, not at the top: an export or a check never loads the screen,
+    # the keyboard, the scheduler or the timing log (tests/test_export_imports.py).
+    from .clock import MonotonicClock, quick_thread_switches
+    from .display import Playhead, SpeechWarnings, make_display
+    from .keys import KeyReader
+    from .prefetch import Prefetcher, ReadyClosing
+    from .procinfo import process_started_at
+    from .scheduler import Listeners, Scheduler
+    from .timing_log import TimingLog, open_log
+
     env = env or Environment()
     origin = process_started_at()
     compiler.check_length(routine, voice=routine.voice.overridden(settings.voice), chime=settings.chime)
@@ -314,7 +319,7 @@ def play(routine: Routine, settings: Settings = Settings(), env: Environment | N
             env.warn(warning)
         # The engine's warnings and those about the language may need the voice resolved: they are given when the
         # first sound plays, and those that arise while playing (the cache disk filled up) when the run ends.
-        speech_warnings = _Warnings(env, lambda: synth.warnings + compiler.language(routine, synth.resolved).warnings)
+        speech_warnings = SpeechWarnings(env, lambda: synth.warnings + compiler.language(routine, synth.resolved).warnings)
         stack.callback(speech_warnings.now, quietly=True)
         playhead = Playhead(scheduler.position, lambda: scheduler.paused, prefetcher.known,
                             heard=getattr(sink, "last_heard", lambda: None))
@@ -350,7 +355,11 @@ def _listen(stack: ExitStack, commands: queue.Queue, sink, settings: Settings, e
     """Start listening for spoken commands; the sink that tells the listener what the player plays.
 
     `answer()` is the PCM of the line that answers "how long" (None when there is no step to time)."""
-    reporting: list[ReportingSink] = []
+    from . import listening
+    from .chime import tick_pcm
+    from .hearing import Hearing, ReportingSink
+
+    reporting: list = []
 
     def heard(message: dict) -> None:
         if "heard" not in message:
@@ -378,6 +387,7 @@ def _time_left_answer(prefetcher: Prefetcher, steps, mixing: Mixer, synth: Synth
                       volume: float):
     """The PCM of "N seconds left in this step", in the routine's language at the player's volume, for where
     `scheduler` is now (None outside the steps)."""
+    from .display import describe
 
     def answer(scheduler: Scheduler) -> bytes | None:
         events, complete = prefetcher.known()
@@ -399,6 +409,9 @@ def _closing_sounds(routine: Routine, synth: Synthesizer, mixing: Mixer, chime: 
 
 def _say_closing(closing: ReadyClosing, sink, listener, chime: bool) -> None:
     """Play the closing alone, if its sound was made and the device plays; the failure that led here stands."""
+    from .clock import MonotonicClock
+    from .scheduler import Scheduler
+
     ready = closing.sounds()
     if ready is None:
         return
@@ -408,34 +421,6 @@ def _say_closing(closing: ReadyClosing, sink, listener, chime: bool) -> None:
                   chime=chime).run()
     except AudioDeviceError:
         pass
-
-
-class _Warnings(Listener):
-    """Writes the speech engine's warnings (a voice not found...), each once: those there when the first sound
-    plays, then at the end any that arose since."""
-
-    def __init__(self, env: Environment, warnings: Callable[[], tuple[str, ...]]):
-        self._env, self._warnings, self._started = env, warnings, False
-        self._shown: set[str] = set()
-
-    def playing(self, played: object) -> None:
-        if not self._started:
-            self._started = True
-            self.now()
-
-    def now(self, quietly: bool = False) -> None:
-        """Write the new ones; `quietly`: a failure to find them out (the engine is missing) is left to the
-        error already on its way."""
-        try:
-            warnings = self._warnings()
-        except Exception:
-            if not quietly:
-                raise
-            return
-        for warning in warnings:
-            if warning not in self._shown:
-                self._shown.add(warning)
-                self._env.warn(warning)
 
 
 def _with_warnings(timeline: Timeline, extra: tuple[str, ...]) -> Timeline:

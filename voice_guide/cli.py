@@ -22,9 +22,9 @@ import traceback
 from enum import IntEnum
 from importlib import resources
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from . import __version__, api, bundled, checkmemo, compiler, formats, listening, user_settings
+from . import __version__, api, bundled, checkmemo, compiler, formats
 from .api import Settings
 from ._espeak_engine import DATA_GLOBS as ESPEAK_DATA_GLOBS
 from ._speech_process import kill_all_workers
@@ -32,15 +32,18 @@ from .atomicfile import check_destinations, partial_path, remove_live_partials
 from .cpus import usable_cpus
 from .env import Environment
 from .errors import BadInputError, NoAudioDeviceError, OutputStreamError, VoiceGuideError
-from .hearing import Hearing
-from .microphone import MicrophoneError
-from .opening import Opening
 from .printable import printable
 from .phrases import phrases_for
 from .routine import DEFAULT_ENGINE, DEFAULT_LOUDNESS, ENGINE_NAMES, LOUDNESS_RANGE, RATE_RANGE, VOLUME_RANGE, Routine, Voice
 from .speech import voice_lists
 from .voices import VoiceList
 from .timefmt import clock
+
+if TYPE_CHECKING:
+    from .opening import Opening
+
+# Only `play`, `check --listen` and `listen-test` import listening, hearing, the microphone and the user's
+# settings (in their functions below): an export or a check loads none of the player's modules.
 
 
 class ExitStatus(IntEnum):
@@ -477,6 +480,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def run_play(args: argparse.Namespace, env: Environment) -> int:
+    from . import listening, user_settings
+
     routine = args.opening.routine if args.opening is not None else api.load(args.routine)
     saved = user_settings.load()  # listen: true, sensitivity: ... (the command line wins)
     settings = dataclasses.replace(
@@ -763,6 +768,8 @@ def run_check(args: argparse.Namespace, env: Environment) -> int:
             args.memo.forget()
         timeline = api.check(routine, args.settings, env)
         if args.listen:
+            from . import listening
+
             spoken = [event.text for event in timeline.events if event.text]
             timeline = dataclasses.replace(timeline, warnings=timeline.warnings + listening.phrase_warnings(spoken))
         if args.json:
@@ -809,6 +816,10 @@ def _note_reads(memo: checkmemo.Recorder, args: argparse.Namespace, names: list)
 
 def run_listen_test(args: argparse.Namespace, env: Environment) -> int:
     """A few seconds of listening: the input level, what was heard, a sensitivity suggested and saved."""
+    from . import listening, user_settings
+    from .hearing import Hearing
+    from .microphone import MicrophoneError
+
     eager = 1.0  # hear everything that might be a phrase, to see how far each is from its threshold
     heard: list[dict] = []
     levels: list[float] = []

@@ -1,4 +1,5 @@
-"""What the player shows: a live view on a terminal (rich), plain log lines otherwise (piped, CI)."""
+"""What the player shows: a live view on a terminal (rich), plain log lines otherwise (piped, CI), and the speech
+engine's warnings, each once."""
 
 from __future__ import annotations
 
@@ -146,6 +147,34 @@ def clock_text(seconds: float | None) -> str:
     ('1:15', '…')
     """
     return "…" if seconds is None else clock(seconds)
+
+
+class SpeechWarnings(Listener):
+    """Writes the speech engine's warnings (a voice not found...), each once: those there when the first sound
+    plays, then at the end any that arose since."""
+
+    def __init__(self, env: Environment, warnings: Callable[[], tuple[str, ...]]):
+        self._env, self._warnings, self._started = env, warnings, False
+        self._shown: set[str] = set()
+
+    def playing(self, played: object) -> None:
+        if not self._started:
+            self._started = True
+            self.now()
+
+    def now(self, quietly: bool = False) -> None:
+        """Write the new ones; `quietly`: a failure to find them out (the engine is missing) is left to the
+        error already on its way."""
+        try:
+            warnings = self._warnings()
+        except Exception:
+            if not quietly:
+                raise
+            return
+        for warning in warnings:
+            if warning not in self._shown:
+                self._shown.add(warning)
+                self._env.warn(warning)
 
 
 class LogDisplay(Listener):
