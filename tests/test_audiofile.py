@@ -460,3 +460,53 @@ def test_a_wav_is_tagged_in_one_pass_with_the_tag_mutagen_reads(tmp_path):
     tags = WAVE(target).tags
     assert str(tags["TIT2"]) == METADATA.title and len(tags.getall("CHAP")) == len(METADATA.chapters)
     assert soundfile.info(target).frames == len(tone())
+
+
+# --- the kept ID3 tags (tags.id3_tag with a cache folder) ------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["wav", "mp3"])
+def test_a_kept_id3_tag_gives_the_same_file_as_one_made_afresh_and_spares_mutagen(tmp_path, fmt):
+    from voice_guide import tags
+
+    samples = tone()
+    made = tmp_path / f"made.{fmt}"
+    write_all(made, [samples], sample_rate=RATE, metadata=METADATA)
+    cache = tmp_path / "tags"
+    for name in ("first", "kept"):
+        with AudioFileWriter(tmp_path / f"{name}.{fmt}", sample_rate=RATE, metadata=METADATA,
+                             tag_cache_dir=cache) as out:
+            out.write(samples)
+        if name == "first":  # from now on, building a tag would fail: only the kept ones can be used
+            kept = sorted(cache.glob("*.id3"))
+            original, tags._made_id3_tag = tags._made_id3_tag, None
+    tags._made_id3_tag = original
+    assert kept and sorted(cache.glob("*.id3")) == kept
+    assert (tmp_path / f"first.{fmt}").read_bytes() == made.read_bytes() == (tmp_path / f"kept.{fmt}").read_bytes()
+
+
+def test_a_damaged_or_misplaced_kept_tag_is_made_again_not_used(tmp_path):
+    from voice_guide.tags import id3_tag
+
+    cache = tmp_path / "tags"
+    other = Metadata(title="Another routine")
+    fresh = id3_tag(METADATA, 3100)
+    assert id3_tag(METADATA, 3100, cache_dir=cache) == fresh
+    [entry] = cache.glob("*.id3")
+    data = entry.read_bytes()
+    entry.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))  # one bit of the tag changed in place
+    assert id3_tag(METADATA, 3100, cache_dir=cache) == fresh
+    assert entry.read_bytes() == data  # made again and kept again
+    id3_tag(other, 3100, cache_dir=cache)
+    [theirs] = [path for path in cache.glob("*.id3") if path != entry]
+    theirs.write_bytes(data)  # another tag's entry under this name: its key says whose it is
+    assert id3_tag(other, 3100, cache_dir=cache) == id3_tag(other, 3100)
+    assert id3_tag(METADATA, 3101, cache_dir=cache) == id3_tag(METADATA, 3101) != fresh
+
+
+def test_a_tag_cache_that_cannot_be_written_only_makes_the_tag_each_time(tmp_path):
+    from voice_guide.tags import id3_tag
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert id3_tag(METADATA, 3100, cache_dir=blocker / "tags") == id3_tag(METADATA, 3100)

@@ -152,25 +152,7 @@ class MixCache:
             for name in _CODE:
                 digest.update((here / name).read_bytes())
             for package in _PACKAGES:
-                digest.update(_package_stamp(package))
+                digest.update(cachefiles.package_stamp(package))
             self._code = digest.hexdigest()
         return self._code
 
-
-def _package_stamp(name: str) -> bytes:
-    """What identifies an installed package's version, found without importing it.
-
-    Its version.py where it has one (numpy), else its top-level sources.
-    importlib.metadata would do, but costs more than the rest of a warm export's cache lookups together.
-    """
-    from importlib.util import find_spec
-
-    spec = find_spec(name)
-    if spec is None or not spec.submodule_search_locations:
-        return f"{name}: not installed;".encode()
-    folder = Path(next(iter(spec.submodule_search_locations)))
-    files = [folder / "version.py"] if (folder / "version.py").is_file() else sorted(folder.glob("*.py"))
-    digest = hashlib.sha256(name.encode())
-    for path in files:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return digest.digest()

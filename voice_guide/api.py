@@ -183,7 +183,7 @@ def export(
             write_transcript(timeline, Path(transcript), force=force, group=published)
         if output is not None:
             render_file(timeline, mixer, output, format=format, force=force, progress=progress, group=published,
-                        stream=stream)
+                        stream=stream, tag_cache_dir=env.tags_cache_dir)
         if split is not None:
             export_split(
                 timeline, lambda events: _part_blocks(mixer, events), split, format=format or "mp3", force=force,

@@ -80,12 +80,14 @@ class AudioFileWriter:
         force: bool = False,
         metadata: Metadata | None = None,
         stream: BinaryIO | None = None,
+        tag_cache_dir: Path | None = None,
     ):
         self.path = Path(path)
         self.format = format_for(self.path, AUDIO, format)
         self.sample_rate = sample_rate
         self.force = force
         self.metadata = metadata
+        self.tag_cache_dir = tag_cache_dir  # where ID3 tags made before are kept (tags.id3_tag)
         self.frames = 0
         self._destination = (
             AtomicDestination(self.path, force=force) if stream is None else StreamDestination(stream, str(path))
@@ -136,7 +138,7 @@ class AudioFileWriter:
         if self.metadata is None:
             return b""
         chapters = self.metadata.chapters
-        return id3_tag(self.metadata, round(chapters[-1].end * 1000) if chapters else 0)
+        return id3_tag(self.metadata, round(chapters[-1].end * 1000) if chapters else 0, cache_dir=self.tag_cache_dir)
 
     def publish_later(self, stack: "ExitStack") -> None:
         """Publish only when `stack` closes without an error (several files appear together, or none)."""
@@ -234,14 +236,15 @@ class AudioFileWriter:
         else:
             file.close()
             if self.metadata is not None:
-                write_tags(temporary, self.format, self.metadata, frames=self.frames, sample_rate=self.sample_rate)
+                write_tags(temporary, self.format, self.metadata, frames=self.frames, sample_rate=self.sample_rate,
+                           cache_dir=self.tag_cache_dir)
         make_deterministic(temporary, self.format)
 
     def _wav_tag(self) -> bytes:
         """The WAV's ID3 tag (text tags and chapters, see tags.id3_tag), written after its samples."""
         if self.metadata is None:
             return b""
-        return id3_tag(self.metadata, samples_to_ms(self.frames, self.sample_rate))
+        return id3_tag(self.metadata, samples_to_ms(self.frames, self.sample_rate), cache_dir=self.tag_cache_dir)
 
     def _close_quietly(self) -> None:
         """Close the encoder after a failure; its own complaints add nothing."""

@@ -14,6 +14,7 @@ folders, reads and writes entries, and keeps the caches' size bounded.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import stat
 import tempfile
@@ -207,3 +208,25 @@ def evict(folder: Path, suffixes: tuple[str, ...], max_bytes: int, *, unused: fl
         removed.append(path)
         total -= size
     return removed
+
+
+def package_stamp(name: str, version_file: str = "version.py") -> bytes:
+    """What identifies an installed package's version, found without importing it (part of cache keys).
+
+    Its `version_file` where it has one (numpy's version.py, mutagen's __init__.py), else its top-level sources.
+    importlib.metadata would do, but costs more than the rest of a warm export's cache lookups together.
+
+    >>> package_stamp("no_such_package")
+    b'no_such_package: not installed;'
+    """
+    from importlib.util import find_spec
+
+    spec = find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        return f"{name}: not installed;".encode()
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    files = [folder / version_file] if (folder / version_file).is_file() else sorted(folder.glob("*.py"))
+    digest = hashlib.sha256(name.encode())
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.digest()

@@ -71,6 +71,10 @@ class Environment:
     def mixed_cache_dir(self) -> Path:
         return self.cache_dir / "mixed"
 
+    @property
+    def tags_cache_dir(self) -> Path:
+        return self.cache_dir / "tags"
+
     def warn(self, message: str) -> None:
         """The one writer of warnings: `voice-guide: warning: ...` on stderr."""
         print(f"voice-guide: warning: {printable(message)}", file=self.stderr, flush=True)

@@ -88,17 +88,20 @@ def render_file(
     progress: Progress | None = None,
     group: ExitStack | None = None,
     stream: BinaryIO | None = None,
+    tag_cache_dir: Path | None = None,
 ) -> None:
     """Render into an audio file at `path`, atomically, with the routine's tags and chapters (introduction, each step, closing).
 
     With `group`, the finished file is published when the group closes without an error (with the other files
     of the same export), not at once. With `stream`, the finished file goes there (`path` only names it).
+    `tag_cache_dir`: where the ID3 tags of WAV and MP3 files are kept (tags.id3_tag).
     """
     rate = timeline.sample_rate
     # From 0 to the end: the introduction and the closing reminders are chapters too.
     chapters = tuple(Chapter(span.start / rate, span.end / rate, span.title) for span in timeline.sections())
     metadata = Metadata(title=timeline.title, comment=timeline.about, chapters=chapters)
-    writer = AudioFileWriter(path, sample_rate=rate, format=format, force=force, metadata=metadata, stream=stream)
+    writer = AudioFileWriter(path, sample_rate=rate, format=format, force=force, metadata=metadata, stream=stream,
+                             tag_cache_dir=tag_cache_dir)
     if group is not None:
         writer.publish_later(group)
     with writer:
