@@ -163,7 +163,16 @@ class AudioFileWriter:
             raise RuntimeError("AudioFileWriter.write_pcm16() called outside its `with` block")
         if not self.takes_pcm16:
             raise ValueError(f"{self.format} is not written from 16-bit samples; use write()")
-        self._append(memoryview(pcm).cast("B").cast("h"))
+        samples = memoryview(pcm).cast("B").cast("h")
+        if isinstance(self._file, _WavFile):  # the clip goes to the file as it is: no copy into a chunk
+            self._flush()
+            try:
+                self._file.write(samples)
+            except Exception as error:
+                raise self._translated(error) from error
+            self.frames += len(samples)
+            return
+        self._append(samples)
 
     def _append(self, data) -> None:
         """Collect samples (16-bit little-endian, or float32: as the chunk holds) into chunks for the encoder."""
@@ -199,6 +208,8 @@ class AudioFileWriter:
 
     def _flush(self) -> None:
         """Hand the collected chunk to the encoder."""
+        if not self._filled:
+            return
         try:
             chunk = self._chunk[: self._filled]
             self._file.write(chunk if isinstance(self._file, (_WavFile, _Mp3File)) or not self.takes_pcm16
