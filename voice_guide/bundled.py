@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 DEFAULT = "arch"
+# Beside this module: the package is installed as files, never zipped (importlib.resources would cost more to
+# import than loading a routine; the loader is on the path to the first sound).
+FOLDER = Path(__file__).with_name("routines")
 
 
 def names() -> list[str]:
@@ -14,10 +16,9 @@ def names() -> list[str]:
     >>> "arch" in names()
     True
     """
-    folder = resources.files("voice_guide.routines")
-    return sorted(entry.name[: -len(".yaml")] for entry in folder.iterdir() if entry.name.endswith(".yaml"))
+    return sorted(entry.name[: -len(".yaml")] for entry in FOLDER.iterdir() if entry.name.endswith(".yaml"))
 
 
 def path(name: str) -> Path:
-    """The file of a bundled routine (the package is installed as files, never zipped)."""
-    return Path(str(resources.files("voice_guide.routines") / f"{name}.yaml"))
+    """The file of a bundled routine."""
+    return FOLDER / f"{name}.yaml"

@@ -17,8 +17,8 @@ import re
 import string
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from io import BytesIO
+from pathlib import Path
 
 DEFAULT_LANGUAGE = "en"  # the language of the message ids: no catalogue file needed
 GENDERS = ("feminine", "masculine")
@@ -26,6 +26,9 @@ GENDERS = ("feminine", "masculine")
 _TAG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z]{4})?(?:-(?:[A-Za-z]{2}|[0-9]{3}))?(?:-[A-Za-z0-9]{1,8})*")
 _SPELLED_SIDES = 12  # sides named "one" .. "twelve" (in the phrase language) are numbers, said "side one"
 _NOTHING = "none"  # the message id of rule lists that are empty in English
+# The catalogues, beside this module: the package is installed as files, never zipped (importlib.resources
+# would cost more to import than the rest of this module; it is on the path to the first sound).
+LOCALE = Path(__file__).with_name("locale")
 
 
 def normalized_tag(tag: str) -> str | None:
@@ -502,8 +505,7 @@ def _number_language(tag: str, catalogue: str) -> str:
 
 
 def _catalogue_files() -> dict[str, str]:
-    folder = resources.files("voice_guide").joinpath("locale")
-    return {entry.name[:-3]: entry.name for entry in folder.iterdir() if entry.name.endswith(".po")}
+    return {entry.name[:-3]: entry.name for entry in LOCALE.iterdir() if entry.name.endswith(".po")}
 
 
 def _read_catalogue(tag: str) -> tuple[gettext.GNUTranslations, tuple[str, ...]]:
@@ -513,7 +515,7 @@ def _read_catalogue(tag: str) -> tuple[gettext.GNUTranslations, tuple[str, ...]]
     from babel.messages.pofile import read_po
 
     name = f"{tag}.po"
-    with resources.files("voice_guide").joinpath("locale", name).open("rb") as file:
+    with (LOCALE / name).open("rb") as file:
         catalog = read_po(file, abort_invalid=False)
     problems = []
     for message in list(catalog):
