@@ -418,3 +418,22 @@ def test_the_readme_example_loads_without_warnings_though_it_has_comments_after_
     example = readme.split("A complete example:\n\n```yaml\n", 1)[1].split("```", 1)[0]
     routine = loads(example, path="README.md")
     assert routine.title == "Arch self-massage" and routine.warnings == ()
+
+
+@pytest.mark.parametrize("text", ["Sit down.", "tab\there", "new\nline", "esc\x1b[2J", "del\x7f", "caf\u00e9",
+                                  "c1\x9b", "half \ud800 char", "nbsp\u00a0and\u2028", ""])
+def test_printable_escapes_exactly_what_its_pattern_names_in_plain_and_other_text(text):
+    import re
+
+    from voice_guide import printable
+
+    expected = re.sub("[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]", lambda m: repr(m.group())[1:-1], text)
+    assert printable.printable(text) == expected
+
+
+def test_odd_spaces_and_lookalike_marks_are_found_in_a_file_that_is_otherwise_ascii():
+    with pytest.raises(RoutineError) as odd:
+        loads("title: T\nsteps:\n  -\u00a0say: Relax.\n")
+    with pytest.raises(RoutineError) as dash:
+        loads("title: T\nsteps:\n  \u2013 say: Relax.\n")
+    assert "U+00A0" in str(odd.value) and "U+2013" in str(dash.value)

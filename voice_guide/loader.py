@@ -80,7 +80,9 @@ _ALLOWED_TAGS = {
 }
 _INTEGER = re.compile(r"[-+]?[0-9]+", re.ASCII)
 _DECIMAL = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)", re.ASCII)
-_SURROGATE = re.compile("[\ud800-\udfff]")
+# Patterns of characters beyond ASCII are compiled at their first use (re's own cache keeps them): compiling
+# them costs more than loading a routine, and a routine in plain ASCII never needs them.
+_SURROGATE = "[\ud800-\udfff]"
 _LINE_BREAK = re.compile("\r\n|[\n\r\x85\u2028\u2029]")  # what PyYAML counts as a new line
 _EMPTY_HINT = "the file is empty; a routine needs at least `title` and `steps`"
 
@@ -255,25 +257,27 @@ def _position(text: str, index: int) -> tuple[int, int]:
 
 # Spaces that look like spaces but are not YAML's: pasted from a word processor or a web page.
 _ODD_SPACE = "\u00a0\u1680\u2000-\u200b\u202f\u205f\u2060\u3000\ufeff"
-_INDENT = re.compile(f"(?:[ \t{_ODD_SPACE}]|-(?=[ \t{_ODD_SPACE}]))*")  # spaces, and the '- ' of list items
-_ODD = re.compile(f"[{_ODD_SPACE}]")
-_AFTER_INDICATOR = re.compile(f"[ \t]*(?:-[ \t]+)*(-|[^\\s#'\"{_ODD_SPACE}][^:#{_ODD_SPACE}]*:)(?=[{_ODD_SPACE}])")
+_INDENT = f"(?:[ \t{_ODD_SPACE}]|-(?=[ \t{_ODD_SPACE}]))*"  # spaces, and the '- ' of list items
+_ODD = f"[{_ODD_SPACE}]"
+_AFTER_INDICATOR = f"[ \t]*(?:-[ \t]+)*(-|[^\\s#'\"{_ODD_SPACE}][^:#{_ODD_SPACE}]*:)(?=[{_ODD_SPACE}])"
 
 
 def _odd_spacing(text: str) -> list[Problem]:
     """A problem for each odd space (U+00A0 and the like) where YAML needs a plain one: in the indentation,
     or right after a '-' or a 'key:'. YAML reads them as text, so the file's shape changes silently."""
-    problems = []
+    problems: list[Problem] = []
+    if text.isascii():  # none of them is
+        return problems
     for number, line in enumerate(_LINE_BREAK.split(text), start=1):
-        if not _ODD.search(line):
+        if not re.search(_ODD, line):
             continue
-        after = _AFTER_INDICATOR.match(line)
+        after = re.match(_AFTER_INDICATOR, line)
         if after:
             message = f"{_space_name(line[after.end()])} follows {after.group(1)!r}; YAML needs a plain space there"
             problems.append(Problem(number, after.end() + 1, message))
             continue
-        indent = _INDENT.match(line).group()  # type: ignore[union-attr]
-        odd = _ODD.search(indent)
+        indent = re.match(_INDENT, line).group()  # type: ignore[union-attr]
+        odd = re.search(_ODD, indent)
         if odd:
             message = f"this line is indented with {_space_name(odd.group())}; use plain spaces to indent"
             problems.append(Problem(number, odd.start() + 1, message))
@@ -283,16 +287,18 @@ def _odd_spacing(text: str) -> list[Problem]:
 # Marks that look like YAML's '-' and ':' but are not (a word processor's dashes, a full-width colon).
 _DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63\uff0d"
 _COLONS = "\uff1a\u2236\ua789\ufe55"
-_LOOKALIKE_ITEM = re.compile(f"^[ ]*(?:-[ ]+)*([{_DASHES}])[ \t]")
-_LOOKALIKE_KEY = re.compile(f"^[ ]*(?:-[ ]+)*([A-Za-z_]+)([{_COLONS}])")
+_LOOKALIKE_ITEM = f"^[ ]*(?:-[ ]+)*([{_DASHES}])[ \t]"
+_LOOKALIKE_KEY = f"^[ ]*(?:-[ ]+)*([A-Za-z_]+)([{_COLONS}])"
 
 
 def _lookalike_marks(text: str) -> list[Problem]:
     """A problem for each line that starts a list item with a dash that is not '-', or a key with a colon
     that is not ':': YAML reads either as text, and the message it would give names the wrong cause."""
-    problems = []
+    problems: list[Problem] = []
+    if text.isascii():  # none of them is
+        return problems
     for number, line in enumerate(_LINE_BREAK.split(text), start=1):
-        item, key = _LOOKALIKE_ITEM.match(line), _LOOKALIKE_KEY.match(line)
+        item, key = re.match(_LOOKALIKE_ITEM, line), re.match(_LOOKALIKE_KEY, line)
         if item:
             problems.append(Problem(number, item.start(1) + 1, f"this line starts with {_space_name(item.group(1))}, "
                                     "not the '-' that starts a list item; type a plain '-'"))
@@ -419,7 +425,7 @@ def _syntax_problem(error: yaml.MarkedYAMLError, text: str) -> Problem:
 
 
 # A value after 'key: ' (or '- ') that starts with a character YAML reads as syntax, and what it reads it as.
-_INDICATOR_VALUE = re.compile(r"^(\s*(?:-\s+)*(?:[^\s#'\"\-][^:#]*:\s+|-\s+))([@`%*&]|-(?=\s))")
+_INDICATOR_VALUE = r"^(\s*(?:-\s+)*(?:[^\s#'\"\-][^:#]*:\s+|-\s+))([@`%*&]|-(?=\s))"  # compiled for an error only
 _INDICATORS = {"@": "a reserved character", "`": "a reserved character", "%": "a directive", "*": "an alias",
                "&": "an anchor", "-": "a list item"}
 
@@ -430,7 +436,7 @@ def _indicator_start(text: str, error: yaml.MarkedYAMLError) -> Problem | None:
         if mark is None:
             continue
         lines = _LINE_BREAK.split(text)
-        found = _INDICATOR_VALUE.match(lines[mark.line]) if mark.line < len(lines) else None
+        found = re.match(_INDICATOR_VALUE, lines[mark.line]) if mark.line < len(lines) else None
         if found:
             character = found.group(2)
             return Problem(mark.line + 1, found.end(1) + 1,
@@ -621,7 +627,8 @@ class _Checker:
                                  f"{describe(control.group())}; remove it (control characters are not text, "
                                  "and they can disturb a terminal)"))
             return None
-        if _SURROGATE.search(value):  # only a quoted escape like "\ud800" can make one; no engine can say it
+        # Only a quoted escape like "\ud800" can make one; no engine can say it.
+        if not value.isascii() and re.search(_SURROGATE, value):
             self.report(node, f"{name!r} holds an escape for half a character (a lone surrogate); remove it")
             return None
         if len(value) > MAX_TEXT:

@@ -13,7 +13,8 @@ import unicodedata
 
 # C0 except tab and newline, DEL, C1; and lone surrogates (an undecodable file name, a "\ud800" escape).
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-_UNSAFE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")
+# Compiled at its first use (re's own cache keeps it): compiling it costs more than most of what is printed.
+_UNSAFE = "[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]"
 _NAMES = {
     "\x00": "NUL", "\x07": "BEL", "\x08": "BACKSPACE", "\x0b": "VERTICAL TAB", "\x0c": "FORM FEED",
     "\x0d": "CARRIAGE RETURN", "\x1b": "ESC", "\x7f": "DEL", "\x85": "NEXT LINE", "\x9b": "CSI",
@@ -45,4 +46,6 @@ def printable(text: str) -> str:
     >>> printable("a\\x1b]0;owned\\x07b\\nc")
     'a\\\\x1b]0;owned\\\\x07b\\\\nc'
     """
-    return _UNSAFE.sub(lambda match: repr(match.group())[1:-1], text)
+    if text.isascii() and text.isprintable():  # nothing to escape (the usual case)
+        return text
+    return re.sub(_UNSAFE, lambda match: repr(match.group())[1:-1], text)
