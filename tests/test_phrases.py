@@ -404,3 +404,15 @@ def test_starting_inside_a_block_says_where_in_the_routine_language(tag, said):
     inner = compiler.outline(Routine("T", (Repeat(2, (block,)),), language=tag))
     assert inner[1].orientation == phrases_for(tag).picking_up(
         [phrases_for(tag).round_in_sentence(1, 2), phrases_for(tag).side_in_sentence("left foot")])
+
+
+def test_english_messages_are_their_ids_as_gettexts_null_translations_give_them():
+    import gettext
+
+    from voice_guide.phrases import _MessageIds
+
+    null, ids = gettext.NullTranslations(), _MessageIds()
+    assert ids.gettext("Halfway.") == null.gettext("Halfway.")
+    assert ids.pgettext("shown", "Closing") == null.pgettext("shown", "Closing")
+    for n in (0, 1, 2, 21):
+        assert ids.ngettext("{count} minute", "{count} minutes", n) == null.ngettext("{count} minute", "{count} minutes", n)

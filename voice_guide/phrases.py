@@ -12,13 +12,16 @@ Pure apart from reading the package's own catalogue files once (cached).
 
 from __future__ import annotations
 
-import gettext
 import re
 import string
 from dataclasses import dataclass
 from functools import lru_cache
 from io import BytesIO
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import gettext
 
 DEFAULT_LANGUAGE = "en"  # the language of the message ids: no catalogue file needed
 GENDERS = ("feminine", "masculine")
@@ -141,7 +144,7 @@ def phrases_for(catalogue: str, language: str | None = None) -> "Phrases":
     """The phrases of one catalogue (a tag from `available_languages()`); numbers in `language` if num2words
     knows that variant ('pt-BR' numbers with the 'pt' catalogue)."""
     if catalogue == DEFAULT_LANGUAGE:
-        translations: gettext.NullTranslations = gettext.NullTranslations()
+        translations: "gettext.NullTranslations | _MessageIds" = _MessageIds()
         problems: tuple[str, ...] = ()
     else:
         translations, problems = _read_catalogue(catalogue)
@@ -153,7 +156,7 @@ class Phrases:
     """Every phrase the tool adds, in one language. Each method returns what is said, a whole sentence where
     the phrase stands alone."""
 
-    def __init__(self, language: str, translations: gettext.NullTranslations, numbers: str,
+    def __init__(self, language: str, translations: "gettext.NullTranslations | _MessageIds", numbers: str,
                  problems: tuple[str, ...] = (), tag: str | None = None):
         self.language = language  # the catalogue's tag
         self.tag = tag or language  # the language said, as the routine asked for it ('pt-BR' with 'pt')
@@ -423,6 +426,20 @@ class Phrases:
         return text[:1].upper() + text[1:]
 
 
+class _MessageIds:
+    """English: each message is its id, as gettext.NullTranslations says it (gettext itself is imported only for
+    another language's catalogue: English phrases are on the path to the first sound)."""
+
+    def gettext(self, message: str) -> str:
+        return message
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return singular if n == 1 else plural
+
+    def pgettext(self, context: str, message: str) -> str:
+        return message
+
+
 class _Count:
     """A number in words that takes the form of its noun's gender from a placeholder's format spec."""
 
@@ -508,9 +525,11 @@ def _catalogue_files() -> dict[str, str]:
     return {entry.name[:-3]: entry.name for entry in LOCALE.iterdir() if entry.name.endswith(".po")}
 
 
-def _read_catalogue(tag: str) -> tuple[gettext.GNUTranslations, tuple[str, ...]]:
+def _read_catalogue(tag: str) -> "tuple[gettext.GNUTranslations, tuple[str, ...]]":
     """One .po file as standard gettext translations; messages whose placeholders do not match their English
     (or that do not parse) are left out, so they are said in English, and named in the problems."""
+    import gettext
+
     from babel.messages.mofile import write_mo
     from babel.messages.pofile import read_po
 
