@@ -510,3 +510,21 @@ def test_a_tag_cache_that_cannot_be_written_only_makes_the_tag_each_time(tmp_pat
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     assert id3_tag(METADATA, 3100, cache_dir=blocker / "tags") == id3_tag(METADATA, 3100)
+
+
+def test_a_tag_cache_folder_that_is_a_link_is_not_read(tmp_path):
+    import hashlib
+
+    from voice_guide.tags import id3_tag
+
+    fresh = id3_tag(METADATA, 3100)
+    elsewhere = tmp_path / "elsewhere"
+    id3_tag(METADATA, 3100, cache_dir=elsewhere)
+    [entry] = elsewhere.glob("*.id3")
+    data = entry.read_bytes()
+    head = len(data) - len(fresh)
+    planted = fresh[:-1] + b"X"  # another tag, with its checksum made to match
+    entry.write_bytes(data[:head - 32] + hashlib.sha256(planted).digest() + planted)
+    assert id3_tag(METADATA, 3100, cache_dir=elsewhere) == planted  # a folder of ours: its entry is used
+    (tmp_path / "link").symlink_to(elsewhere)
+    assert id3_tag(METADATA, 3100, cache_dir=tmp_path / "link") == fresh

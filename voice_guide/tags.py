@@ -239,7 +239,12 @@ TAG_CACHE_LIMIT = 4 << 20  # bytes of kept tags; the least recently used go firs
 def _cached_tag(cache_dir: Path, metadata: Metadata, length_ms: int, end_ms: int | None) -> bytes:
     """id3_tag, kept in `cache_dir` under a hash of everything that makes it: the metadata and times (their exact
     repr), this module's source and mutagen's version. An entry is used only if its key and checksum agree (one
-    moved under another's name or damaged is made again); a cache that cannot be written is only slower."""
+    moved under another's name or damaged is made again), and only from a folder of ours (cachefiles: not a
+    link, not another user's); a cache that cannot be written is only slower."""
+    try:
+        cachefiles.private_folder(cache_dir)
+    except OSError:
+        return _made_id3_tag(metadata, length_ms, end_ms)
     parts = (_TAG_MAGIC, Path(__file__).read_bytes(), cachefiles.package_stamp("mutagen", "__init__.py"),
              repr((metadata, length_ms, end_ms)).encode("utf-8"))
     key = hashlib.sha256(b"\0".join(hashlib.sha256(part).digest() for part in parts)).hexdigest().encode("ascii")
@@ -252,7 +257,6 @@ def _cached_tag(cache_dir: Path, metadata: Metadata, length_ms: int, end_ms: int
         cachefiles.remove(path)
     tag = _made_id3_tag(metadata, length_ms, end_ms)
     try:
-        cachefiles.private_folder(cache_dir)
         cachefiles.write_entry(path, _TAG_MAGIC + key + hashlib.sha256(tag).digest() + tag)
         cachefiles.evict(cache_dir, (".id3",), TAG_CACHE_LIMIT)
     except OSError:
