@@ -97,6 +97,18 @@ def test_parallel_synthesis_of_twenty_texts_gives_the_same_samples_as_serial(tmp
         assert np.array_equal(a, b), text
 
 
+@pytest.mark.parametrize("levelling, started", [(False, 3), (True, 2)])
+def test_an_export_that_levels_meanwhile_leaves_a_cpu_to_the_levelling(tmp_path, monkeypatch, levelling, started):
+    from voice_guide import speech
+
+    monkeypatch.setattr(speech, "usable_cpus", lambda: 3)
+    texts = [f"Step {n}: press for {n + 2} seconds." for n in range(8)]
+    with synthesizer(tmp_path / "speech", levelling=levelling, first_line_first=False) as synth:
+        synth.prefetch(texts)
+        synth.lengths(texts)
+        assert synth.workers_started == started
+
+
 def test_lengths_of_many_texts_come_back_in_order(cold):
     texts = ["One.", "Two, a little longer.", "Three is the longest line of all of them."]
     lengths = cold.lengths(texts)

@@ -95,15 +95,17 @@ def load(routine: str | os.PathLike | None = None) -> Routine:
     return loader.load_argument(routine)
 
 
-def synthesizer(routine: Routine, settings: Settings, env: Environment, *, playing: bool = False) -> Synthesizer:
+def synthesizer(routine: Routine, settings: Settings, env: Environment, *, playing: bool = False,
+                levelling: bool = False) -> Synthesizer:
     """The speech engine for this routine, with its voice settings, the user's cache, voices and time limit. A
     routine that names its language but no voice is read by a voice of that language. `playing`: the first
-    line is wanted before the others (export and check want them all, on every core at once)."""
+    line is wanted before the others (export and check want them all, on every core at once). `levelling`: this
+    process levels the clips meanwhile (an export; see Synthesizer)."""
     voice = routine.voice.overridden(settings.voice)
     if voice.voice is None and routine.language and voice.engine in (None, DEFAULT_ENGINE):
         voice = replace(voice, voice=routine.language)
     return Synthesizer(voice, cache_dir=env.speech_cache_dir, timeout=env.speech_timeout, voices_dir=env.voices_dir,
-                       first_line_first=playing)
+                       first_line_first=playing, levelling=levelling)
 
 
 def mixer(routine: Routine, synth: Synthesizer, settings: Settings, env: Environment, *,
@@ -229,7 +231,7 @@ def check_outputs(
 def _mixing(routine: Routine, settings: Settings, env: Environment) -> Iterator[tuple[Synthesizer, Mixer]]:
     """The speech engine and the mixer for one export, both started early: levelling a clip begins as soon as
     the engine has made it (or the disk cache has it), not after the last one is made."""
-    with synthesizer(routine, settings, env) as synth:
+    with synthesizer(routine, settings, env, levelling=True) as synth:
         texts = compiler.texts(routine, voice=synth.resolved, chime=settings.chime)
         synth.prefetch(texts)
         mixing = mixer(routine, synth, settings, env)

@@ -47,6 +47,9 @@ class Engine(ABC):
 
     name: str  # one of ENGINE_NAMES
     max_workers: int = 4  # worker processes worth starting at most
+    # A line costs its worker little next to levelling it: while the caller levels clips on every core (an
+    # export), one worker fewer than the usable CPUs (see Synthesizer's `levelling`).
+    leaves_a_cpu: bool = False
     default_rate: int = DEFAULT_RATE  # words per minute when neither the routine nor the command line says
 
     @abstractmethod

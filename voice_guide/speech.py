@@ -137,6 +137,11 @@ class Synthesizer:
     voice files are looked for (Environment.voices_dir; None: only in installed packages). `worker_command` starts a
     worker differently (tests use it to run the engine without forking, or to start one that hangs).
     `first_line_first`: one worker until the first clip is out (a player is waiting for it), then the rest.
+    `levelling`: the caller levels the clips on every core meanwhile (an export): an engine whose lines are cheap
+    (Engine.leaves_a_cpu: espeak-ng) then starts one worker fewer than the CPUs, at least one. On two cores one
+    espeak worker makes arch's 19 lines while this process imports numpy and levels on the other core; a second
+    only added its start-up (~0.1 s of CPU) and more runnable processes than cores (scripts/bench_versions.py,
+    cold export: 0.89x the wall and 0.92x the CPU time of two workers; 40 distinct lines 0.81x / 0.94x).
 
     >>> with Synthesizer(routine.Voice(rate=170), cache_dir=Path("/tmp/speech")) as speech:  # doctest: +SKIP
     ...     speech.prefetch(["Sit down.", "Relax your foot."])
@@ -153,6 +158,7 @@ class Synthesizer:
         worker_command: Sequence[str] | None = None,
         voices_dir: Path | None = None,
         first_line_first: bool = True,
+        levelling: bool = False,
     ):
         self._requested = voice
         self._first_line_first = first_line_first
@@ -162,7 +168,8 @@ class Synthesizer:
         self._engine = make_engine(voice.engine, self._cache, voices_dir)
         self._rate = voice.rate if voice.rate is not None else self._engine.default_rate
         most = self._engine.max_workers
-        self._max_workers = max(1, workers if workers is not None else min(usable_cpus(), most))
+        cpus = usable_cpus() - 1 if levelling and self._engine.leaves_a_cpu else usable_cpus()
+        self._max_workers = max(1, workers if workers is not None else min(cpus, most))
         self._timeout = timeout
         self._command = tuple(worker_command) if worker_command else None
 
