@@ -49,5 +49,8 @@ extras="listen"
 [ "$want_test" = 1 ] && extras="listen,test"  # the tests run the real neural engine too: [test] includes [neural]
 extras="[$extras]"
 echo "setup: installing voice-guide$extras into .venv"
-.venv/bin/python -m pip install --quiet --disable-pip-version-check --editable ".$extras"
+# editable_mode=compat: a plain path entry in a .pth file, so every start of Python finds the working tree as
+# it finds any folder; setuptools' default (an import finder run by site) costs every command ~50 M instructions.
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --editable ".$extras" \
+  --config-settings editable_mode=compat
 echo "setup: done. Try: .venv/bin/voice-guide play"
