@@ -62,6 +62,16 @@ class Voice:
             language=other.language if other.language is not None else self.language,
         )
 
+    def filled_in(self, engine: str, default_rate: int) -> "Voice":
+        """The request as `engine` makes it: its default rate and DEFAULT_VOLUME where this leaves them open (the
+        language is the engine's to tell, once it has resolved the voice).
+
+        >>> Voice(rate=120).filled_in("espeak-ng", 150)
+        Voice(voice=None, rate=120, volume=1.0, engine='espeak-ng', language=None)
+        """
+        return Voice(voice=self.voice, rate=self.rate if self.rate is not None else default_rate,
+                     volume=self.volume if self.volume is not None else DEFAULT_VOLUME, engine=engine)
+
 
 @dataclass(frozen=True)
 class Hold:

@@ -162,11 +162,11 @@ class Synthesizer:
     ):
         self._requested = voice
         self._first_line_first = first_line_first
-        self._volume = voice.volume if voice.volume is not None else DEFAULT_VOLUME
         self._cache, self._cache_warnings = _open_cache(cache_dir)
         self._cache_is_private = bool(self._cache_warnings)  # the fallback: a temporary folder of our own
         self._engine = make_engine(voice.engine, self._cache, voices_dir)
-        self._rate = voice.rate if voice.rate is not None else self._engine.default_rate
+        self._filled = voice.filled_in(self._engine.name, self._engine.default_rate)
+        self._rate, self._volume = self._filled.rate, self._filled.volume
         most = self._engine.max_workers
         cpus = usable_cpus() - 1 if levelling and self._engine.leaves_a_cpu else usable_cpus()
         self._max_workers = max(1, workers if workers is not None else min(cpus, most))
@@ -213,8 +213,7 @@ class Synthesizer:
     def requested(self) -> routine.Voice:
         """The voice as asked for, engine, rate and volume filled in: known at once, without asking the engine,
         while `resolved` may have to wait for a worker to list the voices (its language is not known here)."""
-        return routine.Voice(voice=self._requested.voice, rate=self._rate, volume=self._volume,
-                             engine=self._engine.name)
+        return self._filled
 
     @property
     def cache_is_private(self) -> bool:
