@@ -17,29 +17,27 @@ from .errors import BadInputError
 from .phrases import Choice, Phrases, choose, phrases_for
 from .routine import COUNTDOWN_MIN_HOLD, CUE_MIN_REMAINING, MAX_TOTAL, Hold, Repeat, Routine, Say, Sides, Step, Voice
 from .timefmt import compact
-from .timeline import (
+from .timeline import (  # with the gaps: they are the timeline's, and the scheduler needs them without the compiler
+    AFTER_ANNOUNCEMENT,
+    AFTER_CHIME,
+    AFTER_INTRO,
     ANNOUNCEMENT,
+    BETWEEN_REMINDERS,
     CHIME,
     CLOSING,
     CUE,
+    DEFAULT_PAUSE,
     INSTRUCTION,
     INTRO,
+    LEAD_IN,
     SAMPLE_RATE,
     SILENCE,
     SPEECH,
+    TAIL,
     Event,
     StepOutline,
     Timeline,
 )
-
-# Gaps, in seconds. They give the listener time to take in one line before the next.
-AFTER_CHIME = 0.35
-AFTER_INTRO = 1.2
-AFTER_ANNOUNCEMENT = 0.5
-DEFAULT_PAUSE = 1.5  # after a step's words when it has neither pause nor hold
-BETWEEN_REMINDERS = 0.7
-TAIL = 1.5  # after the last word, so the file does not end abruptly
-LEAD_IN = 0.4  # before the first word when there is no chime (Bluetooth headphones wake up on sound)
 
 # Cues during a hold.
 CUE_GAP = 0.4  # at least this much quiet between two spoken lines

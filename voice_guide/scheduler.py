@@ -15,9 +15,8 @@ from typing import Callable, Iterable, Iterator, Protocol
 from .audio_sink import Sink
 from .chime import CHIME_LENGTH
 from .commands import BACK, NEXT, PAUSE, PAUSE_ONLY, QUIT, REPEAT, RESUME
-from .compiler import AFTER_ANNOUNCEMENT, AFTER_CHIME, LEAD_IN
 from .errors import AudioDeviceError, BadInputError
-from .timeline import CHIME, CLOSING, SAMPLE_RATE, SILENCE, SPEECH, Event
+from .timeline import AFTER_ANNOUNCEMENT, AFTER_CHIME, CHIME, CLOSING, LEAD_IN, SAMPLE_RATE, SILENCE, SPEECH, Event
 
 LATE_TOLERANCE = 0.015  # a sound later than this moves the rest of the schedule with it, so nothing overlaps
 JUMP_GAP = 0.25  # after n, b or q: a breath between the cut-off sound and the new step

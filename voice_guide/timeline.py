@@ -16,6 +16,15 @@ SPEECH = "speech"
 CHIME = "chime"
 SILENCE = "silence"
 
+# Gaps, in seconds. They give the listener time to take in one line before the next.
+AFTER_CHIME = 0.35
+AFTER_INTRO = 1.2
+AFTER_ANNOUNCEMENT = 0.5
+DEFAULT_PAUSE = 1.5  # after a step's words when it has neither pause nor hold
+BETWEEN_REMINDERS = 0.7
+TAIL = 1.5  # after the last word, so the file does not end abruptly
+LEAD_IN = 0.4  # before the first word when there is no chime (Bluetooth headphones wake up on sound)
+
 # What a speech event is for: the player and exporter use it (quitting jumps to the closing).
 INTRO = "intro"  # the title and length, at the start
 INSTRUCTION = "instruction"  # a step's own words
