@@ -334,6 +334,7 @@ class Bench:
         routine = self.root / "first.yaml"
         routine.write_text(live_routine(2), encoding="utf-8")
         self.warm_up(str(routine), options)
+        self.first_sound(routine, cold=False, options=options)  # as after a first play: its opening is kept too
         progress(f"first sound {' '.join(options)}: {self.pairs} pairs of cold and warm starts")
         results: dict[str, list[tuple[float, float, float]]] = {"cold": [], "warm": []}
 

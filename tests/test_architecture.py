@@ -15,7 +15,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "voice_guide"
 
 # The pipeline's stages, in order: load -> compile -> synthesize -> mix -> play | render.
 STAGES = ("loader", "compiler", "speech", "mixer", "scheduler", "render")
-WIRING = {"api", "cli", "opening"}  # the only modules that may import more than one stage (opening: play's chime)
+# The only modules that may import more than one stage (openingcheck: what play's chime is checked against).
+WIRING = {"api", "cli", "openingcheck"}
 # Own modules imported inside a function, each for a stated reason.
 LAZY = {
     ("__init__", "api"): "`import voice_guide` stays light (PEP 562 __getattr__); the workers import the package",
@@ -23,6 +24,7 @@ LAZY = {
     ("launch", "cachefiles"): "only `check` looks for its kept result; `play`'s chime does not wait for that code",
     ("launch", "checkmemo"): "only `check` looks for its kept result; `play`'s chime does not wait for that code",
     ("launch", "opening"): "`check`'s fast path loads no routine and no sound device; `play` starts its chime there",
+    ("opening", "openingcheck"): "a chime the memo knows starts without PyYAML, the compiler and num2words",
     ("mixer", "loudness"): "loudness is numpy from its first line; check and warm plays never level a clip",
     **{("api", name): "only play() needs the player's modules: an export or a check never loads them"
        for name in ("clock", "display", "keys", "prefetch", "procinfo", "scheduler", "timing_log", "listening",
@@ -34,12 +36,13 @@ LAZY = {
 }
 # The layers, top down; a module imports only modules of its own layer or of layers below it.
 LAYERS = {
-    "front doors": {"__init__", "__main__", "launch", "api", "cli", "opening"},
+    "front doors": {"__init__", "__main__", "launch", "api", "cli", "opening", "openingcheck"},
     "playing": {"scheduler", "prefetch", "display", "timing_log", "hearing"},
     "devices": {"clock", "audio_sink", "keys", "procinfo", "env", "microphone", "_listen_worker", "user_settings"},
     "stages": {"loader", "compiler", "speech", "mixer", "render", "audiofile", "split", "transcript"},
     "parts": {"durations", "phrases", "voices", "bundled", "chime", "loudness", "targets", "pcm", "mp3", "tags",
-              "atomicfile", "cachefiles", "checkmemo", "cpus", "printable", "_speech_process", "_speech_worker", "_speech_cache",
+              "atomicfile", "cachefiles", "checkmemo", "openingmemo", "cpus", "printable", "_speech_process",
+              "_speech_worker", "_speech_cache",
               "_mix_cache", "engine", "_espeak_engine", "_piper_engine", "_piper_worker", "listening", "recogniser"},
     "facts": {"routine", "timeline", "errors", "formats", "timefmt", "commands"},
 }

@@ -122,9 +122,9 @@ def test_the_key_follows_the_code_and_the_espeak_data(tmp_path, monkeypatch):
     recorder = checkmemo.Recorder(["check", "r.yaml"])
     recorder.data_files((str(tmp_path / "*" / "phontab"),))
     read = recorder._reads[-1]
-    assert checkmemo._unchanged(read)
+    assert checkmemo.unchanged(read)
     data.write_bytes(b"22")  # an upgrade of espeak-ng's voices
-    assert not checkmemo._unchanged(read)
+    assert not checkmemo.unchanged(read)
 
 
 def test_nothing_is_kept_from_a_fifo(check, tmp_path):

@@ -23,15 +23,21 @@ ROOT = Path(__file__).resolve().parent.parent
 PIPELINE = ("voice_guide.cli", "voice_guide.api", "voice_guide.speech", "voice_guide.display", "voice_guide.render",
             "voice_guide.loudness", "voice_guide.prefetch", "numpy", "pyttsx3")
 SHORT = "title: Opening test\nsteps:\n  - say: Relax your foot.\nreminders:\n  - Stop if it hurts.\n"
-# The console command with a spy on simpleaudio's play_buffer (the real one still plays): which of PIPELINE were
-# imported when the first sound went to the device, written to the file named by SPY_OUT.
-SPY = f"""
+# What a chime the memo knows must not wait for either (openingmemo): the routine's loading and checking.
+CHECKING = ("yaml", "num2words", "voice_guide.loader", "voice_guide.compiler", "voice_guide.phrases",
+            "voice_guide.mixer", "voice_guide.openingcheck")
+
+
+def spy_script(watched: tuple[str, ...]) -> str:
+    """The console command with a spy on simpleaudio's play_buffer (the real one still plays): which of `watched`
+    were imported when the first sound went to the device, written to the file named by SPY_OUT."""
+    return f"""
 import json, os, sys
 import simpleaudio
 real, first = simpleaudio.play_buffer, []
 def spy(*args):
     if not first:
-        first.append(sorted(name for name in {PIPELINE!r} if name in sys.modules))
+        first.append(sorted(name for name in {watched!r} if name in sys.modules))
         with open(os.environ["SPY_OUT"], "w") as out:
             json.dump(first[0], out)
         played = real(*args)
@@ -46,10 +52,11 @@ sys.exit(main())
 """
 
 
-def console(cache_root, env: dict, *args, spy: Path | None = None) -> subprocess.CompletedProcess:
+def console(cache_root, env: dict, *args, spy: Path | None = None,
+            watched: tuple[str, ...] = PIPELINE) -> subprocess.CompletedProcess:
     """`voice-guide ARGS` as the console command runs it (voice_guide.launch), optionally under the spy."""
     full = {**os.environ, "XDG_CACHE_HOME": str(cache_root), **env}
-    command = [sys.executable, "-c", SPY] if spy else [sys.executable, "-m", "voice_guide"]
+    command = [sys.executable, "-c", spy_script(watched)] if spy else [sys.executable, "-m", "voice_guide"]
     if spy:
         full["SPY_OUT"] = str(spy)
     return subprocess.run([*command, *map(str, args)], capture_output=True, text=True, env=full, cwd=ROOT,
@@ -159,15 +166,17 @@ def test_nothing_starts_for_a_routine_without_chimes_or_another_engine(tmp_path,
                  "title: T\nvoice:\n  engine: piper\nsteps:\n  - say: Relax.\n"):
         routine = tmp_path / "r.yaml"
         routine.write_text(text)
-        assert opening.start(["play", str(routine)], open_sink=lambda: opened.append(1)) is None
-    assert opening.start(["play", "arch", "--no-chime"], open_sink=lambda: opened.append(1)) is None
+        assert opening.start(["play", str(routine)], open_sink=lambda: opened.append(1), cache_root=tmp_path) is None
+    no_chime = opening.start(["play", "arch", "--no-chime"], open_sink=lambda: opened.append(1), cache_root=tmp_path)
+    assert no_chime is None
     assert opened == []
 
 
 def test_the_opening_chime_is_the_one_the_player_would_play(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
     sink = FakeSink()
-    started = opening.start(["play", "arch", "--volume", "0.7"], open_sink=lambda: sink, clock=iter([5.0, 5.001]).__next__)
+    started = opening.start(["play", "arch", "--volume", "0.7"], open_sink=lambda: sink,
+                            clock=iter([5.0, 5.001]).__next__, cache_root=tmp_path / "cache")
     assert started is not None and started.log is None and started.routine.title == "Arch self-massage"
     assert started.held  # the stop signals wait for cli's handlers ...
     started.let_stops_in()  # ... which let them in (here: before this process starts speech workers)
@@ -297,3 +306,158 @@ def test_the_chimes_pcm_is_each_float32_sample_rounded_half_to_even_and_clipped(
         samples = array("f", [factor * x for x in samples])
     plain = [max(-32768, min(32767, round(x))) for x in array("f", [32767.0 * x for x in samples])]
     assert chime.pcm16(target, volume) == array("h", plain).tobytes()
+
+
+# --- the memo of an opening (openingmemo) -------------------------------------------------------------------------
+
+
+def device(tmp_path: Path, name: str) -> tuple[dict, Path]:
+    """Like the alsa_file fixture, for one of several runs in a test: (environment, folder of played buffers)."""
+    from tests.test_play_alsa import ALSA
+
+    played = tmp_path / name
+    played.mkdir()
+    config = tmp_path / f"{name}.conf"
+    config.write_text((ALSA / "file-device.conf.in").read_text().replace("{path}", str(played / "out.raw")))
+    return {"ALSA_CONFIG_PATH": str(config)}, played
+
+
+@pytest.fixture
+def starts(tmp_path, monkeypatch):
+    """opening.start with a fake sink, its memo in this test's own cache folder: (start(argv), the checks run so
+    far, the sinks, in order). A start the memo answers runs no check."""
+    from voice_guide import openingcheck
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    checks, sinks = [], []
+    real = openingcheck.checked
+    monkeypatch.setattr(openingcheck, "checked", lambda *args: checks.append(args) or real(*args))
+
+    def start(*argv: str) -> opening.Opening | None:
+        sinks.append(FakeSink())
+        started = opening.start(["play", *argv], open_sink=lambda: sinks[-1], cache_root=tmp_path / "cache")
+        if started is not None:
+            started.let_stops_in()
+        return started
+
+    return start, checks, sinks
+
+
+def test_a_kept_opening_plays_the_same_chime_without_loading_or_checking_the_routine(starts, tmp_path):
+    start, checks, sinks = starts
+    routine = tmp_path / "short.yaml"
+    routine.write_text(SHORT)
+    first = start(str(routine), "--volume", "0.6", "--timing-log", str(tmp_path / "one.jsonl"))
+    assert first is not None and first.routine is not None and len(checks) == 1
+    again = start(str(routine), "--volume", "0.6", "--no-keys", "--timing-log", str(tmp_path / "two.jsonl"))
+    assert again is not None and len(checks) == 1  # a timing log elsewhere and --no-keys change nothing before it
+    assert again.routine is None and again.text == routine.read_bytes() and again.settings == first.settings
+    assert sinks[1].played == sinks[0].played and again.started.pcm == sinks[0].played[0]
+    assert again.log is not None and (tmp_path / "two.jsonl").exists()
+    folder = tmp_path / "cache" / "openings"
+    assert oct(folder.stat().st_mode & 0o777) == "0o700" and len(list(folder.iterdir())) == 1
+    from voice_guide import api
+
+    assert api.load(str(routine), text=again.text) == first.routine  # what cli plays is what was checked
+    start(str(routine), "--volume", "0.7")  # another volume is another chime
+    assert len(checks) == 2 and sinks[2].played != sinks[0].played
+
+
+def test_an_edit_of_the_routine_is_seen_even_at_the_same_size_and_modification_time(starts, tmp_path):
+    start, checks, sinks = starts
+    routine = tmp_path / "short.yaml"
+    routine.write_text(SHORT)
+    start(str(routine))
+    stamp = routine.stat()
+    routine.write_text(SHORT.replace("Relax your foot.", "Relax your heel."))
+    os.utime(routine, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    assert start(str(routine)).routine.steps[0].text == "Relax your heel." and len(checks) == 2
+    assert start(str(routine)).routine is None and len(checks) == 2  # kept again, for the new contents
+
+
+def test_an_edit_of_the_settings_file_is_seen_and_listen_there_starts_nothing(starts, tmp_path):
+    start, checks, sinks = starts
+    settings = tmp_path / "config" / "voice-guide" / "settings.yaml"
+    start("arch")
+    settings.parent.mkdir(parents=True)
+    settings.write_text("sensitivity: 0.4\n")
+    assert start("arch").settings.sensitivity == 0.4 and len(checks) == 2
+    assert start("arch").settings.sensitivity == 0.4 and len(checks) == 2  # from the memo
+    settings.write_text("listen: true\nsensitivity: 0.4\n")
+    assert start("arch") is None and sinks[-1].played == []
+    settings.unlink()
+    assert start("arch").settings.sensitivity is None and len(checks) == 4
+
+
+@pytest.mark.parametrize("damage", ["truncated", "pcm", "hash", "format", "not json", "a link", "open folder"])
+def test_a_damaged_or_foreign_memo_is_not_used(starts, tmp_path, damage):
+    start, checks, sinks = starts
+    start("arch")
+    folder = tmp_path / "cache" / "openings"
+    (entry,) = folder.iterdir()
+    data = json.loads(entry.read_text())
+    if damage == "truncated":
+        entry.write_text(entry.read_text()[:-100])
+    elif damage == "pcm":
+        data["pcm"] = "7fff" + data["pcm"][4:]
+    elif damage == "hash":
+        data["sha256"] = "0" * 64
+    elif damage == "format":
+        data["format"] += 1
+    elif damage == "not json":
+        entry.write_bytes(b"\xff" * 100)
+    elif damage == "a link":
+        target = tmp_path / "elsewhere.json"
+        entry.rename(target)
+        entry.symlink_to(target)
+    elif damage == "open folder":
+        folder.chmod(0o755)
+    if damage in ("pcm", "hash", "format"):
+        entry.write_text(json.dumps(data))
+    again = start("arch")
+    assert again.routine is not None and len(checks) == 2 and sinks[1].played == sinks[0].played
+    assert start("arch").routine is None and len(checks) == 2  # replaced by a good one
+
+
+def test_a_routine_made_bad_after_its_opening_was_kept_starts_nothing(starts, tmp_path):
+    start, checks, sinks = starts
+    routine = tmp_path / "short.yaml"
+    routine.write_text(SHORT)
+    start(str(routine))
+    routine.write_text(SHORT.replace("say: Relax your foot.", "say: Relax your foot.\n    hold: 5 parsecs"))
+    assert start(str(routine)) is None and sinks[-1].played == []
+    routine.unlink()
+    assert start(str(routine)) is None and sinks[-1].played == []
+
+
+@pytest.mark.slow
+def test_a_repeated_play_sounds_its_chime_before_the_routine_is_loaded_and_plays_as_the_first(cache_root, tmp_path):
+    routine, spied = tmp_path / "short.yaml", tmp_path / "spied.json"
+    routine.write_text(SHORT)
+    runs = []
+    for name in ("first", "again"):
+        env, folder = device(tmp_path, name)
+        log = tmp_path / f"{name}.jsonl"
+        done = console(cache_root, env, "play", routine, "--no-keys", "--timing-log", log, spy=spied,
+                       watched=CHECKING + PIPELINE)
+        assert done.returncode == 0, done.stderr
+        runs.append((json.loads(spied.read_text()), played_buffers(folder), timing_lines(log)))
+    (checked, first, first_log), (unchecked, again, again_log) = runs
+    assert "voice_guide.loader" in checked and "yaml" in checked
+    assert unchecked == []  # the memo's chime: neither PyYAML, the loader, the compiler nor num2words before it
+    assert len(again) == len(first) and all(np.array_equal(a, b) for a, b in zip(again, first))
+    assert [line["text"] for line in again_log] == [line["text"] for line in first_log]
+    assert again_log[0]["kind"] == CHIME and again_log[0]["lateness_ms"] == 0.0
+
+
+@pytest.mark.slow
+def test_a_routine_made_bad_after_a_kept_opening_gives_exit_2_with_nothing_played(cache_root, tmp_path):
+    routine = tmp_path / "short.yaml"
+    routine.write_text(SHORT)
+    env, folder = device(tmp_path, "first")
+    assert console(cache_root, env, "play", routine, "--no-keys").returncode == 0
+    routine.write_text(SHORT.replace("say: Relax your foot.", "say: Relax your foot.\n    hold: 5 parsecs"))
+    env, folder = device(tmp_path, "again")
+    done = console(cache_root, env, "play", routine, "--no-keys")
+    assert done.returncode == 2 and "5 parsecs" in done.stderr and "short.yaml:" in done.stderr
+    assert played_buffers(folder) == []

@@ -86,13 +86,13 @@ def routine_files(routines: Sequence["str | os.PathLike | None"]) -> list:
     return found
 
 
-def load(routine: str | os.PathLike | None = None) -> Routine:
-    """Read and validate a routine file (or a bundled routine by name).
+def load(routine: str | os.PathLike | None = None, *, text: bytes | None = None) -> Routine:
+    """Read and validate a routine file (or a bundled routine by name); `text`: the file's bytes, already read.
 
     >>> load("arch").title
     'Arch self-massage'
     """
-    return loader.load_argument(routine)
+    return loader.load_argument(routine, text=text)
 
 
 def synthesizer(routine: Routine, settings: Settings, env: Environment, *, playing: bool = False,

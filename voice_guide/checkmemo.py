@@ -60,9 +60,9 @@ class Recorder:
         return _Copying(stream, number, self._chunks)
 
     def file(self, path: str | os.PathLike) -> None:
-        if not _is_regular(path):
+        if not is_regular(path):
             self.forget()  # a FIFO or a device is read once; a link may change under it
-        self._reads.append({"file": os.fspath(path), "sha256": _digest(path)})
+        self._reads.append({"file": os.fspath(path), "sha256": digest(path)})
 
     def folder(self, path: str | os.PathLike) -> None:
         """A folder of routines: any change to the names in it (which files are routines is the api's rule, not
@@ -80,18 +80,10 @@ class Recorder:
 
     def save(self, status: int, cache_root: Path) -> None:
         """Keep the run (exit 0 or 2 only); a cache folder that cannot be used just means nothing is kept."""
-        if not self._keep or status not in (0, 2) or not all(_unchanged(read) for read in self._reads):
+        if not self._keep or status not in (0, 2) or not all(unchanged(read) for read in self._reads):
             return  # (a file that changed while it was checked: the output may be of either version)
-        entry = json.dumps({"format": FORMAT, "key": self._key, "reads": self._reads, "status": status,
-                            "output": self._chunks}).encode("utf-8")
-        if len(entry) > ENTRY_LIMIT:
-            return
-        try:
-            folder = cachefiles.private_folder(cache_root / "checks")
-            cachefiles.write_entry(folder / f"{self._key}{SUFFIX}", entry)
-            cachefiles.evict(folder, (SUFFIX,), CHECKS_MAX_BYTES)
-        except (OSError, cachefiles.UnsafeFolder):
-            pass
+        write_memo(cache_root / "checks", {"format": FORMAT, "key": self._key, "reads": self._reads,
+                                           "status": status, "output": self._chunks}, ENTRY_LIMIT, CHECKS_MAX_BYTES)
 
 
 def recall(argv: list[str], cache_root: Path) -> tuple[int, list[tuple[int, str]]] | None:
@@ -100,26 +92,48 @@ def recall(argv: list[str], cache_root: Path) -> tuple[int, list[tuple[int, str]
     found = key(argv)
     if found is None:
         return None
-    folder = cache_root / "checks"
+    entry = read_memo(cache_root / "checks", found, FORMAT, ENTRY_LIMIT)
+    try:
+        if entry is None or entry["status"] not in (0, 2):
+            return None
+        output = [(int(number), str(text)) for number, text in entry["output"] if number in (1, 2)]
+        return entry["status"], output
+    except (ValueError, KeyError, TypeError):
+        return None  # damaged or foreign: the run simply happens (and replaces it)
+
+
+def read_memo(folder: Path, found: str, layout: int, limit: int) -> dict[str, Any] | None:
+    """The entry `found` of a memo kept in `folder` (checks/, openings/) when it is whole, of this `layout`, for
+    this key, and everything it read is unchanged; None otherwise (then it is simply made again)."""
     try:
         status = os.lstat(folder)
     except OSError:
         return None
     if not (stat.S_ISDIR(status.st_mode) and status.st_uid == os.getuid() and not status.st_mode & 0o077):
         return None  # not a private folder of ours: nothing in it is trusted
-    data = cachefiles.read_entry(folder / f"{found}{SUFFIX}", ENTRY_LIMIT)
+    data = cachefiles.read_entry(folder / f"{found}{SUFFIX}", limit)
     if data is None:
         return None
     try:
         entry = json.loads(data)
-        if entry["format"] != FORMAT or entry["key"] != found or entry["status"] not in (0, 2):
-            return None
-        output = [(int(number), str(text)) for number, text in entry["output"] if number in (1, 2)]
-        if all(_unchanged(read) for read in entry["reads"]):
-            return entry["status"], output
-    except (ValueError, KeyError, TypeError):
-        pass  # damaged or foreign: the run simply happens (and replaces it)
+        if entry["format"] == layout and entry["key"] == found and all(unchanged(read) for read in entry["reads"]):
+            return entry
+    except (ValueError, KeyError, TypeError, AttributeError):
+        pass  # damaged or foreign
     return None
+
+
+def write_memo(folder: Path, entry: dict[str, Any], limit: int, max_bytes: int) -> None:
+    """Keep `entry` (with its "key") in `folder`, within `max_bytes` in all; a cache folder that cannot be used
+    just means nothing is kept."""
+    data = json.dumps(entry).encode("utf-8")
+    if len(data) > limit:
+        return
+    try:
+        cachefiles.write_entry(cachefiles.private_folder(folder) / f"{entry['key']}{SUFFIX}", data)
+        cachefiles.evict(folder, (SUFFIX,), max_bytes)
+    except (OSError, cachefiles.UnsafeFolder):
+        pass
 
 
 def key(argv: list[str]) -> str | None:
@@ -134,11 +148,11 @@ def key(argv: list[str]) -> str | None:
     streams = [(getattr(s, "encoding", None), _isatty(s)) for s in (sys.stdout, sys.stderr)]
     environment = sorted((name, value) for name, value in os.environ.items() if name not in _VOLATILE)
     interpreter = [sys.executable, sys.version, repr(sys.flags), sys.warnoptions, sorted(sys._xoptions.items())]
-    material = [FORMAT, argv, here, environment, streams, interpreter, _code()]
+    material = [FORMAT, argv, here, environment, streams, interpreter, code()]
     return hashlib.sha256(json.dumps(material).encode("utf-8", "surrogateescape")).hexdigest()
 
 
-def _code() -> list[Any]:
+def code() -> list[Any]:
     """voice-guide's own files (name, size, time) and the names in each site-packages folder."""
     own = []
     for folder, subfolders, names in os.walk(_PACKAGE):
@@ -160,9 +174,10 @@ def _code() -> list[Any]:
     return [own, installed]
 
 
-def _unchanged(read: dict[str, Any]) -> bool:
+def unchanged(read: dict[str, Any]) -> bool:
+    """Whether what a memo saw (one of Recorder's reads) is still so."""
     if "file" in read:
-        return _digest(read["file"]) == read["sha256"]
+        return digest(read["file"]) == read["sha256"]
     if "folder" in read:
         return _names(read["folder"]) == read["names"]
     if "exists" in read:
@@ -179,9 +194,9 @@ def _names(folder: str) -> list[str] | None:
         return None
 
 
-def _digest(path: str | os.PathLike) -> str | None:
+def digest(path: str | os.PathLike) -> str | None:
     """sha256 of a regular file's contents; None for anything else (absent, a FIFO, unreadable)."""
-    if not _is_regular(path):
+    if not is_regular(path):
         return None
     try:
         digest = hashlib.sha256()
@@ -204,7 +219,7 @@ def _stats(pattern: str) -> list[list[Any]]:
     return found
 
 
-def _is_regular(path: str | os.PathLike) -> bool:
+def is_regular(path: str | os.PathLike) -> bool:
     try:
         return os.path.isfile(path) and not os.path.islink(path)
     except (OSError, ValueError):

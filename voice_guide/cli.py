@@ -482,8 +482,13 @@ def _settings(args: argparse.Namespace) -> Settings:
 def run_play(args: argparse.Namespace, env: Environment) -> int:
     from . import listening, user_settings
 
-    routine = args.opening.routine if args.opening is not None else api.load(args.routine)
-    saved = user_settings.load()  # listen: true, sensitivity: ... (the command line wins)
+    opening = args.opening
+    if opening is not None and opening.routine is not None:
+        routine = opening.routine
+    else:  # started from the memo: the routine file's bytes as it checked them
+        routine = api.load(args.routine, text=opening.text if opening is not None else None)
+    # listen: true, sensitivity: ... (the command line wins); read once, by the opening when there was one
+    saved = opening.settings if opening is not None else user_settings.load()
     settings = dataclasses.replace(
         args.settings,
         listen=args.settings.listen or bool(saved.listen),

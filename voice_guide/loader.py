@@ -109,10 +109,12 @@ def is_bundled_name(routine: str | os.PathLike) -> bool:
     return isinstance(routine, str) and routine in bundled.names()
 
 
-def load_argument(routine: str | os.PathLike | None = None) -> Routine:
-    """The routine a command line names (a file, a bundled name, None: the default), read and validated; a file
-    of the same name as a bundled routine in this folder gets a warning."""
-    loaded = load(resolve(routine))
+def load_argument(routine: str | os.PathLike | None = None, *, text: bytes | None = None) -> Routine:
+    """The routine a command line names (a file, a bundled name, None: the default), read and validated (`text`:
+    that file's bytes, read already); a file of the same name as a bundled routine in this folder gets a
+    warning."""
+    where = resolve(routine)
+    loaded = load(where) if text is None else loads(text, path=os.fsdecode(os.fspath(where)))
     if routine is not None and is_bundled_name(routine) and os.path.lexists(routine):
         note = (f"{routine!r} is the bundled routine; the file {routine!r} in this folder is not used "
                 f"(to use it, write ./{routine})")

@@ -11,6 +11,12 @@ Only a plain `play` starts here: a command line this module does not fully under
 that is wrong, `--listen` (here or in the settings file), `--start-at`, another engine or no chime, and nothing
 is started; cli does all of it as before, errors included (exit 2, nothing played). The timing log is opened
 here, before the chime, as api.play would open it.
+
+Once an opening has passed, openingmemo keeps what it found: started again with the same options on the same
+files (the routine's and the settings file's contents), the chime is played from the memo before PyYAML, the
+loader, the compiler or num2words are imported (openingcheck, which imports them, is imported only when the
+memo has nothing), and cli loads the routine from the bytes the memo checked (`Opening.text`) while the chime
+sounds.
 """
 
 from __future__ import annotations
@@ -21,16 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence, TextIO
 
-from . import compiler, loader, user_settings
+from . import cachefiles, openingmemo, user_settings
 from .audio_sink import SimpleaudioSink, Sink
-from .chime import CHIME_LENGTH
-from .engine import DEFAULT_RATE
 from .errors import AudioDeviceError
-from .mixer import Mixer, routine_targets
-from .routine import DEFAULT_ENGINE, DEFAULT_VOLUME, RATE_RANGE, VOLUME_RANGE, Routine, Voice
+from .routine import DEFAULT_ENGINE, RATE_RANGE, VOLUME_RANGE, Routine
 from .scheduler import Started
-from .timeline import CHIME, Event
 from .timing_log import open_log
+from .user_settings import UserSettings
 
 # The signals that stop voice-guide (cli._STOPPED says how each is reported). From the chime until cli has put
 # its handlers in place they are held back (blocked), then delivered: a Ctrl+C while the pipeline is imported
@@ -42,11 +45,14 @@ _VALUED = ("--timing-log", "--voice", "--rate", "--volume", "--engine")
 
 @dataclass(frozen=True)
 class Opening:
-    """What the opening did for api.play: the routine it loaded, the timing log it opened (None: not asked for),
-    the sink, and the chime started on it (None: the device refused it; the scheduler plays it again, and
-    reports the failure as it always does)."""
+    """What the opening did for cli and api.play: the routine it loaded (None: started from the memo, then `text`
+    holds the routine file's bytes as checked, for cli to load), what the settings file says, the timing log it
+    opened (None: not asked for), the sink, and the chime started on it (None: the device refused it; the
+    scheduler plays it again, and reports the failure as it always does)."""
 
-    routine: Routine
+    routine: Routine | None
+    text: bytes | None
+    settings: UserSettings
     log: TextIO | None
     sink: Sink
     started: Started | None
@@ -58,41 +64,46 @@ class Opening:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
 
-def start(argv: Sequence[str], open_sink=SimpleaudioSink, clock=time.perf_counter) -> Opening | None:
+def start(argv: Sequence[str], open_sink=SimpleaudioSink, clock=time.perf_counter,
+          cache_root: Path | None = None) -> Opening | None:
     """Start the opening chime of `voice-guide play ...` (`argv` without the program's name); None when this
-    command line is not one to start here (see the module's docstring), and then nothing was started."""
+    command line is not one to start here (see the module's docstring), and then nothing was started.
+    `cache_root`: where the memo is kept (default: the caches' folder)."""
     options = _parse(argv)
     if options is None:
         return None
     try:
-        if user_settings.load().listen:
-            return None
-        routine = loader.load_argument(options.get("routine"))
-        asked = Voice(voice=options.get("--voice"), rate=options.get("--rate"), volume=options.get("--volume"),
-                      engine=options.get("--engine"))
-        chime = False if "--no-chime" in options else None
-        voice = routine.voice.overridden(asked)
-        if (voice.engine or DEFAULT_ENGINE) != DEFAULT_ENGINE or not (routine.chime if chime is None else chime):
-            return None
-        compiler.check_length(routine, voice=voice, chime=chime)
-        # As Synthesizer.requested fills it in for the default engine, and as api.play levels and scales it.
-        voice = Voice(voice=voice.voice, rate=voice.rate or DEFAULT_RATE,
-                      volume=voice.volume if voice.volume is not None else DEFAULT_VOLUME, engine=DEFAULT_ENGINE)
-        targets = routine_targets(routine, voice, chime=chime)
-        pcm = Mixer(None, targets=targets).pcm(Event(CHIME, 0, CHIME_LENGTH), voice.volume)
+        root = cache_root or cachefiles.default_root()
+        where = user_settings.path()
+        recalled = openingmemo.recall(options, where, root)
+        if recalled is not None:
+            routine, text, pcm, inputs = None, recalled.text, recalled.pcm, [Path(recalled.routine)]
+            settings = UserSettings(recalled.listen, recalled.sensitivity)
+        else:
+            from . import openingcheck  # only on a miss: it imports PyYAML, the compiler and num2words
+
+            checked = openingcheck.checked(options, where)
+            if checked is None:
+                return None
+            routine, settings, pcm, inputs = checked
+            text = None
         sink = open_sink()
         log = None
         if "--timing-log" in options:
-            log = open_log(Path(options["--timing-log"]), force="--force" in options, inputs=loader.inputs(routine))
+            log = open_log(Path(options["--timing-log"]), force="--force" in options, inputs=inputs)
     except Exception:  # noqa: BLE001 - a bad input or anything else: cli meets the same and reports it
         return None
     held = _hold_stops()
     actual = clock()
     try:
         sink.play(pcm)
+        started = Started(pcm, actual, clock())
     except AudioDeviceError:
-        return Opening(routine, log, sink, None, held)
-    return Opening(routine, log, sink, Started(pcm, actual, clock()), held)
+        started = None
+    if routine is not None and inputs:  # after the chime has started: keeping it is not on the first sound's path
+        openingmemo.save(options, where, root, routine=str(inputs[0]), pcm=pcm, listen=settings.listen,
+                         sensitivity=settings.sensitivity)
+    return Opening(routine, text, settings, log, sink, started, held)
 
 
 def _hold_stops() -> bool:

@@ -1,0 +1,39 @@
+"""What `play`'s opening checks before its chime when openingmemo knows nothing: the routine loaded and within
+length, the settings file read, and the chime's samples at the level the whole routine gives it (see opening).
+
+It imports PyYAML, the compiler with its phrases and num2words: opening imports it only when the memo has no
+answer, so a repeated start sounds its chime without any of them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import compiler, loader, user_settings
+from .chime import CHIME_LENGTH
+from .engine import DEFAULT_RATE
+from .mixer import Mixer, routine_targets
+from .routine import DEFAULT_ENGINE, Routine, Voice
+from .timeline import CHIME, Event
+from .user_settings import UserSettings
+
+
+def checked(options: dict, where: Path) -> tuple[Routine, UserSettings, bytes, list[Path]] | None:
+    """The routine, the settings, the chime's PCM and the files read (loader.inputs) of a `play` the memo knows
+    nothing about, checked as cli checks them; None when this is not one to start here. Raises what cli would
+    report."""
+    settings = user_settings.load(where)
+    if settings.listen:
+        return None
+    routine = loader.load_argument(options.get("routine"))
+    asked = Voice(voice=options.get("--voice"), rate=options.get("--rate"), volume=options.get("--volume"),
+                  engine=options.get("--engine"))
+    chime = False if "--no-chime" in options else None
+    voice = routine.voice.overridden(asked)
+    if (voice.engine or DEFAULT_ENGINE) != DEFAULT_ENGINE or not (routine.chime if chime is None else chime):
+        return None
+    compiler.check_length(routine, voice=voice, chime=chime)
+    voice = voice.filled_in(DEFAULT_ENGINE, DEFAULT_RATE)  # as the synthesizer fills it in (its `requested`)
+    targets = routine_targets(routine, voice, chime=chime)
+    pcm = Mixer(None, targets=targets).pcm(Event(CHIME, 0, CHIME_LENGTH), voice.volume)
+    return routine, settings, pcm, loader.inputs(routine)

@@ -1,0 +1,128 @@
+"""What `play`'s opening found, kept so that starting the same routine again sounds its chime at once.
+
+Before its chime, opening.start loads the routine (PyYAML), checks its length and works out the chime's level
+(the compiler, num2words) and computes its samples: most of the time to the first sound. Started again on the
+same files with the same options it finds the same. So once an opening has passed all of that, its outcome is
+kept (the chime's 16-bit PCM, what the settings file says) under a key made of everything else it depends on;
+the next start with the same key plays the chime from here, importing none of those, and cli then loads the
+routine from the very bytes checked here (Opening.text) while the chime sounds. As checkmemo, whose entries
+and checks this shares, it trusts only what it can see:
+
+- the key: the options that decide the chime and the checks (the routine argument, --voice, --rate, --volume,
+  --engine, --no-chime; not --timing-log, --force or --no-keys), the working folder (a relative routine path),
+  where the settings file is, the interpreter, voice-guide's own files and the installed packages
+  (checkmemo.code);
+- what it read, checked again before the chime: the routine file's contents (sha256: mtimes are not enough)
+  and the settings file's, or that there is none.
+
+An entry lives in the cache folder (`openings/`), read and written as every cache entry is (cachefiles: no
+links, bounded sizes, whole or absent), its PCM checked against its own hash; the entries are bounded to
+OPENINGS_MAX_BYTES in all. One that is damaged, of another format or for other files is not used (and the
+opening that runs instead replaces it). Stdlib, cachefiles and checkmemo only: this is the quick path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Mapping, NamedTuple
+
+from . import checkmemo
+
+FORMAT = 1  # changes whenever an entry's layout or the key's contents change
+ENTRY_LIMIT = 256 * 1024  # bytes: the chime is 35 kB of PCM, 71 kB in hex (bytes.fromhex needs no import)
+OPENINGS_MAX_BYTES = 4 * 1024 * 1024  # all entries together (about 55 routine and option sets); LRU first
+FOLDER = "openings"
+# The options of `play` that decide the chime or the checks before it (the others only change what follows).
+DECIDING = ("routine", "--voice", "--rate", "--volume", "--engine", "--no-chime")
+
+
+class Recalled(NamedTuple):
+    """A kept opening whose files are unchanged: the chime's PCM, the routine file (as loader names it) and its
+    bytes as they were checked just now, and the settings file's `listen` and `sensitivity`."""
+
+    pcm: bytes
+    routine: str
+    text: bytes
+    listen: bool | None
+    sensitivity: float | None
+
+
+def recall(options: Mapping[str, Any], settings_path: Path, cache_root: Path) -> Recalled | None:
+    """The opening kept for these `play` options (opening._parse's) if nothing it read has changed; else None."""
+    found = key(options, settings_path)
+    entry = checkmemo.read_memo(cache_root / FOLDER, found, FORMAT, ENTRY_LIMIT)
+    if entry is None:
+        return None
+    try:
+        pcm = bytes.fromhex(entry["pcm"])
+        if hashlib.sha256(pcm).hexdigest() != entry["pcm_sha256"] or not pcm or len(pcm) % 2:
+            return None
+        routine, size = str(entry["routine"]), int(entry["size"])
+        text = _contents(routine, size)
+        # Read once here: the bytes that are hashed are the bytes cli parses (a change since is not seen).
+        if text is None or hashlib.sha256(text).hexdigest() != entry["sha256"]:
+            return None
+        listen, sensitivity = entry["listen"], entry["sensitivity"]
+        if listen not in (None, False) or not (sensitivity is None or isinstance(sensitivity, (int, float))):
+            return None
+        return Recalled(pcm, routine, text, listen, None if sensitivity is None else float(sensitivity))
+    except (ValueError, KeyError, TypeError):
+        return None  # damaged or foreign
+
+
+def save(options: Mapping[str, Any], settings_path: Path, cache_root: Path, *, routine: str, pcm: bytes,
+         listen: bool | None, sensitivity: float | None) -> None:
+    """Keep an opening that passed: `routine` is the file it loaded (loader.inputs), `pcm` the chime it played,
+    `listen` and `sensitivity` what the settings file at `settings_path` said. A routine that is not a regular
+    file, or a file that changed meanwhile (its hash is taken now), is simply not kept."""
+    size = _size(routine)
+    text = _contents(routine, size) if size is not None else None
+    if text is None:
+        return
+    if os.path.lexists(settings_path):
+        settings_read = {"file": os.fspath(settings_path), "sha256": checkmemo.digest(settings_path)}
+        if settings_read["sha256"] is None:
+            return
+    else:
+        settings_read = {"exists": os.fspath(settings_path), "is": False}
+    checkmemo.write_memo(cache_root / FOLDER, {
+        "format": FORMAT, "key": key(options, settings_path), "reads": [settings_read],
+        "routine": routine, "size": size, "sha256": hashlib.sha256(text).hexdigest(),
+        "pcm": pcm.hex(), "pcm_sha256": hashlib.sha256(pcm).hexdigest(),
+        "listen": listen, "sensitivity": sensitivity,
+    }, ENTRY_LIMIT, OPENINGS_MAX_BYTES)
+
+
+def key(options: Mapping[str, Any], settings_path: Path) -> str:
+    """The hash of everything besides the files read that the opening of `play` with `options` depends on."""
+    try:
+        here = os.getcwd()
+    except OSError:
+        here = None  # a relative routine path then fails to load anyway
+    interpreter = [sys.executable, sys.version, sys.flags.utf8_mode]
+    material = [FORMAT, [[name, options.get(name)] for name in DECIDING], here, os.fspath(settings_path),
+                interpreter, checkmemo.code()]
+    return hashlib.sha256(json.dumps(material).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _size(path: str) -> int | None:
+    try:
+        return os.path.getsize(path) if checkmemo.is_regular(path) else None
+    except OSError:
+        return None
+
+
+def _contents(path: str, size: int) -> bytes | None:
+    """The bytes of the regular file at `path` (not a link) if it still holds `size` of them; else None."""
+    if not checkmemo.is_regular(path):
+        return None
+    try:
+        with open(path, "rb") as file:
+            data = file.read(size + 1)
+    except OSError:
+        return None
+    return data if len(data) == size else None
