@@ -524,7 +524,7 @@ def _synthesize_inherited(request: dict[str, Any]) -> dict[str, Any]:
             break
     else:
         raise RuntimeError(f"the engine did not accept voice {voice_id!r} ({request['voice_name']!r})")
-    pcm = trim(_swap_if_big_endian(array.array("h", b"".join(chunks))))
+    pcm = trim(array.array("h", b"".join(chunks)))  # espeak's samples, in this machine's byte order
     if not pcm:
         raise RuntimeError("the engine produced only silence")
     write_wav(request["out"], pcm, request.get("key", "").encode("utf-8"))
