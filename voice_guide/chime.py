@@ -114,7 +114,12 @@ def levelled(target_lufs: float) -> array:
     >>> round(max(map(abs, levelled(RAW_LOUDNESS_IN_FILE - 6.0206))), 3)
     0.25
     """
-    return array("f", map(_gain(target_lufs).__mul__, raw_chime()))
+    return array("f", _times(raw_chime(), _gain(target_lufs)))
+
+
+def _times(values, factor: float) -> list[float]:
+    """Each value times `factor` (a list: array() fills from one faster than from an iterator)."""
+    return list(map(operator.mul, values, repeat(factor)))
 
 
 def _gain(target_lufs: float) -> float:
@@ -135,8 +140,8 @@ def pcm16(target_lufs: float, volume: float = 1.0) -> bytes:
     factor = 1.0
     if volume != 1.0:
         factor = array("f", [volume])[0]
-        samples = array("f", map(factor.__mul__, samples))
-    scaled = array("f", map((32767.0).__mul__, samples))
+        samples = array("f", _times(samples, factor))
+    scaled = array("f", _times(samples, 32767.0))
     # The raw peak is 0.5: one float32 rounding of each product can raise it by 2**-24 of itself at most.
     if 0.5 * _gain(target_lufs) * factor * 32767.0 * (1 + 2.0**-20) >= 32767.0:
         values = [max(-32768, min(32767, round(x))) for x in scaled]
@@ -144,7 +149,7 @@ def pcm16(target_lufs: float, volume: float = 1.0) -> bytes:
         if sys.byteorder == "big":
             pcm.byteswap()
         return pcm.tobytes()
-    rounded = array("f", map(_ROUNDER.__add__, scaled))
+    rounded = array("f", list(map(operator.add, scaled, repeat(_ROUNDER))))
     if sys.byteorder == "big":
         rounded.byteswap()
     words = rounded.tobytes()
