@@ -17,7 +17,6 @@ import errno
 import hashlib
 import os
 import stat
-import tempfile
 import time
 from pathlib import Path
 
@@ -45,6 +44,8 @@ def default_root() -> Path:
             home = ""
     if os.path.isabs(home) and os.path.normpath(home) != os.sep:
         return Path(home) / ".cache" / "voice-guide"
+    import tempfile  # only here and in write_entry: it costs a `check` that is reprinted (see checkmemo) ~10 ms
+
     return Path(tempfile.gettempdir()) / f"voice-guide-cache-{os.getuid()}"
 
 
@@ -163,6 +164,8 @@ def write_entry(path: Path, data: bytes) -> None:
     >>> write_entry(target, b"abc"); target.read_bytes()
     b'abc'
     """
+    import tempfile
+
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name[:16]}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as out:

@@ -29,9 +29,12 @@ import os
 import stat
 import sys
 from pathlib import Path
-from typing import Any, TextIO
 
 from . import cachefiles
+
+TYPE_CHECKING = False  # `typing` costs ~8 ms on the path that must stay quick: its names are for type checkers only
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
 FORMAT = 1  # changes whenever an entry's layout or the key's contents change
 ENTRY_LIMIT = 4 * 1024 * 1024  # bytes: a larger output (a thousand-step routine) is simply not kept
