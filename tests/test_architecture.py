@@ -40,7 +40,7 @@ LAYERS = {
     "playing": {"scheduler", "prefetch", "display", "timing_log", "hearing"},
     "devices": {"clock", "audio_sink", "keys", "procinfo", "env", "microphone", "_listen_worker", "user_settings"},
     "stages": {"loader", "compiler", "speech", "mixer", "render", "audiofile", "split", "transcript"},
-    "parts": {"durations", "phrases", "voices", "bundled", "chime", "loudness", "targets", "pcm", "mp3", "tags",
+    "parts": {"durations", "phrases", "numberwords", "voices", "bundled", "chime", "loudness", "targets", "pcm", "mp3", "tags",
               "atomicfile", "cachefiles", "checkmemo", "openingmemo", "cpus", "printable", "_speech_process",
               "_speech_worker", "_speech_cache",
               "_mix_cache", "engine", "_espeak_engine", "_piper_engine", "_piper_worker", "listening", "recogniser"},

@@ -20,6 +20,8 @@ from io import BytesIO
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from . import numberwords
+
 if TYPE_CHECKING:
     import gettext
 
@@ -504,19 +506,15 @@ def _inflected(word: str, rules: tuple[tuple[str, str], ...]) -> str:
 
 @lru_cache(maxsize=4096)
 def _number_words(n: int, language: str) -> str:
-    from num2words import num2words
-
     if n < 0:
         raise ValueError(f"cannot say {n} in words")
-    return num2words(n, lang=language)
+    return numberwords.words(n, language)
 
 
 def _number_language(tag: str, catalogue: str) -> str:
     """num2words' name for `tag` ('pt-BR' -> 'pt_BR'), else for the catalogue's language."""
-    from num2words import CONVERTER_CLASSES
-
     for candidate in (tag.replace("-", "_"), primary(tag), catalogue.replace("-", "_"), primary(catalogue)):
-        if candidate in CONVERTER_CLASSES:
+        if numberwords.is_language(candidate):
             return candidate
     return DEFAULT_LANGUAGE
 
