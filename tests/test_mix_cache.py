@@ -162,4 +162,28 @@ def test_a_damaged_16_bit_entry_is_made_from_the_float_clip(tmp_path):
     damaged[-1] ^= 0xFF
     entry.write_bytes(bytes(damaged))
     assert Mixer(CountingSpeech(), cache_dir=tmp_path).pcm(event) == expected
-    assert not entry.exists()  # removed, not served
+    assert entry.read_bytes() != bytes(damaged)  # not served: written again, whole
+    assert Mixer(CountingSpeech(), cache_dir=tmp_path)._store.get_pcm16(entry.stem) == expected
+
+
+def test_a_16_bit_entry_lost_while_the_float_clip_is_in_memory_is_written_again(tmp_path):
+    """A damaged entry removed after a prefetch thread wrote the good one: the mixer levelled the clip already,
+    so whoever finds the entry missing must store it again (the float clip comes from memory, not the store)."""
+    from voice_guide.pcm import to_pcm16
+
+    event = speech_event("Press.")
+    mixer = Mixer(CountingSpeech(), cache_dir=tmp_path)
+    expected = to_pcm16(mixer.clip(event))
+    (entry,) = tmp_path.glob("*.pcm")
+    entry.unlink()
+    assert mixer.pcm(event) == expected
+    assert Mixer(CountingSpeech(), cache_dir=tmp_path)._store.get_pcm16(entry.stem) == expected
+
+
+def test_a_sound_16_bit_entry_is_not_written_again(tmp_path):
+    event = speech_event("Press.")
+    Mixer(CountingSpeech(), cache_dir=tmp_path).clip(event)
+    (entry,) = tmp_path.glob("*.pcm")
+    before = entry.stat()
+    Mixer(CountingSpeech(), cache_dir=tmp_path).pcm(event)
+    assert entry.stat().st_ino == before.st_ino  # the same file, read, not replaced

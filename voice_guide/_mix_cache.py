@@ -88,14 +88,18 @@ class MixCache:
     def has(self, key: str) -> bool:
         """Whether both forms of the clip are stored, as regular files of a sound size (their contents are checked
         when read: get and get_pcm16). Anything else at their names (a link, a FIFO) is made again."""
-        for suffix in _MAGIC:
-            try:
-                status = os.lstat(self._path(key, suffix))
-            except OSError:
-                return False
-            if not stat.S_ISREG(status.st_mode) or status.st_size > ENTRY_LIMIT:
-                return False
-        return True
+        return all(self._is_entry(key, suffix) for suffix in _MAGIC)
+
+    def has_pcm16(self, key: str) -> bool:
+        """Whether the clip's 16-bit form is stored (as has())."""
+        return self._is_entry(key, ".pcm")
+
+    def _is_entry(self, key: str, suffix: str) -> bool:
+        try:
+            status = os.lstat(self._path(key, suffix))
+        except OSError:
+            return False
+        return stat.S_ISREG(status.st_mode) and status.st_size <= ENTRY_LIMIT
 
     def put(self, key: str, samples: "numpy.ndarray") -> None:
         """Store a clip in both forms; a cache that cannot be written is only slower, never an error."""

@@ -87,13 +87,8 @@ class Mixer:
             if volume == 1.0 and self._store is not None:
                 return self._stored_chime()
             return chime.pcm16(self.targets.chime_lufs, volume)
-        if event.kind == SPEECH and volume == 1.0:
-            stored = self._stored_pcm16(event.text)
-            if stored is not None:
-                if len(stored) != 2 * event.length:
-                    raise ValueError(f"clip for {event.text!r} is {len(stored) // 2} samples, the timeline says "
-                                     f"{event.length}")
-                return stored
+        if event.kind == SPEECH and volume == 1.0 and self._store is not None:
+            return self._stored_pcm16(event)
         return to_pcm16(scaled(self.clip(event), volume))
 
     def part(self, events: "Sequence[Event]") -> "PartClips":
@@ -171,11 +166,25 @@ class Mixer:
     def _speech_clip(self, text: str) -> "numpy.ndarray":
         return self._once(text, lambda: self._cached_speech(text))
 
-    def _stored_pcm16(self, text: str) -> bytes | None:
-        """The final clip's 16-bit form from the disk cache, if it is there (None: make it from the float clip)."""
-        if self._store is None:
-            return None
-        return self._store.get_pcm16(self._key(text))
+    def _stored_pcm16(self, event: Event) -> bytes:
+        """A speech clip's 16-bit form from the disk cache; when missing or damaged, made from the float clip and
+        stored again.
+
+        Whoever finds the entry unusable writes it again: the float clip may come from this run's memory, not the
+        store, and a damaged entry read here may be removed just after a prefetch thread (or another export)
+        wrote the good one in its place.
+        """
+        assert self._store is not None
+        key = self._key(event.text)
+        stored = self._store.get_pcm16(key)
+        if stored is None:
+            stored = to_pcm16(self.clip(event))
+            if not self._store.has_pcm16(key):
+                self._store.put_pcm16(key, stored)
+        if len(stored) != 2 * event.length:
+            raise ValueError(f"clip for {event.text!r} is {len(stored) // 2} samples, the timeline says "
+                             f"{event.length}")
+        return stored
 
     def _stored_chime(self) -> bytes:
         """The chime at full volume, from the disk cache: chime.pcm16 is pure Python, tens of ms each run."""
