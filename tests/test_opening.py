@@ -375,6 +375,30 @@ def test_an_edit_of_the_routine_is_seen_even_at_the_same_size_and_modification_t
     assert start(str(routine)).routine is None and len(checks) == 2  # kept again, for the new contents
 
 
+def test_a_routine_changed_while_its_opening_is_checked_is_not_kept_for_the_new_contents(tmp_path, monkeypatch):
+    """The memo keeps the hash of the very bytes that were checked: a file edited between loading and keeping
+    (here: just after the check) must be checked again, not recalled with the chime of the old contents."""
+    from voice_guide import openingcheck
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    routine = tmp_path / "short.yaml"
+    routine.write_text(SHORT)
+    edited = SHORT.replace("Relax your foot.", "Relax your foot, and breathe slowly, in and out, three times.")
+    checks, real = [], openingcheck.checked
+
+    def checked_then_edited(*args):
+        result = real(*args)
+        checks.append(args)
+        routine.write_text(edited)
+        return result
+
+    monkeypatch.setattr(openingcheck, "checked", checked_then_edited)
+    for _ in range(2):
+        started = opening.start(["play", str(routine)], open_sink=FakeSink, cache_root=tmp_path / "cache")
+        started.let_stops_in()
+    assert len(checks) == 2  # the edited file was not taken for the one checked first
+
+
 def test_an_edit_of_the_settings_file_is_seen_and_listen_there_starts_nothing(starts, tmp_path):
     start, checks, sinks = starts
     settings = tmp_path / "config" / "voice-guide" / "settings.yaml"

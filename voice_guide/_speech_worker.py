@@ -471,7 +471,16 @@ def _synthesize(engine: Any, driver: str, request: dict[str, Any]) -> dict[str, 
         if str(engine.getProperty("voice") or "").lower() == voice_id.lower():
             break
     else:
-        raise RuntimeError(f"the engine did not accept voice {voice_id!r} ({request['voice_name']!r})")
+        raise _not_accepted(request)
+    return _written(request, pcm)
+
+
+def _not_accepted(request: dict[str, Any]) -> RuntimeError:
+    return RuntimeError(f"the engine did not accept voice {request['voice']!r} ({request['voice_name']!r})")
+
+
+def _written(request: dict[str, Any], pcm: array.array) -> dict[str, Any]:
+    """The reply for a line spoken into `pcm`, its clip written where the request asks (only silence: refused)."""
     if not pcm:
         raise RuntimeError("the engine produced only silence")
     write_wav(request["out"], pcm, request.get("key", "").encode("utf-8"))
@@ -523,12 +532,8 @@ def _synthesize_inherited(request: dict[str, Any]) -> dict[str, Any]:
         if str(EspeakDriver.getProperty("voice") or "").lower() == voice_id.lower():
             break
     else:
-        raise RuntimeError(f"the engine did not accept voice {voice_id!r} ({request['voice_name']!r})")
-    pcm = trim(array.array("h", b"".join(chunks)))  # espeak's samples, in this machine's byte order
-    if not pcm:
-        raise RuntimeError("the engine produced only silence")
-    write_wav(request["out"], pcm, request.get("key", "").encode("utf-8"))
-    return {"ok": True, "frames": len(pcm), "preloaded": _synchronous}
+        raise _not_accepted(request)
+    return _written(request, trim(array.array("h", b"".join(chunks))))  # espeak's samples, in this byte order
 
 
 def _keep_settings(engine: Any, driver: str) -> None:

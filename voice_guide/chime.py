@@ -19,10 +19,10 @@ import math
 import operator
 import sys
 from array import array
-from pathlib import Path
 from functools import lru_cache
 from itertools import accumulate, repeat
 from operator import attrgetter
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .timeline import SAMPLE_RATE

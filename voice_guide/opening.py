@@ -77,7 +77,7 @@ def start(argv: Sequence[str], open_sink=SimpleaudioSink, clock=time.perf_counte
         where = user_settings.path()
         recalled = openingmemo.recall(options, where, root)
         if recalled is not None:
-            routine, text, pcm, inputs = None, recalled.text, recalled.pcm, [Path(recalled.routine)]
+            routine, text, pcm, inputs, loaded = None, recalled.text, recalled.pcm, [Path(recalled.routine)], None
             settings = UserSettings(recalled.listen, recalled.sensitivity)
         else:
             from . import openingcheck  # only on a miss: it imports PyYAML, the compiler and num2words
@@ -85,7 +85,7 @@ def start(argv: Sequence[str], open_sink=SimpleaudioSink, clock=time.perf_counte
             checked = openingcheck.checked(options, where)
             if checked is None:
                 return None
-            routine, settings, pcm, inputs = checked
+            routine, settings, pcm, inputs, loaded = checked
             text = None
         sink = open_sink()
         log = None
@@ -100,8 +100,8 @@ def start(argv: Sequence[str], open_sink=SimpleaudioSink, clock=time.perf_counte
         started = Started(pcm, actual, clock())
     except AudioDeviceError:
         started = None
-    if routine is not None and inputs:  # after the chime has started: keeping it is not on the first sound's path
-        openingmemo.save(options, where, root, routine=str(inputs[0]), pcm=pcm, listen=settings.listen,
+    if routine is not None and inputs and loaded is not None:  # after the chime has started: off its path
+        openingmemo.save(options, where, root, routine=str(inputs[0]), text=loaded, pcm=pcm, listen=settings.listen,
                          sensitivity=settings.sensitivity)
     return Opening(routine, text, settings, log, sink, started, held)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import compiler, loader, user_settings
+from . import compiler, loader, openingmemo, user_settings
 from .chime import CHIME_LENGTH
 from .engine import DEFAULT_RATE
 from .mixer import Mixer, routine_targets
@@ -18,14 +18,16 @@ from .timeline import CHIME, Event
 from .user_settings import UserSettings
 
 
-def checked(options: dict, where: Path) -> tuple[Routine, UserSettings, bytes, list[Path]] | None:
-    """The routine, the settings, the chime's PCM and the files read (loader.inputs) of a `play` the memo knows
-    nothing about, checked as cli checks them; None when this is not one to start here. Raises what cli would
-    report."""
+def checked(options: dict, where: Path) -> tuple[Routine, UserSettings, bytes, list[Path], bytes | None] | None:
+    """The routine, the settings, the chime's PCM, the files read (loader.inputs) and the routine file's bytes as
+    loaded (None: not a regular file, so not one to keep) of a `play` the memo knows nothing about, checked as
+    cli checks them; None when this is not one to start here. Raises what cli would report."""
     settings = user_settings.load(where)
     if settings.listen:
         return None
-    routine = loader.load_argument(options.get("routine"))
+    # Read once: the bytes loaded are the bytes the memo keeps the hash of (the file may change meanwhile).
+    text = openingmemo.contents(loader.resolve(options.get("routine")), limit=loader.MAX_BYTES + 1)
+    routine = loader.load_argument(options.get("routine"), text=text)
     asked = Voice(voice=options.get("--voice"), rate=options.get("--rate"), volume=options.get("--volume"),
                   engine=options.get("--engine"))
     chime = False if "--no-chime" in options else None
@@ -36,4 +38,4 @@ def checked(options: dict, where: Path) -> tuple[Routine, UserSettings, bytes, l
     voice = voice.filled_in(DEFAULT_ENGINE, DEFAULT_RATE)  # as the synthesizer fills it in (its `requested`)
     targets = routine_targets(routine, voice, chime=chime)
     pcm = Mixer(None, targets=targets).pcm(Event(CHIME, 0, CHIME_LENGTH), voice.volume)
-    return routine, settings, pcm, loader.inputs(routine)
+    return routine, settings, pcm, loader.inputs(routine), text

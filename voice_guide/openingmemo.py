@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import sys
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple
@@ -62,7 +63,7 @@ def recall(options: Mapping[str, Any], settings_path: Path, cache_root: Path) ->
         if hashlib.sha256(pcm).hexdigest() != entry["pcm_sha256"] or not pcm or len(pcm) % 2:
             return None
         routine, size = str(entry["routine"]), int(entry["size"])
-        text = _contents(routine, size)
+        text = contents(routine, size=size)
         # Read once here: the bytes that are hashed are the bytes cli parses (a change since is not seen).
         if text is None or hashlib.sha256(text).hexdigest() != entry["sha256"]:
             return None
@@ -74,15 +75,11 @@ def recall(options: Mapping[str, Any], settings_path: Path, cache_root: Path) ->
         return None  # damaged or foreign
 
 
-def save(options: Mapping[str, Any], settings_path: Path, cache_root: Path, *, routine: str, pcm: bytes,
-         listen: bool | None, sensitivity: float | None) -> None:
-    """Keep an opening that passed: `routine` is the file it loaded (loader.inputs), `pcm` the chime it played,
-    `listen` and `sensitivity` what the settings file at `settings_path` said. A routine that is not a regular
-    file, or a file that changed meanwhile (its hash is taken now), is simply not kept."""
-    size = _size(routine)
-    text = _contents(routine, size) if size is not None else None
-    if text is None:
-        return
+def save(options: Mapping[str, Any], settings_path: Path, cache_root: Path, *, routine: str, text: bytes,
+         pcm: bytes, listen: bool | None, sensitivity: float | None) -> None:
+    """Keep an opening that passed: `routine` is the file it loaded (loader.inputs) and `text` the bytes it loaded
+    from it (so what is kept is what was checked), `pcm` the chime it played, `listen` and `sensitivity` what the
+    settings file at `settings_path` said."""
     if os.path.lexists(settings_path):
         settings_read = {"file": os.fspath(settings_path), "sha256": checkmemo.digest(settings_path)}
         if settings_read["sha256"] is None:
@@ -91,7 +88,7 @@ def save(options: Mapping[str, Any], settings_path: Path, cache_root: Path, *, r
         settings_read = {"exists": os.fspath(settings_path), "is": False}
     checkmemo.write_memo(cache_root / FOLDER, {
         "format": FORMAT, "key": key(options, settings_path), "reads": [settings_read],
-        "routine": routine, "size": size, "sha256": hashlib.sha256(text).hexdigest(),
+        "routine": routine, "size": len(text), "sha256": hashlib.sha256(text).hexdigest(),
         "pcm": pcm.hex(), "pcm_sha256": hashlib.sha256(pcm).hexdigest(),
         "listen": listen, "sensitivity": sensitivity,
     }, ENTRY_LIMIT, OPENINGS_MAX_BYTES)
@@ -109,20 +106,20 @@ def key(options: Mapping[str, Any], settings_path: Path) -> str:
     return hashlib.sha256(json.dumps(material).encode("utf-8", "surrogateescape")).hexdigest()
 
 
-def _size(path: str) -> int | None:
+def contents(path: str | os.PathLike, *, size: int | None = None, limit: int | None = None) -> bytes | None:
+    """The bytes of the regular file at `path` (never through a link, never waiting on a FIFO), at most `limit`;
+    with `size`, only if it holds exactly that many. None for anything else."""
     try:
-        return os.path.getsize(path) if checkmemo.is_regular(path) else None
-    except OSError:
-        return None
-
-
-def _contents(path: str, size: int) -> bytes | None:
-    """The bytes of the regular file at `path` (not a link) if it still holds `size` of them; else None."""
-    if not checkmemo.is_regular(path):
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except (OSError, ValueError):
         return None
     try:
-        with open(path, "rb") as file:
-            data = file.read(size + 1)
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return None
+        with os.fdopen(descriptor, "rb", closefd=False) as file:
+            data = file.read(size + 1 if size is not None else -1 if limit is None else limit)
     except OSError:
         return None
-    return data if len(data) == size else None
+    finally:
+        os.close(descriptor)
+    return data if size is None or len(data) == size else None

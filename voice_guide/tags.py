@@ -52,13 +52,12 @@ def write_tags(path: Path, format: str, metadata: Metadata, *, frames: int, samp
     ...
     ValueError: no tag writer for format 'aiff'
     """
-    writers = {"mp3": _tag_mp3, "ogg": _tag_vorbis_comments, "flac": _tag_vorbis_comments}
-    if format not in writers:
-        raise ValueError(f"no tag writer for format {format!r}")
     if format == "mp3":
         _tag_mp3(path, format, metadata, samples_to_ms(frames, sample_rate), cache_dir=cache_dir)
+    elif format in ("ogg", "flac"):
+        _tag_vorbis_comments(path, format, metadata, samples_to_ms(frames, sample_rate))
     else:
-        writers[format](path, format, metadata, samples_to_ms(frames, sample_rate))
+        raise ValueError(f"no tag writer for format {format!r}")
 
 
 def mp3_container_ms(path: Path) -> int | None:
