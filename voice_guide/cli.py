@@ -485,7 +485,7 @@ def run_play(args: argparse.Namespace, env: Environment) -> int:
     opening = args.opening
     if opening is not None and opening.routine is not None:
         routine = opening.routine
-    else:  # started from the memo: the routine file's bytes as it checked them
+    else:  # no opening (loaded here), or one recalled from its memo (the very bytes it checked)
         routine = api.load(args.routine, text=opening.text if opening is not None else None)
     # listen: true, sensitivity: ... (the command line wins); read once, by the opening when there was one
     saved = opening.settings if opening is not None else user_settings.load()
