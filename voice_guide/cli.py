@@ -227,6 +227,8 @@ def _detach_stdout() -> None:
 
 def _terminal_gone(error: BaseException | None) -> bool:
     """An error that means the terminal we read or write has gone (a hang-up)."""
+    if isinstance(error, MemoryError):  # not the terminal; and importing termios may fail then for want of memory
+        return False
     import errno
     import termios
 
