@@ -21,7 +21,9 @@ WIRING = {"api", "cli", "openingcheck"}
 LAZY = {
     ("__init__", "api"): "`import voice_guide` stays light (PEP 562 __getattr__); the workers import the package",
     ("launch", "cli"): "a `check` whose result is known is printed before the pipeline is imported (checkmemo)",
-    ("launch", "cachefiles"): "only `check` looks for its kept result; `play`'s chime does not wait for that code",
+    ("launch", "cachefiles"): "only `check` looks for its kept result, and `export` for a speech cache; `play`'s "
+                              "chime does not wait for that code",
+    ("launch", "_speech_process"): "only a cold `export` starts its speech worker before the pipeline is imported",
     ("launch", "checkmemo"): "only `check` looks for its kept result; `play`'s chime does not wait for that code",
     ("launch", "opening"): "`check`'s fast path loads no routine and no sound device; `play` starts its chime there",
     ("opening", "openingcheck"): "a chime the memo knows starts without PyYAML, the compiler and num2words",

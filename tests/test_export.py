@@ -297,3 +297,37 @@ def test_a_warm_export_to_wav_or_mp3_imports_no_numpy_nor_the_player_and_writes_
     assert cold_play_only == warm_play_only == "[]"
     assert cold_workers > 0 and warm_workers == 0
     assert warm_bytes == cold_bytes
+
+
+def test_a_cold_export_from_the_command_starts_its_first_speech_worker_before_the_pipeline_and_a_warm_one_none(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import subprocess, sys\n"
+        "started = []\n"
+        "class Counted(subprocess.Popen):\n"
+        "    def __init__(self, args, *rest, **kwargs):\n"
+        "        started.append((list(args), 'voice_guide.cli' in sys.modules))\n"
+        "        super().__init__(args, *rest, **kwargs)\n"
+        "subprocess.Popen = Counted\n"
+        "sys.argv = ['voice-guide', *sys.argv[1:]]\n"
+        "from voice_guide.launch import main\n"
+        "status = main()\n"
+        "import json; print(json.dumps([[args[-1], cli] for args, cli in started if any('_speech_worker' in a for a in args)]))\n"
+        "sys.exit(status)\n"
+    )
+    env = {**__import__("os").environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    seen = []
+    for name in ("cold", "warm"):
+        done = subprocess.run([sys.executable, "-c", code, "export", str(SHORT), "-o", str(tmp_path / f"{name}.wav"),
+                               "--quiet"], capture_output=True, text=True, env=env, timeout=300)
+        assert done.returncode == 0, done.stderr
+        seen.append(json.loads(done.stdout))
+    # Cold: the first worker is started before cli (the pipeline) is imported, and lists the voices at once; it is
+    # the one the synthesizer uses (any others are spares for more CPUs: started later, as before). Warm: none.
+    cold, warm = seen
+    assert cold[0] == ["--voices-ahead", False]
+    assert all(args_end.endswith("_speech_worker.py") and cli for args_end, cli in cold[1:])
+    assert warm == []
+    assert (tmp_path / "cold.wav").read_bytes() == (tmp_path / "warm.wav").read_bytes()

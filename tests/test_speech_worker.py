@@ -123,3 +123,51 @@ def test_a_preloaded_child_refuses_a_voice_espeak_does_not_take_as_a_fresh_engin
         assert "did not accept voice 'nonexistent/xx'" in replies[1]["error"]
         answers.append([(folder / f"{index}.wav").read_bytes() for index in (0, 2)])
     assert answers[0] == answers[1]
+
+
+# --- a worker started early (launch.py, a cold export) -------------------------------------------------
+
+
+def test_a_worker_listing_the_voices_ahead_lists_and_says_them_as_one_asked_in_turn(tmp_path):
+    listed = {}
+    for name, options in (("ahead", ["--voices-ahead"]), ("asked", [])):
+        worker = WorkerProcess([*default_command(), *options], timeout=TIMEOUT)
+        try:
+            listed[name] = [worker.ask({"op": "voices"}, TIMEOUT, "listing voices") for _ in range(2)]
+        finally:
+            worker.close()
+    assert listed["ahead"] == listed["asked"]
+    assert listed["ahead"][0]["ok"] and listed["ahead"][0]["voices"]
+    requests = [("gmw/en-us", 150, text) for text in LINES[:3]]
+    ahead = say_all([*default_command(), "--voices-ahead"], requests, tmp_path / "ahead")
+    fresh = say_all([*default_command(), "--preload", "no"], requests, tmp_path / "fresh")
+    assert [data for data, _ in ahead] == [data for data, _ in fresh]
+    assert all(reply["preloaded"] for _, reply in ahead)  # the listing's child showed the engine starts
+
+
+def test_an_early_worker_is_handed_over_once_in_its_own_process_and_killed_at_exit_if_never_taken():
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import os, sys
+        from voice_guide import _speech_process as p
+        p.start_early(p.default_command(), ("--voices-ahead",))
+        pid = os.fork()
+        if pid == 0:  # a process forked from the one that started it (a pool's) never takes it
+            os._exit(0 if p.take_early(p.default_command()) is None else 1)
+        assert os.waitpid(pid, 0)[1] == 0
+        worker = p.take_early(p.default_command())
+        assert worker is not None and p.take_early(p.default_command()) is None
+        assert worker.greeted(30.0).engine == "espeak"
+        worker.close()
+        p.start_early(p.default_command())
+        print(p._EARLY[p.default_command()][1]._process.pid)  # never taken: killed at exit
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, done.stderr
+    left = int(done.stdout.split()[-1])
+    assert not Path(f"/proc/{left}").exists()

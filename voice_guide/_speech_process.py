@@ -6,6 +6,7 @@ turns its replies into a queue, so waiting with a timeout works the same on ever
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import queue
@@ -41,6 +42,34 @@ def kill_all_workers() -> None:
             pass
 
 
+_EARLY: dict[tuple[str, ...], tuple[int, "WorkerProcess"]] = {}  # command -> (the starting process, its worker)
+
+
+def start_early(command: Sequence[str], options: Sequence[str] = ()) -> None:
+    """Start a worker for `command` (with `options`) now, before the caller imports the rest of the program (a cold
+    export will want one: its Python and pyttsx3 then start on another core meanwhile); `take_early(command)` hands
+    it over. One nobody takes is killed at exit. One that cannot even be started is left to the caller's own try."""
+    try:
+        worker = WorkerProcess((*command, *options), timeout=0.0, greet=False)
+    except Exception:  # noqa: BLE001 - the worker started later reports what goes wrong
+        return
+    _EARLY[tuple(command)] = (os.getpid(), worker)
+    atexit.register(_kill_early)
+
+
+def take_early(command: Sequence[str]) -> "WorkerProcess | None":
+    """The worker `start_early` started for this command in this very process (not in a parent forked from), once."""
+    early = _EARLY.pop(tuple(command), None)
+    return early[1] if early is not None and early[0] == os.getpid() else None
+
+
+def _kill_early() -> None:
+    for pid, worker in list(_EARLY.values()):
+        if pid == os.getpid():
+            worker.kill()
+    _EARLY.clear()
+
+
 class WorkerStalled(Exception):
     """The worker did not answer in time (it has been killed)."""
 
@@ -56,7 +85,8 @@ class WorkerRefused(Exception):
 class WorkerProcess:
     """A running worker; `engine` is the pyttsx3 driver it loaded (e.g. 'espeak')."""
 
-    def __init__(self, command: Sequence[str], *, timeout: float):
+    def __init__(self, command: Sequence[str], *, timeout: float, greet: bool = True):
+        """Start the worker and (`greet`) wait for its first answer; without, `greeted` waits for it later."""
         self._stderr = tempfile.TemporaryFile()
         self._replies: queue.Queue[str | None] = queue.Queue()
         self._process = subprocess.Popen(
@@ -77,11 +107,18 @@ class WorkerProcess:
             self.kill()
             raise
         self._tail: str | None = None  # what the worker said on stderr, kept once its file is closed
+        self.engine = ""
+        if greet:
+            self.greeted(timeout)
+
+    def greeted(self, timeout: float) -> "WorkerProcess":
+        """This worker once it has said that its engine loaded (waiting up to `timeout` seconds for that)."""
         hello = self._receive(timeout, "starting up")
         if not hello.get("ok"):
             self.kill()
             raise WorkerRefused(hello.get("error", "the speech worker could not start"))
-        self.engine: str = hello["engine"]
+        self.engine = hello["engine"]
+        return self
 
     def ask(self, request: dict[str, Any], timeout: float, doing: str) -> dict[str, Any]:
         """Send one request and wait up to `timeout` seconds for its reply; `doing` names it in errors."""

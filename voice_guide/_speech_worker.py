@@ -75,19 +75,31 @@ def main(argv: list[str] | None = None) -> int:
     run = _forked if fork else _inline
     preload = fork and driver == "espeak" and options.preload == "auto"
     _send(replies, {"ok": True, "engine": driver, "pid": os.getpid()})
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        request = json.loads(line)
+
+    def answer(request: dict[str, Any]) -> dict[str, Any]:
+        nonlocal preload
         if _PRELOADED and request.get("op") == "synth":
             _voice_ahead(request["voice"])
         reply = run(lambda: _handle(request, driver))
         if reply.get("crashed"):
             reply = explain_crash(driver, reply)
-        _send(replies, reply)
         if preload and reply.get("ok"):  # a child has shown the engine starts
             preload = False
             _preload()
+        return reply
+
+    # The voice list asked for before it is asked (`--voices-ahead`: the parent started this worker before it knew
+    # the voice, and will ask): it is made while the parent is still starting, then sent when asked for.
+    listed = answer({"op": "voices"}) if options.voices_ahead else None
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        request = json.loads(line)
+        if request.get("op") == "voices" and listed is not None:
+            reply, listed = listed, None
+        else:
+            reply = answer(request)
+        _send(replies, reply)
     return 0
 
 
@@ -213,6 +225,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--preload", choices=("auto", "no"), default="auto",
                         help="initialise espeak once in this process for the children it forks (auto: when "
                              "forking for espeak; no: each child initialises its own)")
+    parser.add_argument("--voices-ahead", action="store_true",
+                        help="list the voices (and preload) at once, and answer the first voices request with that")
     return parser.parse_args(argv)
 
 

@@ -23,9 +23,25 @@ def main() -> int:
         from . import opening  # only here: `check` does not load routines or the sound device on this path
 
         opened = opening.start(argv)
+    if argv[:1] == ["export"]:
+        _start_speech_early(argv)
     from .cli import main as run  # only here: importing cli imports the whole pipeline
 
     return run(argv, opening=opened)
+
+
+def _start_speech_early(argv: list[str]) -> None:
+    """An export with no speech cache yet will start an espeak-ng worker and ask it for the voices: start it now,
+    so it starts and lists them on another core while this process imports the pipeline (the synthesizer takes
+    it over; see _speech_process.start_early). Not for help, nor when Piper may be asked for; a warm cache
+    starts none."""
+    if {"-h", "--help"} & set(argv) or any("piper" in word for word in argv):
+        return
+    from . import cachefiles
+    from ._speech_process import default_command, start_early
+
+    if not (cachefiles.default_root() / "speech").exists():  # nor the voice chosen: it lists the voices at once
+        start_early(default_command(), ("--voices-ahead",))
 
 
 def _replay(status: int, output: list[tuple[int, str]]) -> int:

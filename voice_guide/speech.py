@@ -23,7 +23,7 @@ from .cpus import usable_cpus
 from ._espeak_engine import EspeakEngine
 from ._piper_engine import PiperEngine
 from ._speech_cache import ClipCache, ClipKey
-from ._speech_process import WorkerDied, WorkerProcess, WorkerRefused, WorkerStalled
+from ._speech_process import WorkerDied, WorkerProcess, WorkerRefused, WorkerStalled, take_early
 from .engine import DEFAULT_ENGINE, DEFAULT_RATE, ENGINE_NAMES, Engine, ResolvedVoice
 from .errors import BadInputError, EngineError
 from .pcm import float_samples
@@ -602,7 +602,8 @@ def _shown(text: str) -> str:
 def _start_worker(command: Sequence[str], timeout: float) -> WorkerProcess:
     """A started worker, or EngineError saying why not (engine missing, hung, crashed)."""
     try:
-        return WorkerProcess(command, timeout=timeout)
+        early = take_early(command)
+        return early.greeted(timeout) if early is not None else WorkerProcess(command, timeout=timeout)
     except WorkerRefused as error:
         raise EngineError(str(error)) from None
     except (WorkerStalled, WorkerDied) as error:
