@@ -17,6 +17,8 @@ SHORT = DATA / "routines" / "short.yaml"
 PLAY_ONLY = ("pyttsx3", "simpleaudio", "rich") + tuple(f"voice_guide.{name}" for name in (
     "clock", "display", "keys", "prefetch", "scheduler", "timing_log", "listening", "hearing", "microphone",
     "opening", "user_settings", "commands"))
+# Loaded only to start a speech worker (subprocess) or to write a clip or a file for standard output (tempfile).
+WORKERS_ONLY = ("subprocess", "tempfile")
 
 
 def sha256(path) -> str:
@@ -267,18 +269,20 @@ def test_a_warm_export_to_wav_or_mp3_imports_no_numpy_nor_the_player_and_writes_
     import sys
 
     code = (
-        "import subprocess, sys\n"
+        "import sys\n"
+        "from voice_guide import _speech_process\n"
         "started = []\n"
-        "class Counted(subprocess.Popen):\n"
+        "class Counted(_speech_process.WorkerProcess):\n"
         "    def __init__(self, *args, **kwargs):\n"
         "        started.append(args)\n"
         "        super().__init__(*args, **kwargs)\n"
-        "subprocess.Popen = Counted\n"
+        "_speech_process.WorkerProcess = Counted\n"
         "from voice_guide.cli import main\n"
         "status = main(sys.argv[1:])\n"
         "print('numpy' in sys.modules)\n"
         f"print(sorted(m for m in {PLAY_ONLY!r} if m in sys.modules))\n"
         "print(len(started))\n"
+        f"print(sorted(m for m in {WORKERS_ONLY!r} if m in sys.modules))\n"
         "sys.exit(status)\n"
     )
     env = {**__import__("os").environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
@@ -288,10 +292,14 @@ def test_a_warm_export_to_wav_or_mp3_imports_no_numpy_nor_the_player_and_writes_
         done = subprocess.run([sys.executable, "-c", code, "export", str(SHORT), "-o", str(out), "--quiet"],
                               capture_output=True, text=True, env=env, timeout=300)
         assert done.returncode == 0, done.stderr
-        numpy, play_only, workers = done.stdout.splitlines()
-        runs.append((numpy, play_only, int(workers), sha256(out)))
-    (cold_numpy, cold_play_only, cold_workers, cold_bytes), (warm_numpy, warm_play_only, warm_workers, warm_bytes) = runs
+        numpy, play_only, workers, workers_only = done.stdout.splitlines()
+        runs.append((numpy, play_only, int(workers), workers_only, sha256(out)))
+    cold, warm = runs
+    (cold_numpy, cold_play_only, cold_workers, cold_workers_only, cold_bytes) = cold
+    (warm_numpy, warm_play_only, warm_workers, warm_workers_only, warm_bytes) = warm
     assert (cold_numpy, warm_numpy) == ("True", "False")
+    # What only starting a worker or writing a clip needs is not loaded when neither happens.
+    assert cold_workers_only == repr(list(WORKERS_ONLY)) and warm_workers_only == "[]"
     # Nothing of the player (screen, keys, scheduler, microphone) is loaded by an export, and a warm one starts no
     # speech engine: pyttsx3 is imported only in a speech worker, and no worker is started.
     assert cold_play_only == warm_play_only == "[]"

@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import struct
-import tempfile
 import time
 import zlib
 from dataclasses import dataclass
@@ -161,6 +160,8 @@ class ClipCache:
 
     def temporary(self, key: ClipKey) -> Path:
         """A fresh name next to the entry, made exclusively, for a worker to write into before commit()."""
+        import tempfile  # here: a run whose clips are all cached makes none
+
         fd, name = tempfile.mkstemp(prefix=f".{key.digest()[:16]}.", suffix=".tmp", dir=self.root)
         os.close(fd)
         return Path(name)

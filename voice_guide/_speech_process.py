@@ -2,6 +2,9 @@
 
 The worker speaks line-based JSON on its stdin/stdout pipes (see _speech_worker). A reader thread
 turns its replies into a queue, so waiting with a timeout works the same on every platform.
+
+subprocess and tempfile are imported when a worker is started: a run whose speech is all in the cache (a warm
+export or play) starts none and loads neither.
 """
 
 from __future__ import annotations
@@ -11,9 +14,7 @@ import json
 import os
 import queue
 import signal
-import subprocess
 import sys
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Sequence
@@ -87,6 +88,9 @@ class WorkerProcess:
 
     def __init__(self, command: Sequence[str], *, timeout: float, greet: bool = True):
         """Start the worker and (`greet`) wait for its first answer; without, `greeted` waits for it later."""
+        import subprocess
+        import tempfile
+
         self._stderr = tempfile.TemporaryFile()
         self._replies: queue.Queue[str | None] = queue.Queue()
         self._process = subprocess.Popen(
@@ -133,6 +137,8 @@ class WorkerProcess:
 
     def close(self) -> None:
         """Let the worker finish (closing its stdin ends its loop); kill it if it lingers."""
+        import subprocess
+
         try:
             if self._process.stdin is not None:
                 self._process.stdin.close()
@@ -144,6 +150,8 @@ class WorkerProcess:
 
     def kill(self) -> None:
         """Stop the worker and anything it started, at once."""
+        import subprocess
+
         if self._process.poll() is None:
             try:
                 if os.name == "posix":

@@ -16,7 +16,6 @@ import hashlib
 import os
 import shutil
 import stat
-import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -313,6 +312,7 @@ def _publish_by_reservation(temporary: Path, destination: Path) -> None:
 class AtomicDestination:
     """Context manager: `temporary` to write to; published on success, removed on any exception.
 
+    >>> import tempfile
     >>> folder = Path(tempfile.mkdtemp())
     >>> with AtomicDestination(folder / "note.txt") as temp:
     ...     _ = temp.write_text("hello")
@@ -442,6 +442,8 @@ class StreamDestination(AtomicDestination):
     """
 
     def __init__(self, stream: BinaryIO, name: str = "standard output"):
+        import tempfile  # here: only a file for standard output needs a folder of its own
+
         self._stream = stream
         self._folder = Path(tempfile.mkdtemp(prefix="voice-guide-"))  # 0700: nobody else can look or swap
         super().__init__(self._folder / name.replace(os.sep, "_"), force=False)

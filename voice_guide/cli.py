@@ -20,7 +20,6 @@ import threading
 import time
 import traceback
 from enum import IntEnum
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -912,7 +911,8 @@ def run_voices(args: argparse.Namespace, env: Environment) -> int:
 
 
 def run_schema(args: argparse.Namespace, env: Environment) -> int:
-    env.stdout.write(resources.files("voice_guide").joinpath("routine.schema.json").read_text(encoding="utf-8"))
+    # Read beside this module, as bundled.py reads its routines: importlib.resources is not imported by every command.
+    env.stdout.write(Path(__file__).with_name("routine.schema.json").read_text(encoding="utf-8"))
     return ExitStatus.OK
 
 

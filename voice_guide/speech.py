@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import tempfile
 import threading
 from collections import OrderedDict, deque
 from dataclasses import dataclass
@@ -470,7 +469,7 @@ class Synthesizer:
             if self._cache_is_private:
                 return False
             try:
-                fallback = Path(tempfile.mkdtemp(prefix="voice-guide-speech-"))
+                fallback = _private_folder()
             except OSError:
                 return False
             self._cache_warnings += (f"no space left for the speech cache in {str(full.root)!r}; this run keeps "
@@ -636,10 +635,23 @@ def _open_cache(cache_dir: Path) -> tuple[ClipCache, tuple[str, ...]]:
     be, or when it is not safe to use (a link, another user's folder)."""
     try:
         cachefiles.private_folder(cache_dir)
-        probe = tempfile.NamedTemporaryFile(dir=cache_dir, prefix=".probe.")
-        probe.close()
+        _probe(cache_dir)
         return ClipCache(cache_dir), ()
     except OSError as error:
-        fallback = Path(tempfile.mkdtemp(prefix="voice-guide-speech-"))
+        fallback = _private_folder()
         warning = f"speech cache folder {str(cache_dir)!r} is not usable ({error.strerror}); using {str(fallback)!r}"
         return ClipCache(fallback), (warning,)
+
+
+def _probe(folder: Path) -> None:
+    """Raise OSError unless a file can be made in `folder` (made exclusively under a random name, then removed)."""
+    probe = folder / f".probe.{os.urandom(6).hex()}"
+    os.close(os.open(probe, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600))
+    probe.unlink()
+
+
+def _private_folder() -> Path:
+    """A new temporary folder only this user can read, for a run's speech when the cache cannot be used."""
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix="voice-guide-speech-"))
