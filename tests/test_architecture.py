@@ -27,6 +27,7 @@ LAZY = {
     ("launch", "checkmemo"): "only `check` looks for its kept result; `play`'s chime does not wait for that code",
     ("launch", "opening"): "`check`'s fast path loads no routine and no sound device; `play` starts its chime there",
     ("opening", "openingcheck"): "a chime the memo knows starts without PyYAML, the compiler and num2words",
+    ("user_settings", "yamlimport"): "PyYAML is read only when there is a settings file",
     ("mixer", "loudness"): "loudness is numpy from its first line; check and warm plays never level a clip",
     **{("api", name): "only play() needs the player's modules: an export or a check never loads them"
        for name in ("clock", "display", "keys", "prefetch", "procinfo", "scheduler", "timing_log", "listening",
@@ -43,7 +44,7 @@ LAYERS = {
     "devices": {"clock", "audio_sink", "keys", "procinfo", "env", "microphone", "_listen_worker", "user_settings"},
     "stages": {"loader", "compiler", "speech", "mixer", "render", "audiofile", "split", "transcript"},
     "parts": {"durations", "phrases", "numberwords", "voices", "bundled", "chime", "loudness", "targets", "pcm", "mp3", "tags",
-              "atomicfile", "cachefiles", "checkmemo", "openingmemo", "cpus", "printable", "_speech_process",
+              "atomicfile", "cachefiles", "checkmemo", "openingmemo", "cpus", "printable", "yamlimport", "_speech_process",
               "_speech_worker", "_speech_cache",
               "_mix_cache", "engine", "_espeak_engine", "_piper_engine", "_piper_worker", "listening", "recogniser"},
     "facts": {"routine", "timeline", "errors", "formats", "timefmt", "commands"},

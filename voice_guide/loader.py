@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, TypeVar
 
-import yaml
+from .yamlimport import yaml  # PyYAML, without its slowest pattern (see yamlimport)
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from . import bundled

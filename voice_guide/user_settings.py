@@ -38,7 +38,7 @@ def path() -> Path:
 
 def load(where: Path | None = None) -> UserSettings:
     """The settings file's contents (nothing, when there is no file); BadInputError naming the file if bad."""
-    import yaml
+    from .yamlimport import yaml  # PyYAML: only when there is a file
 
     where = where or path()
     try:
