@@ -14,7 +14,6 @@ import errno
 import fcntl
 import hashlib
 import os
-import shutil
 import stat
 import time
 from contextlib import ExitStack
@@ -235,6 +234,8 @@ def is_no_space(error: BaseException, folder: Path | None = None) -> bool:
         return True
     if folder is None:
         return False
+    import shutil  # only where used: with tempfile, ~15 M instructions before `play`'s chime (its timing log)
+
     try:
         return shutil.disk_usage(folder).free < _NEARLY_FULL
     except OSError:
@@ -453,6 +454,8 @@ class StreamDestination(AtomicDestination):
         pass
 
     def _move_into_place(self) -> None:
+        import shutil
+
         with open(self.temporary, "rb") as finished:
             shutil.copyfileobj(finished, self._stream, 1 << 20)
         self._stream.flush()
