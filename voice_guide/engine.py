@@ -13,11 +13,10 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .routine import DEFAULT_ENGINE, ENGINE_NAMES
+from .routine import DEFAULT_ENGINE, DEFAULT_RATE, ENGINE_NAMES
 from .voices import VoiceList
 
 ESPEAK, PIPER = ENGINE_NAMES
-DEFAULT_RATE = 150  # words per minute: a calm instruction pace (an engine may choose its own, see Engine)
 
 # Runs one request on a worker of this engine: (request, what it is doing, for messages) -> the reply.
 Ask = Callable[[dict[str, Any], str], dict[str, Any]]

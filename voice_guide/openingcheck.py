@@ -11,9 +11,8 @@ from pathlib import Path
 
 from . import compiler, loader, openingmemo, user_settings
 from .chime import CHIME_LENGTH
-from .engine import DEFAULT_RATE
 from .mixer import Mixer, routine_targets
-from .routine import DEFAULT_ENGINE, Routine, Voice
+from .routine import DEFAULT_ENGINE, DEFAULT_RATE, Routine, Voice
 from .timeline import CHIME, Event
 from .user_settings import UserSettings
 

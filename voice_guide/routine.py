@@ -11,6 +11,7 @@ from typing import Union
 # The ranges a routine or the command line may set, stated once: the loader, the CLI and the JSON Schema's test
 # use these.
 RATE_RANGE = (80, 400)  # words per minute
+DEFAULT_RATE = 150  # words per minute: a calm instruction pace (an engine may choose its own, see engine.Engine)
 VOLUME_RANGE = (0.0, 1.0)  # 1.0 is full volume; 0 itself is silence, refused
 DEFAULT_VOLUME = 1.0  # when neither the routine nor the command line says
 REPEAT_RANGE = (1, 100)  # rounds of a repeat block
