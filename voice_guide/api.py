@@ -233,9 +233,12 @@ def _mixing(routine: Routine, settings: Settings, env: Environment) -> Iterator[
     the engine has made it (or the disk cache has it), not after the last one is made."""
     with synthesizer(routine, settings, env, levelling=True) as synth:
         texts = compiler.texts(routine, voice=synth.resolved, chime=settings.chime)
-        synth.prefetch(texts)
         mixing = mixer(routine, synth, settings, env)
-        if not mixing.ready(texts):
+        # Asked before the engine is: a warm cache then answers every length on the way, and the engine starts no
+        # thread to read the same headers again. The first line not spoken yet ends the question.
+        ready = mixing.ready(texts)
+        synth.prefetch(texts)
+        if not ready:
             # Some clip is still to be levelled. numpy is imported here, while the engine starts, and before the
             # threads that use it: an import that fails (a memory limit) then fails once, in this thread,
             # instead of leaving a half-made module to the others. (A warm export to WAV or MP3 needs none.)
