@@ -3,7 +3,7 @@ a result that anything it depends on has since changed."""
 
 from __future__ import annotations
 
-import json
+import marshal
 import os
 import subprocess
 import sys
@@ -96,13 +96,16 @@ def test_a_file_named_like_a_bundled_routine_is_noticed(check, tmp_path):
 def test_a_damaged_or_planted_entry_is_not_believed(check, tmp_path):
     (tmp_path / "r.yaml").write_text(ROUTINE)
     first = check("r.yaml")
-    [entry] = (tmp_path / "cache" / "voice-guide" / "checks").glob("*.json")
-    data = json.loads(entry.read_text())
+    [entry] = (tmp_path / "cache" / "voice-guide" / "checks").glob("*" + checkmemo.SUFFIX)
+    start = len(checkmemo._MAGIC) + 32
+    data = marshal.loads(entry.read_bytes()[start:])
     data["output"] = [[1, "all good, trust me\n"]]
-    data["reads"] = []  # a forged entry that claims to depend on nothing
-    entry.write_text(json.dumps(data)[:-5])  # and cut short
+    data["reads"] = []  # a forged entry that claims to depend on nothing, its checksum left as it was
+    entry.write_bytes(entry.read_bytes()[:start] + marshal.dumps(data))
     again = check("r.yaml")
     assert again[3] and again[:3] == first[:3]
+    entry.write_bytes(entry.read_bytes()[:-5])  # made again by that run, now cut short
+    assert check("r.yaml")[3]
     entry.unlink()
     entry.symlink_to(tmp_path / "r.yaml")
     assert check("r.yaml")[3]
@@ -134,3 +137,35 @@ def test_nothing_is_kept_from_a_fifo(check, tmp_path):
     recorder.file(fifo)
     recorder.save(0, tmp_path / "cache")
     assert not (tmp_path / "cache" / "checks").exists()
+
+
+def test_a_reprinted_check_imports_only_what_it_needs(tmp_path):
+    """The installed command (scripts/voice-guide) reprints a kept check without re, pathlib, hashlib or json,
+    and with its output byte for byte and its exit status."""
+    command = Path(sys.executable).with_name("voice-guide")
+    (tmp_path / "r.yaml").write_text(ROUTINE.replace("hold: 20s", "hold: soon"))
+    probe = ("import sys; sys.argv = sys.argv[1:]; code = compile(open(sys.argv[0]).read(), sys.argv[0], 'exec')\n"
+             "try: exec(code, {'__name__': '__main__'})\nfinally: sys.stderr.write('\\n' + ' '.join(sorted(sys.modules)))")
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    runs = [subprocess.run([sys.executable, "-c", probe, str(command), "check", "r.yaml"], capture_output=True,
+                           text=True, env=env, cwd=tmp_path, timeout=300) for _ in range(2)]
+    first, again = ((run.returncode, run.stdout, run.stderr.rsplit("\n", 1)) for run in runs)
+    assert again[0] == first[0] == 2 and again[1] == first[1] and again[2][0] == first[2][0]
+    modules = set(again[2][1].split())
+    assert PIPELINE in first[2][1].split() and "voice_guide.checkmemo" in modules
+    assert not modules & {"re", "pathlib", "hashlib", "_hashlib", "json", "glob", "typing", PIPELINE}
+
+
+def test_matches_finds_what_glob_finds(tmp_path):
+    import glob
+
+    for folder in ("a/data", "b/data", ".c/data", "d", "e-f/data"):
+        (tmp_path / folder).mkdir(parents=True)
+    for file in ("a/data/phontab", ".c/data/phontab", "e-f/data/phontab", "d/phontab"):
+        (tmp_path / file).write_bytes(b"1")
+    (tmp_path / "g").symlink_to(tmp_path / "a")
+    for pattern in ("*/data/phontab", "*/phontab", "*/*", "a/data/phontab", "x/*/phontab"):
+        full = str(tmp_path / pattern)
+        assert checkmemo.matches(full) == sorted(glob.glob(full)), pattern
+    with pytest.raises(ValueError):
+        checkmemo.matches(str(tmp_path / "a?"))

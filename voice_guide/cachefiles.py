@@ -14,17 +14,26 @@ folders, reads and writes entries, and keeps the caches' size bounded.
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import stat
 import time
-from pathlib import Path
+
+TYPE_CHECKING = False  # pathlib and hashlib cost a reprinted `check` (see checkmemo) ~14 ms: os.path does here
+if TYPE_CHECKING:
+    from pathlib import Path
 
 PRIVATE = 0o700
 UNUSED_SECONDS = 90 * 24 * 3600.0  # an entry unused this long is removed by the next eviction
 
 
 def default_root() -> Path:
+    """The caches' folder (default_folder) as a Path."""
+    from pathlib import Path  # not at the top: a reprinted `check` names the folder with default_folder alone
+
+    return Path(default_folder())
+
+
+def default_folder() -> str:
     """The caches' folder: $XDG_CACHE_HOME/voice-guide, else ~/.cache/voice-guide.
 
     XDG says a relative XDG_CACHE_HOME is to be ignored. An empty or relative HOME is no home (the account's own
@@ -33,7 +42,7 @@ def default_root() -> Path:
     """
     base = os.environ.get("XDG_CACHE_HOME", "")
     if os.path.isabs(base):
-        return Path(base) / "voice-guide"
+        return os.path.join(base, "voice-guide")
     home = os.environ.get("HOME", "")
     if not os.path.isabs(home):
         try:
@@ -43,30 +52,30 @@ def default_root() -> Path:
         except (ImportError, KeyError):
             home = ""
     if os.path.isabs(home) and os.path.normpath(home) != os.sep:
-        return Path(home) / ".cache" / "voice-guide"
+        return os.path.join(home, ".cache", "voice-guide")
     import tempfile  # only here and in write_entry: it costs a `check` that is reprinted (see checkmemo) ~10 ms
 
-    return Path(tempfile.gettempdir()) / f"voice-guide-cache-{os.getuid()}"
+    return os.path.join(tempfile.gettempdir(), f"voice-guide-cache-{os.getuid()}")
 
 
 class UnsafeFolder(OSError):
     """A cache folder that is not a plain folder of ours: a link, someone else's, or not a folder at all."""
 
 
-def private_folder(path: Path) -> Path:
+def private_folder(path: str | os.PathLike) -> str | os.PathLike:
     """Make `path` and its missing parents with mode 0700 (whatever the umask); an existing `path` must be a
     plain folder owned by us, and is made 0700 if it is open to others. Returns `path`.
 
     >>> import tempfile
-    >>> folder = private_folder(Path(tempfile.mkdtemp()) / "a" / "b")
-    >>> oct(folder.stat().st_mode & 0o777), oct(folder.parent.stat().st_mode & 0o777)
+    >>> folder = private_folder(os.path.join(tempfile.mkdtemp(), "a", "b"))
+    >>> oct(os.stat(folder).st_mode & 0o777), oct(os.stat(os.path.dirname(folder)).st_mode & 0o777)
     ('0o700', '0o700')
     """
     missing = []
-    probe = path
-    while not os.path.lexists(probe) and probe != probe.parent:
+    probe = os.fspath(path)
+    while not os.path.lexists(probe) and probe != os.path.dirname(probe):
         missing.append(probe)
-        probe = probe.parent
+        probe = os.path.dirname(probe)
     for folder in reversed(missing):
         try:
             os.mkdir(folder, PRIVATE)
@@ -84,11 +93,11 @@ def private_folder(path: Path) -> Path:
     return path
 
 
-def read_entry(path: Path, limit: int) -> bytes | None:
+def read_entry(path: str | os.PathLike, limit: int) -> bytes | None:
     """The bytes of a cache entry, or None when it is missing or not a regular file of at most `limit` bytes
     (then whatever is at its name is removed). A read marks the entry as just used.
 
-    >>> read_entry(Path("/no/such/entry"), 100) is None
+    >>> read_entry("/no/such/entry", 100) is None
     True
     """
     opened = _open_entry(path, limit)
@@ -114,10 +123,10 @@ def read_entry(path: Path, limit: int) -> bytes | None:
         os.close(fd)
 
 
-def read_head(path: Path, size: int, limit: int) -> tuple[bytes, int] | None:
+def read_head(path: str | os.PathLike, size: int, limit: int) -> tuple[bytes, int] | None:
     """The first `size` bytes of an entry and its whole size, under read_entry's rules (without marking it used).
 
-    >>> read_head(Path("/no/such/entry"), 10, 100) is None
+    >>> read_head("/no/such/entry", 10, 100) is None
     True
     """
     opened = _open_entry(path, limit)
@@ -132,7 +141,7 @@ def read_head(path: Path, size: int, limit: int) -> tuple[bytes, int] | None:
         os.close(fd)
 
 
-def _open_entry(path: Path, limit: int) -> tuple[int, int] | None:
+def _open_entry(path: str | os.PathLike, limit: int) -> tuple[int, int] | None:
     """An open descriptor on the entry and its size, only if it is a regular file (never through a symbolic
     link) of at most `limit` bytes; anything else at its name is removed. The caller closes the descriptor."""
     try:
@@ -155,28 +164,29 @@ def _open_entry(path: Path, limit: int) -> tuple[int, int] | None:
     return fd, status.st_size
 
 
-def write_entry(path: Path, data: bytes) -> None:
+def write_entry(path: str | os.PathLike, data: bytes) -> None:
     """Put `data` at `path` atomically, through a fresh exclusive temporary file next to it (OSError if the
     folder refuses, e.g. a full disk; the temporary is never left behind).
 
     >>> import tempfile
-    >>> target = Path(tempfile.mkdtemp()) / "entry"
-    >>> write_entry(target, b"abc"); target.read_bytes()
+    >>> target = os.path.join(tempfile.mkdtemp(), "entry")
+    >>> write_entry(target, b"abc"); open(target, "rb").read()
     b'abc'
     """
     import tempfile
 
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name[:16]}.", suffix=".tmp", dir=path.parent)
+    folder, name = os.path.split(os.fspath(path))
+    fd, temporary = tempfile.mkstemp(prefix=f".{name[:16]}.", suffix=".tmp", dir=folder or os.curdir)
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
         os.replace(temporary, path)
     except BaseException:
-        remove(Path(temporary))
+        remove(temporary)
         raise
 
 
-def remove(path: Path) -> None:
+def remove(path: str | os.PathLike) -> None:
     """Remove a file (or a link, or a FIFO) if it is there; a failure leaves it for the next run."""
     try:
         os.unlink(path)
@@ -184,13 +194,16 @@ def remove(path: Path) -> None:
         pass
 
 
-def evict(folder: Path, suffixes: tuple[str, ...], max_bytes: int, *, unused: float = UNUSED_SECONDS) -> list[Path]:
+def evict(folder: str | os.PathLike, suffixes: tuple[str, ...], max_bytes: int, *,
+          unused: float = UNUSED_SECONDS) -> list[Path]:
     """Remove the entries of `folder` (files ending in one of `suffixes`) unused for `unused` seconds, then the
     least recently used until the rest hold at most `max_bytes`; return what was removed.
 
-    >>> evict(Path("/no/such/folder"), (".wav",), 1)
+    >>> evict("/no/such/folder", (".wav",), 1)
     []
     """
+    from pathlib import Path  # here, not at the top: see TYPE_CHECKING above (an eviction follows a write)
+
     try:
         entries = []
         with os.scandir(folder) as scan:
@@ -222,7 +235,9 @@ def package_stamp(name: str, version_file: str = "version.py") -> bytes:
     >>> package_stamp("no_such_package")
     b'no_such_package: not installed;'
     """
+    import hashlib  # here, not at the top: see TYPE_CHECKING above (no reprinted check needs a package's stamp)
     from importlib.util import find_spec
+    from pathlib import Path
 
     spec = find_spec(name)
     if spec is None or not spec.submodule_search_locations:

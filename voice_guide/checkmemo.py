@@ -17,33 +17,46 @@ Only runs that ended normally (good or bad routines, exit 0 or 2) with the defau
 needed a temporary speech cache (a full disk), that read a routine from something other than a regular file,
 or that used Piper is not. Entries live in the cache folder (`checks/`), are read and written as every cache
 entry is (cachefiles: no links, bounded sizes, whole or absent) and are bounded to CHECKS_MAX_BYTES in all.
-Stdlib and cachefiles only: this module is on the path that must stay quick.
+
+Builtin modules and cachefiles only: this module is on the path that must stay quick, where `re` (imported by
+json, glob and pathlib) would cost a third of a reprinted check, and hashlib's load of OpenSSL a sixth. So an
+entry is marshal's form of its dict (the format of Python's own .pyc caches; the key holds the interpreter's
+version), after a magic line and the sha256 of that body, which is checked before the body is read; the key is
+the sha256 of the repr of what it is made of; and the SHA-256 is the one hashlib itself falls back to.
 """
 
 from __future__ import annotations
 
-import glob
-import hashlib
-import json
+import marshal
 import os
 import stat
 import sys
-from pathlib import Path
 
 from . import cachefiles
+
+try:  # hashlib's own built-in SHA-256, without hashlib: it loads OpenSSL first (~11 M instructions)
+    if sys.version_info >= (3, 12):
+        from _sha2 import sha256
+    else:
+        from _sha256 import sha256
+except ImportError:  # a Python built without them: hashlib's, the same function
+    from hashlib import sha256
 
 TYPE_CHECKING = False  # `typing` costs ~8 ms on the path that must stay quick: its names are for type checkers only
 if TYPE_CHECKING:
     from typing import Any, TextIO
 
-FORMAT = 1  # changes whenever an entry's layout or the key's contents change
+FORMAT = 2  # changes whenever an entry's layout or the key's contents change
 ENTRY_LIMIT = 4 * 1024 * 1024  # bytes: a larger output (a thousand-step routine) is simply not kept
 CHECKS_MAX_BYTES = 16 * 1024 * 1024  # all entries together; the least recently used go first
-SUFFIX = ".json"
+SUFFIX = ".memo"
+_OLD_SUFFIXES = (".json",)  # entries of earlier formats, evicted like the rest
+_MAGIC = b"voice-guide memo\n"  # then the sha256 of the body, then the body (marshal)
+_DIGEST_SIZE = 32
 # The whole environment is part of the key (a variable may steer voice-guide, Python or a library), except what
 # a shell changes between two identical commands.
 _VOLATILE = {"_", "OLDPWD"}
-_PACKAGE = Path(__file__).resolve().parent
+_PACKAGE = os.path.dirname(os.path.realpath(__file__))
 
 
 class Recorder:
@@ -81,21 +94,21 @@ class Recorder:
     def forget(self) -> None:
         self._keep = False
 
-    def save(self, status: int, cache_root: Path) -> None:
+    def save(self, status: int, cache_root: str | os.PathLike) -> None:
         """Keep the run (exit 0 or 2 only); a cache folder that cannot be used just means nothing is kept."""
         if not self._keep or status not in (0, 2) or not all(unchanged(read) for read in self._reads):
             return  # (a file that changed while it was checked: the output may be of either version)
-        write_memo(cache_root / "checks", {"format": FORMAT, "key": self._key, "reads": self._reads,
+        write_memo(os.path.join(cache_root, "checks"), {"format": FORMAT, "key": self._key, "reads": self._reads,
                                            "status": status, "output": self._chunks}, ENTRY_LIMIT, CHECKS_MAX_BYTES)
 
 
-def recall(argv: list[str], cache_root: Path) -> tuple[int, list[tuple[int, str]]] | None:
+def recall(argv: list[str], cache_root: str | os.PathLike) -> tuple[int, list[tuple[int, str]]] | None:
     """(exit status, [(stream number, text), ...]) that `check argv` printed when nothing it depends on differs
     from now; None when it has to run."""
     found = key(argv)
     if found is None:
         return None
-    entry = read_memo(cache_root / "checks", found, FORMAT, ENTRY_LIMIT)
+    entry = read_memo(os.path.join(cache_root, "checks"), found, FORMAT, ENTRY_LIMIT)
     try:
         if entry is None or entry["status"] not in (0, 2):
             return None
@@ -105,7 +118,7 @@ def recall(argv: list[str], cache_root: Path) -> tuple[int, list[tuple[int, str]
         return None  # damaged or foreign: the run simply happens (and replaces it)
 
 
-def read_memo(folder: Path, found: str, layout: int, limit: int) -> dict[str, Any] | None:
+def read_memo(folder: str | os.PathLike, found: str, layout: int, limit: int) -> dict[str, Any] | None:
     """The entry `found` of a memo kept in `folder` (checks/, openings/) when it is whole, of this `layout`, for
     this key, and everything it read is unchanged; None otherwise (then it is simply made again)."""
     try:
@@ -114,27 +127,29 @@ def read_memo(folder: Path, found: str, layout: int, limit: int) -> dict[str, An
         return None
     if not (stat.S_ISDIR(status.st_mode) and status.st_uid == os.getuid() and not status.st_mode & 0o077):
         return None  # not a private folder of ours: nothing in it is trusted
-    data = cachefiles.read_entry(folder / f"{found}{SUFFIX}", limit)
-    if data is None:
-        return None
+    data = cachefiles.read_entry(os.path.join(folder, f"{found}{SUFFIX}"), limit)
+    start = len(_MAGIC) + _DIGEST_SIZE
+    if data is None or not data.startswith(_MAGIC) or sha256(data[start:]).digest() != data[len(_MAGIC):start]:
+        return None  # damaged (or of another layout): marshal is never given bytes that are not whole
     try:
-        entry = json.loads(data)
+        entry = marshal.loads(data[start:])
         if entry["format"] == layout and entry["key"] == found and all(unchanged(read) for read in entry["reads"]):
             return entry
-    except (ValueError, KeyError, TypeError, AttributeError):
-        pass  # damaged or foreign
+    except (ValueError, EOFError, KeyError, TypeError, AttributeError):
+        pass  # foreign
     return None
 
 
-def write_memo(folder: Path, entry: dict[str, Any], limit: int, max_bytes: int) -> None:
-    """Keep `entry` (with its "key") in `folder`, within `max_bytes` in all; a cache folder that cannot be used
-    just means nothing is kept."""
-    data = json.dumps(entry).encode("utf-8")
+def write_memo(folder: str | os.PathLike, entry: dict[str, Any], limit: int, max_bytes: int) -> None:
+    """Keep `entry` (with its "key"; str, int, float, None, list and dict values) in `folder`, within `max_bytes`
+    in all; a cache folder that cannot be used just means nothing is kept."""
+    body = marshal.dumps(entry)
+    data = _MAGIC + sha256(body).digest() + body
     if len(data) > limit:
         return
     try:
-        cachefiles.write_entry(cachefiles.private_folder(folder) / f"{entry['key']}{SUFFIX}", data)
-        cachefiles.evict(folder, (SUFFIX,), max_bytes)
+        cachefiles.write_entry(os.path.join(cachefiles.private_folder(folder), f"{entry['key']}{SUFFIX}"), data)
+        cachefiles.evict(folder, (SUFFIX, *_OLD_SUFFIXES), max_bytes)
     except (OSError, cachefiles.UnsafeFolder):
         pass
 
@@ -152,7 +167,7 @@ def key(argv: list[str]) -> str | None:
     environment = sorted((name, value) for name, value in os.environ.items() if name not in _VOLATILE)
     interpreter = [sys.executable, sys.version, repr(sys.flags), sys.warnoptions, sorted(sys._xoptions.items())]
     material = [FORMAT, argv, here, environment, streams, interpreter, code()]
-    return hashlib.sha256(json.dumps(material).encode("utf-8", "surrogateescape")).hexdigest()
+    return sha256(repr(material).encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def code() -> list[Any]:
@@ -202,7 +217,7 @@ def digest(path: str | os.PathLike) -> str | None:
     if not is_regular(path):
         return None
     try:
-        digest = hashlib.sha256()
+        digest = sha256()
         with open(path, "rb") as file:
             while chunk := file.read(1 << 16):
                 digest.update(chunk)
@@ -213,13 +228,36 @@ def digest(path: str | os.PathLike) -> str | None:
 
 def _stats(pattern: str) -> list[list[Any]]:
     found = []
-    for path in sorted(glob.glob(pattern)):
+    for path in matches(pattern):
         try:
             status = os.stat(path)
         except OSError:
             continue
         found.append([path, status.st_size, status.st_mtime_ns])
     return found
+
+
+def matches(pattern: str) -> list[str]:
+    """What sorted(glob.glob(pattern)) finds, for an absolute `pattern` whose only wildcards are whole `*`
+    components (as espeak-ng's data folders are named), without glob's import of `re`.
+
+    >>> import tempfile
+    >>> top = tempfile.mkdtemp()
+    >>> for name in ("b", "a", ".hidden"):
+    ...     os.makedirs(os.path.join(top, name, "data"))
+    >>> matches(os.path.join(top, "*", "data")) == [os.path.join(top, "a", "data"), os.path.join(top, "b", "data")]
+    True
+    """
+    if not os.path.isabs(pattern) or any(c in part for part in pattern.split(os.sep) if part != "*" for c in "*?["):
+        raise ValueError(f"not an absolute pattern of whole '*' components: {pattern!r}")
+    found = [os.sep]
+    for part in pattern.split(os.sep)[1:]:
+        if part == "*":  # as glob: every name in the folder but hidden ones
+            found = [os.path.join(folder, name) for folder in found for name in _names(folder) or ()
+                     if not name.startswith(".")]
+        elif part:
+            found = [os.path.join(folder, part) for folder in found]
+    return sorted(path for path in found if os.path.lexists(path))
 
 
 def is_regular(path: str | os.PathLike) -> bool:

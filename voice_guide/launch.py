@@ -15,7 +15,7 @@ def main() -> int:
     if argv[:1] == ["check"] and "--debug" not in argv:
         from . import cachefiles, checkmemo  # only here: `play` starts its chime without them
 
-        recalled = checkmemo.recall(argv, cachefiles.default_root())
+        recalled = checkmemo.recall(argv, cachefiles.default_folder())
         if recalled is not None:
             return _replay(*recalled)
     opened = None
