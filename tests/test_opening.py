@@ -3,7 +3,9 @@ it reaches the device first, the timeline keeps its place after it, and a bad co
 
 from __future__ import annotations
 
+import hashlib
 import json
+import marshal
 import os
 import subprocess
 import sys
@@ -13,7 +15,7 @@ import numpy as np
 import pytest
 
 from tests.test_play_alsa import alsa_file, played_buffers, timing_lines  # noqa: F401 - alsa_file is a fixture
-from voice_guide import opening
+from voice_guide import checkmemo, opening
 from voice_guide.chime import CHIME_LENGTH
 from voice_guide.scheduler import Scheduler, Started
 from voice_guide.timeline import CHIME, SILENCE, SPEECH, Event
@@ -413,31 +415,33 @@ def test_an_edit_of_the_settings_file_is_seen_and_listen_there_starts_nothing(st
     assert start("arch").settings.sensitivity is None and len(checks) == 4
 
 
-@pytest.mark.parametrize("damage", ["truncated", "pcm", "hash", "format", "not json", "a link", "open folder"])
+@pytest.mark.parametrize("damage", ["truncated", "pcm", "hash", "format", "garbage", "a link", "open folder"])
 def test_a_damaged_or_foreign_memo_is_not_used(starts, tmp_path, damage):
     start, checks, sinks = starts
     start("arch")
     folder = tmp_path / "cache" / "openings"
     (entry,) = folder.iterdir()
-    data = json.loads(entry.read_text())
+    head = len(checkmemo._MAGIC) + 32  # then marshal's form of the entry, whose sha256 those 32 bytes are
+    data = marshal.loads(entry.read_bytes()[head:])
     if damage == "truncated":
-        entry.write_text(entry.read_text()[:-100])
+        entry.write_bytes(entry.read_bytes()[:-100])
     elif damage == "pcm":
         data["pcm"] = "7fff" + data["pcm"][4:]
     elif damage == "hash":
         data["sha256"] = "0" * 64
     elif damage == "format":
         data["format"] += 1
-    elif damage == "not json":
+    elif damage == "garbage":
         entry.write_bytes(b"\xff" * 100)
     elif damage == "a link":
-        target = tmp_path / "elsewhere.json"
+        target = tmp_path / "elsewhere.memo"
         entry.rename(target)
         entry.symlink_to(target)
     elif damage == "open folder":
         folder.chmod(0o755)
-    if damage in ("pcm", "hash", "format"):
-        entry.write_text(json.dumps(data))
+    if damage in ("pcm", "hash", "format"):  # whole, with its own checksum right: its contents must be checked
+        body = marshal.dumps(data)
+        entry.write_bytes(checkmemo._MAGIC + hashlib.sha256(body).digest() + body)
     again = start("arch")
     assert again.routine is not None and len(checks) == 2 and sinks[1].played == sinks[0].played
     assert start("arch").routine is None and len(checks) == 2  # replaced by a good one
