@@ -67,6 +67,12 @@ class Terminated(BaseException):
         self.signum = signum
 
 
+class _CtrlC(KeyboardInterrupt):
+    """Ctrl+C, as _Stops raises it: a KeyboardInterrupt of its own class, because CPython (3.11) remembers one of
+    its own class that leaves code run by exec() or eval() of a string (a dataclass's generated methods, a
+    namedtuple) and, at exit, makes the process die of SIGINT instead of exiting with the status it was given."""
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that raises instead of printing usage and exiting, so misuse is one plain line and exit 2."""
 
@@ -292,7 +298,7 @@ class _Stops:
                 self._watchdog.start()
             self._again = False
             if self.first == signal.SIGINT:
-                raise KeyboardInterrupt
+                raise _CtrlC
             raise Terminated(self.first)
         if time.monotonic() - self._at > self.GRACE:
             self._force(self.first)
