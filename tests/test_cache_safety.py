@@ -205,3 +205,59 @@ def test_a_run_creates_nothing_in_the_home_folder_but_the_cache(tmp_path):
     assert done.returncode == 0, done.stderr
     assert sorted(str(p.relative_to(home)) for p in home.iterdir()) == [".cache"]  # no ~/.config/pulse
     assert sorted(p.name for p in (home / ".cache").iterdir()) == ["voice-guide"]
+
+
+def test_an_entry_being_written_when_the_process_ends_leaves_no_temporary_and_no_entry(tmp_path, monkeypatch):
+    import threading
+
+    inside, release = threading.Event(), threading.Event()
+    replace = os.replace
+
+    def slow_replace(source, target):  # a background writer caught between its temporary file and the rename
+        inside.set()
+        release.wait(10)
+        replace(source, target)
+
+    monkeypatch.setattr(cachefiles.os, "replace", slow_replace)
+    monkeypatch.setattr(cachefiles, "_ENDED", [False])
+    errors = []
+
+    def write():
+        try:
+            cachefiles.write_entry(tmp_path / "entry.pcm", b"x" * 1000)
+        except OSError as error:
+            errors.append(error)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    assert inside.wait(10)
+    assert [p.name for p in tmp_path.iterdir()][0].endswith(".tmp")
+    cachefiles.end_writes()
+    assert list(tmp_path.iterdir()) == []  # the temporary is gone at once, though its writer has not returned
+    release.set()
+    writer.join(10)
+    assert len(errors) == 1 and list(tmp_path.iterdir()) == []
+    with pytest.raises(OSError, match="ending"):
+        cachefiles.write_entry(tmp_path / "later.pcm", b"y")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_daemon_thread_writing_an_entry_at_exit_leaves_no_temporary(tmp_path):
+    # A plain exit with a daemon thread still writing (the mixer's levelling after a failed export): atexit runs
+    # end_writes, so the temporary the thread made is not left in the cache folder.
+    script = f"""
+import os, threading
+from voice_guide import cachefiles
+inside = threading.Event()
+def stuck(source, target):
+    inside.set()
+    threading.Event().wait()
+cachefiles.os.replace = stuck
+threading.Thread(target=cachefiles.write_entry, args=({str(tmp_path / 'entry.pcm')!r}, b'x' * 1000),
+                 daemon=True).start()
+assert inside.wait(10)
+assert len(os.listdir({str(tmp_path)!r})) == 1
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from voice_guide import cli
+from voice_guide import cachefiles, cli
 from voice_guide.env import Environment
 
 from .conftest import ROOT, SHORT
@@ -29,6 +29,7 @@ def stops(monkeypatch):
     """A _Stops whose forced exit is recorded instead of ending the test run."""
     ended: list[int] = []
     monkeypatch.setattr(cli.os, "_exit", ended.append)
+    monkeypatch.setattr(cachefiles, "_ENDED", [False])  # a forced exit ends this process's cache writes
     monkeypatch.setattr(cli._Stops, "WATCHDOG", 3600.0)
     err = io.StringIO()
     handler = cli._Stops(Environment(stderr=err))
@@ -93,12 +94,14 @@ def test_a_signal_after_the_grace_period_ends_the_process_removing_what_it_was_w
     stops._handle(signal.SIGINT, None)
     assert stops.ended == [143]  # the status of the first signal
     assert not temporary.exists()
+    assert cachefiles._ENDED == [True]  # and the cache entries being written (see test_cache_safety)
     assert stops.err.getvalue() == "voice-guide: stopped (terminated)\n"
 
 
 def test_a_clean_up_that_hangs_is_ended_by_the_watchdog(monkeypatch):
     ended: list[int] = []
     monkeypatch.setattr(cli.os, "_exit", ended.append)
+    monkeypatch.setattr(cachefiles, "_ENDED", [False])
     monkeypatch.setattr(cli._Stops, "WATCHDOG", 0.2)
     handler = cli._Stops(Environment(stderr=io.StringIO()))
     with pytest.raises(cli.Terminated):

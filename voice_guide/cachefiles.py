@@ -13,6 +13,7 @@ folders, reads and writes entries, and keeps the caches' size bounded.
 
 from __future__ import annotations
 
+import _thread
 import errno
 import os
 import stat
@@ -166,7 +167,7 @@ def _open_entry(path: str | os.PathLike, limit: int) -> tuple[int, int] | None:
 
 def write_entry(path: str | os.PathLike, data: bytes) -> None:
     """Put `data` at `path` atomically, through a fresh exclusive temporary file next to it (OSError if the
-    folder refuses, e.g. a full disk; the temporary is never left behind).
+    folder refuses, e.g. a full disk, or once end_writes has run; the temporary is never left behind).
 
     >>> import tempfile
     >>> target = os.path.join(tempfile.mkdtemp(), "entry")
@@ -176,14 +177,50 @@ def write_entry(path: str | os.PathLike, data: bytes) -> None:
     import tempfile
 
     folder, name = os.path.split(os.fspath(path))
-    fd, temporary = tempfile.mkstemp(prefix=f".{name[:16]}.", suffix=".tmp", dir=folder or os.curdir)
+    with _WRITING:
+        if _ENDED[0]:
+            raise OSError(errno.ECANCELED, "this process is ending: no cache entry is written now", os.fspath(path))
+        if not _HOOKED[0]:
+            import atexit
+
+            atexit.register(end_writes)
+            _HOOKED[0] = True
+        fd, temporary = tempfile.mkstemp(prefix=f".{name[:16]}.", suffix=".tmp", dir=folder or os.curdir)
+        _LIVE.add(temporary)
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
-        os.replace(temporary, path)
+        os.replace(temporary, path)  # fails (OSError) if end_writes removed the temporary first: nothing is lost
     except BaseException:
         remove(temporary)
         raise
+    finally:
+        with _WRITING:
+            _LIVE.discard(temporary)
+
+
+# Entries are written by background threads too (the mixer's levelling, speech), which are daemons: when the
+# process ends they are stopped wherever they are, possibly between making a temporary file and renaming it. So
+# every temporary being written is known here, and the way out (atexit; a forced exit or an export worker's end
+# call end_writes themselves) removes them and refuses new ones.
+_WRITING = _thread.allocate_lock()
+_LIVE: set[str] = set()  # temporaries being written now
+_ENDED = [False]  # end_writes has run: nothing more is written
+_HOOKED = [False]  # end_writes is registered with atexit
+
+
+def end_writes() -> None:
+    """Remove the temporary files of the entries being written now, and refuse to write any more: the last
+    thing done before this process ends (an entry that was being written is simply missing next time)."""
+    locked = _WRITING.acquire(timeout=1.0)  # a writer stuck inside mkstemp does not hold the exit back
+    try:
+        _ENDED[0] = True
+        for temporary in list(_LIVE):
+            remove(temporary)
+        _LIVE.clear()
+    finally:
+        if locked:
+            _WRITING.release()
 
 
 def remove(path: str | os.PathLike) -> None:

@@ -23,7 +23,7 @@ from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
-from . import __version__, api, bundled, checkmemo, compiler, formats
+from . import __version__, api, bundled, cachefiles, checkmemo, compiler, formats
 from .api import Settings
 from ._espeak_engine import DATA_GLOBS as ESPEAK_DATA_GLOBS
 from ._speech_process import kill_all_workers
@@ -325,6 +325,7 @@ class _Stops:
     def _force(self, signum: int) -> None:
         """End the process now: nothing half-written is left at any destination, no speech worker outlives it."""
         remove_live_partials()
+        cachefiles.end_writes()
         kill_all_workers()
         status = self.report(False, signum=signum)
         os._exit(status)
@@ -672,6 +673,10 @@ def _worker_started(parent: int) -> None:
     SIGTERM, SIGINT or SIGHUP: a running export unwinds (its temporary files are removed, nothing is published),
     then the worker ends; a clean-up that hangs is cut short."""
     _die_with_parent(parent)
+    # A worker leaves by os._exit, without atexit: multiprocessing's own exit runs this instead (see end_writes).
+    from multiprocessing.util import Finalize
+
+    Finalize(None, cachefiles.end_writes, exitpriority=0)
 
     def stop(signum, frame):
         for other in _STOPPED:
@@ -689,6 +694,7 @@ def _worker_started(parent: int) -> None:
 
 def _end_worker(signum: int) -> None:
     remove_live_partials()
+    cachefiles.end_writes()
     kill_all_workers()
     os._exit(128 + signum)
 

@@ -4,7 +4,7 @@ Importing `yaml` compiles, in the class body of its pure-Python reader, the char
 hold (`yaml.reader.Reader.NON_PRINTABLE`), written as everything but the printable ranges of all of Unicode. `re`
 builds that class as a table of 65,536 entries in Python code: about 57 M instructions, a third of importing
 PyYAML and an eighth of a cold `play` before its chime. The same characters written as the few ranges that are
-left out (`_SAME`) compile in a twelfth of that. `re.compile` looks in its module's cache first, under (type,
+left out (`SAME_PATTERN`) compile in a twelfth of that. `re.compile` looks in its module's cache first, under (type,
 pattern, flags), so the equivalent pattern is put there under PyYAML's text just before `yaml` is imported, and
 PyYAML's class gets it. The tests hold the two patterns to the same characters over all of Unicode, and check
 that PyYAML got ours; a PyYAML with another pattern, or a `re` without that cache, just compiles its own.
