@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 
 import numpy as np
@@ -26,6 +27,9 @@ class CountingSpeech:
         self.asked[text] = self.asked.get(text, 0) + 1
         t = np.arange(22050 + 100 * len(text)) / 22050
         return np.round(1600 * np.sin(2 * np.pi * (200 + 10 * len(text)) * t)).astype("<i2").tobytes()
+
+    def clip_id(self, text: str, raw: bytes | None = None, *, wait: bool = True) -> bytes:
+        return hashlib.sha256(raw if raw is not None else self.pcm16(text)).digest()
 
 
 def speech_event(text: str) -> Event:
@@ -187,3 +191,4 @@ def test_a_sound_16_bit_entry_is_not_written_again(tmp_path):
     before = entry.stat()
     Mixer(CountingSpeech(), cache_dir=tmp_path).pcm(event)
     assert entry.stat().st_ino == before.st_ino  # the same file, read, not replaced
+

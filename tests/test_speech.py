@@ -466,6 +466,26 @@ def test_a_cache_entry_whose_samples_were_changed_in_place_is_made_again(tmp_pat
         assert second.workers_started == 1
 
 
+def test_a_clips_id_is_read_from_its_entry_without_its_samples_and_names_those_samples(tmp_path):
+    with synthesizer(tmp_path) as first:
+        assert first.clip_id(ARCH, wait=False) is None and not list(tmp_path.glob("*.wav"))  # nor made by asking
+        raw = first.pcm16(ARCH)
+        made = first.clip_id(ARCH)
+    assert made == _speech_cache.clip_identity(first._key(ARCH), raw)
+    [entry] = tmp_path.glob("*.wav")
+    data = bytearray(entry.read_bytes())
+    middle = len(data) // 2 // 2 * 2
+    data[middle : middle + 2000] = bytes(2000)  # samples changed in place: the id, read from the ends, is the same
+    entry.write_bytes(bytes(data))
+    with synthesizer(tmp_path) as second:
+        assert second.clip_id(ARCH, wait=False) == made
+        assert second.clip_id(ARCH, bytes([raw[0] ^ 1]) + raw[1:]) != made  # other samples: another id
+    entry.write_bytes(b"\xff" * 44 + bytes(data[44:]))  # a damaged header: no id, and the entry is removed
+    with synthesizer(tmp_path) as third:
+        assert third.clip_id(ARCH, wait=False) is None and not entry.exists()
+        assert third.clip_id(ARCH) == made and third.workers_started == 1  # made again: the same samples
+
+
 def test_temporaries_left_by_a_killed_process_are_swept_once_old(tmp_path):
     old, young = tmp_path / ".0123456789abcdef.x1.tmp", tmp_path / ".0123456789abcdef.x2.tmp"
     old_raw = tmp_path / ".0123456789abcdef.x3.tmp.raw"

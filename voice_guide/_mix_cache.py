@@ -2,15 +2,17 @@
 
 Levelling a clip to the loudness target is the costliest step of an export with a warm speech cache (several
 meter passes per clip). Its result depends only on the raw samples, the target
-and the code that levels them, so it is stored under a hash of exactly those: a new espeak-ng, a
+and the code that levels them, so it is stored under a hash of those: the raw clip named by what made it and its
+checksum (speech.Synthesizer.clip_id: read from the speech entry's head and end, its samples not read), the
+target and this code's version. A new espeak-ng, another voice, a clip made again with other samples, a
 changed loudness.py or another numpy gives new keys, never stale samples. Each entry also carries its own key,
 checked on read, so an entry moved under another's name is a miss, not another clip's samples. Entries are
 read, written and kept within a size bound through cachefiles; an unreadable entry is a miss (and removed).
 
 A clip is kept twice: as float32 (`.clip`: what Vorbis encodes, and what the player scales by its volume) and
 as the 16-bit PCM every other output uses (`.pcm`: pcm.pcm16 of the former). A warm WAV or MP3 export and the
-player at full volume read only the second, and need no numpy at all: neither the key (a hash of the raw
-16-bit samples) nor the 16-bit entry does.
+player at full volume read only the second, and need no numpy at all: neither the key nor the 16-bit entry
+does.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from .targets import TRANSPARENT_DB
 if TYPE_CHECKING:
     import numpy
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5  # 5: a speech clip's key names its raw clip by clip_id, no longer by a hash of its samples
 # Then the entry's key (64 hex digits), the SHA-256 of the samples, then the samples (float32 or int16,
 # little-endian, by the entry's kind).
 _MAGIC = {".clip": b"voice-guide mixed clip 4\n", ".pcm": b"voice-guide mixed pcm16 4\n"}
@@ -47,8 +49,7 @@ class MixCache:
 
     >>> import numpy as np, tempfile
     >>> cache = MixCache(Path(tempfile.mkdtemp()))
-    >>> raw = bytes(8)
-    >>> key = cache.key("speech", raw, loudness=-19.0)
+    >>> key = cache.key("speech", b"what made the clip", loudness=-19.0)
     >>> cache.get(key) is None
     True
     >>> cache.put(key, np.full(4, 0.5, dtype=np.float32))
@@ -62,11 +63,11 @@ class MixCache:
         self._code: str | None = None
         self._added = False
 
-    def key(self, kind: str, raw: bytes, *, loudness: float, limit_db: float = TRANSPARENT_DB) -> str:
-        """The name of the final clip made from `raw` (the clip as made: 16-bit PCM) with these settings by this
-        version of the code."""
+    def key(self, kind: str, made: bytes, *, loudness: float, limit_db: float = TRANSPARENT_DB) -> str:
+        """The name of the final clip made from the raw clip that `made` names (its clip_id: different whenever its
+        samples are) with these settings by this version of the code."""
         parts = [FORMAT_VERSION, self._code_version(), kind, float(loudness), float(limit_db),
-                 hashlib.sha256(raw).hexdigest()]
+                 hashlib.sha256(made).hexdigest()]
         return hashlib.sha256(json.dumps(parts).encode("utf-8")).hexdigest()
 
     def get(self, key: str) -> "numpy.ndarray | None":

@@ -130,6 +130,17 @@ def read_checked(path: Path, key: ClipKey) -> bytes | None:
     return data
 
 
+def clip_identity(key: ClipKey, data: bytes) -> bytes:
+    """What names the clip `data` (its 16-bit samples) as made for `key`, for the caches of what is made from it
+    (the mixer's final clips): the key, the length and the CRC-32 its entry carries after the samples, which
+    changes whenever they do. ClipCache.identity reads the same from an entry without reading its samples."""
+    return _identity(key, len(data) // _SAMPLE_WIDTH, zlib.crc32(data, zlib.crc32(key.blob())))
+
+
+def _identity(key: ClipKey, frames: int, checksum: int) -> bytes:
+    return key.blob() + struct.pack("<II", frames, checksum)
+
+
 class ClipCache:
     """Clips and voice resolutions under one folder (made private), at most `max_bytes` of clips."""
 
@@ -147,6 +158,18 @@ class ClipCache:
         if frames is None:
             self.discard(path)
         return frames
+
+    def identity(self, key: ClipKey) -> tuple[int, bytes] | None:
+        """The length and clip_identity of a sound entry for `key`, from its head and its last bytes alone (its
+        samples are checked against that checksum whenever they are read: pcm16); a damaged one is removed."""
+        path = self.path(key)
+        read = cachefiles.read_ends(path, _HEAD, _CHECKSUM_SIZE, ENTRY_LIMIT)
+        layout = _layout(read[0], read[2], key.blob()) if read is not None else None
+        if layout is None or read[1][:8] != CHECKSUM_CHUNK + struct.pack("<I", 4):
+            self.discard(path)
+            return None
+        frames = layout[1]
+        return frames, _identity(key, frames, struct.unpack("<I", read[1][8:])[0])
 
     def pcm16(self, key: ClipKey) -> bytes | None:
         """The clip's samples as 16-bit little-endian PCM (pcm.float_samples makes float32 of them: x / 32768, what

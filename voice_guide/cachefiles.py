@@ -130,12 +130,27 @@ def read_head(path: str | os.PathLike, size: int, limit: int) -> tuple[bytes, in
     >>> read_head("/no/such/entry", 10, 100) is None
     True
     """
+    return _reading(path, limit, lambda fd, whole: (os.read(fd, size), whole))
+
+
+def read_ends(path: str | os.PathLike, size: int, tail: int, limit: int) -> tuple[bytes, bytes, int] | None:
+    """The first `size` and the last `tail` bytes of an entry, and its whole size, under read_head's rules: what
+    a header and a trailer say, without reading what lies between.
+
+    >>> read_ends("/no/such/entry", 10, 4, 100) is None
+    True
+    """
+    return _reading(path, limit, lambda fd, whole: (os.read(fd, size), os.pread(fd, tail, max(0, whole - tail)), whole))
+
+
+def _reading(path: str | os.PathLike, limit: int, read):
+    """read(descriptor, size) on the entry opened as _open_entry opens it; None when it cannot be read."""
     opened = _open_entry(path, limit)
     if opened is None:
         return None
     fd, whole = opened
     try:
-        return os.read(fd, size), whole
+        return read(fd, whole)
     except OSError:
         return None
     finally:

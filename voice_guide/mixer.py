@@ -34,6 +34,10 @@ class SpeechSource(Protocol):
     def pcm16(self, text: str, *, wait: bool = True) -> bytes | None:
         """The clip as made (16-bit little-endian mono PCM); without `wait`, None unless it is made already."""
 
+    def clip_id(self, text: str, raw: bytes | None = None, *, wait: bool = True) -> bytes | None:
+        """What names the clip as made, different whenever its samples are (`raw`: pcm16(text), if read), without
+        reading its samples; without `wait`, None unless it is made already."""
+
 
 class Mixer:
     """Levels speech and chimes for one routine, to `targets` (see targets.clip_targets; default: the default
@@ -197,22 +201,22 @@ class Mixer:
         return pcm
 
     def _key(self, text: str, *, wait: bool = True) -> str | None:
-        """The disk cache's name for the text's final clip (a hash of its raw samples and settings); None when
-        not `wait`ing and the text is not spoken yet."""
+        """The disk cache's name for the text's final clip (a hash of what names its raw clip, SpeechSource.clip_id,
+        and the settings); None when not `wait`ing and the text is not spoken yet."""
         with self._lock:
             key = self._keys.get(text)
         if key is None:
-            raw = self._speech.pcm16(text, wait=wait)
-            if raw is None:
+            made = self._speech.clip_id(text, wait=wait)
+            if made is None:
                 return None
-            key = self._store_key(raw)
+            key = self._store_key(made)
             with self._lock:
                 self._keys[text] = key
         return key
 
-    def _store_key(self, raw: bytes) -> str:
+    def _store_key(self, made: bytes) -> str:
         assert self._store is not None
-        return self._store.key("speech", raw, loudness=self.targets.speech_lufs, limit_db=self.targets.limit_db)
+        return self._store.key("speech", made, loudness=self.targets.speech_lufs, limit_db=self.targets.limit_db)
 
     def _once(self, name: str | None, make: Callable[[], "numpy.ndarray"]) -> "numpy.ndarray":
         with self._lock:
@@ -237,7 +241,7 @@ class Mixer:
         lufs, limit_db = self.targets.speech_lufs, self.targets.limit_db
         if self._store is None:
             return _read_only(level_speech(float_samples(raw), SAMPLE_RATE, lufs, limit_db))
-        key = self._store_key(raw)
+        key = self._store_key(self._speech.clip_id(text, raw))  # of the very samples levelled here
         with self._lock:
             self._keys[text] = key
         stored = self._store.get(key)

@@ -21,7 +21,7 @@ from . import cachefiles, routine
 from .cpus import usable_cpus
 from ._espeak_engine import EspeakEngine
 from ._piper_engine import PiperEngine
-from ._speech_cache import ClipCache, ClipKey
+from ._speech_cache import ClipCache, ClipKey, clip_identity
 from ._speech_process import WorkerDied, WorkerProcess, WorkerRefused, WorkerStalled, take_early
 from .engine import DEFAULT_ENGINE, DEFAULT_RATE, ENGINE_NAMES, Engine, ResolvedVoice
 from .errors import BadInputError, EngineError
@@ -313,6 +313,29 @@ class Synthesizer:
             if data is None or len(data) != 2 * frames:
                 raise EngineError(f"the speech cache entry for {_shown(text)} cannot be read: {self._cache.path(key)}")
         return data
+
+    def clip_id(self, text: str, raw: bytes | None = None, *, wait: bool = True) -> bytes | None:
+        """What names the clip as made, for caches of what is made from it (the mixer's final clips): its key,
+        length and checksum (_speech_cache.clip_identity), which change whenever its samples do. Of `raw` when
+        given (pcm16(text), read already); else from its cache entry's head and end, its samples not read: blocks
+        until it is made (without `wait`: None unless it is in the cache already).
+
+        >>> len(speech.clip_id("Sit down."))  # doctest: +SKIP
+        44
+        """
+        _check_text(text)
+        key = self._key(text)
+        if raw is not None:
+            return clip_identity(key, raw)
+        if wait:
+            self.length(text)
+        found = self._cache.identity(key)
+        if found is None:
+            return clip_identity(key, self.pcm16(text)) if wait else None  # damaged since made: pcm16 remakes it
+        frames, identity = found
+        with self._cond:
+            self._lengths.setdefault(text, frames)  # a length known on the way: compile asks for it next
+        return identity
 
     def close(self) -> None:
         """Stop the workers. Clips already made stay in the cache."""
