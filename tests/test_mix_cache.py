@@ -192,3 +192,58 @@ def test_a_sound_16_bit_entry_is_not_written_again(tmp_path):
     Mixer(CountingSpeech(), cache_dir=tmp_path).pcm(event)
     assert entry.stat().st_ino == before.st_ino  # the same file, read, not replaced
 
+
+def counted_reads(mixer: Mixer) -> list[str]:
+    """The keys of the 16-bit entries `mixer` reads from its disk cache, in order."""
+    reads: list[str] = []
+    get = mixer._store.get_pcm16
+
+    def counting(key: str):
+        reads.append(key)
+        return get(key)
+
+    mixer._store.get_pcm16 = counting
+    return reads
+
+
+def test_a_clip_said_again_and_the_chime_are_read_from_the_disk_cache_once_per_run(tmp_path):
+    from voice_guide.pcm import to_pcm16
+
+    press, sit, chime = speech_event("Press."), speech_event("Sit."), Event(CHIME, 0, CHIME_LENGTH)
+    first = Mixer(CountingSpeech(), cache_dir=tmp_path)
+    expected = {e.text: first.pcm(e) for e in (press, sit, chime)}
+    assert expected["Press."] == to_pcm16(Mixer(CountingSpeech()).clip(press))
+    warm = Mixer(CountingSpeech(), cache_dir=tmp_path)
+    reads = counted_reads(warm)
+    for event in (chime, press, chime, sit, press, chime):
+        assert warm.pcm(event) == expected[event.text]
+    assert len(reads) == 3 and len(set(reads)) == 3
+
+
+def test_a_damaged_16_bit_entry_is_not_kept_and_is_written_again_when_said_again(tmp_path):
+    event = speech_event("Press.")
+    expected = Mixer(CountingSpeech(), cache_dir=tmp_path).pcm(event)
+    (entry,) = tmp_path.glob("*.pcm")
+    damaged = bytearray(entry.read_bytes())
+    damaged[-1] ^= 0xFF
+    entry.write_bytes(bytes(damaged))
+    warm = Mixer(CountingSpeech(), cache_dir=tmp_path)
+    reads = counted_reads(warm)
+    assert warm.pcm(event) == expected
+    assert entry.read_bytes() != bytes(damaged)  # written again, whole
+    assert warm.pcm(event) == expected and len(reads) == 2  # the damaged bytes were not kept: read again, sound
+    assert warm.pcm(event) == expected and len(reads) == 2  # now kept
+    assert Mixer(CountingSpeech(), cache_dir=tmp_path)._store.get_pcm16(entry.stem) == expected
+
+
+def test_the_entries_kept_in_memory_stay_within_their_bound(tmp_path):
+    events = [speech_event(text) for text in ("Sit.", "Press.", "Release.")]
+    expected = [Mixer(CountingSpeech(), cache_dir=tmp_path).pcm(e) for e in events]
+    warm = Mixer(CountingSpeech(), cache_dir=tmp_path)
+    warm.READ_KEPT = len(expected[1]) + len(expected[2])  # room for the last two, not all three
+    reads = counted_reads(warm)
+    for event, pcm in zip(events + events[1:], expected + expected[1:]):
+        assert warm.pcm(event) == pcm
+        assert warm._read_bytes <= warm.READ_KEPT
+    assert len(reads) == 3  # Press. and Release. were still kept; Sit. had made room for them
+    assert warm.pcm(events[0]) == expected[0] and len(reads) == 4

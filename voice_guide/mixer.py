@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from functools import lru_cache
 from typing import TYPE_CHECKING, Callable, Iterable, Protocol, Sequence
 
@@ -60,6 +60,8 @@ class Mixer:
         self._store = MixCache(cache_dir) if cache_dir is not None else None
         self._cached_speech = lru_cache(maxsize=256)(self._level_speech)
         self._keys: dict[str, str] = {}  # text -> its final clip's name in the disk cache
+        self._read: OrderedDict[str, bytes] = OrderedDict()  # 16-bit entries read (and checked) in this run, by key
+        self._read_bytes = 0
         self._lock = threading.Lock()
         self._making: dict[str | None, threading.Lock] = {}  # per clip: two threads never level the same one
         self._stopped = threading.Event()
@@ -180,7 +182,7 @@ class Mixer:
         """
         assert self._store is not None
         key = self._key(event.text)
-        stored = self._store.get_pcm16(key)
+        stored = self._read_pcm16(key)
         if stored is None:
             stored = to_pcm16(self.clip(event))
             if not self._store.has_pcm16(key):
@@ -194,11 +196,41 @@ class Mixer:
         """The chime at full volume, from the disk cache: chime.pcm16 is pure Python, tens of ms each run."""
         assert self._store is not None
         key = self._store.key("chime", b"", loudness=self.targets.chime_lufs)
-        pcm = self._store.get_pcm16(key)
+        pcm = self._read_pcm16(key)
         if pcm is None or len(pcm) != 2 * chime.CHIME_LENGTH:
+            with self._lock:
+                self._forget(key)
             pcm = chime.pcm16(self.targets.chime_lufs)
             self._store.put_pcm16(key, pcm)
         return pcm
+
+    READ_KEPT = 16 << 20  # bytes of 16-bit entries kept in memory per run: each repeated clip is read once
+
+    def _read_pcm16(self, key: str) -> bytes | None:
+        """A 16-bit entry of the disk cache, read and checked once per run (MixCache.get_pcm16): a clip said
+        again, or the chime before every step, comes from memory, the most recently used within READ_KEPT."""
+        assert self._store is not None
+        with self._lock:
+            kept = self._read.get(key)
+            if kept is not None:
+                self._read.move_to_end(key)
+                return kept
+        stored = self._store.get_pcm16(key)
+        if stored is None or len(stored) > self.READ_KEPT:
+            return stored
+        with self._lock:
+            if key not in self._read:
+                self._read[key] = stored
+                self._read_bytes += len(stored)
+            while self._read_bytes > self.READ_KEPT:
+                self._read_bytes -= len(self._read.popitem(last=False)[1])
+        return stored
+
+    def _forget(self, key: str) -> None:
+        """Drop a kept entry (caller holds the lock)."""
+        dropped = self._read.pop(key, None)
+        if dropped is not None:
+            self._read_bytes -= len(dropped)
 
     def _key(self, text: str, *, wait: bool = True) -> str | None:
         """The disk cache's name for the text's final clip (a hash of what names its raw clip, SpeechSource.clip_id,
