@@ -34,6 +34,8 @@ LAZY = {
                     "chime", "hearing")},
     **{("cli", name): "only play, check --listen and listen-test need them: an export never loads them"
        for name in ("listening", "user_settings", "hearing", "microphone")},
+    **{("api", name): "only export --split and --transcript write their files: a plain export never loads them"
+       for name in ("split", "transcript")},
     ("_piper_worker", "_speech_worker"): "run as a script the worker imports its sibling by file; this is the "
                                          "fallback for when it is imported from the package (doctests)",
 }

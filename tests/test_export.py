@@ -17,6 +17,8 @@ SHORT = DATA / "routines" / "short.yaml"
 PLAY_ONLY = ("pyttsx3", "simpleaudio", "rich") + tuple(f"voice_guide.{name}" for name in (
     "clock", "display", "keys", "prefetch", "scheduler", "timing_log", "listening", "hearing", "microphone",
     "opening", "user_settings", "commands"))
+# Loaded only to write the files of --split and --transcript.
+PARTS_ONLY = ("voice_guide.split", "voice_guide.transcript")
 # Loaded only to start a speech worker (subprocess) or to write a clip or a file for standard output (tempfile).
 WORKERS_ONLY = ("subprocess", "tempfile")
 
@@ -280,7 +282,7 @@ def test_a_warm_export_to_wav_or_mp3_imports_no_numpy_nor_the_player_and_writes_
         "from voice_guide.cli import main\n"
         "status = main(sys.argv[1:])\n"
         "print('numpy' in sys.modules)\n"
-        f"print(sorted(m for m in {PLAY_ONLY!r} if m in sys.modules))\n"
+        f"print(sorted(m for m in {PLAY_ONLY + PARTS_ONLY!r} if m in sys.modules))\n"
         "print(len(started))\n"
         f"print(sorted(m for m in {WORKERS_ONLY!r} if m in sys.modules))\n"
         "sys.exit(status)\n"
@@ -300,8 +302,8 @@ def test_a_warm_export_to_wav_or_mp3_imports_no_numpy_nor_the_player_and_writes_
     assert (cold_numpy, warm_numpy) == ("True", "False")
     # What only starting a worker or writing a clip needs is not loaded when neither happens.
     assert cold_workers_only == repr(list(WORKERS_ONLY)) and warm_workers_only == "[]"
-    # Nothing of the player (screen, keys, scheduler, microphone) is loaded by an export, and a warm one starts no
-    # speech engine: pyttsx3 is imported only in a speech worker, and no worker is started.
+    # Nothing of the player (screen, keys, scheduler, microphone) nor of --split is loaded by an export, and a warm
+    # one starts no speech engine: pyttsx3 is imported only in a speech worker, and no worker is started.
     assert cold_play_only == warm_play_only == "[]"
     assert cold_workers > 0 and warm_workers == 0
     assert warm_bytes == cold_bytes

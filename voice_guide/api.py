@@ -29,10 +29,11 @@ from .printable import printable
 from .render import iter_blocks, render_file
 from .routine import DEFAULT_ENGINE, ROUTINE_SUFFIXES, Routine, Voice
 from .speech import Synthesizer
-from .split import check_folder, export_split, planned_files
 from .tags import Metadata
 from .timeline import ANNOUNCEMENT, SAMPLE_RATE, SILENCE, SPEECH, Event, Timeline
-from .transcript import write_transcript
+
+# split and transcript are imported where their files are written (export --split, --transcript): a plain export
+# never loads them.
 
 if TYPE_CHECKING:
     import numpy
@@ -182,11 +183,15 @@ def export(
     with ExitStack() as published, _mixing(routine, settings, env) as (synth, mixer):
         timeline = _with_warnings(compile(routine, synth, settings), synth.warnings)
         if transcript is not None:
+            from .transcript import write_transcript
+
             write_transcript(timeline, Path(transcript), force=force, group=published)
         if output is not None:
             render_file(timeline, mixer, output, format=format, force=force, progress=progress, group=published,
                         stream=stream, tag_cache_dir=env.tags_cache_dir)
         if split is not None:
+            from .split import export_split
+
             export_split(
                 timeline, lambda events: _part_blocks(mixer, events), split, format=format or "mp3", force=force,
                 metadata=Metadata(timeline.title, comment=timeline.about), progress=progress, group=published,
@@ -220,6 +225,8 @@ def check_outputs(
         format_for(transcript, TRANSCRIPT)
         destinations["--transcript"] = Path(transcript)
     if split is not None:
+        from .split import check_folder, planned_files
+
         check_folder(split)
         sketch = compiler.compile(routine, compiler.estimated_length, voice=routine.voice.overridden(settings.voice),
                                   chime=settings.chime)
