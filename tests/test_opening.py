@@ -21,9 +21,10 @@ from voice_guide.scheduler import Scheduler, Started
 from voice_guide.timeline import CHIME, SILENCE, SPEECH, Event
 
 ROOT = Path(__file__).resolve().parent.parent
-# What the chime must not wait for: the pipeline, the engine, numpy.
+# What the chime must not wait for: the pipeline, the engine, numpy; the mixer with its disk cache, OpenSSL (hashlib
+# loads it) and json, which neither the opening's checks nor its memo need.
 PIPELINE = ("voice_guide.cli", "voice_guide.api", "voice_guide.speech", "voice_guide.display", "voice_guide.render",
-            "voice_guide.loudness", "voice_guide.prefetch", "numpy", "pyttsx3")
+            "voice_guide.loudness", "voice_guide.prefetch", "numpy", "pyttsx3", "voice_guide.mixer", "_hashlib", "json")
 SHORT = "title: Opening test\nsteps:\n  - say: Relax your foot.\nreminders:\n  - Stop if it hurts.\n"
 # What a chime the memo knows must not wait for either (openingmemo): the routine's loading and checking.
 CHECKING = ("yaml", "num2words", "voice_guide.loader", "voice_guide.compiler", "voice_guide.phrases",
@@ -34,12 +35,13 @@ def spy_script(watched: tuple[str, ...]) -> str:
     """The console command with a spy on simpleaudio's play_buffer (the real one still plays): which of `watched`
     were imported when the first sound went to the device, written to the file named by SPY_OUT."""
     return f"""
-import json, os, sys
+import os, sys
 import simpleaudio
 real, first = simpleaudio.play_buffer, []
 def spy(*args):
     if not first:
         first.append(sorted(name for name in {watched!r} if name in sys.modules))
+        import json  # after the look: json is one of the modules watched
         with open(os.environ["SPY_OUT"], "w") as out:
             json.dump(first[0], out)
         played = real(*args)

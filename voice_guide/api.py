@@ -23,7 +23,7 @@ from .atomicfile import check_destinations
 from .formats import AUDIO, TRANSCRIPT, format_for
 from .env import Environment
 from .errors import AudioDeviceError, BadInputError, NoAudioDeviceError, VoiceGuideError
-from .mixer import Mixer, routine_targets
+from .mixer import Mixer
 from .phrases import Phrases
 from .printable import printable
 from .render import iter_blocks, render_file
@@ -115,9 +115,9 @@ def mixer(routine: Routine, synth: Synthesizer, settings: Settings, env: Environ
 
     The clips are levelled so the whole file meets the loudness target, whatever the routine's volume (that is
     the live player's level); how much the chimes pull the file down is known from the script alone, before the
-    engine is asked anything (see mixer.routine_targets; `listening` as the player's).
+    engine is asked anything (see compiler.routine_targets; `listening` as the player's).
     """
-    targets = routine_targets(routine, synth.requested, chime=settings.chime, listening=listening,
+    targets = compiler.routine_targets(routine, synth.requested, chime=settings.chime, listening=listening,
                               loudness=settings.loudness)
     return Mixer(synth, targets=targets, cache_dir=env.mixed_cache_dir)
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import hashlib
 import os
 import stat
 import time
@@ -45,6 +44,8 @@ def partial_path(destination: Path, pid: int | None = None) -> Path:
     name = destination.name
     if len(os.fsencode(f".{name}{tail}")) <= NAME_MAX:
         return destination.with_name(f".{name}{tail}")
+    import hashlib  # only here: loading OpenSSL costs `play` ~11 M instructions before its chime (timing log)
+
     marker = "~" + hashlib.sha256(os.fsencode(name)).hexdigest()[:12]
     while len(os.fsencode(f".{name}{marker}{tail}")) > NAME_MAX:
         name = name[:-1]

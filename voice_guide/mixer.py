@@ -9,18 +9,16 @@ is in the disk cache is handed out as such (`pcm`), with no numpy: a warm WAV or
 from __future__ import annotations
 
 import threading
-from dataclasses import replace
 import time
 from collections import OrderedDict, deque
 from functools import lru_cache
 from typing import TYPE_CHECKING, Callable, Iterable, Protocol, Sequence
 
-from . import chime, compiler
+from . import chime
 from ._mix_cache import MixCache
 from .cpus import usable_cpus
 from .pcm import float_samples, to_pcm16
-from .routine import DEFAULT_LOUDNESS, Routine, Voice
-from .targets import CHIME_BLOCK_SECONDS, ClipTargets, block_seconds, clip_targets
+from .targets import ClipTargets, clip_targets
 from .timeline import CHIME, SAMPLE_RATE, SILENCE, SPEECH, Event
 
 if TYPE_CHECKING:
@@ -305,25 +303,6 @@ class PartClips:
 
     def pcm(self, event: Event) -> bytes:
         return to_pcm16(self.clip(event))
-
-
-def routine_targets(routine: Routine, voice: Voice, *, chime: bool | None = None, listening: bool = False,
-                    loudness: float | None = None) -> ClipTargets:
-    """What a routine's clips are levelled to (targets.clip_targets), from its script as `voice` (rate; the voice
-    as asked for, not as resolved) would say it in the routine's `language:` (English without one).
-
-    Nothing here waits for the speech engine, so the player knows the opening chime's level before the engine
-    has started; a voice of another language changes only the tool's own phrases, a small share of the spoken
-    seconds (a 20 % error in them moves a file by less than 0.1 LU), and play and export share this rule.
-    """
-    use_chime = routine.chime if chime is None else chime
-    spoken, chimes = compiler.sounding_seconds(routine, voice=replace(voice, language=None), chime=use_chime,
-                                               listening=listening)
-    return clip_targets(
-        DEFAULT_LOUDNESS if loudness is None else loudness,
-        speech_seconds=sum(block_seconds(seconds) for seconds in spoken),
-        chime_seconds=chimes * CHIME_BLOCK_SECONDS,
-    )
 
 
 def _read_only(samples: "numpy.ndarray") -> "numpy.ndarray":

@@ -1,7 +1,7 @@
 """`play`'s opening chime, sounded before the pipeline is imported.
 
 The chime that opens a routine needs no speech: its samples are computed, and its level follows from the
-script alone (mixer.routine_targets). So `voice-guide play` loads and checks the routine, opens the sound
+script alone (compiler.routine_targets). So `voice-guide play` loads and checks the routine, opens the sound
 device and starts the chime from here, with only the light modules that needs (no numpy, no speech engine, not
 the CLI); the rest is imported, the voice resolved and the first lines made while the chime sounds. The
 scheduler then takes the chime as the timeline's first sound, at the time it really started (Scheduler.run's

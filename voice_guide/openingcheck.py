@@ -9,11 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import compiler, loader, openingmemo, user_settings
-from .chime import CHIME_LENGTH
-from .mixer import Mixer, routine_targets
+from . import chime, compiler, loader, openingmemo, user_settings
 from .routine import DEFAULT_ENGINE, DEFAULT_RATE, Routine, Voice
-from .timeline import CHIME, Event
 from .user_settings import UserSettings
 
 
@@ -29,12 +26,14 @@ def checked(options: dict, where: Path) -> tuple[Routine, UserSettings, bytes, l
     routine = loader.load_argument(options.get("routine"), text=text)
     asked = Voice(voice=options.get("--voice"), rate=options.get("--rate"), volume=options.get("--volume"),
                   engine=options.get("--engine"))
-    chime = False if "--no-chime" in options else None
+    chime_asked = False if "--no-chime" in options else None
     voice = routine.voice.overridden(asked)
-    if (voice.engine or DEFAULT_ENGINE) != DEFAULT_ENGINE or not (routine.chime if chime is None else chime):
+    has_chime = routine.chime if chime_asked is None else chime_asked
+    if (voice.engine or DEFAULT_ENGINE) != DEFAULT_ENGINE or not has_chime:
         return None
-    compiler.check_length(routine, voice=voice, chime=chime)
+    compiler.check_length(routine, voice=voice, chime=chime_asked)
     voice = voice.filled_in(DEFAULT_ENGINE, DEFAULT_RATE)  # as the synthesizer fills it in (its `requested`)
-    targets = routine_targets(routine, voice, chime=chime)
-    pcm = Mixer(None, targets=targets).pcm(Event(CHIME, 0, CHIME_LENGTH), voice.volume)
+    targets = compiler.routine_targets(routine, voice, chime=chime_asked)
+    pcm = chime.pcm16(targets.chime_lufs, voice.volume)  # as Mixer.pcm makes a chime event's (not the mixer:
+    # its disk cache imports hashlib with OpenSSL and json, which nothing before the chime needs)
     return routine, settings, pcm, loader.inputs(routine), text

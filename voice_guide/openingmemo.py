@@ -23,8 +23,6 @@ opening that runs instead replaces it). Stdlib, cachefiles and checkmemo only: t
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import stat
 import sys
@@ -32,8 +30,9 @@ from pathlib import Path
 from typing import Any, Mapping, NamedTuple
 
 from . import checkmemo
+from .checkmemo import sha256  # hashlib's built-in one, without OpenSSL
 
-FORMAT = 1  # changes whenever an entry's layout or the key's contents change
+FORMAT = 2  # changes whenever an entry's layout or the key's contents change
 ENTRY_LIMIT = 256 * 1024  # bytes: the chime is 35 kB of PCM, 71 kB in hex (bytes.fromhex needs no import)
 OPENINGS_MAX_BYTES = 4 * 1024 * 1024  # all entries together (about 55 routine and option sets); LRU first
 FOLDER = "openings"
@@ -60,12 +59,12 @@ def recall(options: Mapping[str, Any], settings_path: Path, cache_root: Path) ->
         return None
     try:
         pcm = bytes.fromhex(entry["pcm"])
-        if hashlib.sha256(pcm).hexdigest() != entry["pcm_sha256"] or not pcm or len(pcm) % 2:
+        if sha256(pcm).hexdigest() != entry["pcm_sha256"] or not pcm or len(pcm) % 2:
             return None
         routine, size = str(entry["routine"]), int(entry["size"])
         text = contents(routine, size=size)
         # Read once here: the bytes that are hashed are the bytes cli parses (a change since is not seen).
-        if text is None or hashlib.sha256(text).hexdigest() != entry["sha256"]:
+        if text is None or sha256(text).hexdigest() != entry["sha256"]:
             return None
         listen, sensitivity = entry["listen"], entry["sensitivity"]
         if listen not in (None, False) or not (sensitivity is None or isinstance(sensitivity, (int, float))):
@@ -88,8 +87,8 @@ def save(options: Mapping[str, Any], settings_path: Path, cache_root: Path, *, r
         settings_read = {"exists": os.fspath(settings_path), "is": False}
     checkmemo.write_memo(cache_root / FOLDER, {
         "format": FORMAT, "key": key(options, settings_path), "reads": [settings_read],
-        "routine": routine, "size": len(text), "sha256": hashlib.sha256(text).hexdigest(),
-        "pcm": pcm.hex(), "pcm_sha256": hashlib.sha256(pcm).hexdigest(),
+        "routine": routine, "size": len(text), "sha256": sha256(text).hexdigest(),
+        "pcm": pcm.hex(), "pcm_sha256": sha256(pcm).hexdigest(),
         "listen": listen, "sensitivity": sensitivity,
     }, ENTRY_LIMIT, OPENINGS_MAX_BYTES)
 
@@ -103,7 +102,7 @@ def key(options: Mapping[str, Any], settings_path: Path) -> str:
     interpreter = [sys.executable, sys.version, sys.flags.utf8_mode]
     material = [FORMAT, [[name, options.get(name)] for name in DECIDING], here, os.fspath(settings_path),
                 interpreter, checkmemo.code()]
-    return hashlib.sha256(json.dumps(material).encode("utf-8", "surrogateescape")).hexdigest()
+    return sha256(repr(material).encode("utf-8", "surrogateescape")).hexdigest()  # as checkmemo.key: no json
 
 
 def contents(path: str | os.PathLike, *, size: int | None = None, limit: int | None = None) -> bytes | None:

@@ -1,7 +1,8 @@
 """What each clip is levelled to so that a whole file meets its loudness target: plain arithmetic on the script.
 
-Kept apart from loudness.py (the meter and the limiter, numpy): the player decides the chime's level before
-anything needs numpy. The target itself and its range are the routine model's (routine.DEFAULT_LOUDNESS).
+Kept apart from loudness.py (the meter and the limiter, numpy) and from the mixer: the player decides the
+chime's level (compiler.routine_targets) before anything needs numpy or the mixer's disk cache. The target
+itself and its range are the routine model's (routine.DEFAULT_LOUDNESS).
 """
 
 from __future__ import annotations
@@ -68,3 +69,4 @@ def clip_targets(file_lufs: float = DEFAULT_LOUDNESS, *, speech_seconds: float =
 def block_seconds(clip_seconds: float) -> float:
     """How many seconds of a file's blocks a clip this long fills (see _BLOCK_SHARE_SECONDS)."""
     return clip_seconds + _BLOCK_SHARE_SECONDS
+

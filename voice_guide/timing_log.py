@@ -7,7 +7,6 @@ routine itself; and a log that cannot be written never stops the routine.
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 import threading
@@ -81,6 +80,8 @@ class TimingLog(Listener):
             self.failure = error
 
     def _write(self, line: dict) -> None:
+        import json  # here: the log is opened before play's chime, and json is not needed until it is written to
+
         with self._lock:
             self._stream.write(json.dumps(line) + "\n")
             self._stream.flush()
