@@ -9,7 +9,6 @@ size, nesting and work.
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import re
@@ -802,8 +801,8 @@ class _Checker:
         if scalar is None:
             return None
         if scalar.value not in ENGINE_NAMES:
-            close = difflib.get_close_matches(scalar.value, ENGINE_NAMES, n=1, cutoff=0.5)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            close = _suggestion(scalar.value, ENGINE_NAMES, cutoff=0.5)
+            hint = f" (did you mean {close!r}?)" if close else ""
             self.report(node, f"'engine' is {scalar.value!r}; it must be {expected}{hint}")
             return None
         return scalar.value
@@ -1128,8 +1127,12 @@ def _unknown_key(name: str, allowed: tuple[str, ...]) -> str:
     return f"unknown key {_shortened(name)!r}; expected {_listed(allowed)}"
 
 
-def _suggestion(name: str, allowed: tuple[str, ...]) -> str | None:
-    close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
+def _suggestion(name: str, allowed: tuple[str, ...], cutoff: float = 0.6) -> str | None:
+    """The allowed name closest to `name`, if any is close enough (only a routine with a mistake needs difflib:
+    imported here, it costs a good routine's load, and play's cold chime, nothing)."""
+    import difflib
+
+    close = difflib.get_close_matches(name, allowed, n=1, cutoff=cutoff)
     return close[0] if close else None
 
 
