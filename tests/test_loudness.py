@@ -438,3 +438,36 @@ def test_the_limiter_around_its_peaks_only_equals_the_limiter_over_the_whole_cli
     touched, gain = _sparse_limiter_db((hot, over[hot]), len(over), RATE)
     assert np.array_equal(touched, np.flatnonzero(dense))
     np.testing.assert_allclose(gain, dense[touched], rtol=0, atol=1e-9)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), length=st.integers(1, 300), reach=st.integers(0, 400))
+def test_edge_padding_gives_what_numpys_pad_gives(seed, length, reach):
+    from voice_guide.loudness import _edge_padded
+
+    values = np.random.default_rng(seed).standard_normal(length)
+    assert np.array_equal(_edge_padded(values, reach), np.pad(values, reach, mode="edge"))
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), length=st.integers(1, 60000), ring=st.integers(0, 9000),
+       lead=st.integers(0, 9000))
+def test_k_weighting_after_a_lead_of_quiet_is_the_same_samples_after_zeros(seed, length, ring, lead):
+    from voice_guide.loudness import _k_weighted
+
+    x = np.random.default_rng(seed).standard_normal(length)
+    expected = np.concatenate((np.zeros(lead), _k_weighted(x, RATE, length + ring)))
+    assert np.array_equal(_k_weighted(x, RATE, length + ring, lead=lead), expected)
+
+
+@pytest.mark.parametrize("target, limit_db", [(-19.0, TRANSPARENT_DB), (-12.0, 1.0), (-30.0, 6.0)])
+def test_a_levelled_speech_clip_is_the_clip_levelled_gives_and_its_reduction_is_where_the_limiter_worked(
+        target, limit_db):
+    rng = np.random.default_rng(7)
+    clip = (rng.normal(0, 0.02, 3 * RATE) * (1 + 30 * (rng.random(3 * RATE) < 0.002))).astype(np.float32)
+    out, reduction = levelled(clip, RATE, target, limit_db)
+    assert level_speech(clip, RATE, target, limit_db).tobytes() == out.tobytes()
+    # the samples the limiter left alone share one reduction (0 dB, or the last trim), the others have more
+    assert np.all(reduction <= 0)
+    assert np.count_nonzero(reduction == np.max(reduction)) > len(clip) // 2
+    assert np.count_nonzero(reduction < np.max(reduction)) > 0

@@ -110,9 +110,9 @@ def _biquads(sample_rate: int) -> list[tuple[tuple[float, float, float], tuple[f
     return [shelf, high_pass]
 
 
-def _k_weighted(x: np.ndarray, sample_rate: int, length: int | None = None) -> np.ndarray:
+def _k_weighted(x: np.ndarray, sample_rate: int, length: int | None = None, lead: int = 0) -> np.ndarray:
     """x through the K-weighting filters (zero initial state); `length` samples of it (default len(x)), the
-    filters ringing on into the quiet after x.
+    filters ringing on into the quiet after x; after `lead` zeros (the quiet before x, which stays quiet).
 
     numpy has no IIR filter (scipy's costs more to import than all of an export's levelling): the filters'
     impulse response, cut where it has died away (see _K_TAIL_SECONDS), is convolved with x through the FFT
@@ -125,15 +125,19 @@ def _k_weighted(x: np.ndarray, sample_rate: int, length: int | None = None) -> n
     reach = len(impulse) - 1  # each output needs this many inputs before it
     step = size - reach  # new outputs per block
     blocks = -(-length // step)
-    padded = np.zeros(blocks * step + reach)
+    padded = np.empty(blocks * step + reach)  # only its quiet is zeroed: every sample is written once
     used = min(len(x), length)
+    padded[:reach] = 0.0
     padded[reach : reach + used] = x[:used]
+    padded[reach + used :] = 0.0
     frames = np.lib.stride_tricks.sliding_window_view(padded, size)[::step]
-    out = np.empty((blocks, step))
+    whole = np.empty(lead + blocks * step)
+    whole[:lead] = 0.0
+    out = whole[lead:].reshape(blocks, step)
     for first in range(0, blocks, _K_BATCH):
         batch = frames[first : first + _K_BATCH]
         out[first : first + len(batch)] = np.fft.irfft(np.fft.rfft(batch, axis=1) * spectrum, size, axis=1)[:, reach:]
-    return out.reshape(-1)[:length]
+    return whole[: lead + length]
 
 
 _K_BATCH = 8  # blocks transformed together: enough for the vector unit, little memory even for a long clip
@@ -224,9 +228,7 @@ def _k_weighted_in_file(x: np.ndarray, sample_rate: int) -> np.ndarray:
     """x with a block of quiet either side, K-weighted (the filters ring on into the quiet after it; the quiet
     before it stays quiet: the filters start at rest)."""
     block = int(round(_BLOCK_SECONDS * sample_rate))
-    out = np.zeros(len(x) + 2 * block)
-    out[block:] = _k_weighted(x, sample_rate, len(x) + block)
-    return out
+    return _k_weighted(x, sample_rate, len(x) + block, lead=block)
 
 
 def _in_file(weighted: np.ndarray, sample_rate: int) -> float:
@@ -246,9 +248,11 @@ class _BlockEnergies:
         self._block = int(round(_BLOCK_SECONDS * sample_rate))
         hop = max(1, int(round(_IN_FILE_HOP_SECONDS * sample_rate)))
         self._piece = math.gcd(self._block, hop)
-        self._squares = weighted * weighted
         whole = -(-len(weighted) // self._piece) * self._piece
-        self._pieces = np.pad(self._squares, (0, whole - len(weighted))).reshape(-1, self._piece).sum(axis=1)
+        squares = np.empty(whole)  # the squares, then zeros to whole pieces
+        self._squares = np.multiply(weighted, weighted, out=squares[: len(weighted)])
+        squares[len(weighted) :] = 0.0
+        self._pieces = squares.reshape(-1, self._piece).sum(axis=1)
         self._starts = np.arange(0, len(weighted) - self._block + 1, hop) // self._piece
         self._span = self._block // self._piece
 
@@ -365,7 +369,9 @@ class _Envelope:
 
     def __init__(self, x: np.ndarray):
         self._x = x
-        self._padded = np.pad(x, _REACH)  # zeros beyond the ends, as the convolution sees them
+        self._padded = np.empty(len(x) + 2 * _REACH)  # zeros beyond the ends, as the convolution sees them
+        self._padded[:_REACH] = self._padded[_REACH + len(x) :] = 0.0
+        self._padded[_REACH : _REACH + len(x)] = x
         self._near = -moving_minimum(-np.abs(x), _REACH)  # the ends extended: still a bound
         self._done = np.zeros(len(x), dtype=bool)
         self.linear = np.zeros(len(x))  # the envelope where computed, 0 elsewhere (where it is under the ceiling)
@@ -407,7 +413,7 @@ def _envelope_at(padded: np.ndarray, index: np.ndarray) -> np.ndarray:
     envelope = np.abs(centre * _TAPS[_REACH * OVERSAMPLING])
     # Output sample OVERSAMPLING*m + phase mixes the inputs m + _REACH - j (j = 0.._REACH*2-1) with every
     # OVERSAMPLING-th tap, as _phases does.
-    inputs = [padded[index + 2 * _REACH - j] for j in range(2 * _REACH)]
+    inputs = padded[(index + 2 * _REACH)[None, :] - np.arange(2 * _REACH)[:, None]]  # row j: index + 2R - j
     for phase in range(1, OVERSAMPLING):
         taps = _TAPS[phase::OVERSAMPLING]
         value = inputs[0] * taps[0]
@@ -486,8 +492,8 @@ def _sparse_limiter_db(over: tuple[np.ndarray, np.ndarray], n: int, sample_rate:
     for start, end in zip(starts[np.concatenate(([0], breaks + 1))].tolist(),
                           ends[np.concatenate((breaks, [len(hot) - 1]))].tolist()):
         local = np.full(end - start, -np.inf)
-        inside = (hot >= start) & (hot < end)
-        local[hot[inside] - start] = depth[inside]
+        first, last = np.searchsorted(hot, (start, end)).tolist()  # hot is in order: the span's are a slice
+        local[hot[first:last] - start] = depth[first:last]
         gain = _limiter_db(local, sample_rate)
         where = np.flatnonzero(gain)
         touched.append(where + start)
@@ -509,7 +515,7 @@ def moving_minimum(values: np.ndarray, reach: int) -> np.ndarray:
     if n == 0:
         return x.copy()
     width = 2 * reach + 1
-    runs = np.pad(x, reach, mode="edge")  # runs[i]: the minimum of `span` values from padded index i
+    runs = _edge_padded(x, reach)  # runs[i]: the minimum of `span` values from padded index i
     span = 1
     while 2 * span <= width:
         runs = np.minimum(runs[:-span], runs[span:])
@@ -527,8 +533,20 @@ def moving_average(values: np.ndarray, reach: int) -> np.ndarray:
     if len(x) == 0:
         return x.copy()
     width = 2 * reach + 1
-    sums = np.concatenate(([0.0], np.cumsum(np.pad(x, reach, mode="edge"))))
+    sums = np.concatenate(([0.0], np.cumsum(_edge_padded(x, reach))))
     return (sums[width:] - sums[:-width]) / width
+
+
+def _edge_padded(x: np.ndarray, reach: int) -> np.ndarray:
+    """x (float64, not empty) with its first and last values repeated `reach` times before and after it: what
+    np.pad(x, reach, mode="edge") gives, without its cost per call (the limiter calls this for every few
+    samples near the ceiling)."""
+    n = len(x)
+    out = np.empty(n + 2 * reach)
+    out[:reach] = x[0]
+    out[reach : reach + n] = x
+    out[reach + n :] = x[-1]
+    return out
 
 
 def levelled(
@@ -544,15 +562,26 @@ def levelled(
     and its true peak is computed afresh only where the limiter worked. Everything after the first measurement
     costs in proportion to the few samples near the ceiling, not to the clip's length.
     """
-    x = fade_in(np.asarray(samples, dtype=np.float64), sample_rate)
-    untouched = np.zeros(len(x))
+    out, touched, limited, trim_db = _levelled(samples, sample_rate, target_lufs, limit_db)
+    reduction = np.zeros(len(out))
+    reduction[touched] = limited
+    return out, reduction + trim_db if trim_db else reduction
+
+
+def _levelled(
+    samples: np.ndarray, sample_rate: int, target_lufs: float, limit_db: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """levelled's clip, the samples the limiter changed (in order) with its gain there in dB, and the last trim
+    in dB (0.0: none) that every sample also got: the reduction per sample is made only when it is asked for."""
+    x = fade_in(samples, sample_rate)  # a float64 copy
+    untouched = np.zeros(0, dtype=np.int64), np.zeros(0), 0.0
     if len(x) == 0 or not np.any(x):
-        return x.astype(np.float32), untouched
+        return (x.astype(np.float32), *untouched)
     weighted = _k_weighted_in_file(x, sample_rate)
     energies = _BlockEnergies(weighted, sample_rate)
     loudness = energies.loudness()
     if not np.isfinite(loudness):
-        return x.astype(np.float32), untouched  # too quiet to measure: nothing sensible to aim for
+        return (x.astype(np.float32), *untouched)  # too quiet to measure: nothing sensible to aim for
     ceiling = 10 ** (LIMITER_CEILING_DB / 20)
     gain_db = first_gain_db = target_lufs - loudness
     tried: list[tuple[float, float]] = []  # (gain, loudness) pairs, for the secant step
@@ -578,16 +607,14 @@ def levelled(
         gain_db = pushed
     # x * 10 ** ((gain_db + limited) / 20), the power taken only where the limiter works
     factors = 10 ** (np.concatenate(([gain_db], gain_db + limited)) / 20)
-    gains = np.full(len(x), factors[0])
-    gains[touched] = factors[1:]
-    out = x * gains
-    reduction = untouched
-    reduction[touched] = limited
-    peak = _limited_true_peak(out, envelope.linear * 10 ** (gain_db / 20), touched)
+    out = x * factors[0]
+    out[touched] = x[touched] * factors[1:]
+    trim_db = 0.0
+    peak = _limited_true_peak(out, envelope.linear, touched, 10 ** (gain_db / 20))
     if peak > ceiling:  # the gain is computed per sample; a last trim makes the ceiling certain
         out = out * (ceiling / peak)
-        reduction = reduction + 20 * np.log10(ceiling / peak)
-    return out.astype(np.float32), reduction
+        trim_db = float(20 * np.log10(ceiling / peak))
+    return out.astype(np.float32), touched, limited, trim_db
 
 
 def _squashed(limited: np.ndarray, n: int, limit_db: float) -> bool:
@@ -613,12 +640,13 @@ def _transparent_gain_db(envelope: _Envelope, n: int, squashing_db: float, sampl
     return low
 
 
-def _limited_true_peak(out: np.ndarray, envelope: np.ndarray, touched: np.ndarray) -> float:
-    """The true peak of `out`, which is `envelope`'s signal times the limiter's gain (1 but at the samples
-    `touched`), as far as it reaches the ceiling (see _Envelope): where that gain is 1 over the
-    interpolation filter's whole reach, the envelope is exact; only around limited samples is it measured."""
+def _limited_true_peak(out: np.ndarray, envelope: np.ndarray, touched: np.ndarray, scale: float = 1.0) -> float:
+    """The true peak of `out`, which is the signal of `envelope` times `scale` times the limiter's gain (1 but at
+    the samples `touched`), as far as it reaches the ceiling (see _Envelope): where that gain is 1 over the
+    interpolation filter's whole reach, the envelope (times `scale`) is exact; only around limited samples is it
+    measured. (Scaling the largest value is scaling each: rounding keeps their order, for a positive scale.)"""
     if len(touched) == 0:
-        return float(np.max(envelope))
+        return float(np.max(envelope)) * scale
     near = np.ones(len(out), dtype=bool)
     peak = 0.0
     for first, last in _runs(touched, 2 * _REACH + 3):
@@ -627,7 +655,7 @@ def _limited_true_peak(out: np.ndarray, envelope: np.ndarray, touched: np.ndarra
         lo, hi = max(0, start - _REACH), min(len(out), end + _REACH)  # the run with the filter's context
         values = oversampled(out[lo:hi])[(start - lo) * OVERSAMPLING : (end - lo) * OVERSAMPLING]
         peak = max(peak, float(np.max(np.abs(values))))
-    return max(peak, float(np.max(envelope, where=near, initial=0.0)))
+    return max(peak, float(np.max(envelope, where=near, initial=0.0)) * scale)
 
 
 def fade_in(samples: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -663,7 +691,7 @@ def level_speech(
     >>> round(loudness_in_file(clip, 22050), 1), true_peak(clip) <= 10 ** (LIMITER_CEILING_DB / 20)
     (-19.0, True)
     """
-    return levelled(samples, sample_rate, target_lufs, limit_db)[0]
+    return _levelled(samples, sample_rate, target_lufs, limit_db)[0]
 
 
 # --- a file of its own: the parts of a split export ------------------------------------------------------------
