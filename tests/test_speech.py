@@ -564,3 +564,96 @@ def test_the_voice_list_names_the_default_and_the_variants(cli):
     assert [(row["engine"], row["id"]) for row in rows if row["default"]] == [("espeak-ng", "gmw/en"),
                                                                               ("piper", "en_US-joe-medium")]
     assert {"klatt", "f3"} <= {row["id"] for row in rows if row["variant"]}
+
+
+# --- an export keeps its worker busy -------------------------------------------------------------------------
+
+# Stands between the synthesizer and a real worker, passing every line on at once and noting what arrives. It
+# holds its first reply to a line until the next line has arrived (or 3 s have passed); with `die`, the first
+# time it runs it exits instead of answering that first line, once the next one has arrived.
+_RELAY = textwrap.dedent("""\
+    import json, os, subprocess, sys, threading
+    log, flag, die, command = sys.argv[1], sys.argv[2], sys.argv[3] == "die", sys.argv[4:]
+    first_run = not os.path.exists(flag)
+    open(flag, "a").close()
+    notes = open(log, "a")
+    real = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    arrived = threading.Condition()
+    said = []
+
+    def note(text):
+        notes.write(text + "\\n")
+        notes.flush()
+
+    def pass_on():
+        for line in sys.stdin.buffer:
+            request = json.loads(line)
+            with arrived:
+                if request.get("op") == "synth":
+                    said.append(request["text"])
+                    note("got " + request["text"])
+                arrived.notify_all()
+            real.stdin.write(line)
+            real.stdin.flush()
+        real.stdin.close()
+
+    threading.Thread(target=pass_on, daemon=True).start()
+    answered = 0
+    for line in real.stdout:
+        if "frames" in json.loads(line) and answered == 0:
+            with arrived:
+                arrived.wait_for(lambda: len(said) > 1, timeout=3)
+            if die and first_run:
+                note("died")
+                real.kill()
+                os._exit(1)
+            note("answered " + said[0])
+        answered += "frames" in json.loads(line)
+        sys.stdout.buffer.write(line)
+        sys.stdout.buffer.flush()
+""")
+LINES_SAID = ("Sit down.", "Lift your foot.", "Press the arch.")
+
+
+def _relayed(tmp_path: Path, how: str) -> tuple[Synthesizer, Path]:
+    relay = tmp_path / "relay.py"
+    relay.write_text(_RELAY)
+    log = tmp_path / "relay.log"
+    command = [sys.executable, str(relay), str(log), str(tmp_path / "started"), how, *default_command()]
+    return Synthesizer(Voice(voice="en-us"), cache_dir=tmp_path / "speech", first_line_first=False, workers=1,
+                       worker_command=command), log
+
+
+def test_an_export_sends_its_worker_the_next_line_before_the_one_it_says_is_answered(tmp_path):
+    relayed, log = _relayed(tmp_path, "hold")
+    with relayed as speech:
+        speech.lengths(LINES_SAID)
+        made = [speech.pcm16(text) for text in LINES_SAID]
+    notes = log.read_text().splitlines()
+    assert notes.index(f"got {LINES_SAID[1]}") < notes.index(f"answered {LINES_SAID[0]}")
+    with synthesizer(tmp_path / "plain") as plain:
+        assert made == [plain.pcm16(text) for text in LINES_SAID]  # the same samples as one line at a time
+
+
+def test_a_worker_that_dies_with_a_line_sent_ahead_is_replaced_and_both_lines_are_made(tmp_path):
+    relayed, log = _relayed(tmp_path, "die")
+    with relayed as speech:
+        lengths = speech.lengths(LINES_SAID)
+        assert all(length > 0 for length in lengths)
+        assert speech.workers_started >= 2
+    assert "died" in log.read_text().splitlines()
+    assert [path.name for path in (tmp_path / "speech").iterdir() if path.name.startswith(".")] == []  # no temporary
+    with synthesizer(tmp_path / "plain") as plain:
+        assert lengths == plain.lengths(LINES_SAID)
+
+
+def test_a_player_does_not_send_lines_ahead(tmp_path):
+    relay = tmp_path / "relay.py"
+    relay.write_text(_RELAY)
+    log = tmp_path / "relay.log"
+    command = [sys.executable, str(relay), str(log), str(tmp_path / "started"), "hold", *default_command()]
+    with Synthesizer(Voice(voice="en-us"), cache_dir=tmp_path / "speech", first_line_first=True, workers=1,
+                     worker_command=command) as speech:
+        speech.lengths(LINES_SAID[:2])
+    notes = log.read_text().splitlines()
+    assert notes.index(f"answered {LINES_SAID[0]}") < notes.index(f"got {LINES_SAID[1]}")

@@ -117,7 +117,7 @@ class WorkerProcess:
 
     def greeted(self, timeout: float) -> "WorkerProcess":
         """This worker once it has said that its engine loaded (waiting up to `timeout` seconds for that)."""
-        hello = self._receive(timeout, "starting up")
+        hello = self.receive(timeout, "starting up")
         if not hello.get("ok"):
             self.kill()
             raise WorkerRefused(hello.get("error", "the speech worker could not start"))
@@ -126,6 +126,12 @@ class WorkerProcess:
 
     def ask(self, request: dict[str, Any], timeout: float, doing: str) -> dict[str, Any]:
         """Send one request and wait up to `timeout` seconds for its reply; `doing` names it in errors."""
+        self.send(request)
+        return self.receive(timeout, doing)
+
+    def send(self, request: dict[str, Any]) -> None:
+        """Send one request without waiting: the worker answers requests in the order sent, one reply each
+        (`receive`), so one sent ahead is there for it the moment it has answered the one before."""
         try:
             assert self._process.stdin is not None
             self._process.stdin.write((json.dumps(request) + "\n").encode("utf-8"))
@@ -133,7 +139,6 @@ class WorkerProcess:
         except (BrokenPipeError, OSError, ValueError) as error:
             self.kill()
             raise WorkerDied(self._why_it_died(f"could not be sent a request ({error})")) from None
-        return self._receive(timeout, doing)
 
     def close(self) -> None:
         """Let the worker finish (closing its stdin ends its loop); kill it if it lingers."""
@@ -152,14 +157,16 @@ class WorkerProcess:
         """Stop the worker and anything it started, at once."""
         import subprocess
 
-        if self._process.poll() is None:
-            try:
-                if os.name == "posix":
-                    os.killpg(self._process.pid, signal.SIGKILL)
-                else:
-                    self._process.kill()
-            except (ProcessLookupError, PermissionError):
-                pass
+        try:
+            if os.name == "posix" and (self._process.poll() is None or self._process.pid in _LIVE_GROUPS):
+                # Also the first time after the worker itself is gone: a child it forked for a line may still be
+                # writing that line's clip, and its group outlives it (its number is not reused while one of it
+                # lives). Once released, the group is not signalled again.
+                os.killpg(self._process.pid, signal.SIGKILL)
+            elif os.name != "posix" and self._process.poll() is None:
+                self._process.kill()
+        except (ProcessLookupError, PermissionError):
+            pass
         try:
             self._process.wait(timeout=5.0)
         except subprocess.TimeoutExpired:
@@ -190,7 +197,8 @@ class WorkerProcess:
             self._replies.put(line.decode("utf-8"))
         self._replies.put(None)
 
-    def _receive(self, timeout: float, doing: str) -> dict[str, Any]:
+    def receive(self, timeout: float, doing: str) -> dict[str, Any]:
+        """The reply to the oldest request not answered yet, waiting up to `timeout` seconds for it."""
         try:
             line = self._replies.get(timeout=timeout)
         except queue.Empty:

@@ -121,10 +121,23 @@ def _twice(ask: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 
 
 @dataclass
+class _Sent:
+    """A request sent to a worker for one text: where its clip is being written, and its reply once read."""
+
+    text: str
+    key: ClipKey
+    out: Path
+    cache: ClipCache
+    reply: dict[str, Any] | None = None
+
+
+@dataclass
 class _Slot:
-    """The worker a driver thread owns (None until it needs one)."""
+    """The worker a driver thread owns (None until it needs one), and the request sent to it ahead of the one it
+    is answering, if any (see Synthesizer._send_ahead)."""
 
     worker: WorkerProcess | None = None
+    ahead: _Sent | None = None
 
 
 class Synthesizer:
@@ -413,19 +426,30 @@ class Synthesizer:
     def _drive(self) -> None:
         """A driver thread: take texts off the queue; answer from the cache, else from its own worker."""
         slot = _Slot()  # this thread's worker, started when first needed, replaced when it fails
+        try:
+            self._drive_slot(slot)
+        finally:
+            if slot.ahead is not None:  # closed while a request was on its way: its clip is nobody's
+                slot.ahead.cache.discard(slot.ahead.out)
+
+    def _drive_slot(self, slot: "_Slot") -> None:
         while True:
             with self._cond:
-                while not self._pending and not self._closed:
+                while slot.ahead is None and not self._pending and not self._closed:
                     self._cond.wait()
                 if self._closed:
                     return
-                text = self._pending.popleft()
-                self._making.add(text)
+                sent_ahead = slot.ahead is not None
+                if sent_ahead:
+                    text = slot.ahead.text  # taken off the queue when it was sent
+                else:
+                    text = self._pending.popleft()
+                    self._making.add(text)
             frames: int | None = None
             failure: Exception | None = None
             try:
                 key = self._key(text)
-                frames = self._cache.length(key)
+                frames = None if sent_ahead else self._cache.length(key)  # one sent is answered: read its reply
                 if frames is None:
                     frames = self._synthesize(slot, text, key)
             except EngineError as error:
@@ -443,29 +467,39 @@ class Synthesizer:
     def _synthesize(self, slot: "_Slot", text: str, key: ClipKey) -> int:
         """Make one clip with the slot's worker; one that hangs or dies is replaced and the text tried once more."""
         voice = self._resolution()
-        request = {**self._engine.request(voice, self._rate, text), "key": key.blob().decode("utf-8")}
         problem = ""
-        cache = self._cache
         for _attempt in range(2):
-            if slot.worker is None:
-                slot.worker = self._take_worker(voice)
-            worker = slot.worker
+            sent = self._claim_ahead(slot, text)  # sent already, before the previous text was answered
+            fresh = sent is None
+            if sent is None:
+                self._drain_ahead(slot)  # a request for another text is on its way: its reply comes first
+                if slot.worker is None:
+                    slot.worker = self._take_worker(voice)
+                cache = self._cache
+                try:
+                    out = cache.temporary(key)
+                except OSError as error:
+                    if error.errno in (errno.ENOSPC, errno.EDQUOT) and self._spill(cache):
+                        return self._synthesize(slot, text, key)
+                    raise EngineError(f"cannot write to the speech cache {cache.root}: {error.strerror}") from None
+                sent = _Sent(text, key, out, cache)
+            worker, cache, out = slot.worker, sent.cache, sent.out
+            assert worker is not None  # a request sent ahead is dropped whenever its worker is
             try:
-                out = cache.temporary(key)
-            except OSError as error:
-                if error.errno in (errno.ENOSPC, errno.EDQUOT) and self._spill(cache):
-                    return self._synthesize(slot, text, key)
-                raise EngineError(f"cannot write to the speech cache {cache.root}: {error.strerror}") from None
-            try:
-                reply = worker.ask({**request, "out": str(out)}, self._timeout, f"saying {_shown(text)}")
+                if fresh:
+                    worker.send(self._request(voice, sent))
+                self._send_ahead(slot, voice)
+                reply = sent.reply if sent.reply is not None else worker.receive(self._timeout,
+                                                                                   f"saying {_shown(text)}")
                 if reply.get("missing"):  # part of the engine is not installed: retrying cannot help
                     cache.discard(out)
                     raise EngineError(reply["error"])
                 if reply.get("crashed"):
                     raise WorkerDied(f"crashed while saying {_shown(text)}: {reply.get('error')}")
             except (WorkerStalled, WorkerDied) as error:
+                self._retire(worker)  # first: with whatever it forked, which may still be writing a clip
                 cache.discard(out)
-                self._retire(worker)
+                self._drop_ahead(slot)  # sent to the same worker: it goes back to the queue
                 slot.worker, problem = None, str(error)
                 continue
             if not reply.get("ok"):
@@ -482,6 +516,77 @@ class Synthesizer:
                 raise EngineError(f"speech engine {voice.engine} wrote an unreadable clip for {_shown(text)}")
             return frames
         raise EngineError(f"speech engine {voice.engine} {problem} (tried twice)")
+
+    def _request(self, voice: ResolvedVoice, sent: "_Sent") -> dict[str, Any]:
+        return {**self._engine.request(voice, self._rate, sent.text), "key": sent.key.blob().decode("utf-8"),
+                "out": str(sent.out)}
+
+    # An export wants every line: while its worker says one, the next is already on its way to it, so the worker
+    # never waits for this process between lines (it did, 10-50 ms a line, while this process levelled clips and
+    # its threads took turns). Replies come in the order sent. A player waits for particular lines (the next to
+    # play, one a key asked for), so it does not send ahead.
+
+    def _send_ahead(self, slot: "_Slot", voice: ResolvedVoice) -> None:
+        """Send the slot's worker the next text in the queue, if nothing is sent ahead yet (an export only)."""
+        if self._first_line_first or slot.ahead is not None or slot.worker is None:
+            return
+        with self._cond:
+            if self._closed or not self._pending:
+                return
+            text = self._pending.popleft()
+            self._making.add(text)
+        cache = self._cache
+        try:
+            key = self._key(text)
+            if cache.length(key) is not None:  # made meanwhile (another run): the queue answers it from the cache
+                raise _NotSent
+            sent = _Sent(text, key, cache.temporary(key), cache)
+        except (_NotSent, OSError, EngineError):  # nothing sent: it is made in its turn, which says what is wrong
+            self._requeue(text)
+            return
+        try:
+            slot.worker.send(self._request(voice, sent))
+        except WorkerDied:  # the worker is gone: the reply awaited says so and replaces it
+            cache.discard(sent.out)
+            self._requeue(text)
+            return
+        slot.ahead = sent
+
+    def _claim_ahead(self, slot: "_Slot", text: str) -> "_Sent | None":
+        """The request sent ahead for `text`, taken off the slot, or None."""
+        sent = slot.ahead
+        if sent is None or sent.text != text:
+            return None
+        slot.ahead = None
+        return sent
+
+    def _drain_ahead(self, slot: "_Slot") -> None:
+        """Read the reply to the request sent ahead, keeping it for its turn, so that a request sent now is the
+        next one answered; a worker that hangs or dies on it is replaced, and the text goes back to the queue."""
+        sent = slot.ahead
+        if sent is None or sent.reply is not None:
+            return
+        assert slot.worker is not None
+        try:
+            sent.reply = slot.worker.receive(self._timeout, f"saying {_shown(sent.text)}")
+        except (WorkerStalled, WorkerDied):
+            self._retire(slot.worker)
+            self._drop_ahead(slot)
+            slot.worker = None
+
+    def _drop_ahead(self, slot: "_Slot") -> None:
+        """Forget the request sent ahead (its worker is being replaced): its clip is removed, its text queued first."""
+        sent, slot.ahead = slot.ahead, None
+        if sent is not None:
+            sent.cache.discard(sent.out)
+            self._requeue(sent.text)
+
+    def _requeue(self, text: str) -> None:
+        with self._cond:
+            self._making.discard(text)
+            if not self._closed and not self._planned(text):
+                self._pending.appendleft(text)
+            self._cond.notify_all()
 
     def _spill(self, full: ClipCache) -> bool:
         """The cache's disk is full: go on with a private temporary cache (removed at close), once. True when
@@ -632,6 +737,10 @@ def _start_worker(command: Sequence[str], timeout: float) -> WorkerProcess:
         raise EngineError(f"the speech worker {error}") from None
     except OSError as error:
         raise EngineError(f"cannot start the speech worker {command[0]!r}: {error}") from None
+
+
+class _NotSent(Exception):
+    """A text taken to be sent ahead is left for its turn."""
 
 
 class _Retryable(EngineError):
