@@ -19,15 +19,17 @@ def main() -> int:
         recalled = checkmemo.recall(argv, cachefiles.default_folder())
         if recalled is not None:
             return _replay(*recalled)
-    opened = None
-    if argv[:1] == ["play"]:
-        from . import opening  # only here: `check` does not load routines or the sound device on this path
-
-        opened = opening.start(argv)
-    if argv[:1] == ["export"]:
-        _start_speech_early(argv)
-    gc.disable()  # the pipeline's modules, classes and functions live to the end: no collection while they load,
+    # No collection while the modules, classes and functions that live to the end load (the chime's path too:
+    # what it loads and the routine it checks are kept for the run), nor after: see gc.freeze below.
+    gc.disable()
     try:
+        opened = None
+        if argv[:1] == ["play"]:
+            from . import opening  # only here: `check` does not load routines or the sound device on this path
+
+            opened = opening.start(argv)
+        if argv[:1] == ["export"]:
+            _start_speech_early(argv)
         from .cli import main as run  # only here: importing cli imports the whole pipeline
     finally:
         gc.enable()
