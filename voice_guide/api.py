@@ -118,7 +118,7 @@ def mixer(routine: Routine, synth: Synthesizer, settings: Settings, env: Environ
     engine is asked anything (see compiler.routine_targets; `listening` as the player's).
     """
     targets = compiler.routine_targets(routine, synth.requested, chime=settings.chime, listening=listening,
-                              loudness=settings.loudness)
+                                       loudness=settings.loudness)
     return Mixer(synth, targets=targets, cache_dir=env.mixed_cache_dir)
 
 

@@ -14,6 +14,7 @@ folders, reads and writes entries, and keeps the caches' size bounded.
 from __future__ import annotations
 
 import _thread
+import atexit
 import errno
 import os
 import stat
@@ -195,11 +196,6 @@ def write_entry(path: str | os.PathLike, data: bytes) -> None:
     with _WRITING:
         if _ENDED[0]:
             raise OSError(errno.ECANCELED, "this process is ending: no cache entry is written now", os.fspath(path))
-        if not _HOOKED[0]:
-            import atexit
-
-            atexit.register(end_writes)
-            _HOOKED[0] = True
         fd, temporary = tempfile.mkstemp(prefix=f".{name[:16]}.", suffix=".tmp", dir=folder or os.curdir)
         _LIVE.add(temporary)
     try:
@@ -221,7 +217,6 @@ def write_entry(path: str | os.PathLike, data: bytes) -> None:
 _WRITING = _thread.allocate_lock()
 _LIVE: set[str] = set()  # temporaries being written now
 _ENDED = [False]  # end_writes has run: nothing more is written
-_HOOKED = [False]  # end_writes is registered with atexit
 
 
 def end_writes() -> None:
@@ -236,6 +231,9 @@ def end_writes() -> None:
     finally:
         if locked:
             _WRITING.release()
+
+
+atexit.register(end_writes)
 
 
 def remove(path: str | os.PathLike) -> None:

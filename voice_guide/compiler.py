@@ -209,7 +209,7 @@ def routine_targets(routine: Routine, voice: Voice, *, chime: bool | None = None
     """
     use_chime = routine.chime if chime is None else chime
     spoken, chimes = sounding_seconds(routine, voice=replace(voice, language=None), chime=use_chime,
-                                               listening=listening)
+                                      listening=listening)
     return clip_targets(
         DEFAULT_LOUDNESS if loudness is None else loudness,
         speech_seconds=sum(block_seconds(seconds) for seconds in spoken),

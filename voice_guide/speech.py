@@ -538,10 +538,11 @@ class Synthesizer:
         cache = self._cache
         try:
             key = self._key(text)
-            if cache.length(key) is not None:  # made meanwhile (another run): the queue answers it from the cache
-                raise _NotSent
-            sent = _Sent(text, key, cache.temporary(key), cache)
-        except (_NotSent, OSError, EngineError):  # nothing sent: it is made in its turn, which says what is wrong
+            # Made meanwhile (another run): the queue answers it from the cache.
+            sent = None if cache.length(key) is not None else _Sent(text, key, cache.temporary(key), cache)
+        except (OSError, EngineError):  # it is made in its turn, which says what is wrong
+            sent = None
+        if sent is None:
             self._requeue(text)
             return
         try:
@@ -737,10 +738,6 @@ def _start_worker(command: Sequence[str], timeout: float) -> WorkerProcess:
         raise EngineError(f"the speech worker {error}") from None
     except OSError as error:
         raise EngineError(f"cannot start the speech worker {command[0]!r}: {error}") from None
-
-
-class _NotSent(Exception):
-    """A text taken to be sent ahead is left for its turn."""
 
 
 class _Retryable(EngineError):

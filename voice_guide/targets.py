@@ -69,4 +69,3 @@ def clip_targets(file_lufs: float = DEFAULT_LOUDNESS, *, speech_seconds: float =
 def block_seconds(clip_seconds: float) -> float:
     """How many seconds of a file's blocks a clip this long fills (see _BLOCK_SHARE_SECONDS)."""
     return clip_seconds + _BLOCK_SHARE_SECONDS
-
