@@ -297,6 +297,17 @@ def test_a_chime_table_of_another_definition_or_cut_short_is_not_used(tmp_path, 
         chime.raw_chime.cache_clear()
 
 
+@pytest.mark.parametrize("target", [-38.0, -27.0, -25.97, -14.0, 0.0])
+def test_the_levelled_chime_is_each_raw_sample_times_its_gain_rounded_to_float32_as_array_does(target):
+    from array import array
+
+    from voice_guide import chime
+
+    plain = array("f", [x * chime._gain(target) for x in chime.raw_chime()])  # a C cast of each product
+    assert chime.levelled(target).tobytes() == plain.tobytes()
+    assert chime.levelled(target).typecode == "f"
+
+
 @pytest.mark.parametrize("volume", [1.0, 0.8, 0.33, 0.05, 1.9])
 @pytest.mark.parametrize("target", [-38.0, -27.0, -25.97, -14.0, -6.0, 0.0])
 def test_the_chimes_pcm_is_each_float32_sample_rounded_half_to_even_and_clipped(target, volume):

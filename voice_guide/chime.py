@@ -17,6 +17,7 @@ from __future__ import annotations
 import cmath
 import math
 import operator
+import struct
 import sys
 from array import array
 from functools import lru_cache
@@ -114,13 +115,35 @@ def levelled(target_lufs: float) -> array:
     >>> round(max(map(abs, levelled(RAW_LOUDNESS_IN_FILE - 6.0206))), 3)
     0.25
     """
-    return array("f", _times(raw_chime(), _gain(target_lufs)))
+    samples = array("f")
+    samples.frombytes(_levelled_float32(target_lufs))
+    if sys.byteorder == "big":
+        samples.byteswap()
+    return samples
+
+
+@lru_cache(maxsize=4)
+def _levelled_float32(target_lufs: float) -> bytes:
+    """levelled(target_lufs) as little-endian float32 bytes (what pcm16 starts from)."""
+    return _float32(_times(raw_chime(), _gain(target_lufs)))
 
 
 def _times(values, factor: float) -> list[float]:
-    """Each value times `factor` (a list: array() fills from one faster than from an iterator; a comprehension,
-    which makes it in about 8 % fewer instructions than map with operator.mul)."""
+    """Each value times `factor` (a list: struct packs it as arguments; a comprehension, which makes it in about
+    8 % fewer instructions than map with operator.mul)."""
     return [value * factor for value in values]
+
+
+def _float32(values: list[float]) -> bytes:
+    """`values` rounded to float32, little-endian. Each is rounded as array("f") and numpy's float32 arithmetic
+    round, to the nearest, ties to even (a C cast); struct does it in about a third fewer instructions than
+    array("f") from a list, and unpacks into floats without an array's per-item lookups."""
+    return struct.pack(f"<{len(values)}f", *values)
+
+
+def _floats(data: bytes) -> tuple[float, ...]:
+    """The values of little-endian float32 `data` (_float32's), as Python floats (exact)."""
+    return struct.unpack(f"<{len(data) // 4}f", data)
 
 
 def _gain(target_lufs: float) -> float:
@@ -133,27 +156,21 @@ def pcm16(target_lufs: float, volume: float = 1.0) -> bytes:
     gives for the same float32 samples (made once per level: a routine has a chime at every step).
 
     Each step rounds as numpy's float32 arithmetic does: the product of two float32 values is exact in a
-    Python float, and array("f") rounds it to the nearest float32; adding _ROUNDER (exact in a Python float)
+    Python float, and _float32 rounds it to the nearest float32; adding _ROUNDER (exact in a Python float)
     and rounding to float32 again rounds to a whole number half to even, as np.rint, whose 16-bit two's
     complement is then the float32's two low bytes. A chime loud enough to clip is clipped value by value.
     """
-    samples = levelled(target_lufs)
+    samples = _floats(_levelled_float32(target_lufs))
     factor = 1.0
     if volume != 1.0:
-        factor = array("f", [volume])[0]
-        samples = array("f", _times(samples, factor))
-    scaled = array("f", _times(samples, 32767.0))
+        factor = _floats(_float32([volume]))[0]
+        samples = _floats(_float32(_times(samples, factor)))
+    scaled = _floats(_float32(_times(samples, 32767.0)))
     # The raw peak is 0.5: one float32 rounding of each product can raise it by 2**-24 of itself at most.
     if 0.5 * _gain(target_lufs) * factor * 32767.0 * (1 + 2.0**-20) >= 32767.0:
         values = [max(-32768, min(32767, round(x))) for x in scaled]
-        pcm = array("h", values)
-        if sys.byteorder == "big":
-            pcm.byteswap()
-        return pcm.tobytes()
-    rounded = array("f", [value + _ROUNDER for value in scaled])
-    if sys.byteorder == "big":
-        rounded.byteswap()
-    words = rounded.tobytes()
+        return struct.pack(f"<{len(values)}h", *values)
+    words = _float32([value + _ROUNDER for value in scaled])
     out = bytearray(len(words) // 2)
     out[0::2] = words[0::4]  # the low byte and the next of each little-endian float32
     out[1::2] = words[1::4]
