@@ -139,6 +139,20 @@ def test_a_routine_too_long_with_its_spoken_lines_gives_exit_2_with_nothing_play
     assert played_buffers(folder) == []
 
 
+def test_the_opening_check_runs_without_importing_typing(tmp_path):
+    """`typing` costs about 6 ms to import, before the first sound: the check's modules name their types for type
+    checkers only (`TYPE_CHECKING = False`), and their unions are `X | Y`."""
+    routine = tmp_path / "short.yaml"
+    routine.write_text(SHORT)
+    code = ("import sys\nfrom pathlib import Path\nfrom voice_guide import openingcheck\n"
+            "checked = openingcheck.checked({'routine': sys.argv[1]}, Path(sys.argv[2]))\n"
+            "print(len(checked[2]), 'typing' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code, str(routine), str(tmp_path / "no-settings.yaml")],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(2 * CHIME_LENGTH), "False"]
+
+
 # --- which command lines start here ------------------------------------------------------------------------------
 
 

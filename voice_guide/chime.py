@@ -24,10 +24,10 @@ from functools import lru_cache
 from itertools import accumulate, repeat
 from operator import attrgetter
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .timeline import SAMPLE_RATE
 
+TYPE_CHECKING = False  # `typing` is not imported on the path to the first sound (see checkmemo)
 if TYPE_CHECKING:
     import numpy
 

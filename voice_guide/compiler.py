@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Callable, Iterator, Union
 
 from .chime import CHIME_LENGTH
 from .errors import BadInputError
@@ -42,6 +41,12 @@ from .timeline import (  # with the gaps: they are the timeline's, and the sched
     Timeline,
 )
 
+TYPE_CHECKING = False  # `typing` is not imported on the path to the first sound (see checkmemo)
+if TYPE_CHECKING:
+    from typing import Callable, Iterator
+
+    Length = Callable[[str], int]
+
 # Cues during a hold.
 CUE_GAP = 0.4  # at least this much quiet between two spoken lines
 COUNTDOWN_GAP = 0.1  # between the numbers of a countdown, said one a second
@@ -55,9 +60,6 @@ AFTER_HOLD_END = 0.5  # after the release cue or the end tone
 # espeak-ng says about ten characters of English per second for every word per minute (measured on the bundled
 # routines: 0.065 s a character at 150 wpm, 0.056 at 190); good enough for "about eight minutes".
 SECONDS_PER_CHARACTER_AT_ONE_WPM = 10.0
-
-Length = Callable[[str], int]
-
 
 
 def _english() -> Phrases:
@@ -99,7 +101,7 @@ class HoldWindow:
     every: float | None = None  # the step's 'every', to suggest one that fits when its cues collide
 
 
-Part = Union[Sound, HoldWindow]
+Part = Sound | HoldWindow
 
 
 def estimated_length(text: str) -> int:

@@ -16,7 +16,6 @@ import stat
 import unicodedata
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, TypeVar
 
 from .yamlimport import yaml  # PyYAML, without its slowest pattern (see yamlimport)
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -47,6 +46,12 @@ from .routine import (
     Voice,
 )
 from .timefmt import compact
+
+TYPE_CHECKING = False  # `typing` is not imported on the path to the first sound (see checkmemo)
+if TYPE_CHECKING:
+    from typing import Callable, TypeVar
+
+    T = TypeVar("T")
 
 # Pure-Python PyYAML needs about 2 microseconds per character and 50 per value here; these bounds keep every
 # input under a second with room to spare. The bundled routines are about 3 KB and 300 values.
@@ -509,9 +514,6 @@ def _quoted_name(message: str) -> str:
 
 class _Stop(Exception):
     """Too many problems or too much work: stop checking and report what was found."""
-
-
-T = TypeVar("T")
 
 
 @dataclass

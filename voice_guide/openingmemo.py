@@ -26,11 +26,15 @@ from __future__ import annotations
 import os
 import stat
 import sys
+from collections import namedtuple
 from pathlib import Path
-from typing import Any, Mapping, NamedTuple
 
 from . import checkmemo
 from .checkmemo import sha256  # hashlib's built-in one, without OpenSSL
+
+TYPE_CHECKING = False  # `typing` costs ~6 ms on the path to the first sound (see checkmemo)
+if TYPE_CHECKING:
+    from typing import Any, Mapping
 
 FORMAT = 2  # changes whenever an entry's layout or the key's contents change
 ENTRY_LIMIT = 256 * 1024  # bytes: the chime is 35 kB of PCM, 71 kB in hex (bytes.fromhex needs no import)
@@ -40,15 +44,12 @@ FOLDER = "openings"
 DECIDING = ("routine", "--voice", "--rate", "--volume", "--engine", "--no-chime")
 
 
-class Recalled(NamedTuple):
-    """A kept opening whose files are unchanged: the chime's PCM, the routine file (as loader names it) and its
-    bytes as they were checked just now, and the settings file's `listen` and `sensitivity`."""
+class Recalled(namedtuple("Recalled", ("pcm", "routine", "text", "listen", "sensitivity"))):
+    """A kept opening whose files are unchanged: the chime's PCM (bytes), the routine file (as loader names it)
+    and its bytes as they were checked just now, and the settings file's `listen` (bool | None) and
+    `sensitivity` (float | None)."""
 
-    pcm: bytes
-    routine: str
-    text: bytes
-    listen: bool | None
-    sensitivity: float | None
+    __slots__ = ()
 
 
 def recall(options: Mapping[str, Any], settings_path: Path, cache_root: Path) -> Recalled | None:

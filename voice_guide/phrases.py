@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from io import BytesIO
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from . import numberwords
 
+TYPE_CHECKING = False  # `typing` is not imported on the path to the first sound (see checkmemo)
 if TYPE_CHECKING:
     import gettext
 

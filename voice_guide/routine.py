@@ -6,7 +6,6 @@ Durations are held in seconds as floats; the compiler turns them into samples.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 # The ranges a routine or the command line may set, stated once: the loader, the CLI and the JSON Schema's test
 # use these.
@@ -127,7 +126,7 @@ class Sides:
     line: int = 0
 
 
-Step = Union[Say, Repeat, Sides]
+Step = Say | Repeat | Sides  # a union without `typing`: it costs ~6 ms on the path to the first sound
 
 
 @dataclass(frozen=True)
