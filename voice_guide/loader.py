@@ -65,7 +65,9 @@ MAX_PROBLEMS = 200  # enough to fix a file; more is noise (RoutineError shows th
 _CUT_BY_COMMENTS = ("say", "reminder")  # sentences, where '#3' is likely meant
 # Texts where '# ...' is usually a comment (the README's example annotates them), but '#2' is cut text.
 _CUT_BY_NUMBERS = ("title", "about", "intro", "side")
-_CONTENT_AFTER_HASH = re.compile(r"#[^\s#]")  # "#2", "#1": a number sign, not a comment's "# note"
+# "#2", "#1": a number sign, not a comment's "# note". The patterns only warnings and errors use (this one,
+# _QUOTE_START, _ESCAPE) are compiled at their first use, re's own cache keeping them: not on every load.
+_CONTENT_AFTER_HASH = r"#[^\s#]"
 _LIKELY_MINUTES = 10  # a bare-number hold this short, with cues, was probably meant in minutes
 _SHORTEST_CUE = 2.0  # seconds: about the shortest remaining-time line ("five seconds left") and a gap
 
@@ -451,7 +453,7 @@ def _indicator_start(text: str, error: yaml.MarkedYAMLError) -> Problem | None:
     return None
 
 
-_QUOTE_START = re.compile(r"""(?:^|[\s\[{,])(['"])""")
+_QUOTE_START = r"""(?:^|[\s\[{,])(['"])"""  # compiled at its first use (see _CONTENT_AFTER_HASH)
 
 
 def _early_quote(text: str, error: yaml.MarkedYAMLError) -> Problem | None:
@@ -463,7 +465,7 @@ def _early_quote(text: str, error: yaml.MarkedYAMLError) -> Problem | None:
     lines = _LINE_BREAK.split(text)
     for number in range(min(m.line for m in marks), max(m.line for m in marks) + 1):
         line = lines[number] if number < len(lines) else ""
-        for start in _QUOTE_START.finditer(line):
+        for start in re.finditer(_QUOTE_START, line):
             quote = start.group(1)
             close = _closing_quote(line, start.end(), quote)
             if close < 0 or close + 1 >= len(line) or line[close + 1] in " \t,]}#:":
@@ -652,7 +654,7 @@ class _Checker:
         line_end = _LINE_BREAK.search(self.source, end)
         rest = self.source[end : line_end.start() if line_end else len(self.source)]
         stripped = rest.lstrip(" \t")
-        if not stripped.startswith("#") or not (any_comment or _CONTENT_AFTER_HASH.match(stripped)):
+        if not stripped.startswith("#") or not (any_comment or re.match(_CONTENT_AFTER_HASH, stripped)):
             return
         cut = stripped.rstrip()
         column = scalar.end_mark.column + len(rest) - len(stripped) + 1
@@ -664,7 +666,7 @@ class _Checker:
         """Where in the file the quoted escape that made `character` is (the scalar's start if not found)."""
         start, end = scalar.start_mark, scalar.end_mark
         if scalar.style == '"':
-            for escape in _ESCAPE.finditer(self.source, start.index, end.index):
+            for escape in re.compile(_ESCAPE, re.DOTALL).finditer(self.source, start.index, end.index):
                 if _unescaped(escape.group(1)) == character:
                     return _position(self.source, escape.start())
         return start.line + 1, start.column + 1
@@ -1072,7 +1074,7 @@ def _longest_part(step: Step, places: dict[int, tuple[int, int]]) -> tuple[tuple
 _TYPED = {_CORE + "bool": "true or false", _CORE + "int": "a whole number", _CORE + "float": "a number",
           _CORE + "null": "empty"}
 _RESOLVER = yaml.resolver.Resolver()
-_ESCAPE = re.compile(r"\\(x[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|.)", re.DOTALL)
+_ESCAPE = r"\\(x[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|.)"  # compiled at its first use (_CONTENT_AFTER_HASH)
 
 
 def _fits_tag(node: ScalarNode) -> bool:

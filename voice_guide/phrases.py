@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 DEFAULT_LANGUAGE = "en"  # the language of the message ids: no catalogue file needed
 GENDERS = ("feminine", "masculine")
 
-_TAG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z]{4})?(?:-(?:[A-Za-z]{2}|[0-9]{3}))?(?:-[A-Za-z0-9]{1,8})*")
+# Compiled at its first use (re's own cache keeps it): most routines name no language.
+_TAG = r"[A-Za-z]{2,3}(?:-[A-Za-z]{4})?(?:-(?:[A-Za-z]{2}|[0-9]{3}))?(?:-[A-Za-z0-9]{1,8})*"
 _SPELLED_SIDES = 12  # sides named "one" .. "twelve" (in the phrase language) are numbers, said "side one"
 _NOTHING = "none"  # the message id of rule lists that are empty in English
 # The catalogues, beside this module: the package is installed as files, never zipped (importlib.resources
@@ -43,7 +44,7 @@ def normalized_tag(tag: str) -> str | None:
     ('pt-BR', 'es-419', None)
     """
     tag = tag.strip().replace("_", "-")
-    if not _TAG.fullmatch(tag):
+    if not re.fullmatch(_TAG, tag):
         return None
     parts = tag.split("-")
     out = [parts[0].lower()]
