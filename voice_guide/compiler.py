@@ -9,7 +9,8 @@ the first lines are synthesized while the rest are still being made.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from collections import namedtuple
+from dataclasses import replace
 
 from .chime import CHIME_LENGTH
 from .errors import BadInputError
@@ -67,38 +68,33 @@ def _english() -> Phrases:
     return phrases_for("en")
 
 
-@dataclass(frozen=True)
-class Sound:
-    """A chime or a spoken line, followed by `gap_after` seconds of quiet."""
-
-    kind: str
-    role: str
-    step: int | None
-    text: str | None = None
-    gap_after: float = 0.0
-    label: str | None = None  # for instructions inside blocks: which side, which round
-    where: tuple[str, ...] = ()  # the same, as said aloud ("your left foot", "round two of three"), outer first
-    hold: Hold | None = None  # an instruction's hold
+# The parts of a script are named tuples (immutable, as the frozen dataclasses of the routine and the timeline):
+# the opening check makes a script before the first sound, and a named tuple's class is made in an eighth of a frozen
+# dataclass's instructions (no generated methods to compile).
 
 
-@dataclass(frozen=True)
-class Cue:
-    """A line said `at` seconds into a hold."""
+class Sound(namedtuple("Sound", ("kind", "role", "step", "text", "gap_after", "label", "where", "hold"),
+                       defaults=(None, 0.0, None, (), None))):
+    """A chime or a spoken line (`kind`, `role` and `text` as in timeline.Event), followed by `gap_after` seconds of
+    quiet; `step` is the expanded step's number (None: the opening and the closing). Instructions inside blocks have
+    a `label` (which side, which round) and `where`, the same as said aloud ("your left foot", "round two of three"),
+    outer first; an instruction's hold is `hold`."""
 
-    at: float
-    text: str
-    countdown: bool = False  # a countdown number: one a second, so the quiet after it may be short
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class HoldWindow:
-    """A timed stretch of `seconds`, silent but for its cues. `where` names the step for warnings."""
+class Cue(namedtuple("Cue", ("at", "text", "countdown"), defaults=(False,))):
+    """A line said `at` seconds into a hold; `countdown`: a countdown number, one a second, so the quiet after it
+    may be short."""
 
-    step: int
-    seconds: float
-    cues: tuple[Cue, ...]
-    where: str
-    every: float | None = None  # the step's 'every', to suggest one that fits when its cues collide
+    __slots__ = ()
+
+
+class HoldWindow(namedtuple("HoldWindow", ("step", "seconds", "cues", "where", "every"), defaults=(None,))):
+    """A timed stretch of `seconds`, silent but for its `cues`. `where` names the step for warnings; `every` is the
+    step's 'every', to suggest one that fits when its cues collide."""
+
+    __slots__ = ()
 
 
 Part = Sound | HoldWindow
