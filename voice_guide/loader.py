@@ -14,7 +14,7 @@ import os
 import re
 import stat
 import unicodedata
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 from .yamlimport import yaml  # PyYAML, without its slowest pattern (see yamlimport)
@@ -518,17 +518,18 @@ class _Stop(Exception):
     """Too many problems or too much work: stop checking and report what was found."""
 
 
-@dataclass
 class _Checker:
-    """Walks the node graph, building the routine and collecting every problem on the way."""
+    """Walks the node graph, building the routine and collecting every problem on the way (a plain class: one
+    is made per load and needs none of a dataclass's generated methods, which would cost a quarter of a load)."""
 
-    source: str = ""  # the file's text, to look at what follows a value on its line
-    problems: list[Problem] = field(default_factory=list)
-    warnings: list[Problem] = field(default_factory=list)  # not wrong, but probably not what was meant
-    suggested: set[str] = field(default_factory=set)  # keys offered as "did you mean", not reported missing too
-    visits: int = 0
-    places: dict[int, tuple[int, int]] = field(default_factory=dict)  # id(step) -> (line, column)
-    open_lists: set[int] = field(default_factory=set)  # ids of the step lists being walked, to catch recursion
+    def __init__(self, source: str = "") -> None:
+        self.source = source  # the file's text, to look at what follows a value on its line
+        self.problems: list[Problem] = []
+        self.warnings: list[Problem] = []  # not wrong, but probably not what was meant
+        self.suggested: set[str] = set()  # keys offered as "did you mean", not reported missing too
+        self.visits = 0
+        self.places: dict[int, tuple[int, int]] = {}  # id(step) -> (line, column)
+        self.open_lists: set[int] = set()  # ids of the step lists being walked, to catch recursion
 
     # -- reporting --
 
