@@ -365,3 +365,22 @@ def test_the_introduction_and_the_closing_are_titled_in_the_language_spoken():
                                                                 ("Einleitung", "Abschluss"))):
         sections = compiler.compile(routine, lambda text: SAMPLE_RATE, voice=voice).sections()
         assert (sections[0].title, sections[-1].title) == titles
+
+
+def test_a_scripts_parts_and_the_clip_targets_are_immutable_values_with_their_defaults():
+    from voice_guide.phrases import choose
+    from voice_guide.targets import TRANSPARENT_DB, ClipTargets
+
+    sound = compiler.Sound(CHIME, INTRO, None)
+    assert sound == compiler.Sound(kind=CHIME, role=INTRO, step=None, text=None, gap_after=0.0, label=None, where=(),
+                                   hold=None)
+    assert repr(compiler.Cue(1.5, "Halfway.")) == "Cue(at=1.5, text='Halfway.', countdown=False)"
+    assert compiler.HoldWindow(1, 30.0, (), "r.yaml:3").every is None
+    assert ClipTargets(-19.0, -18.0, -26.0).limit_db == TRANSPARENT_DB and choose("en").warnings == ()
+    values = ((sound, "text"), (compiler.Cue(1.0, "x"), "at"), (ClipTargets(-19.0, -18.0, -26.0), "file_lufs"),
+              (choose("en"), "warnings"))
+    for value, name in values:
+        with pytest.raises(AttributeError):
+            setattr(value, name, None)
+        with pytest.raises(AttributeError):
+            value.__dict__  # noqa: B018 - no instance dictionary: nothing can be added either
