@@ -384,3 +384,16 @@ def test_a_scripts_parts_and_the_clip_targets_are_immutable_values_with_their_de
             setattr(value, name, None)
         with pytest.raises(AttributeError):
             value.__dict__  # noqa: B018 - no instance dictionary: nothing can be added either
+
+
+def test_step_spans_outlines_and_problems_are_immutable_values_with_their_defaults():
+    from voice_guide.errors import Problem
+    from voice_guide.timeline import StepOutline, StepSpan
+
+    outline = StepOutline(1, "Relax.")
+    assert (outline.label, outline.hold, outline.orientation) == (None, None, None)
+    assert repr(StepSpan(1, "Relax.", 0, 10)) == "StepSpan(number=1, title='Relax.', start=0, end=10)"
+    assert Problem(3, 5, "bad").located("r.yaml") == "r.yaml:3:5: bad" and Problem(0, 0, "x").located("r") == "r: x"
+    for value, name in ((outline, "text"), (StepSpan(1, "Relax.", 0, 10), "end"), (Problem(3, 5, "bad"), "line")):
+        with pytest.raises(AttributeError):
+            setattr(value, name, None)

@@ -6,9 +6,10 @@ Every sample of the routine belongs to exactly one event; events are contiguous
 
 from __future__ import annotations
 
+from collections import namedtuple
 from dataclasses import dataclass, field
 
-from .routine import Hold, Voice
+from .routine import Voice
 
 SAMPLE_RATE = 22050  # espeak-ng's native rate: no resampling of speech, ever
 
@@ -54,25 +55,24 @@ class Event:
         return self.start + self.length
 
 
-@dataclass(frozen=True)
-class StepSpan:
-    """Where one expanded step lies in the timeline, named by its instruction (for display and chapters)."""
-
-    number: int
-    title: str
-    start: int
-    end: int
+# StepSpan and StepOutline are named tuples (immutable, as the dataclasses here): the compiler is imported before the
+# first sound, and a named tuple's class is made in an eighth of a frozen dataclass's instructions.
 
 
-@dataclass(frozen=True)
-class StepOutline:
-    """An expanded step as known before any speech is made: what the screen shows and `--start-at` says."""
+class StepSpan(namedtuple("StepSpan", ("number", "title", "start", "end"))):
+    """Where one expanded step lies in the timeline (samples `start` to `end`), named by its instruction (for display
+    and chapters)."""
 
-    number: int
-    text: str  # the instruction
-    label: str | None = None  # inside blocks: "Left foot, round 2 of 3"
-    hold: Hold | None = None
-    orientation: str | None = None  # said first when playing starts here and the step's own lines do not say where
+    __slots__ = ()
+
+
+class StepOutline(namedtuple("StepOutline", ("number", "text", "label", "hold", "orientation"),
+                             defaults=(None, None, None))):
+    """An expanded step as known before any speech is made: what the screen shows and `--start-at` says. `text` is
+    its instruction; `label`, inside blocks, where it is ("Left foot, round 2 of 3"); `hold` its Hold (None: none);
+    `orientation` what is said first when playing starts here and the step's own lines do not say where."""
+
+    __slots__ = ()
 
 
 @dataclass(frozen=True)
