@@ -7,8 +7,10 @@ import hashlib
 import json
 import marshal
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -31,11 +33,13 @@ CHECKING = ("yaml", "num2words", "voice_guide.loader", "voice_guide.compiler", "
             "voice_guide.mixer", "voice_guide.openingcheck")
 
 
-def spy_script(watched: tuple[str, ...]) -> str:
+def spy_script(watched: tuple[str, ...], prelude: str = "") -> str:
     """The console command with a spy on simpleaudio's play_buffer (the real one still plays): which of `watched`
-    were imported when the first sound went to the device, written to the file named by SPY_OUT."""
+    were imported when the first sound went to the device, written to the file named by SPY_OUT. `prelude`: code
+    run first (a test's own change to the run)."""
     return f"""
 import os, sys
+{prelude}
 import simpleaudio
 real, first = simpleaudio.play_buffer, []
 def spy(*args):
@@ -56,11 +60,11 @@ sys.exit(main())
 """
 
 
-def console(cache_root, env: dict, *args, spy: Path | None = None,
-            watched: tuple[str, ...] = PIPELINE) -> subprocess.CompletedProcess:
+def console(cache_root, env: dict, *args, spy: Path | None = None, watched: tuple[str, ...] = PIPELINE,
+            prelude: str = "") -> subprocess.CompletedProcess:
     """`voice-guide ARGS` as the console command runs it (voice_guide.launch), optionally under the spy."""
     full = {**os.environ, "XDG_CACHE_HOME": str(cache_root), **env}
-    command = [sys.executable, "-c", spy_script(watched)] if spy else [sys.executable, "-m", "voice_guide"]
+    command = [sys.executable, "-c", spy_script(watched, prelude)] if spy else [sys.executable, "-m", "voice_guide"]
     if spy:
         full["SPY_OUT"] = str(spy)
     return subprocess.run([*command, *map(str, args)], capture_output=True, text=True, env=full, cwd=ROOT,
@@ -498,7 +502,7 @@ def test_a_repeated_play_sounds_its_chime_before_the_routine_is_loaded_and_plays
         assert done.returncode == 0, done.stderr
         runs.append((json.loads(spied.read_text()), played_buffers(folder), timing_lines(log)))
     (checked, first, first_log), (unchecked, again, again_log) = runs
-    assert "voice_guide.loader" in checked and "yaml" in checked
+    assert checked == []  # the first: checked in a forked process, while this one opened the device
     assert unchecked == []  # the memo's chime: neither PyYAML, the loader, the compiler nor num2words before it
     assert len(again) == len(first) and all(np.array_equal(a, b) for a, b in zip(again, first))
     assert [line["text"] for line in again_log] == [line["text"] for line in first_log]
@@ -516,3 +520,203 @@ def test_a_routine_made_bad_after_a_kept_opening_gives_exit_2_with_nothing_playe
     done = console(cache_root, env, "play", routine, "--no-keys")
     assert done.returncode == 2 and "5 parsecs" in done.stderr and "short.yaml:" in done.stderr
     assert played_buffers(folder) == []
+
+
+# --- the check forked while the device is opened (opening._Check) -------------------------------------------------
+
+
+@pytest.fixture
+def forks(tmp_path, monkeypatch) -> list[int]:
+    """os.fork counted (the real one runs; the count is the parent's), the settings in this test's folder."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    calls, real = [], os.fork
+    monkeypatch.setattr(os, "fork", lambda: calls.append(1) or real())
+    return calls
+
+
+def no_children() -> bool:
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False
+
+
+def test_a_forked_check_plays_the_serial_checks_chime_and_keeps_the_same_memo(tmp_path, forks):
+    routine = tmp_path / "short.yaml"
+    routine.write_text(SHORT)
+    argv = ["play", str(routine), "--volume", "0.6", "--rate", "150"]
+    runs = {}
+    for fork in (False, True):
+        sink = FakeSink()
+        runs[fork] = opening.start(argv, open_sink=lambda: sink, cache_root=tmp_path / f"cache-{fork}", fork=fork)
+        runs[fork].let_stops_in()
+    serial, forked = runs[False], runs[True]
+    assert forks == [1] and no_children()  # forked once, and reaped
+    assert forked.started.pcm == serial.started.pcm == serial.sink.played[0] and forked.sink.played == [forked.started.pcm]
+    assert serial.routine is not None and forked.routine is None  # cli loads the bytes checked, as from the memo
+    assert forked.text == routine.read_bytes() and forked.settings == serial.settings
+    from voice_guide import api
+
+    assert api.load(str(routine), text=forked.text) == serial.routine
+    kept = [list((tmp_path / f"cache-{fork}" / "openings").iterdir()) for fork in (False, True)]
+    assert [len(entries) for entries in kept] == [1, 1]
+    assert kept[0][0].name == kept[1][0].name and kept[0][0].read_bytes() == kept[1][0].read_bytes()
+    again = opening.start(argv, open_sink=FakeSink, cache_root=tmp_path / "cache-True", fork=True)
+    again.let_stops_in()
+    assert forks == [1] and again.started.pcm == serial.started.pcm  # the kept entry answers: no fork
+
+
+@pytest.mark.parametrize("failure", ["raises", "killed", "exits"])
+def test_a_forked_check_that_fails_starts_nothing_and_is_reaped(tmp_path, forks, monkeypatch, failure):
+    from voice_guide import openingcheck
+
+    def checked(*args):  # runs in the child
+        if failure == "raises":
+            raise RuntimeError("the check broke")
+        if failure == "killed":
+            os.kill(os.getpid(), 9)
+        os._exit(0)
+
+    monkeypatch.setattr(openingcheck, "checked", checked)
+    sinks = []
+    assert opening.start(["play", "arch"], open_sink=lambda: sinks.append(FakeSink()) or sinks[-1],
+                         cache_root=tmp_path / "cache", fork=True) is None
+    assert forks == [1] and no_children()
+    assert [sink.played for sink in sinks] == [[]] * len(sinks)  # cli then does it all, as without an opening
+    assert not (tmp_path / "cache" / "openings").exists()
+
+
+@pytest.mark.parametrize("no_fork", ["fails", "absent"])
+def test_where_no_process_can_be_forked_the_check_runs_here(tmp_path, monkeypatch, no_fork):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    if no_fork == "fails":
+        def fork():
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+
+        monkeypatch.setattr(os, "fork", fork)
+    else:
+        monkeypatch.delattr(os, "fork")
+    sink = FakeSink()
+    started = opening.start(["play", "arch", "--volume", "0.7"], open_sink=lambda: sink, cache_root=tmp_path / "c",
+                            fork=True)
+    started.let_stops_in()
+    assert started.routine is not None and started.routine.title == "Arch self-massage"  # checked here
+    serial = opening.start(["play", "arch", "--volume", "0.7"], open_sink=FakeSink, cache_root=tmp_path / "d")
+    serial.let_stops_in()
+    assert sink.played == [serial.started.pcm]
+
+
+def test_a_settings_file_that_is_not_a_regular_file_is_read_once_by_the_parent(tmp_path, forks):
+    fifo = tmp_path / "config" / "voice-guide" / "settings.yaml"
+    fifo.parent.mkdir(parents=True)
+    os.mkfifo(fifo)
+    writer = subprocess.Popen(["sh", "-c", f"echo 'sensitivity: 0.4' > {fifo}"])  # not a thread: fork is refused
+    try:
+        sink = FakeSink()
+        started = opening.start(["play", "arch"], open_sink=lambda: sink, cache_root=tmp_path / "c", fork=True)
+        started.let_stops_in()
+    finally:
+        writer.kill()
+        writer.wait()
+    assert forks == [1] and no_children()
+    assert started.routine is not None and started.settings.sensitivity == 0.4  # checked here
+    assert sink.played == [started.started.pcm]
+    assert not (tmp_path / "c" / "openings").exists()  # a FIFO's contents are not kept
+
+
+SLOW_CHECK = """
+import time
+from voice_guide import openingcheck
+real = openingcheck.checked
+def slow(*args):
+    open(os.environ["CHECKING"], "w").close()
+    time.sleep(60)
+    return real(*args)
+openingcheck.checked = slow
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize("to", ["group", "parent"])
+def test_a_stop_during_a_forked_check_ends_both_processes(tmp_path, alsa_file, signum, to):
+    from tests.test_faults import assert_no_stray_processes, stray_processes
+
+    env, folder = alsa_file
+    cache, checking, routine = tmp_path / "cache", tmp_path / "checking", tmp_path / "short.yaml"
+    routine.write_text(SHORT)
+    full = {**os.environ, **env, "XDG_CACHE_HOME": str(cache), "CHECKING": str(checking), "SPY_OUT": "/dev/null"}
+    process = subprocess.Popen([sys.executable, "-c", spy_script(PIPELINE, SLOW_CHECK), "play", str(routine),
+                                "--no-keys"], env=full, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not checking.exists():
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+            time.sleep(0.01)
+        assert len(stray_processes(cache)) == 2  # the parent and its check
+        if to == "group":
+            os.killpg(process.pid, signum)
+        else:
+            process.send_signal(signum)
+        _, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    if signum == signal.SIGINT:  # as a Ctrl+C before the chime always did: KeyboardInterrupt
+        assert "KeyboardInterrupt" in err
+    else:  # as before: the signal's own default action, once the child has gone
+        assert process.returncode == -signum, err
+    assert_no_stray_processes(cache)
+    assert played_buffers(folder) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("failure", ["killed", "raises"])
+def test_a_play_whose_forked_check_fails_still_plays_as_usual(tmp_path, failure):
+    from tests.test_faults import assert_no_stray_processes
+
+    cache, routine = tmp_path / "cache", tmp_path / "short.yaml"
+    routine.write_text(SHORT)
+    broken = f"""
+from voice_guide import openingcheck
+def checked(*args):
+    if {failure!r} == "killed":
+        os.kill(os.getpid(), 9)
+    raise RuntimeError("the check broke")
+openingcheck.checked = checked
+"""
+    runs = []
+    for name, prelude in (("broken", broken), ("plain", "")):
+        env, folder = device(tmp_path, name)
+        log = tmp_path / f"{name}.jsonl"
+        done = console(cache / name, env, "play", routine, "--no-keys", "--timing-log", log,
+                       spy=tmp_path / "spied.json", prelude=prelude)
+        assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+        runs.append((played_buffers(folder), timing_lines(log)))
+        assert_no_stray_processes(cache / name)
+    (broken_played, broken_log), (played, log) = runs
+    assert len(broken_played) == len(played) and all(np.array_equal(a, b) for a, b in zip(broken_played, played))
+    assert [line["text"] for line in broken_log] == [line["text"] for line in log]
+    assert not (cache / "broken" / "voice-guide" / "openings").exists()  # nothing kept: the check did not answer
+    assert len(list((cache / "plain" / "voice-guide" / "openings").iterdir())) == 1
+
+
+@pytest.mark.slow
+def test_the_forked_check_runs_no_exit_handler_and_flushes_nothing_inherited(cache_root, alsa_file, tmp_path):
+    env, folder = alsa_file
+    routine, ended = tmp_path / "short.yaml", tmp_path / "ended"
+    routine.write_text(SHORT)
+    prelude = f"""
+import atexit
+atexit.register(lambda: open({str(ended)!r}, "a").write(f"{{os.getpid()}}\\n"))
+sys.stdout.write("written before the fork\\n")  # a pipe's stdout is buffered: not flushed yet
+"""
+    done = console(cache_root, env, "play", routine, "--no-keys", spy=tmp_path / "spied.json", prelude=prelude)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "spied.json").read_text()) == []  # checked in the child
+    assert done.stdout.count("written before the fork") == 1
+    assert len(ended.read_text().splitlines()) == 1
+    assert len(played_buffers(folder)[0]) == CHIME_LENGTH

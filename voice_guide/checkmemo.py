@@ -127,7 +127,12 @@ def read_memo(folder: str | os.PathLike, found: str, layout: int, limit: int) ->
         return None
     if not (stat.S_ISDIR(status.st_mode) and status.st_uid == os.getuid() and not status.st_mode & 0o077):
         return None  # not a private folder of ours: nothing in it is trusted
-    data = cachefiles.read_entry(os.path.join(folder, f"{found}{SUFFIX}"), limit)
+    return memo_entry(cachefiles.read_entry(os.path.join(folder, f"{found}{SUFFIX}"), limit), found, layout)
+
+
+def memo_entry(data: bytes | None, found: str, layout: int) -> dict[str, Any] | None:
+    """The entry in `data` (memo_bytes' form, as read from a memo's file or sent by another process) when it is
+    whole, of this `layout`, for the key `found`, and everything it read is unchanged; None otherwise."""
     start = len(_MAGIC) + _DIGEST_SIZE
     if data is None or not data.startswith(_MAGIC) or sha256(data[start:]).digest() != data[len(_MAGIC):start]:
         return None  # damaged (or of another layout): marshal is never given bytes that are not whole
@@ -143,12 +148,21 @@ def read_memo(folder: str | os.PathLike, found: str, layout: int, limit: int) ->
 def write_memo(folder: str | os.PathLike, entry: dict[str, Any], limit: int, max_bytes: int) -> None:
     """Keep `entry` (with its "key"; str, int, float, None, list and dict values) in `folder`, within `max_bytes`
     in all; a cache folder that cannot be used just means nothing is kept."""
+    keep_memo(folder, entry["key"], memo_bytes(entry), limit, max_bytes)
+
+
+def memo_bytes(entry: dict[str, Any]) -> bytes:
+    """`entry` as a memo's file holds it (read back by memo_entry)."""
     body = marshal.dumps(entry)
-    data = _MAGIC + sha256(body).digest() + body
+    return _MAGIC + sha256(body).digest() + body
+
+
+def keep_memo(folder: str | os.PathLike, found: str, data: bytes, limit: int, max_bytes: int) -> None:
+    """Keep the entry `data` (memo_bytes' form) of the key `found` in `folder`, as write_memo does."""
     if len(data) > limit:
         return
     try:
-        cachefiles.write_entry(os.path.join(cachefiles.private_folder(folder), f"{entry['key']}{SUFFIX}"), data)
+        cachefiles.write_entry(os.path.join(cachefiles.private_folder(folder), f"{found}{SUFFIX}"), data)
         cachefiles.evict(folder, (SUFFIX, *_OLD_SUFFIXES), max_bytes)
     except (OSError, cachefiles.UnsafeFolder):
         pass

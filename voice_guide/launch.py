@@ -27,7 +27,7 @@ def main() -> int:
         if argv[:1] == ["play"]:
             from . import opening  # only here: `check` does not load routines or the sound device on this path
 
-            opened = opening.start(argv)
+            opened = opening.start(argv, fork=True)
         if argv[:1] == ["export"]:
             _start_speech_early(argv)
         from .cli import main as run  # only here: importing cli imports the whole pipeline

@@ -21,19 +21,22 @@ sounds.
 
 from __future__ import annotations
 
+import _thread
+import os
 import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence, TextIO
+from typing import TYPE_CHECKING, Callable, NoReturn, Sequence, TextIO
 
 from . import cachefiles, openingmemo, user_settings
-from .audio_sink import SimpleaudioSink, Sink
 from .errors import AudioDeviceError
 from .routine import DEFAULT_ENGINE, RATE_RANGE, VOLUME_RANGE, Routine
-from .scheduler import Started
-from .timing_log import open_log
 from .user_settings import UserSettings
+
+if TYPE_CHECKING:  # imported in start, after a forked check has begun (the child needs neither)
+    from .audio_sink import Sink
+    from .scheduler import Started
 
 # The signals that stop voice-guide (cli._STOPPED says how each is reported). From the chime until cli has put
 # its handlers in place they are held back (blocked), then delivered: a Ctrl+C while the pipeline is imported
@@ -64,46 +67,202 @@ class Opening:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
 
-def start(argv: Sequence[str], open_sink=SimpleaudioSink, clock=time.perf_counter,
-          cache_root: Path | None = None) -> Opening | None:
+def start(argv: Sequence[str], open_sink: Callable[[], Sink] | None = None, clock=time.perf_counter,
+          cache_root: Path | None = None, *, fork: bool = False) -> Opening | None:
     """Start the opening chime of `voice-guide play ...` (`argv` without the program's name); None when this
     command line is not one to start here (see the module's docstring), and then nothing was started.
-    `cache_root`: where the memo is kept (default: the caches' folder)."""
+    `open_sink`: the sound device (default: SimpleaudioSink); `cache_root`: where the memo is kept (default: the
+    caches' folder); `fork`: a check the memo cannot answer runs in a forked process (_Check) while this one
+    imports the sink and opens it."""
     options = _parse(argv)
     if options is None:
         return None
+    check = None
     try:
-        root = cache_root or cachefiles.default_root()
-        where = user_settings.path()
-        recalled = openingmemo.recall(options, where, root)
-        if recalled is not None:
-            routine, text, pcm, inputs, loaded = None, recalled.text, recalled.pcm, [Path(recalled.routine)], None
-            settings = UserSettings(recalled.listen, recalled.sensitivity)
-        else:
-            from . import openingcheck  # only on a miss: it imports PyYAML, the compiler and num2words
+        try:
+            root = cache_root or cachefiles.default_root()
+            where = user_settings.path()
+            found = openingmemo.key(options, where)
+            recalled = openingmemo.recall(options, where, root, found)
+            checked = None
+            if recalled is None:
+                check = _Check.fork(options, where, found) if fork else None
+                if check is None and (checked := _checked_here(options, where)) is None:
+                    return None
+            # Not at the top: a forked check runs meanwhile, and needs neither (nor the timing log's modules).
+            from .audio_sink import SimpleaudioSink
+            from .scheduler import Started
+            from .timing_log import open_log
 
-            checked = openingcheck.checked(options, where)
-            if checked is None:
-                return None
-            routine, settings, pcm, inputs, loaded = checked
-            text = None
-        sink = open_sink()
-        log = None
-        if "--timing-log" in options:
-            log = open_log(Path(options["--timing-log"]), force="--force" in options, inputs=inputs)
-    except Exception:  # noqa: BLE001 - a bad input or anything else: cli meets the same and reports it
-        return None
-    held = _hold_stops()
-    actual = clock()
+            sink = (open_sink or SimpleaudioSink)()
+            if check is not None:
+                recalled = openingmemo.answer(check.answer(), found)
+                if recalled is None and (not check.left_here() or (checked := _checked_here(options, where)) is None):
+                    return None
+            if recalled is not None:
+                routine, text, pcm, inputs = None, recalled.text, recalled.pcm, [Path(recalled.routine)]
+                settings, loaded = UserSettings(recalled.listen, recalled.sensitivity), None
+            else:
+                routine, settings, pcm, inputs, loaded = checked
+                text = None
+            log = None
+            if "--timing-log" in options:
+                log = open_log(Path(options["--timing-log"]), force="--force" in options, inputs=inputs)
+        except Exception:  # noqa: BLE001 - a bad input or anything else: cli meets the same and reports it
+            return None
+        held = _hold_stops()
+        actual = clock()
+        try:
+            sink.play(pcm)
+            started = Started(pcm, actual, clock())
+        except AudioDeviceError:
+            started = None
+        # After the chime has started, off its path: the memo keeps what the check found (as the child sent it).
+        if check is not None:
+            check.end()
+        if check is not None and check.answered:
+            openingmemo.keep(root, found, check.answered)
+        elif routine is not None and inputs and loaded is not None and (read := openingmemo.settings_read(where)):
+            openingmemo.keep(root, found, openingmemo.record(found, read, routine=str(inputs[0]), text=loaded,
+                                                             pcm=pcm, listen=settings.listen,
+                                                             sensitivity=settings.sensitivity))
+        return Opening(routine, text, settings, log, sink, started, held)
+    finally:
+        if check is not None:
+            check.end()  # however this ends: the child is never left running, nor unreaped
+
+
+def _checked_here(options: dict, where: Path):
+    """openingcheck.checked, in this process."""
+    from . import openingcheck  # only on a miss: it imports PyYAML, the compiler and num2words
+
+    return openingcheck.checked(options, where)
+
+
+class _Check:
+    """The opening's check run in a child process (os.fork, on the other core) while the parent imports and
+    opens the sound device; the child sends what a memo entry holds (openingmemo.record's bytes) on a pipe, or
+    nothing (not one to start here, or wrong: cli says why), and ends with os._exit: no atexit handler
+    (cachefiles.end_writes would remove the parent's temporaries), no inherited stdio buffer flushed, no file
+    written. The parent always reaps it: after the chime, when anything fails, and when a stop signal ends the
+    parent during the check (SIGTERM and SIGHUP end it as before, once the child is gone; a Ctrl+C raises as
+    before, and the child, in the same process group, ends with it)."""
+
+    LEFT_HERE = 3  # the child's exit status: the settings file is not a regular file (not read there)
+
+    def __init__(self, pid: int, reader: int):
+        self._pid, self._reader = pid, reader
+        self._reaped: int | None = None  # the child's exit status once reaped (-1: killed by a signal)
+        self._handlers: dict[int, object] = {}
+        self.answered = b""
+
+    @classmethod
+    def fork(cls, options: dict, where: Path, found: str) -> _Check | None:
+        """The check forked; None where that cannot be done (no fork, a thread already running, no pipe or no
+        process to be had): then it is done in this process."""
+        if not hasattr(os, "fork") or _thread._count():
+            return None
+        try:
+            reader, writer = os.pipe()
+        except OSError:
+            return None
+        held = _hold_stops()  # no stop between the fork and each side's handlers
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(reader)
+            os.close(writer)
+            pid = None
+        if pid == 0:
+            _child(options, where, found, reader, writer)
+        check = None
+        if pid is not None:
+            os.close(writer)
+            check = cls(pid, reader)
+            for signum in STOP_SIGNALS:  # a Ctrl+C raises KeyboardInterrupt, and start's caller reaps
+                if signum != signal.SIGINT and signal.getsignal(signum) == signal.SIG_DFL:
+                    check._handlers[signum] = signal.signal(signum, check._stopped)
+        if held:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        return check
+
+    def answer(self) -> bytes:
+        """What the child sent, once it has ended (an empty answer: nothing to start, or it failed)."""
+        chunks = []
+        while chunk := os.read(self._reader, 1 << 17):
+            chunks.append(chunk)
+        self.answered = b"".join(chunks)
+        self._let_stops_be()
+        return self.answered
+
+    def left_here(self) -> bool:
+        """Whether the child left the check to this process (it reads no settings file that is not a regular one)."""
+        return self._reap() == self.LEFT_HERE
+
+    def end(self) -> None:
+        """The child killed if it still runs, and reaped; the stop signals as they were."""
+        self._let_stops_be()
+        if self._reader is not None:
+            os.close(self._reader)
+            self._reader = None
+        if self._reaped is None:
+            try:
+                os.kill(self._pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self._reap()
+
+    def _reap(self) -> int:
+        if self._reaped is None:
+            try:
+                _, status = os.waitpid(self._pid, 0)
+                self._reaped = os.waitstatus_to_exitcode(status)
+            except ChildProcessError:
+                self._reaped = -1
+        return self._reaped
+
+    def _let_stops_be(self) -> None:
+        while self._handlers:
+            signum, handler = self._handlers.popitem()
+            signal.signal(signum, handler)
+
+    def _stopped(self, signum: int, _frame) -> None:
+        """A stop signal's default action (this process ends), once the child has gone."""
+        self.end()
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+
+def _child(options: dict, where: Path, found: str, reader: int, writer: int) -> NoReturn:
+    """The forked check: its answer written to `writer`; never returns (os._exit)."""
+    status = 1
     try:
-        sink.play(pcm)
-        started = Started(pcm, actual, clock())
-    except AudioDeviceError:
-        started = None
-    if routine is not None and inputs and loaded is not None:  # after the chime has started: off its path
-        openingmemo.save(options, where, root, routine=str(inputs[0]), text=loaded, pcm=pcm, listen=settings.listen,
-                         sensitivity=settings.sensitivity)
-    return Opening(routine, text, settings, log, sink, started, held)
+        os.close(reader)
+        for signum in STOP_SIGNALS:  # ended by a stop at once, with no traceback (none is ignored that was not)
+            if signal.getsignal(signum) != signal.SIG_IGN:
+                signal.signal(signum, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        status = _answer(options, where, found, writer)
+    finally:
+        os._exit(status)
+
+
+def _answer(options: dict, where: Path, found: str, writer: int) -> int:
+    """The child's work: check, and write the entry that keeps what it found; its exit status."""
+    from . import openingcheck  # in the child only: the parent imports the sink meanwhile
+
+    read = openingmemo.settings_read(where)  # before the settings are loaded: a change since is seen
+    if read is None:
+        return _Check.LEFT_HERE  # not a regular file: read once, by the parent
+    checked = openingcheck.checked(options, where)
+    if checked is None or checked[4] is None:  # nothing to start, or a routine the memo cannot keep
+        return 0
+    routine, settings, pcm, inputs, loaded = checked
+    data = memoryview(openingmemo.record(found, read, routine=str(inputs[0]), text=loaded, pcm=pcm,
+                                         listen=settings.listen, sensitivity=settings.sensitivity))
+    while data:
+        data = data[os.write(writer, data):]
+    return 0
 
 
 def _hold_stops() -> bool:

@@ -52,10 +52,21 @@ class Recalled(namedtuple("Recalled", ("pcm", "routine", "text", "listen", "sens
     __slots__ = ()
 
 
-def recall(options: Mapping[str, Any], settings_path: Path, cache_root: Path) -> Recalled | None:
-    """The opening kept for these `play` options (opening._parse's) if nothing it read has changed; else None."""
-    found = key(options, settings_path)
-    entry = checkmemo.read_memo(cache_root / FOLDER, found, FORMAT, ENTRY_LIMIT)
+def recall(options: Mapping[str, Any], settings_path: Path, cache_root: Path, found: str | None = None
+           ) -> Recalled | None:
+    """The opening kept for these `play` options (opening._parse's) if nothing it read has changed; else None.
+    `found`: their key(), when it is known already."""
+    found = key(options, settings_path) if found is None else found
+    return _recalled(checkmemo.read_memo(cache_root / FOLDER, found, FORMAT, ENTRY_LIMIT))
+
+
+def answer(data: bytes, found: str) -> Recalled | None:
+    """The opening in `data`, record()'s bytes for the key `found` made by another process (opening's forked
+    check), checked as a kept one is: None when it is not whole, or anything it read has changed since."""
+    return _recalled(checkmemo.memo_entry(data, found, FORMAT))
+
+
+def _recalled(entry: dict[str, Any] | None) -> Recalled | None:
     if entry is None:
         return None
     try:
@@ -75,23 +86,33 @@ def recall(options: Mapping[str, Any], settings_path: Path, cache_root: Path) ->
         return None  # damaged or foreign
 
 
-def save(options: Mapping[str, Any], settings_path: Path, cache_root: Path, *, routine: str, text: bytes,
-         pcm: bytes, listen: bool | None, sensitivity: float | None) -> None:
-    """Keep an opening that passed: `routine` is the file it loaded (loader.inputs) and `text` the bytes it loaded
-    from it (so what is kept is what was checked), `pcm` the chime it played, `listen` and `sensitivity` what the
-    settings file at `settings_path` said."""
-    if os.path.lexists(settings_path):
-        settings_read = {"file": os.fspath(settings_path), "sha256": checkmemo.digest(settings_path)}
-        if settings_read["sha256"] is None:
-            return
-    else:
-        settings_read = {"exists": os.fspath(settings_path), "is": False}
-    checkmemo.write_memo(cache_root / FOLDER, {
-        "format": FORMAT, "key": key(options, settings_path), "reads": [settings_read],
+def settings_read(settings_path: Path) -> dict[str, Any] | None:
+    """What an entry keeps of the settings file (checked again before the entry is used: checkmemo.unchanged):
+    its contents' hash, or that there is none; None when it is not a regular file (nothing to keep)."""
+    if not os.path.lexists(settings_path):
+        return {"exists": os.fspath(settings_path), "is": False}
+    found = checkmemo.digest(settings_path)
+    return None if found is None else {"file": os.fspath(settings_path), "sha256": found}
+
+
+def record(found: str, settings: dict[str, Any], *, routine: str, text: bytes, pcm: bytes, listen: bool | None,
+           sensitivity: float | None) -> bytes:
+    """The entry that keeps an opening that passed, for the key `found` (key()), as its file holds it:
+    `settings` is settings_read() of the settings file, `routine` the file it loaded (loader.inputs) and `text`
+    the bytes it loaded from it (so what is kept is what was checked), `pcm` the chime it played, `listen` and
+    `sensitivity` what the settings file said."""
+    return checkmemo.memo_bytes({
+        "format": FORMAT, "key": found, "reads": [settings],
         "routine": routine, "size": len(text), "sha256": sha256(text).hexdigest(),
         "pcm": pcm.hex(), "pcm_sha256": sha256(pcm).hexdigest(),
         "listen": listen, "sensitivity": sensitivity,
-    }, ENTRY_LIMIT, OPENINGS_MAX_BYTES)
+    })
+
+
+def keep(cache_root: Path, found: str, data: bytes) -> None:
+    """Keep record()'s `data` of the key `found`; a cache folder that cannot be used just means nothing is
+    kept."""
+    checkmemo.keep_memo(cache_root / FOLDER, found, data, ENTRY_LIMIT, OPENINGS_MAX_BYTES)
 
 
 def key(options: Mapping[str, Any], settings_path: Path) -> str:
