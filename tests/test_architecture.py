@@ -27,6 +27,9 @@ LAZY = {
     ("launch", "checkmemo"): "only `check` looks for its kept result; `play`'s chime does not wait for that code",
     ("launch", "opening"): "`check`'s fast path loads no routine and no sound device; `play` starts its chime there",
     ("opening", "openingcheck"): "a chime the memo knows starts without PyYAML, the compiler and num2words",
+    ("opening", "audio_sink"): "a forked check runs while the parent imports the sink: the child needs none of it",
+    ("opening", "scheduler"): "a forked check runs while the parent imports the scheduler: the child needs none of it",
+    ("opening", "timing_log"): "a forked check runs while the parent imports the timing log: the child needs none",
     ("user_settings", "yamlimport"): "PyYAML is read only when there is a settings file",
     ("mixer", "loudness"): "loudness is numpy from its first line; check and warm plays never level a clip",
     **{("api", name): "only play() needs the player's modules: an export or a check never loads them"

@@ -457,7 +457,7 @@ def test_a_damaged_or_foreign_memo_is_not_used(starts, tmp_path, damage):
     if damage == "truncated":
         entry.write_bytes(entry.read_bytes()[:-100])
     elif damage == "pcm":
-        data["pcm"] = "7fff" + data["pcm"][4:]
+        data["pcm"] = b"\x7f\xff" + data["pcm"][2:]
     elif damage == "hash":
         data["sha256"] = "0" * 64
     elif damage == "format":
@@ -553,7 +553,8 @@ def test_a_forked_check_plays_the_serial_checks_chime_and_keeps_the_same_memo(tm
         runs[fork].let_stops_in()
     serial, forked = runs[False], runs[True]
     assert forks == [1] and no_children()  # forked once, and reaped
-    assert forked.started.pcm == serial.started.pcm == serial.sink.played[0] and forked.sink.played == [forked.started.pcm]
+    assert forked.started.pcm == serial.started.pcm == serial.sink.played[0]
+    assert forked.sink.played == [forked.started.pcm]
     assert serial.routine is not None and forked.routine is None  # cli loads the bytes checked, as from the memo
     assert forked.text == routine.read_bytes() and forked.settings == serial.settings
     from voice_guide import api

@@ -146,8 +146,8 @@ def memo_entry(data: bytes | None, found: str, layout: int) -> dict[str, Any] | 
 
 
 def write_memo(folder: str | os.PathLike, entry: dict[str, Any], limit: int, max_bytes: int) -> None:
-    """Keep `entry` (with its "key"; str, int, float, None, list and dict values) in `folder`, within `max_bytes`
-    in all; a cache folder that cannot be used just means nothing is kept."""
+    """Keep `entry` (with its "key"; str, bytes, int, float, None, list and dict values) in `folder`, within
+    `max_bytes` in all; a cache folder that cannot be used just means nothing is kept."""
     keep_memo(folder, entry["key"], memo_bytes(entry), limit, max_bytes)
 
 

@@ -262,6 +262,7 @@ def _answer(options: dict, where: Path, found: str, writer: int) -> int:
                                          listen=settings.listen, sensitivity=settings.sensitivity))
     while data:
         data = data[os.write(writer, data):]
+    os.close(writer)  # the end of the answer now, not once this process's memory is released
     return 0
 
 

@@ -36,8 +36,8 @@ TYPE_CHECKING = False  # `typing` costs ~6 ms on the path to the first sound (se
 if TYPE_CHECKING:
     from typing import Any, Mapping
 
-FORMAT = 2  # changes whenever an entry's layout or the key's contents change
-ENTRY_LIMIT = 256 * 1024  # bytes: the chime is 35 kB of PCM, 71 kB in hex (bytes.fromhex needs no import)
+FORMAT = 3  # changes whenever an entry's layout or the key's contents change
+ENTRY_LIMIT = 256 * 1024  # bytes: the chime is 35 kB of PCM, kept as bytes (marshal writes them as they are)
 OPENINGS_MAX_BYTES = 4 * 1024 * 1024  # all entries together (about 55 routine and option sets); LRU first
 FOLDER = "openings"
 # The options of `play` that decide the chime or the checks before it (the others only change what follows).
@@ -70,8 +70,8 @@ def _recalled(entry: dict[str, Any] | None) -> Recalled | None:
     if entry is None:
         return None
     try:
-        pcm = bytes.fromhex(entry["pcm"])
-        if sha256(pcm).hexdigest() != entry["pcm_sha256"] or not pcm or len(pcm) % 2:
+        pcm = entry["pcm"]
+        if type(pcm) is not bytes or not pcm or len(pcm) % 2 or sha256(pcm).hexdigest() != entry["pcm_sha256"]:
             return None
         routine, size = str(entry["routine"]), int(entry["size"])
         text = contents(routine, size=size)
@@ -104,7 +104,7 @@ def record(found: str, settings: dict[str, Any], *, routine: str, text: bytes, p
     return checkmemo.memo_bytes({
         "format": FORMAT, "key": found, "reads": [settings],
         "routine": routine, "size": len(text), "sha256": sha256(text).hexdigest(),
-        "pcm": pcm.hex(), "pcm_sha256": sha256(pcm).hexdigest(),
+        "pcm": bytes(pcm), "pcm_sha256": sha256(pcm).hexdigest(),
         "listen": listen, "sensitivity": sensitivity,
     })
 
