@@ -187,15 +187,16 @@ def key(argv: list[str]) -> str | None:
 def code() -> list[Any]:
     """voice-guide's own files (name, size, time) and the names in each site-packages folder."""
     own = []
-    for folder, subfolders, names in os.walk(_PACKAGE):
+    package = os.fspath(_PACKAGE)
+    for folder, subfolders, names in os.walk(package):
         subfolders[:] = sorted(name for name in subfolders if name != "__pycache__")
+        inside = folder[len(package) + 1:]  # os.walk joins each folder to the package's: relpath's answer, not its cost
         for name in sorted(names):
-            path = os.path.join(folder, name)
             try:
-                status = os.stat(path)
+                status = os.stat(os.path.join(folder, name))
             except OSError:
                 continue
-            own.append([os.path.relpath(path, _PACKAGE), status.st_size, status.st_mtime_ns])
+            own.append([os.path.join(inside, name), status.st_size, status.st_mtime_ns])
     installed = []
     for entry in sys.path:
         if os.path.basename(entry) in ("site-packages", "dist-packages"):
