@@ -527,8 +527,11 @@ def test_a_routine_made_bad_after_a_kept_opening_gives_exit_2_with_nothing_playe
 
 @pytest.fixture
 def forks(tmp_path, monkeypatch) -> list[int]:
-    """os.fork counted (the real one runs; the count is the parent's), the settings in this test's folder."""
+    """os.fork counted (the real one runs; the count is the parent's), the settings in this test's folder. The
+    command forks before any thread exists; a thread an earlier test left in this process is none of the child's
+    (it runs only the check, then os._exit), so opening's look for threads is told there are none."""
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setattr(opening, "_threads", lambda: 0)
     calls, real = [], os.fork
     monkeypatch.setattr(os, "fork", lambda: calls.append(1) or real())
     return calls
@@ -588,9 +591,28 @@ def test_a_forked_check_that_fails_starts_nothing_and_is_reaped(tmp_path, forks,
     assert not (tmp_path / "cache" / "openings").exists()
 
 
+def test_no_fork_while_a_thread_runs(tmp_path, monkeypatch):
+    import threading
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    calls, real = [], os.fork
+    monkeypatch.setattr(os, "fork", lambda: calls.append(1) or real())
+    done = threading.Event()
+    thread = threading.Thread(target=done.wait)
+    thread.start()
+    try:
+        started = opening.start(["play", "arch"], open_sink=FakeSink, cache_root=tmp_path / "c", fork=True)
+        started.let_stops_in()
+    finally:
+        done.set()
+        thread.join()
+    assert calls == [] and started.routine is not None  # checked here
+
+
 @pytest.mark.parametrize("no_fork", ["fails", "absent"])
 def test_where_no_process_can_be_forked_the_check_runs_here(tmp_path, monkeypatch, no_fork):
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setattr(opening, "_threads", lambda: 0)  # as in `forks`
     if no_fork == "fails":
         def fork():
             raise BlockingIOError(11, "Resource temporarily unavailable")

@@ -160,7 +160,7 @@ class _Check:
     def fork(cls, options: dict, where: Path, found: str) -> _Check | None:
         """The check forked; None where that cannot be done (no fork, a thread already running, no pipe or no
         process to be had): then it is done in this process."""
-        if not hasattr(os, "fork") or _thread._count():
+        if not hasattr(os, "fork") or _threads():
             return None
         try:
             reader, writer = os.pipe()
@@ -231,6 +231,11 @@ class _Check:
         self.end()
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
+
+
+def _threads() -> int:
+    """How many threads besides this one run (a fork copies only the calling thread: none may hold a lock)."""
+    return _thread._count()
 
 
 def _child(options: dict, where: Path, found: str, reader: int, writer: int) -> NoReturn:
