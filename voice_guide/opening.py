@@ -27,14 +27,16 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, NoReturn, Sequence, TextIO
 
 from . import cachefiles, openingmemo, user_settings
 from .errors import AudioDeviceError
 from .routine import DEFAULT_ENGINE, RATE_RANGE, VOLUME_RANGE, Routine
 from .user_settings import UserSettings
 
-if TYPE_CHECKING:  # imported in start, after a forked check has begun (the child needs neither)
+TYPE_CHECKING = False  # `typing` is not imported before the fork: the check's child needs none of it
+if TYPE_CHECKING:  # the sink and scheduler are imported in start, after a forked check has begun
+    from typing import Callable, NoReturn, Sequence, TextIO
+
     from .audio_sink import Sink
     from .scheduler import Started
 
