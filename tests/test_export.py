@@ -309,10 +309,24 @@ def test_a_warm_export_to_wav_or_mp3_imports_no_numpy_nor_the_player_and_writes_
     assert warm_bytes == cold_bytes
 
 
-def test_a_cold_export_from_the_command_starts_its_first_speech_worker_before_the_pipeline_and_a_warm_one_none(tmp_path):
+def _cold_then_warm_through_launch(code: str, tmp_path) -> list[str]:
+    """`code` (which ends by running launch.main) exporting the short routine twice, to cold.wav on a new cache, then
+    to warm.wav: what it printed each time."""
+    import os
     import subprocess
     import sys
 
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    printed = []
+    for name in ("cold", "warm"):
+        done = subprocess.run([sys.executable, "-c", code, "export", str(SHORT), "-o", str(tmp_path / f"{name}.wav"),
+                               "--quiet"], capture_output=True, text=True, env=env, timeout=300)
+        assert done.returncode == 0, done.stderr
+        printed.append(done.stdout)
+    return printed
+
+
+def test_a_cold_export_from_the_command_starts_its_first_speech_worker_before_the_pipeline_and_a_warm_one_none(tmp_path):
     code = (
         "import subprocess, sys\n"
         "started = []\n"
@@ -327,13 +341,7 @@ def test_a_cold_export_from_the_command_starts_its_first_speech_worker_before_th
         "import json; print(json.dumps([[args[-1], cli] for args, cli in started if any('_speech_worker' in a for a in args)]))\n"
         "sys.exit(status)\n"
     )
-    env = {**__import__("os").environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
-    seen = []
-    for name in ("cold", "warm"):
-        done = subprocess.run([sys.executable, "-c", code, "export", str(SHORT), "-o", str(tmp_path / f"{name}.wav"),
-                               "--quiet"], capture_output=True, text=True, env=env, timeout=300)
-        assert done.returncode == 0, done.stderr
-        seen.append(json.loads(done.stdout))
+    seen = [json.loads(out) for out in _cold_then_warm_through_launch(code, tmp_path)]
     # Cold: the first worker is started before cli (the pipeline) is imported, and lists the voices at once; it is
     # the one the synthesizer uses (any others are spares for more CPUs: started later, as before). Warm: none.
     cold, warm = seen
@@ -341,6 +349,45 @@ def test_a_cold_export_from_the_command_starts_its_first_speech_worker_before_th
     assert all(args_end.endswith("_speech_worker.py") and cli for args_end, cli in cold[1:])
     assert warm == []
     assert (tmp_path / "cold.wav").read_bytes() == (tmp_path / "warm.wav").read_bytes()
+
+
+def test_a_cold_export_imports_numpy_while_its_voice_is_resolved_and_a_warm_one_not_at_all(tmp_path):
+    # What is loading when the engine is asked for the voice (on a cold cache it waits for the early worker).
+    code = (
+        "import sys, threading\n"
+        "from voice_guide import _espeak_engine\n"
+        "seen = []\n"
+        "resolve = _espeak_engine.EspeakEngine.resolve\n"
+        "def watched(self, *args):\n"
+        "    seen.append(sorted(t.name for t in threading.enumerate() if t.name.startswith('import-')))\n"
+        "    return resolve(self, *args)\n"
+        "_espeak_engine.EspeakEngine.resolve = watched\n"
+        "sys.argv = ['voice-guide', *sys.argv[1:]]\n"
+        "from voice_guide.launch import main\n"
+        "status = main()\n"
+        "print(seen, 'numpy' in sys.modules)\n"
+        "sys.exit(status)\n"
+    )
+    seen = [out.strip() for out in _cold_then_warm_through_launch(code, tmp_path)]
+    assert seen == ["[['import-numpy']] True", "[[]] False"]
+    assert (tmp_path / "cold.wav").read_bytes() == (tmp_path / "warm.wav").read_bytes()
+
+
+def test_a_module_imported_meanwhile_is_there_when_waited_for_and_its_failure_raised_in_the_waiting_thread(
+        tmp_path, monkeypatch):
+    import sys
+
+    from voice_guide.api import _imported_meanwhile
+
+    (tmp_path / "vg_meanwhile_good.py").write_text("VALUE = 42\n")
+    (tmp_path / "vg_meanwhile_bad.py").write_text("raise MemoryError('no room for this module')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    _imported_meanwhile("vg_meanwhile_good")()
+    assert sys.modules["vg_meanwhile_good"].VALUE == 42
+    wait = _imported_meanwhile("vg_meanwhile_bad")
+    with pytest.raises(MemoryError, match="no room for this module"):
+        wait()
+    assert "vg_meanwhile_bad" not in sys.modules
 
 
 def test_the_command_keeps_what_it_imported_out_of_garbage_collection_and_still_collects_the_rest():

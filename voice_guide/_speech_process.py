@@ -64,6 +64,12 @@ def take_early(command: Sequence[str]) -> "WorkerProcess | None":
     return early[1] if early is not None and early[0] == os.getpid() else None
 
 
+def started_early(command: Sequence[str]) -> bool:
+    """Whether a worker `start_early` started for this command in this very process is still there to be taken."""
+    early = _EARLY.get(tuple(command))
+    return early is not None and early[0] == os.getpid()
+
+
 def _kill_early() -> None:
     for pid, worker in list(_EARLY.values()):
         if pid == os.getpid():

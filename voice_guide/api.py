@@ -10,8 +10,10 @@ over the scheduler (`scheduler`), over the device adapters (`clock`, `audio_sink
 
 from __future__ import annotations
 
+import importlib
 import os
 import queue
+import threading
 import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
@@ -239,6 +241,9 @@ def _mixing(routine: Routine, settings: Settings, env: Environment) -> Iterator[
     """The speech engine and the mixer for one export, both started early: levelling a clip begins as soon as
     the engine has made it (or the disk cache has it), not after the last one is made."""
     with synthesizer(routine, settings, env, levelling=True) as synth:
+        # A cold cache: resolving the voice waits for the engine's worker to start and list its voices. numpy, which
+        # every clip waits for to be levelled (a tenth of a second of this process's CPU), is imported meanwhile.
+        numpy_imported = _imported_meanwhile("numpy") if synth.engine_starting else None
         texts = compiler.texts(routine, voice=synth.resolved, chime=settings.chime)
         mixing = mixer(routine, synth, settings, env)
         # Asked before the engine is: a warm cache then answers every length on the way, and the engine starts no
@@ -249,6 +254,8 @@ def _mixing(routine: Routine, settings: Settings, env: Environment) -> Iterator[
             # Some clip is still to be levelled. numpy is imported here, while the engine starts, and before the
             # threads that use it: an import that fails (a memory limit) then fails once, in this thread,
             # instead of leaving a half-made module to the others. (A warm export to WAV or MP3 needs none.)
+            if numpy_imported is not None:
+                numpy_imported()  # begun while the voice was resolved: its failure is raised here
             import numpy  # noqa: F401
 
             mixing.prefetch(texts, chime=routine.chime if settings.chime is None else settings.chime)
@@ -258,6 +265,31 @@ def _mixing(routine: Routine, settings: Settings, env: Environment) -> Iterator[
             mixing.close(wait=False)  # a stop or a failure: the export ends now, not when the clips being made are
             raise
         mixing.close()
+
+
+def _imported_meanwhile(name: str) -> Callable[[], None]:
+    """Start importing module `name` in a background thread; the function returned waits for it to finish and
+    raises what the import raised, in the caller's thread (a thread that cannot start leaves it to the caller)."""
+    failed: list[BaseException] = []
+
+    def load() -> None:
+        try:
+            importlib.import_module(name)
+        except BaseException as error:  # noqa: BLE001 - handed to the thread that needs the module
+            failed.append(error)
+
+    thread = threading.Thread(target=load, name=f"import-{name}", daemon=True)
+    try:
+        thread.start()
+    except RuntimeError:  # no memory for a thread: the caller imports it itself
+        return lambda: None
+
+    def finished() -> None:
+        thread.join()
+        if failed:
+            raise failed[0]
+
+    return finished
 
 
 def play(routine: Routine, settings: Settings = Settings(), env: Environment | None = None,

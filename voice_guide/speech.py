@@ -22,7 +22,7 @@ from .cpus import usable_cpus
 from ._espeak_engine import EspeakEngine
 from ._piper_engine import PiperEngine
 from ._speech_cache import ClipCache, ClipKey, clip_identity
-from ._speech_process import WorkerDied, WorkerProcess, WorkerRefused, WorkerStalled, take_early
+from ._speech_process import WorkerDied, WorkerProcess, WorkerRefused, WorkerStalled, started_early, take_early
 from .engine import DEFAULT_ENGINE, DEFAULT_RATE, ENGINE_NAMES, Engine, ResolvedVoice
 from .errors import BadInputError, EngineError
 from .pcm import float_samples
@@ -236,6 +236,12 @@ class Synthesizer:
     def warnings(self) -> tuple[str, ...]:
         """Things the user should know, e.g. that the voice asked for was not found."""
         return self._cache_warnings + self._resolution().warnings
+
+    @property
+    def engine_starting(self) -> bool:
+        """True while the worker started early for this engine (a cold cache: see launch) waits to be taken: the
+        voice is then resolved by asking it, once it has started, so the caller may prepare something meanwhile."""
+        return self._voice is None and started_early(self._command or self._engine.command(None))
 
     @property
     def workers_started(self) -> int:
