@@ -409,3 +409,37 @@ def test_the_command_keeps_what_it_imported_out_of_garbage_collection_and_still_
     assert done.returncode == 0, done.stderr
     imported, enabled, frozen = done.stderr.split()
     assert (imported, enabled) == ("True", "True") and int(frozen) > 10_000
+
+
+def test_an_export_ends_the_process_after_the_exit_functions_without_the_interpreters_teardown(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    # Exit functions run last-registered first, and launch registers its end on import: one registered after it
+    # runs, then the process ends at once; the interpreter would have run one registered before it next.
+    code = (
+        "import atexit, os, sys\n"
+        "atexit.register(os.write, 1, b'torn down as usual\\n')\n"
+        "from voice_guide.launch import end, main\n"
+        "atexit.register(os.write, 1, b'exit functions ran\\n')\n"
+        "sys.argv = ['voice-guide', *sys.argv[1:]]\n"
+        "end(main())\n"
+    )
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+
+    def command(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, env=env, timeout=300)
+
+    exported = command("export", str(SHORT), "-o", str(tmp_path / "short.wav"), "--quiet")
+    streamed = command("export", str(SHORT), "-o", "-", "--format", "wav", "--quiet")
+    refused = command("export", str(SHORT), "-o", str(tmp_path / "short.wav"))  # exists: not without --force
+    checked = command("check", str(SHORT))
+    assert (exported.returncode, exported.stdout) == (0, b"exit functions ran\n"), exported.stderr
+    assert not list((tmp_path / "cache").rglob("*.tmp"))  # the cache's own exit function ran too
+    # What the export wrote to standard output is all there, flushed before the end.
+    assert streamed.returncode == 0 and streamed.stdout == (tmp_path / "short.wav").read_bytes() + b"exit functions ran\n"
+    assert refused.returncode == 2 and refused.stdout == b"exit functions ran\n"
+    assert refused.stderr.decode().startswith("voice-guide: ") and "--force" in refused.stderr.decode()
+    # Any other command leaves as usual.
+    assert checked.returncode == 0 and checked.stdout.endswith(b"exit functions ran\ntorn down as usual\n")

@@ -1,7 +1,5 @@
 """`python -m voice_guide`: the same as the `voice-guide` command."""
 
-import sys
+from .launch import end, main
 
-from .launch import main
-
-sys.exit(main())
+end(main())
