@@ -241,7 +241,13 @@ class Synthesizer:
     def engine_starting(self) -> bool:
         """True while the worker started early for this engine (a cold cache: see launch) waits to be taken: the
         voice is then resolved by asking it, once it has started, so the caller may prepare something meanwhile."""
-        return self._voice is None and started_early(self._command or self._engine.command(None))
+        if self._voice is not None:
+            return False
+        try:
+            command = self._command or self._engine.command(None)
+        except EngineError:  # an engine whose workers start only for a known voice (Piper): none started early
+            return False
+        return started_early(command)
 
     @property
     def workers_started(self) -> int:
