@@ -25,20 +25,19 @@ import _thread
 import os
 import signal
 import time
-from dataclasses import dataclass
+from collections import namedtuple
 from pathlib import Path
 
 from . import cachefiles, openingmemo, user_settings
 from .errors import AudioDeviceError
-from .routine import DEFAULT_ENGINE, RATE_RANGE, VOLUME_RANGE, Routine
+from .routine import DEFAULT_ENGINE, RATE_RANGE, VOLUME_RANGE
 from .user_settings import UserSettings
 
 TYPE_CHECKING = False  # `typing` is not imported before the fork: the check's child needs none of it
-if TYPE_CHECKING:  # the sink and scheduler are imported in start, after a forked check has begun
-    from typing import Callable, NoReturn, Sequence, TextIO
+if TYPE_CHECKING:  # the sink is imported in start, after a forked check has begun
+    from typing import Callable, NoReturn, Sequence
 
     from .audio_sink import Sink
-    from .scheduler import Started
 
 # The signals that stop voice-guide (cli._STOPPED says how each is reported). From the chime until cli has put
 # its handlers in place they are held back (blocked), then delivered: a Ctrl+C while the pipeline is imported
@@ -48,20 +47,17 @@ _FLAGS = ("--no-keys", "--force", "--no-chime")
 _VALUED = ("--timing-log", "--voice", "--rate", "--volume", "--engine")
 
 
-@dataclass(frozen=True)
-class Opening:
-    """What the opening did for cli and api.play: the routine it loaded (None: started from the memo, then `text`
-    holds the routine file's bytes as checked, for cli to load), what the settings file says, the timing log it
-    opened (None: not asked for), the sink, and the chime started on it (None: the device refused it; the
-    scheduler plays it again, and reports the failure as it always does)."""
+class Opening(namedtuple("Opening", ("routine", "text", "settings", "log", "sink", "started", "held"),
+                         defaults=(False,))):
+    """What the opening did for cli and api.play: the routine it loaded (Routine | None; None: started from the
+    memo, then `text` holds the routine file's bytes as checked, for cli to load), what the settings file says
+    (UserSettings), the timing log it opened (None: not asked for), the sink, the chime started on it (Started;
+    None: the device refused it; the scheduler plays it again, and reports the failure as it always does), and
+    `held`: the stop signals are blocked until let_stops_in. A named tuple, not a frozen dataclass: its class is
+    made before the fork, on the forked check's path, where a dataclass's generated methods cost ~4 M
+    instructions to compile (as compiler's Sound)."""
 
-    routine: Routine | None
-    text: bytes | None
-    settings: UserSettings
-    log: TextIO | None
-    sink: Sink
-    started: Started | None
-    held: bool = False  # the stop signals are blocked until let_stops_in
+    __slots__ = ()
 
     def let_stops_in(self) -> None:
         """Deliver the stop signals held back since the chime (cli calls this once its handlers are in place)."""
