@@ -386,9 +386,9 @@ def test_a_scripts_parts_and_the_clip_targets_are_immutable_values_with_their_de
             value.__dict__  # noqa: B018 - no instance dictionary: nothing can be added either
 
 
-def test_step_spans_outlines_problems_and_user_settings_are_immutable_values_with_their_defaults():
+def test_events_step_spans_outlines_problems_and_user_settings_are_immutable_values_with_their_defaults():
     from voice_guide.errors import Problem
-    from voice_guide.timeline import StepOutline, StepSpan
+    from voice_guide.timeline import Event, StepOutline, StepSpan
     from voice_guide.user_settings import UserSettings
 
     outline = StepOutline(1, "Relax.")
@@ -396,8 +396,12 @@ def test_step_spans_outlines_problems_and_user_settings_are_immutable_values_wit
     assert repr(StepSpan(1, "Relax.", 0, 10)) == "StepSpan(number=1, title='Relax.', start=0, end=10)"
     assert Problem(3, 5, "bad").located("r.yaml") == "r.yaml:3:5: bad" and Problem(0, 0, "x").located("r") == "r: x"
     assert UserSettings() == UserSettings(listen=None, sensitivity=None) != UserSettings(True, 0.4)
-    values = ((outline, "text"), (StepSpan(1, "Relax.", 0, 10), "end"), (Problem(3, 5, "bad"), "line"),
-              (UserSettings(True), "listen"))
+    event = Event(SPEECH, 100, 10, "Hi.")
+    assert (event.end, event.step, event.role, event.label) == (110, None, None, None)
+    moved = Event(kind=SPEECH, start=0, length=10, text="Hi.", step=None, role=None, label=None)
+    assert event._replace(start=0) == moved
+    values = ((event, "start"), (outline, "text"), (StepSpan(1, "Relax.", 0, 10), "end"),
+              (Problem(3, 5, "bad"), "line"), (UserSettings(True), "listen"))
     for value, name in values:
         with pytest.raises(AttributeError):
             setattr(value, name, None)

@@ -90,7 +90,7 @@ def events_between(events: Iterable[Event], start: int, end: int) -> Iterator[Ev
         if (lo, hi) != (event.start, event.end):
             if event.kind != "silence":
                 raise ValueError(f"a part boundary cuts through a {event.kind} event at sample {lo}")
-            event = replace(event, start=lo, length=hi - lo)
+            event = event._replace(start=lo, length=hi - lo)
         yield event
 
 

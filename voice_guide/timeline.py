@@ -38,25 +38,22 @@ INTRODUCTION_TITLE = "Introduction"
 CLOSING_TITLE = "Closing"
 
 
-@dataclass(frozen=True)
-class Event:
-    """One stretch of the timeline: speech, a chime, or silence, `length` samples from `start`."""
+# Event, StepSpan and StepOutline are named tuples (immutable, as the Timeline dataclass): the compiler is imported
+# before the first sound, and a named tuple's class is made in an eighth of a frozen dataclass's instructions.
 
-    kind: str
-    start: int
-    length: int
-    text: str | None = None
-    step: int | None = None  # 1-based number of the (expanded) step; None for the opening and closing
-    role: str | None = None  # one of the roles above for speech and chimes; None for silence
-    label: str | None = None  # instructions inside blocks: where they are, e.g. "Left foot, round 2 of 3"
+
+class Event(namedtuple("Event", ("kind", "start", "length", "text", "step", "role", "label"),
+                       defaults=(None, None, None, None))):
+    """One stretch of the timeline: speech, a chime, or silence (`kind`), `length` samples from `start`. `step` is
+    the 1-based number of the (expanded) step, None for the opening and closing; `role` one of the roles above for
+    speech and chimes, None for silence; `label`, for instructions inside blocks, where they are ("Left foot, round
+    2 of 3")."""
+
+    __slots__ = ()
 
     @property
     def end(self) -> int:
         return self.start + self.length
-
-
-# StepSpan and StepOutline are named tuples (immutable, as the dataclasses here): the compiler is imported before the
-# first sound, and a named tuple's class is made in an eighth of a frozen dataclass's instructions.
 
 
 class StepSpan(namedtuple("StepSpan", ("number", "title", "start", "end"))):
