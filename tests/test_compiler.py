@@ -386,9 +386,10 @@ def test_a_scripts_parts_and_the_clip_targets_are_immutable_values_with_their_de
             value.__dict__  # noqa: B018 - no instance dictionary: nothing can be added either
 
 
-def test_events_step_spans_outlines_problems_and_user_settings_are_immutable_values_with_their_defaults():
+def test_timelines_events_step_spans_outlines_problems_and_user_settings_are_immutable_values_with_their_defaults():
     from voice_guide.errors import Problem
-    from voice_guide.timeline import Event, StepOutline, StepSpan
+    from voice_guide.routine import Voice
+    from voice_guide.timeline import Event, StepOutline, StepSpan, Timeline
     from voice_guide.user_settings import UserSettings
 
     outline = StepOutline(1, "Relax.")
@@ -400,7 +401,11 @@ def test_events_step_spans_outlines_problems_and_user_settings_are_immutable_val
     assert (event.end, event.step, event.role, event.label) == (110, None, None, None)
     moved = Event(kind=SPEECH, start=0, length=10, text="Hi.", step=None, role=None, label=None)
     assert event._replace(start=0) == moved
-    values = ((event, "start"), (outline, "text"), (StepSpan(1, "Relax.", 0, 10), "end"),
+    timeline = Timeline("T", (event,), Voice())
+    assert (timeline.sample_rate, timeline.about, timeline.warnings, timeline.language) == (SAMPLE_RATE, None, (), "en")
+    assert timeline.section_titles == ("Introduction", "Closing") and timeline.total == 110
+    assert timeline._replace(warnings=("w",)).warnings == ("w",) and timeline.warnings == ()
+    values = ((timeline, "warnings"), (event, "start"), (outline, "text"), (StepSpan(1, "Relax.", 0, 10), "end"),
               (Problem(3, 5, "bad"), "line"), (UserSettings(True), "listen"))
     for value, name in values:
         with pytest.raises(AttributeError):

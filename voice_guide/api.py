@@ -468,4 +468,4 @@ def _say_closing(closing: ReadyClosing, sink, listener, chime: bool) -> None:
 
 
 def _with_warnings(timeline: Timeline, extra: tuple[str, ...]) -> Timeline:
-    return replace(timeline, warnings=tuple(extra) + timeline.warnings) if extra else timeline
+    return timeline._replace(warnings=tuple(extra) + timeline.warnings) if extra else timeline

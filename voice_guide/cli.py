@@ -789,7 +789,7 @@ def run_check(args: argparse.Namespace, env: Environment) -> int:
             from . import listening
 
             spoken = [event.text for event in timeline.events if event.text]
-            timeline = dataclasses.replace(timeline, warnings=timeline.warnings + listening.phrase_warnings(spoken))
+            timeline = timeline._replace(warnings=timeline.warnings + listening.phrase_warnings(spoken))
         if args.json:
             for warning in timeline.warnings:
                 env.warn(warning)

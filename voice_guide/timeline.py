@@ -7,7 +7,6 @@ Every sample of the routine belongs to exactly one event; events are contiguous
 from __future__ import annotations
 
 from collections import namedtuple
-from dataclasses import dataclass, field
 
 from .routine import Voice
 
@@ -38,8 +37,8 @@ INTRODUCTION_TITLE = "Introduction"
 CLOSING_TITLE = "Closing"
 
 
-# Event, StepSpan and StepOutline are named tuples (immutable, as the Timeline dataclass): the compiler is imported
-# before the first sound, and a named tuple's class is made in an eighth of a frozen dataclass's instructions.
+# The timeline's values are named tuples (immutable; a changed copy is `_replace`'s): the compiler is imported before
+# the first sound, and a named tuple's class is made in an eighth of a frozen dataclass's instructions.
 
 
 class Event(namedtuple("Event", ("kind", "start", "length", "text", "step", "role", "label"),
@@ -72,19 +71,15 @@ class StepOutline(namedtuple("StepOutline", ("number", "text", "label", "hold", 
     __slots__ = ()
 
 
-@dataclass(frozen=True)
-class Timeline:
-    """A compiled routine. `voice` is the resolved voice every speech event was measured with."""
+class Timeline(namedtuple("Timeline", ("title", "events", "voice", "sample_rate", "about", "warnings", "language",
+                                       "section_titles"),
+                          defaults=(SAMPLE_RATE, None, (), "en", (INTRODUCTION_TITLE, CLOSING_TITLE)))):
+    """A compiled routine: its `title`, `events` (a tuple of Event) and `about`. `voice` is the resolved voice every
+    speech event was measured with; `warnings` are messages for the user; `language` is the catalogue the tool's
+    own phrases came from (a BCP 47 tag), and `section_titles` the introduction's and the closing's titles
+    (chapters, split parts) in that language."""
 
-    title: str
-    events: tuple[Event, ...]
-    voice: Voice
-    sample_rate: int = SAMPLE_RATE
-    about: str | None = None
-    warnings: tuple[str, ...] = field(default_factory=tuple)
-    language: str = "en"  # the catalogue the tool's own phrases came from (a BCP 47 tag)
-    # The introduction's and the closing's titles (chapters, split parts), in that language.
-    section_titles: tuple[str, str] = (INTRODUCTION_TITLE, CLOSING_TITLE)
+    __slots__ = ()
 
     @property
     def total(self) -> int:
