@@ -386,6 +386,33 @@ def test_a_scripts_parts_and_the_clip_targets_are_immutable_values_with_their_de
             value.__dict__  # noqa: B018 - no instance dictionary: nothing can be added either
 
 
+def test_the_routine_models_values_are_immutable_and_equal_only_to_their_own_kind():
+    from voice_guide.routine import Voice
+
+    say = Say("Relax.")
+    assert say == Say(text="Relax.", pause=None, hold=None, cues=Cues(), line=0) and say.cues == Cues()
+    assert repr(Hold(2.0, 3.0)) == "Hold(minimum=2.0, maximum=3.0)" and Hold(2.0, 3.0).is_range
+    assert Routine("T", (say,)) == Routine(title="T", steps=(say,), about=None, voice=Voice(), chime=True,
+                                           reminders=None, language=None, intro=None, hold_end="auto",
+                                           source="<routine>", warnings=())
+    # As the frozen dataclasses they were: a plain tuple or another class's value with the same fields is not equal
+    assert Hold(2.0, 2.0) != (2.0, 2.0) != Hold(2.0, 2.0) and not (2.0, 2.0) == Hold(2.0, 2.0)
+    assert Repeat(2, (say,)) != Sides(2, (say,)) and Voice() != (None,) * 5
+    # where 'cues:' is in its file takes no part in equality nor in the hash
+    assert Cues(15.0, True, line=3, column=7) == Cues(15.0, True) != Cues(15.0, False)
+    assert hash(Cues(15.0, line=3)) == hash(Cues(15.0)) and Say("x", cues=Cues(line=9)) == Say("x")
+    assert len({Voice(rate=120), Voice(rate=120), Voice()}) == 2
+    routine = Routine("T", (say,))
+    assert routine._replace(warnings=("w",)).warnings == ("w",) and routine.warnings == ()
+    values = ((routine, "title"), (say, "text"), (Hold(1.0, 1.0), "minimum"), (Cues(), "every"),
+              (Repeat(2, (say,)), "times"), (Sides(("left",), (say,)), "sides"), (Voice(), "rate"))
+    for value, name in values:
+        with pytest.raises(AttributeError):
+            setattr(value, name, None)
+        with pytest.raises(AttributeError):
+            value.__dict__  # noqa: B018 - no instance dictionary: nothing can be added either
+
+
 def test_timelines_events_step_spans_outlines_problems_and_user_settings_are_immutable_values_with_their_defaults():
     from voice_guide.errors import Problem
     from voice_guide.routine import Voice

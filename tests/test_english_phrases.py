@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -31,7 +30,7 @@ def spoken_length(text: str) -> int:
 @pytest.mark.parametrize("chime", [True, False])
 def test_the_phrase_routine_compiles_to_the_same_english_timeline(chime):
     # hold_end none: without chimes a hold now ends with a tone (issue #10, item 14), which moves what follows.
-    timeline = compiler.compile(replace(_routine(), hold_end="none"), spoken_length, chime=chime)
+    timeline = compiler.compile(_routine()._replace(hold_end="none"), spoken_length, chime=chime)
     key = str(chime).lower()
     events = [[e.kind, e.start, e.length, e.text, e.step, e.role, e.label] for e in timeline.events]
     assert events == _one_cue_at_halfway(GOLDEN[f"events_chime_{key}"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 import pytest
 
@@ -129,7 +128,7 @@ def test_pause_in_a_quiet_stretch_resumes_from_the_same_point():
 
 
 def test_resume_without_chimes_is_a_short_quiet_instead_of_a_chime():
-    events = timeline_events(replace(ROUTINE, hold_end="none"), chime=False)  # no end-of-hold tone either
+    events = timeline_events(ROUTINE._replace(hold_end="none"), chime=False)  # no end-of-hold tone either
     line = first(events, lambda e: e.text == "Rub the heel.")
     pause_at = START + line.start / RATE + 0.2
     _, sink, _ = run(events, [(pause_at, PAUSE), (pause_at + 5, PAUSE)], chime=False)

@@ -16,7 +16,7 @@ import queue
 import threading
 import time
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Callable, Iterable, Iterator, Sequence
 
@@ -106,7 +106,7 @@ def synthesizer(routine: Routine, settings: Settings, env: Environment, *, playi
     process levels the clips meanwhile (an export; see Synthesizer)."""
     voice = routine.voice.overridden(settings.voice)
     if voice.voice is None and routine.language and voice.engine in (None, DEFAULT_ENGINE):
-        voice = replace(voice, voice=routine.language)
+        voice = voice._replace(voice=routine.language)
     return Synthesizer(voice, cache_dir=env.speech_cache_dir, timeout=env.speech_timeout, voices_dir=env.voices_dir,
                        first_line_first=playing, levelling=levelling)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from collections import namedtuple
-from dataclasses import replace
 
 from .chime import CHIME_LENGTH
 from .errors import BadInputError
@@ -206,7 +205,7 @@ def routine_targets(routine: Routine, voice: Voice, *, chime: bool | None = None
     seconds (a 20 % error in them moves a file by less than 0.1 LU), and play and export share this rule.
     """
     use_chime = routine.chime if chime is None else chime
-    spoken, chimes = sounding_seconds(routine, voice=replace(voice, language=None), chime=use_chime,
+    spoken, chimes = sounding_seconds(routine, voice=voice._replace(language=None), chime=use_chime,
                                       listening=listening)
     return clip_targets(
         DEFAULT_LOUDNESS if loudness is None else loudness,

@@ -14,7 +14,6 @@ import os
 import re
 import stat
 import unicodedata
-from dataclasses import replace
 from pathlib import Path
 
 from .yamlimport import yaml  # PyYAML, without its slowest pattern (see yamlimport)
@@ -124,7 +123,7 @@ def load_argument(routine: str | os.PathLike | None = None, *, text: bytes | Non
     if routine is not None and is_bundled_name(routine) and os.path.lexists(routine):
         note = (f"{routine!r} is the bundled routine; the file {routine!r} in this folder is not used "
                 f"(to use it, write ./{routine})")
-        loaded = replace(loaded, warnings=(note,) + loaded.warnings)
+        loaded = loaded._replace(warnings=(note,) + loaded.warnings)
     return loaded
 
 
@@ -193,7 +192,7 @@ def loads(text: str | bytes, path: str = "<string>") -> Routine:
     if checker.problems or routine is None:
         raise RoutineError(path, list(dict.fromkeys(checker.problems)))
     warnings = sorted(dict.fromkeys(checker.warnings), key=lambda p: (p.line, p.column))
-    return replace(routine, warnings=tuple(problem.located(path) for problem in warnings))
+    return routine._replace(warnings=tuple(problem.located(path) for problem in warnings))
 
 
 # ---- bytes to text -------------------------------------------------------------------------------------------

@@ -1,11 +1,15 @@
-"""The routine model: what a routine file means, as frozen values (no I/O, no parsing).
+"""The routine model: what a routine file means, as immutable values (no I/O, no parsing).
 
 Durations are held in seconds as floats; the compiler turns them into samples.
+
+The values are named tuples (a changed copy is `_replace`'s), equal only to values of their own class, as the
+frozen dataclasses they were: the opening check loads a routine before the first sound, and a named tuple's class
+is made in an eighth of a frozen dataclass's instructions, without importing `dataclasses` (and `inspect`) at all.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections import namedtuple
 
 # The ranges a routine or the command line may set, stated once: the loader, the CLI and the JSON Schema's test
 # use these.
@@ -31,21 +35,36 @@ ROUTINE_SUFFIXES = (".yaml", ".yml")  # a file with one of these names is a rout
 DEFAULT_ENGINE = "espeak-ng"  # needs nothing but espeak-ng; piper is the `neural` extra (see engine.py)
 
 
-@dataclass(frozen=True)
-class Voice:
-    """Voice settings; None means "the default" (engine: espeak-ng or piper; rate: words per minute;
-    volume: 0.0-1.0).
+class _Value:
+    """Equality as a dataclass's: a value equals only a value of its own class with equal fields (not a plain
+    tuple, nor another class's value with the same fields); hashed as the tuple of its fields, as a frozen
+    dataclass is."""
+
+    __slots__ = ()
+
+    def __eq__(self, other):
+        if type(other) is type(self):
+            return tuple.__eq__(self, other)
+        return False if isinstance(other, tuple) else NotImplemented  # not tuple's own (reflected) equality
+
+    def __ne__(self, other):
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    __hash__ = tuple.__hash__
+
+
+class Voice(_Value, namedtuple("Voice", ("voice", "rate", "volume", "engine", "language"),
+                               defaults=(None, None, None, None, None))):
+    """Voice settings; None means "the default" (`engine`: espeak-ng or piper; `rate`: words per minute;
+    `volume`: 0.0-1.0; `voice`: the engine's name of a voice, str).
 
     `language` is the tag of the language the voice speaks, known once the engine has resolved it.
     """
 
-    voice: str | None = None
-    rate: int | None = None
-    volume: float | None = None
-    engine: str | None = None
-    language: str | None = None
+    __slots__ = ()
 
-    def overridden(self, other: "Voice") -> "Voice":
+    def overridden(self, other: Voice) -> Voice:
         """Settings of `other` where it sets them, ours elsewhere (command-line overrides). Another engine
         without a voice drops our voice: a voice belongs to its engine.
 
@@ -62,7 +81,7 @@ class Voice:
             language=other.language if other.language is not None else self.language,
         )
 
-    def filled_in(self, engine: str, default_rate: int) -> "Voice":
+    def filled_in(self, engine: str, default_rate: int) -> Voice:
         """The request as `engine` makes it: its default rate and DEFAULT_VOLUME where this leaves them open (the
         language is the engine's to tell, once it has resolved the voice).
 
@@ -73,79 +92,67 @@ class Voice:
                      volume=self.volume if self.volume is not None else DEFAULT_VOLUME, engine=engine)
 
 
-@dataclass(frozen=True)
-class Hold:
+class Hold(_Value, namedtuple("Hold", ("minimum", "maximum"))):
     """A timed step: at least `minimum` seconds, at most `maximum` (equal unless a range like 2m-3m)."""
 
-    minimum: float
-    maximum: float
+    __slots__ = ()
 
     @property
     def is_range(self) -> bool:
         return self.maximum > self.minimum
 
 
-@dataclass(frozen=True)
-class Cues:
-    """Spoken cues during a hold: remaining time every `every` seconds, "halfway", and a countdown of the
-    last `countdown` seconds (holds of 20 s or more)."""
+class Cues(_Value, namedtuple("Cues", ("every", "halfway", "countdown", "line", "column"),
+                              defaults=(None, False, None, 0, 0))):
+    """Spoken cues during a hold: remaining time every `every` seconds (float | None), "halfway" (bool), and a
+    countdown of the last `countdown` seconds (int | None; holds of 20 s or more). `line` and `column` are where
+    'cues:' is in its file, for messages (0: not known); they take no part in equality, nor in the hash."""
 
-    every: float | None = None
-    halfway: bool = False
-    countdown: int | None = None
-    line: int = field(default=0, compare=False)  # where 'cues:' is in its file, for messages (0: not known)
-    column: int = field(default=0, compare=False)
+    __slots__ = ()
 
+    def __eq__(self, other):
+        if type(other) is Cues:
+            return self[:3] == other[:3]
+        return False if isinstance(other, tuple) else NotImplemented
 
-@dataclass(frozen=True)
-class Say:
-    """A step that speaks `text`, then either stays quiet for `pause` seconds or runs a timed `hold`."""
-
-    text: str
-    pause: float | None = None  # None: the default short gap
-    hold: Hold | None = None
-    cues: Cues = field(default_factory=Cues)
-    line: int = 0  # where the step starts in its file, for messages
+    def __hash__(self) -> int:
+        return hash(self[:3])
 
 
-@dataclass(frozen=True)
-class Repeat:
-    """A block of steps run `times` times ("Round two of three.")."""
+class Say(_Value, namedtuple("Say", ("text", "pause", "hold", "cues", "line"), defaults=(None, None, Cues(), 0))):
+    """A step that speaks `text`, then either stays quiet for `pause` seconds (float; None: the default short gap)
+    or runs a timed `hold` (Hold | None) with its `cues` (Cues); `line` is where the step starts in its file, for
+    messages."""
 
-    times: int
-    steps: tuple["Step", ...]
-    line: int = 0
+    __slots__ = ()
 
 
-@dataclass(frozen=True)
-class Sides:
-    """A block of steps run once per side, e.g. ("left foot", "right foot")."""
+class Repeat(_Value, namedtuple("Repeat", ("times", "steps", "line"), defaults=(0,))):
+    """A block of `steps` (a tuple of Step) run `times` times ("Round two of three."); `line` as Say's."""
 
-    sides: tuple[str, ...]
-    steps: tuple["Step", ...]
-    line: int = 0
+    __slots__ = ()
+
+
+class Sides(_Value, namedtuple("Sides", ("sides", "steps", "line"), defaults=(0,))):
+    """A block of `steps` (a tuple of Step) run once per side of `sides` (a tuple of str, e.g. ("left foot",
+    "right foot")); `line` as Say's."""
+
+    __slots__ = ()
 
 
 Step = Say | Repeat | Sides  # a union without `typing`: it costs ~6 ms on the path to the first sound
 
 
-@dataclass(frozen=True)
-class Routine:
-    """A whole routine file, validated.
+class Routine(_Value, namedtuple("Routine", ("title", "steps", "about", "voice", "chime", "reminders", "language",
+                                             "intro", "hold_end", "source", "warnings"),
+                                 defaults=(None, Voice(), True, None, None, None, "auto", "<routine>", ()))):
+    """A whole routine file, validated: its `title`, `steps` (a tuple of Step), `about` (str | None), `voice`
+    (Voice) and `chime` (bool).
 
     `language` is a BCP 47 tag (None: the voice's language); `intro` is said right after the title and length;
-    `reminders` None means the default reminders in the routine's language, and is empty only when the file
-    opted out; `hold_end` is one of HOLD_ENDS.
+    `reminders` (a tuple of str) None means the default reminders in the routine's language, and is empty only
+    when the file opted out; `hold_end` is one of HOLD_ENDS; `source` the path it was loaded from, as the user
+    wrote it; `warnings` what the loader found likely wrong, as 'file:line:col: ...' lines.
     """
 
-    title: str
-    steps: tuple[Step, ...]
-    about: str | None = None
-    voice: Voice = field(default_factory=Voice)
-    chime: bool = True
-    reminders: tuple[str, ...] | None = None
-    language: str | None = None
-    intro: str | None = None
-    hold_end: str = "auto"
-    source: str = "<routine>"  # the path it was loaded from, as the user wrote it
-    warnings: tuple[str, ...] = ()  # what the loader found likely wrong, as 'file:line:col: ...' lines
+    __slots__ = ()
