@@ -425,6 +425,26 @@ def test_the_envelope_is_computed_exactly_wherever_a_gain_asked_for_lifts_it_ove
         np.testing.assert_allclose(over, whole_db[expected] + gain, rtol=0, atol=1e-9)
 
 
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), length=st.integers(1, 3000), kind=st.sampled_from(["noise", "clicks", "tone"]))
+def test_the_envelopes_block_bounds_hold_every_sample_of_their_block(seed, length, kind):
+    from voice_guide.loudness import _ENVELOPE_BLOCK, _block_bounds, _Envelope, peak_envelope
+
+    rng = np.random.default_rng(seed)
+    if kind == "noise":
+        x = rng.standard_normal(length)
+    elif kind == "clicks":
+        x = rng.standard_normal(length) * (rng.random(length) < 0.02)
+    else:  # near the Nyquist frequency, where the samples miss the crests the most
+        x = np.sin(np.pi * rng.uniform(0.8, 1.0) * np.arange(length) + rng.uniform(0, np.pi))
+    envelope = _Envelope(x)
+    blocks = np.arange(len(envelope._near))
+    bounds = _block_bounds(envelope._padded, blocks, envelope._near[blocks])
+    whole = np.zeros(len(blocks) * _ENVELOPE_BLOCK)
+    whole[:length] = peak_envelope(x)
+    assert np.all(whole.reshape(len(blocks), _ENVELOPE_BLOCK).max(axis=1) <= bounds)
+
+
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), peaks=st.integers(0, 12))
 def test_the_limiter_around_its_peaks_only_equals_the_limiter_over_the_whole_clip(seed, peaks):

@@ -355,27 +355,45 @@ def peak_envelope(samples: np.ndarray) -> np.ndarray:
 # A sample's oversampled values mix the inputs within _REACH of it, so none exceeds this many times the largest
 # of those inputs (the largest sum of one phase's absolute taps; 1 plus a little for the rounding of the sums).
 _ENVELOPE_BOUND = max(float(np.sum(np.abs(_TAPS[phase::OVERSAMPLING]))) for phase in range(OVERSAMPLING)) * (1 + 1e-9)
+_ENVELOPE_BLOCK = 16  # the envelope is worked out block by block; at least _REACH: a block's inputs lie in 3 blocks
+# A tighter bound, for the blocks the first one lets through: each phase's _MIDDLE_TAPS taps either side of its
+# middle summed exactly, the rest at most their absolute sum times the largest input near (plus a margin, far
+# above the rounding of either sum, relative to that input).
+_MIDDLE_TAPS = 4
+_OUTER_BOUNDS = [
+    float(np.sum(np.abs(taps[: _REACH - _MIDDLE_TAPS])) + np.sum(np.abs(taps[_REACH + _MIDDLE_TAPS :]))) + 1e-9
+    for taps in (_TAPS[phase::OVERSAMPLING] for phase in range(1, OVERSAMPLING))
+]
 
 
 class _Envelope:
     """A clip's peak envelope (see peak_envelope), computed only as far as the gains asked for need it.
 
     `over(gain_db)` gives the samples whose true peak is over LIMITER_CEILING_DB at that gain, and by how many
-    dB. Each sample is bounded by the largest input within the interpolation filter's reach (a moving maximum),
-    times _ENVELOPE_BOUND; the oversampled values are computed only at the samples whose bound reaches the
-    ceiling at some gain asked for so far: speech sits well under its peaks most of the time, so that is a
-    small part of it (a tenth, for espeak-ng at the default target).
+    dB. The clip is cut into blocks of _ENVELOPE_BLOCK samples, and each block's samples are bounded twice: by
+    the largest input in it and its neighbours (which hold every input within the interpolation filter's reach)
+    times _ENVELOPE_BOUND, then, where that reaches the ceiling at some gain asked for so far, by the middle taps'
+    sum plus a bound on the rest (_block_bounds); the oversampled values are computed only in the blocks whose
+    second bound reaches the ceiling. Speech sits well under its peaks most of the time: the first bound lets a
+    tenth of espeak-ng's samples through at the default target, the second about one in eighty.
     """
 
     def __init__(self, x: np.ndarray):
-        self._x = x
-        self._padded = np.empty(len(x) + 2 * _REACH)  # zeros beyond the ends, as the convolution sees them
-        self._padded[:_REACH] = self._padded[_REACH + len(x) :] = 0.0
+        self._n = len(x)
+        blocks = -(-len(x) // _ENVELOPE_BLOCK)
+        self._padded = np.zeros(blocks * _ENVELOPE_BLOCK + 2 * _REACH)  # zeros beyond the ends, as the filter sees them
         self._padded[_REACH : _REACH + len(x)] = x
-        self._near = -moving_minimum(-np.abs(x), _REACH)  # the ends extended: still a bound
-        self._done = np.zeros(len(x), dtype=bool)
-        self.linear = np.zeros(len(x))  # the envelope where computed, 0 elsewhere (where it is under the ceiling)
-        self._index = np.zeros(0, dtype=np.int64)  # the samples computed, in order
+        grid = self._padded[_REACH : _REACH + blocks * _ENVELOPE_BLOCK].reshape(blocks, _ENVELOPE_BLOCK)
+        largest = np.maximum(grid.max(axis=1), -grid.min(axis=1))
+        near = largest.copy()  # the largest input within _REACH of each block's samples
+        np.maximum(near[1:], largest[:-1], out=near[1:])
+        np.maximum(near[:-1], largest[1:], out=near[:-1])
+        self._near = near
+        self._bound = np.zeros(blocks)  # the second bound, where worked out (0 elsewhere: under every floor so far)
+        self._bounded = np.zeros(blocks, dtype=bool)
+        self._computed = np.zeros(blocks, dtype=bool)
+        self.index = np.zeros(0, dtype=np.int64)  # the samples computed, in order
+        self.values = np.zeros(0)  # their envelope (every other sample's is under the ceiling at every gain so far)
         self._db = np.zeros(0)  # their envelope in dB over the ceiling at unit gain
         self._most_db = -np.inf  # the largest gain asked for so far
 
@@ -384,7 +402,7 @@ class _Envelope:
         if gain_db > self._most_db:
             self._extend(gain_db)
         above = self._db + gain_db > 0
-        return self._index[above], self._db[above] + gain_db
+        return self.index[above], self._db[above] + gain_db
 
     def highest_db(self) -> float:
         """The largest value computed so far, in dB over the ceiling at unit gain."""
@@ -392,35 +410,71 @@ class _Envelope:
 
     def _extend(self, gain_db: float) -> None:
         self._most_db = gain_db
-        floor = 10 ** ((LIMITER_CEILING_DB - gain_db) / 20) / _ENVELOPE_BOUND
-        todo = np.flatnonzero((self._near > floor) & ~self._done)
+        floor = 10 ** ((LIMITER_CEILING_DB - gain_db) / 20)
+        new = np.flatnonzero((self._near * _ENVELOPE_BOUND > floor) & ~self._bounded)
+        if len(new):
+            self._bounded[new] = True
+            self._bound[new] = _block_bounds(self._padded, new, self._near[new])
+        todo = np.flatnonzero((self._bound > floor) & ~self._computed)
         if len(todo) == 0:
             return
-        self._done[todo] = True
-        values = _envelope_at(self._padded, todo)
-        self.linear[todo] = values
-        index = np.concatenate((self._index, todo))
-        order = np.argsort(index, kind="stable")
-        self._index = index[order]
+        self._computed[todo] = True
+        index = (todo[:, None] * _ENVELOPE_BLOCK + np.arange(_ENVELOPE_BLOCK)).ravel()
+        values = _block_envelopes(self._padded, todo).ravel()
+        inside = index < self._n  # the last block may run past the clip
+        index, values = index[inside], values[inside]
+        merged = np.concatenate((self.index, index))
+        order = np.argsort(merged, kind="stable")
+        self.index = merged[order]
+        self.values = np.concatenate((self.values, values))[order]
         self._db = np.concatenate((self._db, _decibels(values) - LIMITER_CEILING_DB))[order]
 
 
-def _envelope_at(padded: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """peak_envelope of a signal at the samples `index`, from the signal padded with _REACH zeros either side:
-    each phase's value is its taps times the inputs around the sample, summed tap by tap over all the samples
-    at once."""
-    centre = padded[index + _REACH]
-    envelope = np.abs(centre * _TAPS[_REACH * OVERSAMPLING])
+def _block_rows(padded: np.ndarray, blocks: np.ndarray, first: int, count: int) -> np.ndarray:
+    """rows[t, k] = padded[blocks[k] * _ENVELOPE_BLOCK + first + t] for t < count: the blocks' inputs side by
+    side, so that every tap's inputs for all their samples are one contiguous slice."""
+    return padded[(blocks * _ENVELOPE_BLOCK + first)[None, :] + np.arange(count)[:, None]]
+
+
+def _block_bounds(padded: np.ndarray, blocks: np.ndarray, near: np.ndarray) -> np.ndarray:
+    """For each block (its largest input near in `near`), a bound on its samples' envelope: each phase's middle
+    taps summed exactly, plus the other taps' absolute sum times the largest input near (_OUTER_BOUNDS)."""
+    # Sample b*B + i sits at padded[b*B + i + _REACH]; a phase's tap j takes padded[b*B + i + 2*_REACH - j].
+    first = _REACH - _MIDDLE_TAPS + 1  # the lowest input the middle taps use, relative to the block
+    rows = _block_rows(padded, blocks, first, _ENVELOPE_BLOCK + 2 * _MIDDLE_TAPS - 1)
+    size = _ENVELOPE_BLOCK
+    bound = np.abs(rows[_MIDDLE_TAPS - 1 : _MIDDLE_TAPS - 1 + size] * _TAPS[_REACH * OVERSAMPLING])
+    term = np.empty_like(bound)
+    for phase, outer in zip(range(1, OVERSAMPLING), _OUTER_BOUNDS):
+        taps = _TAPS[phase::OVERSAMPLING]
+        low = 2 * _REACH - first - (_REACH + _MIDDLE_TAPS - 1)  # the row of tap _REACH + _MIDDLE_TAPS - 1
+        value = rows[low : low + size] * taps[_REACH + _MIDDLE_TAPS - 1]
+        for j in range(_REACH + _MIDDLE_TAPS - 2, _REACH - _MIDDLE_TAPS - 1, -1):
+            row = 2 * _REACH - first - j
+            value += np.multiply(rows[row : row + size], taps[j], out=term)
+        np.abs(value, out=value)
+        value += near * outer
+        np.maximum(bound, value, out=bound)
+    return bound.max(axis=0)
+
+
+def _block_envelopes(padded: np.ndarray, blocks: np.ndarray) -> np.ndarray:
+    """peak_envelope of a signal in the blocks `blocks`, (blocks, _ENVELOPE_BLOCK), from the signal padded with
+    _REACH zeros before it and zeros after it to whole blocks and _REACH more: each phase's value is its taps
+    times the inputs around the sample, summed tap by tap over all the blocks' samples at once."""
+    size = _ENVELOPE_BLOCK
+    rows = _block_rows(padded, blocks, 0, size + 2 * _REACH)  # sample b*B + i's input padded[b*B + t] at row t
+    envelope = np.abs(rows[_REACH : _REACH + size] * _TAPS[_REACH * OVERSAMPLING])
+    term = np.empty_like(envelope)
     # Output sample OVERSAMPLING*m + phase mixes the inputs m + _REACH - j (j = 0.._REACH*2-1) with every
-    # OVERSAMPLING-th tap, as _phases does.
-    inputs = padded[(index + 2 * _REACH)[None, :] - np.arange(2 * _REACH)[:, None]]  # row j: index + 2R - j
+    # OVERSAMPLING-th tap, as _phases does: padded row i + 2 * _REACH - j for the block's sample i.
     for phase in range(1, OVERSAMPLING):
         taps = _TAPS[phase::OVERSAMPLING]
-        value = inputs[0] * taps[0]
+        value = rows[2 * _REACH : 2 * _REACH + size] * taps[0]
         for j in range(1, len(taps)):
-            value += inputs[j] * taps[j]
+            value += np.multiply(rows[2 * _REACH - j : 2 * _REACH - j + size], taps[j], out=term)
         np.maximum(envelope, np.abs(value), out=envelope)
-    return envelope
+    return envelope.T
 
 
 def _runs(indices: np.ndarray, gap: int) -> list[tuple[int, int]]:
@@ -610,7 +664,7 @@ def _levelled(
     out = x * factors[0]
     out[touched] = x[touched] * factors[1:]
     trim_db = 0.0
-    peak = _limited_true_peak(out, envelope.linear, touched, 10 ** (gain_db / 20))
+    peak = _limited_true_peak(out, envelope.values, touched, 10 ** (gain_db / 20), envelope.index)
     if peak > ceiling:  # the gain is computed per sample; a last trim makes the ceiling certain
         out = out * (ceiling / peak)
         trim_db = float(20 * np.log10(ceiling / peak))
@@ -640,18 +694,25 @@ def _transparent_gain_db(envelope: _Envelope, n: int, squashing_db: float, sampl
     return low
 
 
-def _limited_true_peak(out: np.ndarray, envelope: np.ndarray, touched: np.ndarray, scale: float = 1.0) -> float:
+def _limited_true_peak(
+    out: np.ndarray, envelope: np.ndarray, touched: np.ndarray, scale: float = 1.0, at: np.ndarray | None = None
+) -> float:
     """The true peak of `out`, which is the signal of `envelope` times `scale` times the limiter's gain (1 but at
     the samples `touched`), as far as it reaches the ceiling (see _Envelope): where that gain is 1 over the
     interpolation filter's whole reach, the envelope (times `scale`) is exact; only around limited samples is it
-    measured. (Scaling the largest value is scaling each: rounding keeps their order, for a positive scale.)"""
+    measured. `envelope` holds every sample's value, or only those of the samples `at` (in order), the others
+    being under the ceiling. (Scaling the largest value is scaling each: rounding keeps their order, for a
+    positive scale.)"""
     if len(touched) == 0:
-        return float(np.max(envelope)) * scale
-    near = np.ones(len(out), dtype=bool)
+        return float(np.max(envelope, initial=0.0)) * scale
+    near = np.ones(len(envelope), dtype=bool)
     peak = 0.0
     for first, last in _runs(touched, 2 * _REACH + 3):
         start, end = max(0, first - _REACH - 1), min(len(out), last + _REACH + 2)
-        near[start:end] = False
+        if at is None:
+            near[start:end] = False
+        else:
+            near[slice(*np.searchsorted(at, (start, end)).tolist())] = False
         lo, hi = max(0, start - _REACH), min(len(out), end + _REACH)  # the run with the filter's context
         values = oversampled(out[lo:hi])[(start - lo) * OVERSAMPLING : (end - lo) * OVERSAMPLING]
         peak = max(peak, float(np.max(np.abs(values))))
