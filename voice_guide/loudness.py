@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -116,28 +116,47 @@ def _k_weighted(x: np.ndarray, sample_rate: int, length: int | None = None, lead
 
     numpy has no IIR filter (scipy's costs more to import than all of an export's levelling): the filters'
     impulse response, cut where it has died away (see _K_TAIL_SECONDS), is convolved with x through the FFT
-    (overlap-save), which is exact but for the part beyond. The blocks are all of one size per rate, and
-    transformed several at a time: pocketfft then uses the CPU's vector unit across them, and keeps its tables.
+    (overlap-save, _k_rows), which is exact but for the part beyond.
     """
     length = len(x) if length is None else length
-    impulse = _k_impulse(sample_rate)
-    size, spectrum = _k_spectrum(sample_rate)
-    reach = len(impulse) - 1  # each output needs this many inputs before it
-    step = size - reach  # new outputs per block
-    blocks = -(-length // step)
-    padded = np.empty(blocks * step + reach)  # only its quiet is zeroed: every sample is written once
+    padded = _k_padded(x, sample_rate, length)
+    whole = np.empty(lead + len(padded) - _k_reach(sample_rate))
+    whole[:lead] = 0.0
+    for first, rows in _k_rows(padded, sample_rate):
+        whole[lead + first : lead + first + rows.size].reshape(rows.shape)[:] = rows
+    return whole[: lead + length]
+
+
+def _k_reach(sample_rate: int) -> int:
+    """How many inputs before it each K-weighted output needs (the impulse response's length, less one)."""
+    return len(_k_impulse(sample_rate)) - 1
+
+
+def _k_padded(x: np.ndarray, sample_rate: int, length: int) -> np.ndarray:
+    """The input _k_rows takes for `length` outputs of x: _k_reach zeros, then x (its first `length` samples),
+    then zeros to whole overlap-save blocks (at least as many as `length` is longer than x)."""
+    reach = _k_reach(sample_rate)
+    step = _k_spectrum(sample_rate)[0] - reach
     used = min(len(x), length)
+    padded = np.empty(-(-length // step) * step + reach)  # only its quiet is zeroed: every sample is written once
     padded[:reach] = 0.0
     padded[reach : reach + used] = x[:used]
     padded[reach + used :] = 0.0
+    return padded
+
+
+def _k_rows(padded: np.ndarray, sample_rate: int) -> Iterator[tuple[int, np.ndarray]]:
+    """The K-weighted signal of an input laid out by _k_padded, a few overlap-save blocks at a time: (the index
+    of the first output, the outputs as rows of one block's new outputs each). The blocks are all of one size
+    per rate, and transformed several at a time: pocketfft then uses the CPU's vector unit across them."""
+    reach = _k_reach(sample_rate)
+    size, spectrum = _k_spectrum(sample_rate)
+    step = size - reach  # new outputs per block
     frames = np.lib.stride_tricks.sliding_window_view(padded, size)[::step]
-    whole = np.empty(lead + blocks * step)
-    whole[:lead] = 0.0
-    out = whole[lead:].reshape(blocks, step)
-    for first in range(0, blocks, _K_BATCH):
-        batch = frames[first : first + _K_BATCH]
-        out[first : first + len(batch)] = np.fft.irfft(np.fft.rfft(batch, axis=1) * spectrum, size, axis=1)[:, reach:]
-    return whole[: lead + length]
+    for first in range(0, len(frames), _K_BATCH):
+        transformed = np.fft.rfft(frames[first : first + _K_BATCH], axis=1)
+        transformed *= spectrum
+        yield first * step, np.fft.irfft(transformed, size, axis=1)[:, reach:]
 
 
 _K_BATCH = 8  # blocks transformed together: enough for the vector unit, little memory even for a long clip
@@ -245,15 +264,38 @@ class _BlockEnergies:
     """
 
     def __init__(self, weighted: np.ndarray, sample_rate: int):
+        squares = self._layout(len(weighted), sample_rate)
+        np.multiply(weighted, weighted, out=squares[: len(weighted)])
+        self._sum(squares, len(weighted))
+
+    @classmethod
+    def of_padded(cls, padded: np.ndarray, n: int, sample_rate: int) -> _BlockEnergies:
+        """The energies of the clip that `padded` holds (n samples, laid out by _k_padded for the outputs
+        _k_weighted_in_file asks for), squared straight from the filter's output, without keeping it."""
+        energies = cls.__new__(cls)
+        block = int(round(_BLOCK_SECONDS * sample_rate))
+        length = n + 2 * block  # the weighted clip: a block of quiet before it, its ringing after it
+        squares = energies._layout(max(length, block + len(padded) - _k_reach(sample_rate)), sample_rate)
+        squares[:block] = 0.0
+        for first, rows in _k_rows(padded, sample_rate):
+            np.multiply(rows, rows, out=squares[block + first : block + first + rows.size].reshape(rows.shape))
+        energies._sum(squares, length)
+        return energies
+
+    def _layout(self, length: int, sample_rate: int) -> np.ndarray:
+        """Sets the block, the hop and the piece; room for `length` squares and the zeros to whole pieces."""
         self._block = int(round(_BLOCK_SECONDS * sample_rate))
-        hop = max(1, int(round(_IN_FILE_HOP_SECONDS * sample_rate)))
-        self._piece = math.gcd(self._block, hop)
-        whole = -(-len(weighted) // self._piece) * self._piece
-        squares = np.empty(whole)  # the squares, then zeros to whole pieces
-        self._squares = np.multiply(weighted, weighted, out=squares[: len(weighted)])
-        squares[len(weighted) :] = 0.0
-        self._pieces = squares.reshape(-1, self._piece).sum(axis=1)
-        self._starts = np.arange(0, len(weighted) - self._block + 1, hop) // self._piece
+        self._hop = max(1, int(round(_IN_FILE_HOP_SECONDS * sample_rate)))
+        self._piece = math.gcd(self._block, self._hop)
+        return np.empty(-(-length // self._piece) * self._piece)
+
+    def _sum(self, squares: np.ndarray, length: int) -> None:
+        """Keeps the first `length` squares, zeros the rest, and sums them piece by piece."""
+        whole = -(-length // self._piece) * self._piece
+        squares[length:] = 0.0
+        self._squares = squares[:length]
+        self._pieces = squares[:whole].reshape(-1, self._piece).sum(axis=1)
+        self._starts = np.arange(0, length - self._block + 1, self._hop) // self._piece
         self._span = self._block // self._piece
 
     def loudness(self, where: np.ndarray | None = None, gain: np.ndarray | None = None) -> float:
@@ -378,13 +420,21 @@ class _Envelope:
     tenth of espeak-ng's samples through at the default target, the second about one in eighty.
     """
 
-    def __init__(self, x: np.ndarray):
+    def __init__(self, x: np.ndarray, padded: np.ndarray | None = None, start: int = 0):
+        """The envelope of x; or, if x is padded[start : start + len(x)] with at least _REACH zeros before it and
+        _ENVELOPE_BLOCK + _REACH after it, read from `padded` in place."""
         self._n = len(x)
         blocks = -(-len(x) // _ENVELOPE_BLOCK)
-        self._padded = np.zeros(blocks * _ENVELOPE_BLOCK + 2 * _REACH)  # zeros beyond the ends, as the filter sees them
-        self._padded[_REACH : _REACH + len(x)] = x
+        if padded is None:
+            padded, start = np.zeros(blocks * _ENVELOPE_BLOCK + 2 * _REACH), _REACH  # zeros, as the filter sees them
+            padded[_REACH : _REACH + len(x)] = x
+        self._padded = padded[start - _REACH : start + blocks * _ENVELOPE_BLOCK + _REACH]
         grid = self._padded[_REACH : _REACH + blocks * _ENVELOPE_BLOCK].reshape(blocks, _ENVELOPE_BLOCK)
-        largest = np.maximum(grid.max(axis=1), -grid.min(axis=1))
+        high, low = grid[:, 0].copy(), grid[:, 0].copy()
+        for column in range(1, _ENVELOPE_BLOCK):  # column by column: a reduction along rows this short is slower
+            np.maximum(high, grid[:, column], out=high)
+            np.minimum(low, grid[:, column], out=low)
+        largest = np.maximum(high, -low)
         near = largest.copy()  # the largest input within _REACH of each block's samples
         np.maximum(near[1:], largest[:-1], out=near[1:])
         np.maximum(near[:-1], largest[1:], out=near[:-1])
@@ -507,21 +557,21 @@ def _decibels(peaks: np.ndarray) -> np.ndarray:
 
 
 def _limiter_db(over_db: np.ndarray, sample_rate: int) -> np.ndarray:
-    """limiter_db for samples `over_db` above the ceiling (negative: under it)."""
-    n = len(over_db)
+    """limiter_db for samples `over_db` above the ceiling (negative: under it); each row on its own if 2-D."""
+    n = over_db.shape[-1]
     if n == 0:
-        return np.zeros(0)
+        return np.zeros(over_db.shape)
     need = np.minimum(0.0, -over_db)
     if not np.any(need < 0):
-        return np.zeros(n)  # nothing to limit: the usual case at the default target
+        return np.zeros(over_db.shape)  # nothing to limit: the usual case at the default target
     reach = max(1, int(_LIMITER_SMOOTHING_SECONDS * sample_rate))
     held = moving_minimum(need, reach)
     index = np.arange(n, dtype=np.float64)
     attack = ATTACK_DB_PER_SECOND / sample_rate
     release = RELEASE_DB_PER_SECOND / sample_rate
     # before a peak: min over later k of need[k] + attack * (k - n); after it: need[k] + release * (n - k)
-    falling = np.minimum.accumulate((held + attack * index)[::-1])[::-1] - attack * index
-    rising = np.minimum.accumulate(held - release * index) + release * index
+    falling = np.minimum.accumulate((held + attack * index)[..., ::-1], axis=-1)[..., ::-1] - attack * index
+    rising = np.minimum.accumulate(held - release * index, axis=-1) + release * index
     return np.minimum(0.0, moving_average(np.minimum(falling, rising), reach))
 
 
@@ -531,7 +581,9 @@ def _sparse_limiter_db(over: tuple[np.ndarray, np.ndarray], n: int, sample_rate:
 
     A need of D dB at sample k shapes the gain from D / attack samples before it to D / release after it, and the
     holding and smoothing reach a millisecond further each way: outside those spans the gain is exactly 0 dB.
-    Each span (merged with those it overlaps) is limited on its own, with quiet margins either side.
+    Each span (merged with those it overlaps) is limited on its own, with quiet margins either side: as one row
+    of a 2-D array, all at once, the shorter rows going on in quiet (where the gain stays exactly 0 dB), but
+    for a span the clip's end cuts off.
     """
     hot, depth = over
     if len(hot) == 0:
@@ -542,21 +594,25 @@ def _sparse_limiter_db(over: tuple[np.ndarray, np.ndarray], n: int, sample_rate:
     order = np.argsort(starts, kind="stable")
     starts, ends = starts[order], np.maximum.accumulate(ends[order])
     breaks = np.flatnonzero(starts[1:] > ends[:-1])
-    touched, gains = [], []
-    for start, end in zip(starts[np.concatenate(([0], breaks + 1))].tolist(),
-                          ends[np.concatenate((breaks, [len(hot) - 1]))].tolist()):
-        local = np.full(end - start, -np.inf)
-        first, last = np.searchsorted(hot, (start, end)).tolist()  # hot is in order: the span's are a slice
-        local[hot[first:last] - start] = depth[first:last]
-        gain = _limiter_db(local, sample_rate)
-        where = np.flatnonzero(gain)
-        touched.append(where + start)
-        gains.append(gain[where])
+    lows = starts[np.concatenate(([0], breaks + 1))]
+    highs = ends[np.concatenate((breaks, [len(hot) - 1]))]
+    row = np.searchsorted(lows, hot, side="right") - 1  # each hot sample's span
+    # A span cut off by the clip's end has no quiet after it: limited on its own, it ends where the clip does.
+    cut = int(highs[-1] == n)
+    local = np.full((len(lows), int(np.max(highs - lows))), -np.inf)
+    local[row, hot - lows[row]] = depth
+    gain = _limiter_db(local[: len(lows) - cut], sample_rate)
+    rows, columns = np.nonzero(gain)  # in row order, then column order: in the samples' order
+    touched, gains = [lows[rows] + columns], [gain[rows, columns]]
+    if cut:
+        last = _limiter_db(local[-1, : n - lows[-1]], sample_rate)
+        touched.append(lows[-1] + np.flatnonzero(last))
+        gains.append(last[last != 0])
     return np.concatenate(touched), np.concatenate(gains)
 
 
 def moving_minimum(values: np.ndarray, reach: int) -> np.ndarray:
-    """Each value's minimum over `reach` neighbours either side, the ends extended.
+    """Each value's minimum over `reach` neighbours either side, the ends extended (along the last axis).
 
     Minima over runs of 1, 2, 4, ... values, each from two of the last (log2 of the window passes, each one C
     loop over the array); a window is then the minimum of the two longest runs that cover it.
@@ -565,41 +621,44 @@ def moving_minimum(values: np.ndarray, reach: int) -> np.ndarray:
     [3.0, 3.0, 3.0, 4.0, 1.0, 1.0]
     """
     x = np.asarray(values, dtype=np.float64)
-    n = len(x)
+    n = x.shape[-1]
     if n == 0:
         return x.copy()
     width = 2 * reach + 1
     runs = _edge_padded(x, reach)  # runs[i]: the minimum of `span` values from padded index i
     span = 1
     while 2 * span <= width:
-        runs = np.minimum(runs[:-span], runs[span:])
+        runs = np.minimum(runs[..., :-span], runs[..., span:])
         span *= 2
-    return np.minimum(runs[:n], runs[width - span : width - span + n])
+    return np.minimum(runs[..., :n], runs[..., width - span : width - span + n])
 
 
 def moving_average(values: np.ndarray, reach: int) -> np.ndarray:
-    """Each value's mean over `reach` neighbours either side, the ends extended (cumulative sums, O(n)).
+    """Each value's mean over `reach` neighbours either side, the ends extended (cumulative sums, O(n); along
+    the last axis).
 
     >>> moving_average(np.array([0.0, 3, 0, 0]), 1).tolist()
     [1.0, 1.0, 1.0, 0.0]
     """
     x = np.asarray(values, dtype=np.float64)
-    if len(x) == 0:
+    if x.shape[-1] == 0:
         return x.copy()
     width = 2 * reach + 1
-    sums = np.concatenate(([0.0], np.cumsum(_edge_padded(x, reach))))
-    return (sums[width:] - sums[:-width]) / width
+    padded = _edge_padded(x, reach)
+    sums = np.empty(padded.shape[:-1] + (padded.shape[-1] + 1,))
+    sums[..., 0] = 0.0
+    np.cumsum(padded, axis=-1, out=sums[..., 1:])
+    return (sums[..., width:] - sums[..., :-width]) / width
 
 
 def _edge_padded(x: np.ndarray, reach: int) -> np.ndarray:
-    """x (float64, not empty) with its first and last values repeated `reach` times before and after it: what
-    np.pad(x, reach, mode="edge") gives, without its cost per call (the limiter calls this for every few
-    samples near the ceiling)."""
-    n = len(x)
-    out = np.empty(n + 2 * reach)
-    out[:reach] = x[0]
-    out[reach : reach + n] = x
-    out[reach + n :] = x[-1]
+    """x (float64, not empty) with its first and last values repeated `reach` times before and after it (along
+    the last axis): what np.pad(x, reach, mode="edge") gives, without its cost per call."""
+    n = x.shape[-1]
+    out = np.empty(x.shape[:-1] + (n + 2 * reach,))
+    out[..., :reach] = x[..., :1]
+    out[..., reach : reach + n] = x
+    out[..., reach + n :] = x[..., -1:]
     return out
 
 
@@ -627,31 +686,35 @@ def _levelled(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """levelled's clip, the samples the limiter changed (in order) with its gain there in dB, and the last trim
     in dB (0.0: none) that every sample also got: the reduction per sample is made only when it is asked for."""
-    x = fade_in(samples, sample_rate)  # a float64 copy
+    n = len(samples)
+    block = int(round(_BLOCK_SECONDS * sample_rate))
+    # A float64 copy of the clip with the K-weighting's quiet around it (_k_padded), faded in there: the filter,
+    # the envelope and the gain all read it in place.
+    padded = _k_padded(samples, sample_rate, n + block)
+    start = _k_reach(sample_rate)
+    x = _faded_in(padded[start : start + n], sample_rate)
     untouched = np.zeros(0, dtype=np.int64), np.zeros(0), 0.0
-    if len(x) == 0 or not np.any(x):
+    if n == 0 or not np.any(x):
         return (x.astype(np.float32), *untouched)
-    weighted = _k_weighted_in_file(x, sample_rate)
-    energies = _BlockEnergies(weighted, sample_rate)
+    energies = _BlockEnergies.of_padded(padded, n, sample_rate)
     loudness = energies.loudness()
     if not np.isfinite(loudness):
         return (x.astype(np.float32), *untouched)  # too quiet to measure: nothing sensible to aim for
     ceiling = 10 ** (LIMITER_CEILING_DB / 20)
     gain_db = first_gain_db = target_lufs - loudness
     tried: list[tuple[float, float]] = []  # (gain, loudness) pairs, for the secant step
-    envelope = _Envelope(x)  # a gain only scales it
-    pad = int(round(_BLOCK_SECONDS * sample_rate))
+    envelope = _Envelope(x, padded, start)  # a gain only scales it
     touched, limited = np.zeros(0, dtype=np.int64), np.zeros(0)  # the limiter's gain in dB where it works
     most_db = first_gain_db + MAX_PUSH_DB
     for _ in range(_ROUNDS):
-        touched, limited = _sparse_limiter_db(envelope.over(gain_db), len(x), sample_rate)
-        if _squashed(limited, len(x), limit_db):
-            gain_db = _transparent_gain_db(envelope, len(x), gain_db, sample_rate, limit_db)
-            touched, limited = _sparse_limiter_db(envelope.over(gain_db), len(x), sample_rate)
+        touched, limited = _sparse_limiter_db(envelope.over(gain_db), n, sample_rate)
+        if _squashed(limited, n, limit_db):
+            gain_db = _transparent_gain_db(envelope, n, gain_db, sample_rate, limit_db)
+            touched, limited = _sparse_limiter_db(envelope.over(gain_db), n, sample_rate)
             most_db = gain_db  # louder would only squash the word
         if len(touched) == 0:
             break  # plain gain: the loudness is exactly the target
-        measured = energies.loudness(pad + touched, 10 ** (limited / 20)) + gain_db
+        measured = energies.loudness(block + touched, 10 ** (limited / 20)) + gain_db
         if abs(target_lufs - measured) < _TOLERANCE_LU:
             break
         tried.append((gain_db, measured))
@@ -659,16 +722,25 @@ def _levelled(
         if pushed == gain_db:
             break  # as loud as it gets without squashing the word
         gain_db = pushed
-    # x * 10 ** ((gain_db + limited) / 20), the power taken only where the limiter works
+    # x * 10 ** ((gain_db + limited) / 20) in float64, the power taken only where the limiter works, rounded to
+    # float32 as it is made; in float64 only where the true peak is measured afresh, or everywhere for a trim
     factors = 10 ** (np.concatenate(([gain_db], gain_db + limited)) / 20)
-    out = x * factors[0]
+    out = np.multiply(x, factors[0], out=np.empty(n, dtype=np.float32))
     out[touched] = x[touched] * factors[1:]
     trim_db = 0.0
-    peak = _limited_true_peak(out, envelope.values, touched, 10 ** (gain_db / 20), envelope.index)
+
+    def gained(lo: int, hi: int, into: np.ndarray | None = None) -> np.ndarray:
+        first, last = np.searchsorted(touched, (lo, hi)).tolist()
+        limited_part = x[touched[first:last]] * factors[1 + first : 1 + last]
+        part = np.multiply(x[lo:hi], factors[0], out=into)
+        part[touched[first:last] - lo] = limited_part
+        return part
+
+    peak = _limited_true_peak(gained, n, envelope.values, touched, 10 ** (gain_db / 20), envelope.index)
     if peak > ceiling:  # the gain is computed per sample; a last trim makes the ceiling certain
-        out = out * (ceiling / peak)
+        np.multiply(gained(0, n, x), ceiling / peak, out=out)  # x is not needed after this
         trim_db = float(20 * np.log10(ceiling / peak))
-    return out.astype(np.float32), touched, limited, trim_db
+    return out, touched, limited, trim_db
 
 
 def _squashed(limited: np.ndarray, n: int, limit_db: float) -> bool:
@@ -695,26 +767,31 @@ def _transparent_gain_db(envelope: _Envelope, n: int, squashing_db: float, sampl
 
 
 def _limited_true_peak(
-    out: np.ndarray, envelope: np.ndarray, touched: np.ndarray, scale: float = 1.0, at: np.ndarray | None = None
+    out: Callable[[int, int], np.ndarray],
+    n: int,
+    envelope: np.ndarray,
+    touched: np.ndarray,
+    scale: float = 1.0,
+    at: np.ndarray | None = None,
 ) -> float:
-    """The true peak of `out`, which is the signal of `envelope` times `scale` times the limiter's gain (1 but at
-    the samples `touched`), as far as it reaches the ceiling (see _Envelope): where that gain is 1 over the
-    interpolation filter's whole reach, the envelope (times `scale`) is exact; only around limited samples is it
-    measured. `envelope` holds every sample's value, or only those of the samples `at` (in order), the others
-    being under the ceiling. (Scaling the largest value is scaling each: rounding keeps their order, for a
-    positive scale.)"""
+    """The true peak of the `n` samples `out(lo, hi)` gives (from lo to hi), which are the signal of `envelope`
+    times `scale` times the limiter's gain (1 but at the samples `touched`), as far as it reaches the ceiling
+    (see _Envelope): where that gain is 1 over the interpolation filter's whole reach, the envelope (times
+    `scale`) is exact; only around limited samples is it measured. `envelope` holds every sample's value, or
+    only those of the samples `at` (in order), the others being under the ceiling. (Scaling the largest value
+    is scaling each: rounding keeps their order, for a positive scale.)"""
     if len(touched) == 0:
         return float(np.max(envelope, initial=0.0)) * scale
     near = np.ones(len(envelope), dtype=bool)
     peak = 0.0
     for first, last in _runs(touched, 2 * _REACH + 3):
-        start, end = max(0, first - _REACH - 1), min(len(out), last + _REACH + 2)
+        start, end = max(0, first - _REACH - 1), min(n, last + _REACH + 2)
         if at is None:
             near[start:end] = False
         else:
             near[slice(*np.searchsorted(at, (start, end)).tolist())] = False
-        lo, hi = max(0, start - _REACH), min(len(out), end + _REACH)  # the run with the filter's context
-        values = oversampled(out[lo:hi])[(start - lo) * OVERSAMPLING : (end - lo) * OVERSAMPLING]
+        lo, hi = max(0, start - _REACH), min(n, end + _REACH)  # the run with the filter's context
+        values = oversampled(out(lo, hi))[(start - lo) * OVERSAMPLING : (end - lo) * OVERSAMPLING]
         peak = max(peak, float(np.max(np.abs(values))))
     return max(peak, float(np.max(envelope, where=near, initial=0.0)) * scale)
 
@@ -725,7 +802,11 @@ def fade_in(samples: np.ndarray, sample_rate: int) -> np.ndarray:
     >>> fade_in(np.ones(6), 1000).round(2).tolist()
     [0.0, 0.1, 0.35, 0.65, 0.9, 1.0]
     """
-    x = np.array(samples, dtype=np.float64)
+    return _faded_in(np.array(samples, dtype=np.float64), sample_rate)
+
+
+def _faded_in(x: np.ndarray, sample_rate: int) -> np.ndarray:
+    """fade_in in place, on float64 samples."""
     n = min(len(x), max(1, int(round(FADE_IN_SECONDS * sample_rate))))
     x[:n] *= 0.5 - 0.5 * np.cos(np.pi * np.arange(n) / n)
     return x
@@ -827,7 +908,7 @@ def regained(samples: np.ndarray, gain_db: float, sample_rate: int) -> np.ndarra
         return x.astype(np.float32)
     out = x * 10 ** (limited / 20)
     ceiling = 10 ** (LIMITER_CEILING_DB / 20)
-    peak = _limited_true_peak(out, envelope, np.flatnonzero(limited))
+    peak = _limited_true_peak(lambda lo, hi: out[lo:hi], len(out), envelope, np.flatnonzero(limited))
     if peak > ceiling:
         out = out * (ceiling / peak)
     return out.astype(np.float32)
