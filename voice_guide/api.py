@@ -31,7 +31,7 @@ from .printable import printable
 from .render import iter_blocks, render_file
 from .routine import DEFAULT_ENGINE, ROUTINE_SUFFIXES, Routine, Voice
 from .speech import Synthesizer
-from .tags import Metadata
+from .tags import Metadata, mutagen_module
 from .timeline import ANNOUNCEMENT, SAMPLE_RATE, SILENCE, SPEECH, Event, Timeline
 
 # split and transcript are imported where their files are written (export --split, --transcript): a plain export
@@ -182,7 +182,8 @@ def export(
     # the writers check again when they publish.
     check_outputs(routine, settings, output=None if stream is not None else output, transcript=transcript,
                   split=split, format=format, force=force)
-    with ExitStack() as published, _mixing(routine, settings, env) as (synth, mixer):
+    tagging = mutagen_module(format) if output is not None and format is not None else None
+    with ExitStack() as published, _mixing(routine, settings, env, tagging=tagging) as (synth, mixer):
         timeline = _with_warnings(compile(routine, synth, settings), synth.warnings)
         if transcript is not None:
             from .transcript import write_transcript
@@ -237,9 +238,11 @@ def check_outputs(
 
 
 @contextmanager
-def _mixing(routine: Routine, settings: Settings, env: Environment) -> Iterator[tuple[Synthesizer, Mixer]]:
+def _mixing(routine: Routine, settings: Settings, env: Environment, *,
+            tagging: str | None = None) -> Iterator[tuple[Synthesizer, Mixer]]:
     """The speech engine and the mixer for one export, both started early: levelling a clip begins as soon as
-    the engine has made it (or the disk cache has it), not after the last one is made."""
+    the engine has made it (or the disk cache has it), not after the last one is made. `tagging`: the module the
+    file's tag is made with, imported meanwhile when clips are to be levelled (see below)."""
     with synthesizer(routine, settings, env, levelling=True) as synth:
         # A cold cache: resolving the voice waits for the engine's worker to start and list its voices. numpy, which
         # every clip waits for to be levelled (a tenth of a second of this process's CPU), is imported meanwhile.
@@ -259,6 +262,11 @@ def _mixing(routine: Routine, settings: Settings, env: Environment) -> Iterator[
             import numpy  # noqa: F401
 
             mixing.prefetch(texts, chime=routine.chime if settings.chime is None else settings.chime)
+            if tagging is not None:
+                # The tag is made last, once every sample is written; a cold export's process waits for the speech
+                # between clips meanwhile, so mutagen (a few tens of ms) is imported then. Not waited for: an
+                # import that fails fails again where the tag is made.
+                _imported_meanwhile(tagging)
         try:
             yield synth, mixing
         except BaseException:

@@ -60,6 +60,15 @@ def write_tags(path: Path, format: str, metadata: Metadata, *, frames: int, samp
         raise ValueError(f"no tag writer for format {format!r}")
 
 
+def mutagen_module(format: str) -> str:
+    """The mutagen module the tags of a `format` file are made with (a WAV's and an MP3's: ID3).
+
+    >>> mutagen_module("wav"), mutagen_module("flac")
+    ('mutagen.id3', 'mutagen.flac')
+    """
+    return {"ogg": "mutagen.oggvorbis", "flac": "mutagen.flac"}.get(format, "mutagen.id3")
+
+
 def mp3_container_ms(path: Path) -> int | None:
     """How long an MP3's container says it is, in ms: its frame count (from the Xing/Info header in its first
     frame) times the samples per frame. That is the length ffprobe and players show, the encoder's delay and
