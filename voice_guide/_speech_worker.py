@@ -1,8 +1,11 @@
 """The speech worker: a subprocess that owns pyttsx3, so the main process never loads an engine.
 
-Run as a script (`python path/to/_speech_worker.py`), not as `-m voice_guide...`, so that starting it does
-not import the voice_guide package: start-up time is the player's first-word latency. Stdlib only here;
-numpy/soundfile are imported only for engines that write something other than 16-bit WAV at 22050 Hz.
+Run from its own folder, not as `-m voice_guide...`, so that starting it does not import the voice_guide package:
+start-up time is the player's first-word latency. `_speech_process.default_command` imports it by name from that
+folder (its compiled bytecode is used, where running this file as a script would compile it on every start);
+`python path/to/_speech_worker.py` works too. Stdlib only here, and only what the worker uses before its first
+reply (no argparse, typing or the like); numpy/soundfile are imported only for engines that write something other
+than 16-bit WAV at 22050 Hz.
 
 Protocol: one JSON object per line. The worker first answers {"ok": true, "engine": ...} (or
 {"ok": false, "error": ...} when the engine cannot load), then one reply per request line:
@@ -25,7 +28,6 @@ synthesis runs on the calling thread and never touches the command queue or the 
 
 from __future__ import annotations
 
-import argparse
 import array
 import gc
 import json
@@ -40,7 +42,10 @@ import traceback
 import warnings
 import wave
 import zlib
-from typing import IO, Any, Callable
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing (the names below are annotations only)
+if TYPE_CHECKING:
+    from typing import IO, Any, Callable
 
 SAMPLE_RATE = 22050  # timeline.SAMPLE_RATE; not imported, see the module docstring
 SILENCE_THRESHOLD = 104  # -50 dBFS of a 16-bit full scale (32768 * 10 ** (-50 / 20))
@@ -218,16 +223,40 @@ def _swap_if_big_endian(pcm: array.array) -> array.array:
     return pcm
 
 
-def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fork", choices=("auto", "yes", "no"), default="auto",
-                        help="run each request in a fresh child process (auto: with espeak)")
-    parser.add_argument("--preload", choices=("auto", "no"), default="auto",
-                        help="initialise espeak once in this process for the children it forks (auto: when "
-                             "forking for espeak; no: each child initialises its own)")
-    parser.add_argument("--voices-ahead", action="store_true",
-                        help="list the voices (and preload) at once, and answer the first voices request with that")
-    return parser.parse_args(argv)
+class Options:
+    """The worker's command-line options (its only caller is _speech_process, so no argparse to import)."""
+
+    CHOICES = {"--fork": ("auto", "yes", "no"), "--preload": ("auto", "no")}
+
+    def __init__(self, fork: str = "auto", preload: str = "auto", voices_ahead: bool = False):
+        self.fork = fork  # run each request in a fresh child process (auto: with espeak)
+        self.preload = preload  # initialise espeak once here for the children (no: each child makes its own)
+        self.voices_ahead = voices_ahead  # list the voices (and preload) at once; answer the first request with it
+
+
+def _parse(argv: list[str] | None) -> Options:
+    """The options in `argv` (default: this process's arguments); a wrong one exits with status 2, like argparse.
+
+    >>> vars(_parse(["--fork", "no", "--voices-ahead"]))
+    {'fork': 'no', 'preload': 'auto', 'voices_ahead': True}
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    values: dict[str, Any] = {}
+    while args:
+        name, _, value = args.pop(0).partition("=")
+        if name == "--voices-ahead" and not value:
+            values["voices_ahead"] = True
+            continue
+        choices = Options.CHOICES.get(name)
+        if choices is not None and not value and args:
+            value = args.pop(0)
+        if choices is None or value not in choices:
+            allowed = "; ".join(f"{option} {{{','.join(known)}}}" for option, known in Options.CHOICES.items())
+            print(f"_speech_worker: bad option {name!r}{f' {value!r}' if value else ''} (options: {allowed}; "
+                  "--voices-ahead)", file=sys.stderr)
+            sys.exit(2)
+        values[name[2:]] = value
+    return Options(**values)
 
 
 def _private_stdout() -> IO[str]:

@@ -27,7 +27,9 @@ import time
 
 
 def _in_speech_worker() -> bool:
-    return bool(sys.argv) and sys.argv[0].endswith("_speech_worker.py")
+    """Run as its file, or (_speech_process.default_command) as `python -c START path/to/_speech_worker.py ...`."""
+    script = sys.argv[1] if sys.argv[:1] == ["-c"] and len(sys.argv) > 1 else (sys.argv or [""])[0]
+    return script.endswith("_speech_worker.py")
 
 
 def _count_request() -> int:
