@@ -126,12 +126,17 @@ def trim(pcm: array.array) -> array.array:
     >>> len(trim(array.array("h", [0] * 1000 + [5000] + [0] * 5000)))
     1985
     """
+    return pcm[_kept(pcm)]
+
+
+def _kept(pcm: array.array) -> slice:
+    """Which samples `trim` keeps (none when all are quiet), so a caller can take them without a copy."""
     first = _first_loud(pcm, forward=True)
     if first is None:
-        return array.array("h")
+        return slice(0, 0)
     last = _first_loud(pcm, forward=False)
     assert last is not None  # `first` itself is loud
-    return pcm[max(0, first - KEEP_LEADING) : min(len(pcm), last + 1 + KEEP_TRAILING)]
+    return slice(max(0, first - KEEP_LEADING), min(len(pcm), last + 1 + KEEP_TRAILING))
 
 
 def _first_loud(pcm: array.array, *, forward: bool) -> int | None:
@@ -150,7 +155,7 @@ def _first_loud(pcm: array.array, *, forward: bool) -> int | None:
     return None
 
 
-def write_wav(path: str, pcm: array.array, key: bytes = b"") -> None:
+def write_wav(path: str, pcm: array.array | memoryview, key: bytes = b"") -> None:
     """16-bit mono WAV at SAMPLE_RATE: the entry's key in a chunk before the samples, a checksum chunk after.
 
     The parent checks the header and the key, then moves the file into the cache; the key lets a later reader
@@ -522,7 +527,7 @@ def _not_accepted(request: dict[str, Any]) -> RuntimeError:
     return RuntimeError(f"the engine did not accept voice {request['voice']!r} ({request['voice_name']!r})")
 
 
-def _written(request: dict[str, Any], pcm: array.array) -> dict[str, Any]:
+def _written(request: dict[str, Any], pcm: array.array | memoryview) -> dict[str, Any]:
     """The reply for a line spoken into `pcm`, its clip written where the request asks (only silence: refused)."""
     if not pcm:
         raise RuntimeError("the engine produced only silence")
@@ -546,13 +551,13 @@ def _synthesize_inherited(request: dict[str, Any]) -> dict[str, Any]:
     from pyttsx3.drivers.espeak import EspeakDriver
 
     voice_id = request["voice"]
-    chunks: list[bytes] = []
+    pcm = array.array("h")  # espeak's samples as it makes them, in this byte order (each is copied once, here)
     failures: list[BaseException] = []
 
     def collect(wav: Any, numsamples: int, events: Any) -> int:
         try:
             if numsamples > 0:
-                chunks.append(ctypes.string_at(wav, numsamples * 2))  # 16-bit samples
+                pcm.frombytes(ctypes.string_at(wav, numsamples * 2))  # 16-bit samples
             return 0
         except Exception as error:  # noqa: BLE001 - raised below; ctypes would only print it
             failures.append(error)
@@ -560,7 +565,7 @@ def _synthesize_inherited(request: dict[str, Any]) -> dict[str, Any]:
 
     _espeak.SetSynthCallback(collect)
     for handle in (voice_id, request["voice_name"]):
-        chunks.clear()
+        del pcm[:]
         try:
             EspeakDriver.setProperty("voice", handle)
         except ValueError:  # espeak refused it: the engine's proxy only reports that, and the check below fails
@@ -576,7 +581,7 @@ def _synthesize_inherited(request: dict[str, Any]) -> dict[str, Any]:
             break
     else:
         raise _not_accepted(request)
-    return _written(request, trim(array.array("h", b"".join(chunks))))  # espeak's samples, in this byte order
+    return _written(request, memoryview(pcm)[_kept(pcm)])  # the samples trim keeps, not a copy of them
 
 
 def _keep_settings(engine: Any, driver: str) -> None:
