@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             reply = answer(request)
         _send(replies, reply)
+    _reap(block=True)
     return 0
 
 
@@ -306,7 +307,11 @@ def _inline(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 
 
 def _forked(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """Run `work` in a child process and return its reply; a child that dies is reported, not fatal."""
+    """Run `work` in a child process and return its reply; a child that dies is reported, not fatal.
+
+    A child that has handed back its reply is not waited for here: its exit (the kernel freeing its copied pages,
+    a millisecond or two) goes on while the reply is sent and the next child starts (see _reap)."""
+    _reap(block=False)
     read_end, write_end = os.pipe()
     errors = tempfile.TemporaryFile()  # the child's stderr: what a dying engine says is the useful part
     with warnings.catch_warnings():
@@ -332,15 +337,28 @@ def _forked(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     os.close(write_end)
     with os.fdopen(read_end, "rb") as reply:
         payload = reply.read()
+    if payload:  # the child wrote its whole reply and is exiting (it only closes the pipe then _exits)
+        errors.close()
+        _answered.append(pid)
+        return json.loads(payload)
     _, status = os.waitpid(pid, 0)
     with errors:
         errors.seek(0)
         said = errors.read().decode("utf-8", "replace")
-    if payload:
-        return json.loads(payload)
     lines = [line.strip() for line in said.splitlines() if line.strip()]
     return {"ok": False, "error": f"the engine process {_how_it_ended(status)}", "crashed": True,
             "stderr": " / ".join(lines)[-_STDERR_SHOWN:]}
+
+
+_answered: list[int] = []  # children that have handed back their reply, not yet waited for
+
+
+def _reap(*, block: bool) -> None:
+    """Wait for the children that have answered: those gone already (`block`: all of them, exiting or not)."""
+    for pid in list(_answered):
+        done, _ = os.waitpid(pid, 0 if block else os.WNOHANG)
+        if done:
+            _answered.remove(pid)
 
 
 def explain_crash(driver: str, reply: dict[str, Any]) -> dict[str, Any]:
