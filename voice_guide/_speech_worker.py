@@ -102,9 +102,13 @@ def main(argv: list[str] | None = None) -> int:
         request = json.loads(line)
         if request.get("op") == "voices" and listed is not None:
             reply, listed = listed, None
-        else:
-            reply = answer(request)
-        _send(replies, reply)
+            _send(replies, reply)
+            if _PRELOADED and reply.get("default"):
+                # The engine's default voice, which most routines use, selected (its dictionary read) while the
+                # parent resolves the voice and prepares its first line; another voice is selected when asked for.
+                _voice_ahead(reply["default"])
+            continue
+        _send(replies, answer(request))
     _reap(block=True)
     return 0
 
