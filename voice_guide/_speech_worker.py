@@ -425,24 +425,30 @@ def _preload() -> None:
 
 
 _voice_set_ahead: list[str] = []  # the voice this forking process last selected for its children (see _voice_ahead)
+_voice_taken = False  # espeak accepted that selection: its children need not select it again
 
 
 def _voice_ahead(voice: str) -> None:
     """Select `voice` in this preloaded process before forking, so its children find it selected already.
 
-    Selecting a voice other than the current one loads its dictionary (about 10 ms, most of a line's cost);
-    selecting the current one again is cheap. The child still selects it as before, from a state that holds the
-    same voice: the samples are the same bytes as a fresh engine's (tests/test_speech_worker.py). Nothing
-    else is set here: rate and volume stay the child's (espeak applies them per utterance)."""
+    Selecting a voice loads its voice file and its dictionary (about 10 ms the first time, most of a line's cost).
+    A child whose voice was taken here does not select it again: selecting a voice sets espeak's voice state from
+    those files alone, and nothing has been synthesized here to change it, so a second selection would leave it as
+    it is (the samples are the same bytes as a fresh engine's: tests/test_speech_worker.py). Nothing else is set
+    here: rate and volume stay the child's (espeak applies them per utterance)."""
+    global _voice_taken
     if _voice_set_ahead[-1:] == [voice]:
         return
     from pyttsx3.drivers.espeak import EspeakDriver
 
     _voice_set_ahead[:] = [voice]
+    _voice_taken = False
     try:
         EspeakDriver.setProperty("voice", voice)
-    except ValueError:  # not a voice espeak knows: the child reports that as it always did
+    except ValueError:  # not a voice espeak knows: the child tries it again and reports that as it always did
         pass
+    else:
+        _voice_taken = True
     _settle("espeak")
 
 
@@ -562,10 +568,11 @@ def _synthesize_inherited(request: dict[str, Any]) -> dict[str, Any]:
     espeak driver's own settings and pyttsx3's espeak binding, without the engine's proxy, callbacks and the
     WAV file the driver writes and this reads back (the child's cost per line is mostly the pages it touches).
 
-    Per handle tried (the id, then the name): the voice, the rate and full volume set, the text synthesized
-    with the flags the driver passes, the voice checked after (so a second try starts where the engine's would). espeak hands the samples to `collect` in its
-    synchronous output mode, on this thread, before Synth returns; they are the bytes the driver would have
-    written, so the clip is byte-identical (tests/test_speech_worker.py holds it to a fresh engine).
+    Per handle tried (the id, then the name): the voice (unless the parent selected it: _voice_ahead), the rate and
+    full volume set, the text synthesized with the flags the driver passes, the voice checked after (so a second try
+    starts where the engine's would). espeak hands the samples to `collect` in its synchronous output mode, on this
+    thread, before Synth returns; they are the bytes the driver would have written, so the clip is byte-identical
+    (tests/test_speech_worker.py holds it to a fresh engine).
     """
     import ctypes
 
@@ -589,7 +596,8 @@ def _synthesize_inherited(request: dict[str, Any]) -> dict[str, Any]:
     for handle in (voice_id, request["voice_name"]):
         del pcm[:]
         try:
-            EspeakDriver.setProperty("voice", handle)
+            if not (_voice_taken and _voice_set_ahead == [handle]):  # else selected by the parent (_voice_ahead)
+                EspeakDriver.setProperty("voice", handle)
         except ValueError:  # espeak refused it: the engine's proxy only reports that, and the check below fails
             pass
         EspeakDriver.setProperty("rate", int(request["rate"]))
