@@ -85,7 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         nonlocal preload
         if _PRELOADED and request.get("op") == "synth":
             _voice_ahead(request["voice"])
-        reply = run(lambda: _handle(request, driver))
+        if preload and request.get("op") == "voices" and _lists_before_initialising():
+            reply = _voices_beside_first_child(driver)
+        else:
+            reply = run(lambda: _handle(request, driver))
         if reply.get("crashed"):
             reply = explain_crash(driver, reply)
         if preload and reply.get("ok"):  # a child has shown the engine starts
@@ -315,6 +318,11 @@ def _forked(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
 
     A child that has handed back its reply is not waited for here: its exit (the kernel freeing its copied pages,
     a millisecond or two) goes on while the reply is sent and the next child starts (see _reap)."""
+    return _reply_of(_start_child(work))
+
+
+def _start_child(work: Callable[[], dict[str, Any]]) -> tuple[int, int, Any]:
+    """A child process doing `work` (see _forked): its pid, the read end of its reply, the file of its stderr."""
     _reap(block=False)
     read_end, write_end = os.pipe()
     errors = tempfile.TemporaryFile()  # the child's stderr: what a dying engine says is the useful part
@@ -339,6 +347,12 @@ def _forked(work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         finally:
             os._exit(code)
     os.close(write_end)
+    return pid, read_end, errors
+
+
+def _reply_of(child: tuple[int, int, Any]) -> dict[str, Any]:
+    """The reply of a child started by _start_child, once it has given it (or died)."""
+    pid, read_end, errors = child
     with os.fdopen(read_end, "rb") as reply:
         payload = reply.read()
     if payload:  # the child wrote its whole reply and is exiting (it only closes the pipe then _exits)
@@ -482,12 +496,41 @@ def _handle(request: dict[str, Any], driver: str) -> dict[str, Any]:
         if request["op"] == "synth":
             return _synthesize_inherited(request)
     engine = pyttsx3.init()  # the preloaded engine, if there is one (pyttsx3 keeps one per driver)
+    if request["op"] == "default":
+        return {"ok": True, "default": engine.getProperty("voice")}
     if request["op"] == "voices":
         return {"ok": True, "engine": driver, "default": engine.getProperty("voice"), "voices": _voices(engine),
                 "variants": _variants(driver)}
     if request["op"] == "synth":
         return _synthesize(engine, driver, request)
     raise ValueError(f"unknown request {request['op']!r}")
+
+
+def _lists_before_initialising() -> bool:
+    """Whether espeak here can list its voices before it is initialised (espeak-ng 1.49 and later)."""
+    from pyttsx3.drivers import _espeak
+
+    return hasattr(_espeak.dll, "espeak_ng_InitializePath")
+
+
+def _voices_beside_first_child(driver: str) -> dict[str, Any]:
+    """The voice list (`voices`), made here while the first child starts the engine (espeak exits the process it
+    starts in when its data is missing, so that is a child's) and says which voice it uses by default.
+
+    espeak reads the list from its voice files alone, once it knows where its data is (the path it would find
+    itself): the same list as an initialised engine's, made beside the child's start instead of after it. Nothing
+    else of espeak is touched here before _preload, and the lines are the same bytes (tests/test_speech_worker.py).
+    """
+    from pyttsx3.drivers import _espeak
+    from pyttsx3.drivers.espeak import EspeakDriver
+
+    child = _start_child(lambda: _handle({"op": "default"}, driver))  # "default": the child's own request
+    _espeak.dll.espeak_ng_InitializePath(None)
+    voices, variants = _voices(EspeakDriver), _variants(driver)  # the driver's voice list needs no engine
+    reply = _reply_of(child)
+    if not reply.get("ok"):
+        return reply
+    return {"ok": True, "engine": driver, "default": reply["default"], "voices": voices, "variants": variants}
 
 
 def _voices(engine: Any) -> list[dict[str, Any]]:
