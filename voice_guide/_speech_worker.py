@@ -368,13 +368,16 @@ def _reply_of(child: tuple[int, int, Any]) -> dict[str, Any]:
             "stderr": " / ".join(lines)[-_STDERR_SHOWN:]}
 
 
-_answered: list[int] = []  # children that have handed back their reply, not yet waited for
+_answered: list[int] = []  # children that have handed back their reply, not yet waited for (until the next line)
 
 
 def _reap(*, block: bool) -> None:
     """Wait for the children that have answered: those gone already (`block`: all of them, exiting or not)."""
     for pid in list(_answered):
-        done, _ = os.waitpid(pid, 0 if block else os.WNOHANG)
+        try:
+            done, _ = os.waitpid(pid, 0 if block else os.WNOHANG)
+        except ChildProcessError:  # reaped already (SIGCHLD ignored): nothing to wait for
+            done = pid
         if done:
             _answered.remove(pid)
 
