@@ -491,3 +491,19 @@ def test_a_levelled_speech_clip_is_the_clip_levelled_gives_and_its_reduction_is_
     assert np.all(reduction <= 0)
     assert np.count_nonzero(reduction == np.max(reduction)) > len(clip) // 2
     assert np.count_nonzero(reduction < np.max(reduction)) > 0
+
+
+def test_levelling_in_two_threads_at_once_gives_what_levelling_one_clip_after_another_gives():
+    # levelling reuses each thread's working buffers (loudness._scratch): no clip may see another's, and nothing
+    # returned may be one of them
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(11)
+    clips = [(rng.normal(0, 0.02, int(n)) * (1 + 30 * (rng.random(int(n)) < 0.002))).astype(np.float32)
+             for n in rng.integers(2000, 90000, 12)]
+    alone = [level_speech(clip, RATE, -19.0) for clip in clips]
+    kept = [out.copy() for out in alone]
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(lambda clip: level_speech(clip, RATE, -19.0), clips * 3))
+    assert all(out.tobytes() == copy.tobytes() for out, copy in zip(alone, kept))  # later clips left them alone
+    assert all(out.tobytes() == alone[i % len(clips)].tobytes() for i, out in enumerate(together))

@@ -19,6 +19,7 @@ true peak and gain smoothing against scipy's.
 from __future__ import annotations
 
 import math
+import threading
 from functools import lru_cache
 from typing import Callable, Iterator, Sequence
 
@@ -132,13 +133,15 @@ def _k_reach(sample_rate: int) -> int:
     return len(_k_impulse(sample_rate)) - 1
 
 
-def _k_padded(x: np.ndarray, sample_rate: int, length: int) -> np.ndarray:
+def _k_padded(x: np.ndarray, sample_rate: int, length: int, scratch: str | None = None) -> np.ndarray:
     """The input _k_rows takes for `length` outputs of x: _k_reach zeros, then x (its first `length` samples),
-    then zeros to whole overlap-save blocks (at least as many as `length` is longer than x)."""
+    then zeros to whole overlap-save blocks (at least as many as `length` is longer than x); in this thread's
+    buffer `scratch` if given (see _scratch)."""
     reach = _k_reach(sample_rate)
     step = _k_spectrum(sample_rate)[0] - reach
     used = min(len(x), length)
-    padded = np.empty(-(-length // step) * step + reach)  # only its quiet is zeroed: every sample is written once
+    size = -(-length // step) * step + reach
+    padded = np.empty(size) if scratch is None else _scratch(scratch, size)  # its quiet is zeroed, x copied
     padded[:reach] = 0.0
     padded[reach : reach + used] = x[:used]
     padded[reach + used :] = 0.0
@@ -147,19 +150,46 @@ def _k_padded(x: np.ndarray, sample_rate: int, length: int) -> np.ndarray:
 
 def _k_rows(padded: np.ndarray, sample_rate: int) -> Iterator[tuple[int, np.ndarray]]:
     """The K-weighted signal of an input laid out by _k_padded, a few overlap-save blocks at a time: (the index
-    of the first output, the outputs as rows of one block's new outputs each). The blocks are all of one size
-    per rate, and transformed several at a time: pocketfft then uses the CPU's vector unit across them."""
+    of the first output, the outputs as rows of one block's new outputs each), each valid until the next. The
+    blocks are all of one size per rate, and transformed several at a time: pocketfft then uses the CPU's vector
+    unit across them; into the same buffers every time (_k_buffers)."""
     reach = _k_reach(sample_rate)
     size, spectrum = _k_spectrum(sample_rate)
     step = size - reach  # new outputs per block
     frames = np.lib.stride_tricks.sliding_window_view(padded, size)[::step]
+    spectra, outputs = _k_buffers(size)
     for first in range(0, len(frames), _K_BATCH):
-        transformed = np.fft.rfft(frames[first : first + _K_BATCH], axis=1)
+        batch = frames[first : first + _K_BATCH]
+        transformed = np.fft.rfft(batch, axis=1, out=spectra[: len(batch)])
         transformed *= spectrum
-        yield first * step, np.fft.irfft(transformed, size, axis=1)[:, reach:]
+        yield first * step, np.fft.irfft(transformed, size, axis=1, out=outputs[: len(batch)])[:, reach:]
 
 
-_K_BATCH = 8  # blocks transformed together: enough for the vector unit, little memory even for a long clip
+_K_BATCH = 4  # blocks transformed together: enough for the vector unit, and their buffers stay in the cache
+_SCRATCH = threading.local()  # each thread's buffers (the mixer levels clips in two threads)
+_SCRATCH_MOST = 1 << 21  # samples: a buffer longer than this (16 MiB, a clip of 95 s at 22050 Hz) is not kept
+
+
+def _k_buffers(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """This thread's buffers for _K_BATCH blocks of `size`, their spectra and their outputs: made once, not for
+    every clip (fresh memory costs a page fault for every 4 KiB of it, about as much as the transforms)."""
+    buffers = getattr(_SCRATCH, "fft", None)
+    if buffers is None or buffers[1].shape[1] != size:
+        buffers = np.empty((_K_BATCH, size // 2 + 1), dtype=np.complex128), np.empty((_K_BATCH, size))
+        _SCRATCH.fft = buffers
+    return buffers
+
+
+def _scratch(name: str, size: int) -> np.ndarray:
+    """This thread's float64 buffer `name`, at least `size` long (the first `size` of it): a clip's working
+    copies reuse the last clip's memory instead of faulting in fresh pages. Valid until the thread asks for
+    `name` again."""
+    buffer = getattr(_SCRATCH, name, None)
+    if buffer is None or len(buffer) < size:
+        buffer = np.empty(size)
+        if size <= _SCRATCH_MOST:
+            setattr(_SCRATCH, name, buffer)
+    return buffer[:size]
 
 
 @lru_cache(maxsize=8)
@@ -269,25 +299,27 @@ class _BlockEnergies:
         self._sum(squares, len(weighted))
 
     @classmethod
-    def of_padded(cls, padded: np.ndarray, n: int, sample_rate: int) -> _BlockEnergies:
+    def of_padded(cls, padded: np.ndarray, n: int, sample_rate: int, scratch: str | None = None) -> _BlockEnergies:
         """The energies of the clip that `padded` holds (n samples, laid out by _k_padded for the outputs
-        _k_weighted_in_file asks for), squared straight from the filter's output, without keeping it."""
+        _k_weighted_in_file asks for), squared straight from the filter's output, without keeping it; the
+        squares in this thread's buffer `scratch` if given (see _scratch)."""
         energies = cls.__new__(cls)
         block = int(round(_BLOCK_SECONDS * sample_rate))
         length = n + 2 * block  # the weighted clip: a block of quiet before it, its ringing after it
-        squares = energies._layout(max(length, block + len(padded) - _k_reach(sample_rate)), sample_rate)
+        squares = energies._layout(max(length, block + len(padded) - _k_reach(sample_rate)), sample_rate, scratch)
         squares[:block] = 0.0
         for first, rows in _k_rows(padded, sample_rate):
             np.multiply(rows, rows, out=squares[block + first : block + first + rows.size].reshape(rows.shape))
         energies._sum(squares, length)
         return energies
 
-    def _layout(self, length: int, sample_rate: int) -> np.ndarray:
+    def _layout(self, length: int, sample_rate: int, scratch: str | None = None) -> np.ndarray:
         """Sets the block, the hop and the piece; room for `length` squares and the zeros to whole pieces."""
         self._block = int(round(_BLOCK_SECONDS * sample_rate))
         self._hop = max(1, int(round(_IN_FILE_HOP_SECONDS * sample_rate)))
         self._piece = math.gcd(self._block, self._hop)
-        return np.empty(-(-length // self._piece) * self._piece)
+        size = -(-length // self._piece) * self._piece
+        return np.empty(size) if scratch is None else _scratch(scratch, size)
 
     def _sum(self, squares: np.ndarray, length: int) -> None:
         """Keeps the first `length` squares, zeros the rest, and sums them piece by piece."""
@@ -397,7 +429,8 @@ def peak_envelope(samples: np.ndarray) -> np.ndarray:
 # A sample's oversampled values mix the inputs within _REACH of it, so none exceeds this many times the largest
 # of those inputs (the largest sum of one phase's absolute taps; 1 plus a little for the rounding of the sums).
 _ENVELOPE_BOUND = max(float(np.sum(np.abs(_TAPS[phase::OVERSAMPLING]))) for phase in range(OVERSAMPLING)) * (1 + 1e-9)
-_ENVELOPE_BLOCK = 16  # the envelope is worked out block by block; at least _REACH: a block's inputs lie in 3 blocks
+_ENVELOPE_BLOCK = 16  # the envelope is worked out block by block (a power of two, at least _REACH: a block's inputs
+# lie in it and its two neighbours)
 # A tighter bound, for the blocks the first one lets through: each phase's _MIDDLE_TAPS taps either side of its
 # middle summed exactly, the rest at most their absolute sum times the largest input near (plus a margin, far
 # above the rounding of either sum, relative to that input).
@@ -429,11 +462,11 @@ class _Envelope:
             padded, start = np.zeros(blocks * _ENVELOPE_BLOCK + 2 * _REACH), _REACH  # zeros, as the filter sees them
             padded[_REACH : _REACH + len(x)] = x
         self._padded = padded[start - _REACH : start + blocks * _ENVELOPE_BLOCK + _REACH]
-        grid = self._padded[_REACH : _REACH + blocks * _ENVELOPE_BLOCK].reshape(blocks, _ENVELOPE_BLOCK)
-        high, low = grid[:, 0].copy(), grid[:, 0].copy()
-        for column in range(1, _ENVELOPE_BLOCK):  # column by column: a reduction along rows this short is slower
-            np.maximum(high, grid[:, column], out=high)
-            np.minimum(low, grid[:, column], out=low)
+        # each block's largest and smallest input, from pairs, pairs of pairs, ... (a reduction along rows this
+        # short costs more per row than per value)
+        high = low = self._padded[_REACH : _REACH + blocks * _ENVELOPE_BLOCK]
+        for _ in range(_ENVELOPE_BLOCK.bit_length() - 1):
+            high, low = np.maximum(high[0::2], high[1::2]), np.minimum(low[0::2], low[1::2])
         largest = np.maximum(high, -low)
         near = largest.copy()  # the largest input within _REACH of each block's samples
         np.maximum(near[1:], largest[:-1], out=near[1:])
@@ -689,17 +722,18 @@ def _levelled(
     n = len(samples)
     block = int(round(_BLOCK_SECONDS * sample_rate))
     # A float64 copy of the clip with the K-weighting's quiet around it (_k_padded), faded in there: the filter,
-    # the envelope and the gain all read it in place.
-    padded = _k_padded(samples, sample_rate, n + block)
+    # the envelope and the gain all read it in place. It and the squares live in this thread's buffers: nothing
+    # returned is a view of them.
+    padded = _k_padded(samples, sample_rate, n + block, scratch="clip")
     start = _k_reach(sample_rate)
     x = _faded_in(padded[start : start + n], sample_rate)
     untouched = np.zeros(0, dtype=np.int64), np.zeros(0), 0.0
-    if n == 0 or not np.any(x):
+    if n == 0:
         return (x.astype(np.float32), *untouched)
-    energies = _BlockEnergies.of_padded(padded, n, sample_rate)
+    energies = _BlockEnergies.of_padded(padded, n, sample_rate, scratch="squares")
     loudness = energies.loudness()
     if not np.isfinite(loudness):
-        return (x.astype(np.float32), *untouched)  # too quiet to measure: nothing sensible to aim for
+        return (x.astype(np.float32), *untouched)  # silent or too quiet to measure: nothing to aim for
     ceiling = 10 ** (LIMITER_CEILING_DB / 20)
     gain_db = first_gain_db = target_lufs - loudness
     tried: list[tuple[float, float]] = []  # (gain, loudness) pairs, for the secant step
