@@ -29,6 +29,8 @@ from .timeline import SAMPLE_RATE
 
 TYPE_CHECKING = False  # `typing` is not imported on the path to the first sound (see checkmemo)
 if TYPE_CHECKING:
+    from typing import Sequence
+
     import numpy
 
 CHIME_SECONDS = 0.8
@@ -141,8 +143,12 @@ def _float32(values: list[float]) -> bytes:
     return struct.pack(f"<{len(values)}f", *values)
 
 
-def _floats(data: bytes) -> tuple[float, ...]:
-    """The values of little-endian float32 `data` (_float32's), as Python floats (exact)."""
+def _floats(data: bytes) -> "Sequence[float]":
+    """The values of little-endian float32 `data` (_float32's), read as Python floats (exact): on a little-endian
+    machine a view of `data` as C floats (iterated, it makes each float as it is read: pcm16 takes a quarter
+    fewer instructions than with all of them unpacked into a tuple first), else struct's tuple."""
+    if sys.byteorder == "little":
+        return memoryview(data).cast("f")
     return struct.unpack(f"<{len(data) // 4}f", data)
 
 
