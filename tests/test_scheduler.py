@@ -11,7 +11,9 @@ from voice_guide.errors import AudioDeviceError, BadInputError
 from voice_guide.commands import BACK, NEXT, PAUSE, QUIT
 from voice_guide.compiler import AFTER_ANNOUNCEMENT, LEAD_IN
 from voice_guide.phrases import phrases_for
-from voice_guide.scheduler import BACK_RESTARTS, JUMP_GAP, LATE_TOLERANCE, Listener, Scheduler
+from voice_guide.scheduler import (
+    BACK_RESTARTS, JUMP_GAP, LATE_TOLERANCE, Listener, Played, PlayResult, Scheduler, Started,
+)
 from voice_guide.timeline import ANNOUNCEMENT, CHIME, CLOSING, SILENCE, SPEECH, Event
 
 from .fakes import RATE, ROUTINE, START, FakeClock, FakeSink, clip, first, run, said, timeline_events
@@ -317,3 +319,16 @@ def test_while_a_start_inside_a_block_says_where_the_screen_is_already_on_that_s
     scheduler.listener = Watch()
     scheduler.run(3, where)
     assert seen == [3]  # not step 2, whose events come before step 3's first sound
+
+
+def test_what_the_scheduler_reports_is_immutable_values_with_their_defaults():
+    event = Event(SPEECH, 0, 10, "Hi.")
+    played = Played(0, event, 1.0, 1.25)
+    assert played.returned is None and played.lateness == 0.25 and played == Played(0, event, 1.0, 1.25, None)
+    assert PlayResult((played,)).quit_early is False and PlayResult(()).played == ()
+    assert repr(Started(b"x", 1.0, 1.5)) == "Started(pcm=b'x', actual=1.0, returned=1.5)"
+    for value, name in ((played, "actual"), (PlayResult(()), "quit_early"), (Started(b"x", 1.0, 1.5), "pcm")):
+        with pytest.raises(AttributeError):
+            setattr(value, name, None)
+        with pytest.raises(AttributeError):
+            value.__dict__  # noqa: B018 - no instance dictionary: nothing can be added either

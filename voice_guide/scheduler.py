@@ -9,7 +9,7 @@ Deadlines are absolute (`t0 + start / rate`), never accumulated sleeps, so the s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import namedtuple
 from typing import Callable, Iterable, Iterator, Protocol
 
 from .audio_sink import Sink
@@ -32,29 +32,28 @@ class Clock(Protocol):
     def wait_until(self, deadline: float) -> str | None: ...
 
 
-@dataclass(frozen=True)
-class Played:
-    """One sound handed to the sink: clock readings of its deadline, of the hand-over, and of its return."""
+# The scheduler's values are named tuples (immutable): `play` imports this module before its opening chime, and a
+# named tuple's class costs an eighth of a frozen dataclass's to make, without importing `dataclasses` (and
+# `inspect`) at all.
 
-    index: int
-    event: Event
-    scheduled: float
-    actual: float
-    returned: float | None = None  # opening a device can take a while (tens of ms on some sound servers)
+
+class Played(namedtuple("Played", ("index", "event", "scheduled", "actual", "returned"), defaults=(None,))):
+    """One sound handed to the sink (the `index`th, of the Event `event`): clock readings of its deadline
+    (`scheduled`), of the hand-over (`actual`), and of its return (`returned`, None: not known; opening a device
+    can take a while, tens of ms on some sound servers)."""
+
+    __slots__ = ()
 
     @property
     def lateness(self) -> float:
         return self.actual - self.scheduled
 
 
-@dataclass(frozen=True)
-class Started:
-    """A sound handed to the sink before the scheduler ran (`play`'s opening chime, see opening.py): its PCM and
-    the clock readings just before and just after the hand-over."""
+class Started(namedtuple("Started", ("pcm", "actual", "returned"))):
+    """A sound handed to the sink before the scheduler ran (`play`'s opening chime, see opening.py): its PCM (bytes)
+    and the clock readings just before and just after the hand-over."""
 
-    pcm: bytes
-    actual: float
-    returned: float
+    __slots__ = ()
 
 
 class Listener:
@@ -103,12 +102,11 @@ class Listeners(Listener):
             listener.oriented(event)
 
 
-@dataclass(frozen=True)
-class PlayResult:
-    """What a run played, in order; `quit_early` when `q` cut it short (the closing was still spoken)."""
+class PlayResult(namedtuple("PlayResult", ("played", "quit_early"), defaults=(False,))):
+    """What a run played, in order (a tuple of Played); `quit_early` when `q` cut it short (the closing was still
+    spoken)."""
 
-    played: tuple[Played, ...]
-    quit_early: bool = False
+    __slots__ = ()
 
 
 class Scheduler:
