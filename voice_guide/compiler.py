@@ -67,7 +67,7 @@ def _english() -> Phrases:
     return phrases_for("en")
 
 
-# The parts of a script are named tuples (immutable, as the frozen dataclasses of the routine and the timeline):
+# The parts of a script are named tuples (immutable, as the values of the routine and the timeline are):
 # the opening check makes a script before the first sound, and a named tuple's class is made in an eighth of a frozen
 # dataclass's instructions (no generated methods to compile).
 
