@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
-from voice_guide import bundled
+from voice_guide import bundled, cli
 
 from .conftest import DATA
 
@@ -281,3 +282,14 @@ def test_loudness_targets_outside_what_speech_can_honour_are_refused_with_the_ra
     result = cli("export", SHORT, "-o", tmp_path / "x.wav", "-q", f"--loudness={bad}", status=2)
     assert "LUFS is out of range; choose from -30 to -17 LUFS (default -19)" in result.stderr
     assert not list(tmp_path.iterdir())
+
+
+def test_a_failure_to_load_termios_does_not_hide_the_error_being_reported(monkeypatch):
+    """Under a memory limit, termios's library may fail to map while an error is being classified: the error is
+    then judged without it (a hang-up's EIO still is one), rather than raising from the handler itself."""
+    import errno
+
+    monkeypatch.setitem(sys.modules, "termios", None)  # `import termios` now raises ImportError
+    assert cli._terminal_gone(OSError(errno.EIO, "Input/output error"))
+    assert not cli._terminal_gone(ImportError("libtermios.so: failed to map segment from shared object"))
+    assert not cli._terminal_gone(ValueError("not a terminal's"))

@@ -235,9 +235,12 @@ def _terminal_gone(error: BaseException | None) -> bool:
     if isinstance(error, MemoryError):  # not the terminal; and importing termios may fail then for want of memory
         return False
     import errno
-    import termios
 
-    if isinstance(error, termios.error):
+    try:
+        import termios
+    except ImportError:  # its library could not be mapped (a memory limit set): then the error is not termios's
+        termios = None
+    if termios is not None and isinstance(error, termios.error):
         return bool(error.args) and error.args[0] in (errno.EIO, errno.ENXIO, errno.ENOTTY)
     return isinstance(error, OSError) and error.errno in (errno.EIO, errno.ENXIO)
 
