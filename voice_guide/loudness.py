@@ -597,6 +597,12 @@ def _limiter_db(over_db: np.ndarray, sample_rate: int) -> np.ndarray:
     need = np.minimum(0.0, -over_db)
     if not np.any(need < 0):
         return np.zeros(over_db.shape)  # nothing to limit: the usual case at the default target
+    return _limited_db(need, sample_rate)
+
+
+def _limited_db(need: np.ndarray, sample_rate: int) -> np.ndarray:
+    """_limiter_db from the samples' needs (dB <= 0, some below; each row on its own if 2-D)."""
+    n = need.shape[-1]
     reach = max(1, int(_LIMITER_SMOOTHING_SECONDS * sample_rate))
     held = moving_minimum(need, reach)
     index = np.arange(n, dtype=np.float64)
@@ -632,15 +638,17 @@ def _sparse_limiter_db(over: tuple[np.ndarray, np.ndarray], n: int, sample_rate:
     row = np.searchsorted(lows, hot, side="right") - 1  # each hot sample's span
     # A span cut off by the clip's end has no quiet after it: limited on its own, it ends where the clip does.
     cut = int(highs[-1] == n)
-    local = np.full((len(lows), int(np.max(highs - lows))), -np.inf)
-    local[row, hot - lows[row]] = depth
-    gain = _limiter_db(local[: len(lows) - cut], sample_rate)
-    rows, columns = np.nonzero(gain)  # in row order, then column order: in the samples' order
-    touched, gains = [lows[rows] + columns], [gain[rows, columns]]
+    width = int(np.max(highs - lows))
+    need = np.zeros((len(lows), width))  # what _limiter_db makes of the spans' dB over (-inf where quiet)
+    need[row, hot - lows[row]] = np.minimum(0.0, -depth)
+    gain = _limited_db(need[: len(lows) - cut], sample_rate).ravel()
+    where = np.flatnonzero(gain)  # in row order, then column order: in the samples' order
+    touched, gains = [lows[where // width] + where % width], [gain[where]]
     if cut:
-        last = _limiter_db(local[-1, : n - lows[-1]], sample_rate)
-        touched.append(lows[-1] + np.flatnonzero(last))
-        gains.append(last[last != 0])
+        last = _limited_db(need[-1, : n - lows[-1]], sample_rate)
+        where = np.flatnonzero(last)
+        touched.append(lows[-1] + where)
+        gains.append(last[where])
     return np.concatenate(touched), np.concatenate(gains)
 
 
