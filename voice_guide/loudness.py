@@ -14,6 +14,11 @@ exactly the samples the exporter writes. Two things make per-clip levelling add 
 Everything here is numpy only: importing scipy (directly or through pyloudnorm) costs 1.5-2 s, most of a cold
 export and of the wait before the player's first word. The tests check this meter against pyloudnorm and the
 true peak and gain smoothing against scipy's.
+
+Levelling a clip passes over all of it only to copy it, K-weight it (FFTs) and bound its peaks block by block;
+the true-peak envelope and the limiter work only where a gain tried could lift the clip to the ceiling (_Envelope,
+_sparse_limiter_db). Its working copies live in buffers each thread keeps (_scratch): fresh memory for every
+clip cost about as much in page faults as the FFTs.
 """
 
 from __future__ import annotations
